@@ -1,0 +1,57 @@
+"""Settings read from the environment, in one place."""
+
+import json
+import os
+from pathlib import Path
+
+
+def database_url(environ, instance_path):
+    """Return the SQLAlchemy URL for DATABASE_URL, or a SQLite file under instance/."""
+    url = environ.get("DATABASE_URL", "").strip()
+    if not url:
+        return f"sqlite:///{Path(instance_path) / 'dashboard.sqlite'}"
+    # Hosting platforms still hand out postgres://, which SQLAlchemy no longer accepts,
+    # and a bare postgresql:// would select psycopg2, which blocks a gevent worker.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def flag(environ, name, default=False):
+    """Read a boolean environment variable: 1/true/yes/on are true."""
+    value = environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def csv(environ, name):
+    """Read a comma-separated environment variable as a list of non-empty strings."""
+    return [item.strip() for item in environ.get(name, "").split(",") if item.strip()]
+
+
+def from_environment(environ=None, instance_path="instance"):
+    """Build the app's configuration mapping from environment variables."""
+    environ = os.environ if environ is None else environ
+    return {
+        "SECRET_KEY": environ.get("SECRET_KEY", "dev"),
+        "SQLALCHEMY_DATABASE_URI": database_url(environ, instance_path),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # How many proxies in front of us append to X-Forwarded-For (1 behind a platform router).
+        "PROXY_HOPS": int(environ.get("PROXY_HOPS", "0")),
+        # Wallet
+        "WALLET_FREE_CREDIT": flag(environ, "WALLET_FREE_CREDIT"),
+        "WALLET_ALLOWED_IPS": csv(environ, "WALLET_ALLOWED_IPS"),
+        "WALLET_SECRET": environ.get("WALLET_SECRET", ""),
+        "WALLET_SECRET_HEADER": environ.get("WALLET_SECRET_HEADER", "X-Wallet-Secret"),
+        "WALLET_MAINTENANCE": flag(environ, "WALLET_MAINTENANCE"),
+        "WALLET_CODES": json.loads(environ.get("WALLET_CODES") or "{}"),
+        # Feed
+        "FEED_URL": environ.get("FEED_URL", ""),
+        "FEED_TOKEN": environ.get("FEED_TOKEN", ""),
+        "FEED_LANG": environ.get("FEED_LANG", ""),
+        "FEED_SUBSCRIBE": csv(environ, "FEED_SUBSCRIBE"),
+        "FEED_MARKETS_FILE": environ.get("FEED_MARKETS_FILE", ""),
+        "FEED_ENABLED": flag(environ, "FEED_ENABLED", default=True),
+    }

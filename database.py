@@ -1,0 +1,111 @@
+"""The database handle shared by every feature, and the engine settings it needs."""
+
+from datetime import UTC
+
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import DateTime, MetaData, TypeDecorator, event
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import DeclarativeBase
+
+# Named constraints, so Alembic can alter them, SQLite's batch mode included.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+def _render_item(kind, obj, _context):
+    # Migrations store what the column is (a DateTime), not the app code that reads it.
+    if kind == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime()"
+    return False
+
+
+migrate = Migrate(render_as_batch=True, compare_type=True, render_item=_render_item)
+
+
+def init_app(app):
+    """Bind the database to the app and tune SQLite for concurrent writers."""
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(app.root_path + "/migrations"))
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            _make_sqlite_transactions_immediate(db.engine)
+
+
+def _make_sqlite_transactions_immediate(engine):
+    # SQLite ignores SELECT ... FOR UPDATE, and pysqlite starts a transaction only at the first
+    # write: two callbacks could both read a txId as unseen. Taking the write lock at BEGIN
+    # serialises them, as the row lock does on PostgreSQL.
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored as naive UTC and always read back as an aware UTC datetime."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None:
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given where an aware one is required")
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def run_in_transaction(work, attempts=8):
+    """Run `work(session)` in one transaction and commit it; retry on conflicts.
+
+    Deadlocks, serialization failures, a busy SQLite and unique-constraint races with a
+    concurrent request are retried from the start: on the next attempt the work sees what the
+    other transaction committed. Any other exception rolls everything back and propagates.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            result = work(db.session)
+            db.session.commit()
+            return result
+        except DBAPIError as exc:
+            db.session.rollback()
+            if attempt == attempts or not _is_retryable(exc):
+                raise
+        except BaseException:
+            db.session.rollback()
+            raise
+
+
+RETRYABLE_SQLSTATES = {"40001", "40P01", "23505"}  # serialization, deadlock, unique violation
+
+
+def _is_retryable(exc):
+    if isinstance(exc, IntegrityError) and "UNIQUE constraint failed" in str(exc.orig):
+        return True
+    if isinstance(exc, OperationalError) and "database is locked" in str(exc.orig):
+        return True
+    return getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES

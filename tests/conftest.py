@@ -1,0 +1,123 @@
+"""Shared fixtures: the app on SQLite and PostgreSQL, its client, and database helpers."""
+
+import os
+import shutil
+
+import pytest
+import sqlalchemy as sa
+from flask_migrate import upgrade
+
+from app import create_app
+from database import db
+
+POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def base_config(database_url):
+    return {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 20, "max_overflow": 40}
+        if database_url.startswith("postgresql")
+        else {},
+        "FEED_ENABLED": False,
+        "WALLET_CODES": {},
+        "WALLET_ALLOWED_IPS": [],
+        "WALLET_SECRET": "",
+        "WALLET_MAINTENANCE": False,
+        "WALLET_FREE_CREDIT": False,
+        "PROXY_HOPS": 0,
+    }
+
+
+def postgres_url():
+    """The psycopg URL of the test PostgreSQL, or skip (fail under CI) when it is unreachable."""
+    url = POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect():
+            pass
+    except sa.exc.OperationalError as exc:
+        message = f"needs PostgreSQL at {POSTGRES_URL} (set TEST_DATABASE_URL): {exc.orig}"
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the PostgreSQL tests; " + message)
+        pytest.skip(message)
+    finally:
+        engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    """A SQLite file with every migration applied, copied for each test."""
+    path = tmp_path_factory.mktemp("template") / "template.sqlite"
+    app = create_app(base_config(f"sqlite:///{path}"))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_migrated():
+    """The test PostgreSQL database, emptied and migrated once per run."""
+    url = postgres_url()
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    engine.dispose()
+    app = create_app(base_config(url))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return url
+
+
+def sqlite_url(sqlite_template, tmp_path):
+    path = tmp_path / "test.sqlite"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+def truncate_all(url):
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        tables = ", ".join(t.name for t in db.metadata.sorted_tables)
+        connection.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path):
+    """The URL of an empty, migrated database: a SQLite file, then the real PostgreSQL."""
+    if request.param == "sqlite":
+        return sqlite_url(request.getfixturevalue("sqlite_template"), tmp_path)
+    url = request.getfixturevalue("postgres_migrated")
+    truncate_all(url)
+    return url
+
+
+@pytest.fixture
+def postgres_database_url(postgres_migrated):
+    """An empty, migrated PostgreSQL database, for the tests whose point is real concurrency."""
+    truncate_all(postgres_migrated)
+    return postgres_migrated
+
+
+@pytest.fixture
+def app_config():
+    """Overrides a test module may set for the app it gets."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url, app_config):
+    app = create_app(base_config(database_url) | app_config)
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

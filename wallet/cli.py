@@ -1,0 +1,46 @@
+"""`flask wallet ...`: the operator's cashier step and the ledger audit."""
+
+from datetime import UTC, datetime
+
+import click
+from flask import Blueprint
+
+from database import db, run_in_transaction
+
+from . import ledger
+from .formats import format_amount, parse_amount
+
+bp = Blueprint("wallet_cli", __name__, cli_group="wallet")
+
+
+@bp.cli.command("deposit")
+@click.argument("user_id")
+@click.argument("amount")
+@click.option("--free", is_flag=True, help="Credit free credit (chips) instead of real credit.")
+def deposit(user_id, amount, free):
+    """Create USER_ID's account if needed and credit AMOUNT to it."""
+    if not 0 < len(user_id) <= 50:
+        raise click.BadParameter("must be 1 to 50 characters", param_hint="USER_ID")
+    try:
+        units = parse_amount(amount, allow_zero=False)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="AMOUNT") from None
+    now = datetime.now(UTC)
+    account = run_in_transaction(
+        lambda session: ledger.deposit(session, user_id, units, free=free, now=now)
+    )
+    click.echo(
+        f"{user_id}: balance {format_amount(account.balance)} "
+        f"(real {format_amount(account.real_credit)}, free {format_amount(account.free_credit)})"
+    )
+
+
+@bp.cli.command("audit")
+def audit():
+    """Check every account against its ledger; exit non-zero on any mismatch."""
+    problems = ledger.audit(db.session)
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        raise SystemExit(1)
+    click.echo("ledger consistent")

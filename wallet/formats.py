@@ -1,0 +1,52 @@
+"""The provider's wire formats: 28-character GMT+8 timestamps and decimal amount strings."""
+
+import re
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+GMT8 = timezone(timedelta(hours=8))
+TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}[+-]\d{4}")
+AMOUNT = re.compile(r"-?\d+(\.\d+)?")
+
+# Money is held as integer ten-thousandths: the provider allows at most 4 decimal places.
+UNITS = 10_000
+MAX_UNITS = 10**18 // 100  # well inside a signed 64-bit column after any sum
+
+
+def format_ts(moment):
+    """Format an aware datetime as the provider's `yyyy-MM-dd'T'HH:mm:ss.SSSZ` in GMT+8."""
+    local = moment.astimezone(GMT8)
+    return local.strftime("%Y-%m-%dT%H:%M:%S.") + f"{local.microsecond // 1000:03d}+0800"
+
+
+def parse_ts(text):
+    """Parse a provider timestamp into an aware UTC datetime; raise ValueError with the reason."""
+    if not TIMESTAMP.fullmatch(text):
+        raise ValueError("must be 28 characters as yyyy-MM-ddTHH:mm:ss.SSS+hhmm")
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(UTC)
+    except ValueError:
+        raise ValueError("is not a real date and time") from None
+
+
+def parse_amount(text, *, allow_zero):
+    """Parse an amount string into integer units; raise ValueError with the reason."""
+    if not AMOUNT.fullmatch(text):
+        raise ValueError("is not a decimal number")
+    if text.startswith("-") and Decimal(text) != 0:
+        raise ValueError("must not be negative")
+    _, _, decimals = text.partition(".")
+    if len(decimals) > 4:
+        raise ValueError("has more than 4 decimal places")
+    units = int(Decimal(text) * UNITS)
+    if units == 0 and not allow_zero:
+        raise ValueError("must be greater than zero")
+    if units > MAX_UNITS:
+        raise ValueError("is too large")
+    return abs(units)
+
+
+def format_amount(units):
+    """Format integer units as the provider's amount string: '100.0', '100.1234'."""
+    text = f"{Decimal(units) / UNITS:.4f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text

@@ -1,0 +1,169 @@
+"""The callbacks' request bodies: their fields, limits and parsing into typed requests.
+
+Every field the provider documents as a String must arrive as a JSON string; anything else is
+refused with a desc naming the field and what is wrong with it.
+"""
+
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+
+from .codes import Failure
+from .errors import WalletError
+from .formats import parse_amount, parse_ts
+
+CANCEL_REASONS = ("BET_REQUEST_TIME_OUT", "BET_FAILED", "VOID_ROUND")
+MAX_EVENT_SETTLES = 1000
+
+
+@dataclass(frozen=True)
+class Text:
+    max_length: int
+    choices: tuple = ()
+
+    def parse(self, name, value):
+        text = _string(name, value)
+        if len(text) > self.max_length:
+            raise _malformed(f"{name} is longer than {self.max_length} characters")
+        if self.choices and text not in self.choices:
+            raise _malformed(f"{name} must be one of {', '.join(self.choices)}")
+        return text
+
+
+@dataclass(frozen=True)
+class Timestamp:
+    def parse(self, name, value):
+        try:
+            return parse_ts(_string(name, value))
+        except ValueError as exc:
+            raise _malformed(f"{name} {exc}") from None
+
+
+@dataclass(frozen=True)
+class Amount:
+    allow_zero: bool = False
+
+    def parse(self, name, value):
+        try:
+            return parse_amount(_string(name, value), allow_zero=self.allow_zero)
+        except ValueError as exc:
+            raise _malformed(f"{name} {exc}") from None
+
+
+@dataclass(frozen=True)
+class ListOf:
+    item: type
+    max_items: int
+
+    def parse(self, name, value):
+        if not isinstance(value, list):
+            raise _malformed(f"{name} must be a JSON array")
+        if not value:
+            raise _malformed(f"{name} must not be empty")
+        if len(value) > self.max_items:
+            raise _malformed(f"{name} holds more than {self.max_items} items")
+        return tuple(parse(self.item, item, prefix=f"{name}[{i}].") for i, item in enumerate(value))
+
+
+def wire(name, spec):
+    """Declare a dataclass field read from the JSON key `name` by `spec`."""
+    return field(metadata={"wire": name, "spec": spec})
+
+
+def parse(request_type, body, prefix=""):
+    """Build a `request_type` from a decoded JSON body, or raise WalletError naming the field."""
+    if not isinstance(body, dict):
+        raise _malformed(f"{prefix.rstrip('.') or 'body'} must be a JSON object")
+    values = {}
+    for f in fields(request_type):
+        name, spec = f.metadata["wire"], f.metadata["spec"]
+        if name not in body or body[name] is None:
+            raise _malformed(f"{prefix}{name} is missing")
+        values[f.name] = spec.parse(prefix + name, body[name])
+    return request_type(**values)
+
+
+def _string(name, value):
+    if not isinstance(value, str):
+        raise _malformed(f"{name} must be a string, got {_json_type(value)}")
+    if not value.strip():
+        raise _malformed(f"{name} is empty")
+    return value
+
+
+def _json_type(value):
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _malformed(desc):
+    return WalletError(Failure.MALFORMED_REQUEST, desc)
+
+
+USER_ID = Text(50)
+TX_ID = Text(20)
+GAME_TYPE = Text(10)
+GAME_CODE = Text(20)
+
+
+@dataclass(frozen=True)
+class GetBalance:
+    user_id: str = wire("userId", USER_ID)
+
+
+@dataclass(frozen=True)
+class PlaceBet:
+    ts: datetime = wire("ts", Timestamp())
+    user_id: str = wire("userId", USER_ID)
+    tx_id: str = wire("txId", TX_ID)
+    round_id: str = wire("roundId", Text(20))
+    table_id: str = wire("tableId", Text(50))
+    bet_time: datetime = wire("betTime", Timestamp())
+    amount: int = wire("betAmount", Amount())
+    game_type: str = wire("gameType", GAME_TYPE)
+    game_code: str = wire("gameCode", GAME_CODE)
+    category: str = wire("category", Text(20))
+
+
+@dataclass(frozen=True)
+class CancelBet:
+    ts: datetime = wire("ts", Timestamp())
+    reason: str = wire("reason", Text(30, CANCEL_REASONS))
+    user_id: str = wire("userId", USER_ID)
+    tx_id: str = wire("txId", TX_ID)
+    game_type: str = wire("gameType", GAME_TYPE)
+    game_code: str = wire("gameCode", GAME_CODE)
+
+
+@dataclass(frozen=True)
+class Settle:
+    ts: datetime = wire("ts", Timestamp())
+    user_id: str = wire("userId", USER_ID)
+    tx_id: str = wire("txId", TX_ID)
+    round_id: str = wire("roundId", Text(20))
+    bet_time: datetime = wire("betTime", Timestamp())
+    bet_amount: int = wire("betAmount", Amount())
+    valid_bet_amount: int = wire("validBetAmount", Amount(allow_zero=True))
+    win_amount: int = wire("winAmount", Amount(allow_zero=True))
+    game_type: str = wire("gameType", GAME_TYPE)
+    game_code: str = wire("gameCode", GAME_CODE)
+
+
+@dataclass(frozen=True)
+class EventPayout:
+    settle_id: str = wire("settleId", Text(20))
+    event_id: str = wire("eventId", Text(60))
+    user_id: str = wire("userId", USER_ID)
+    amount: int = wire("amount", Amount())
+    create_time: datetime = wire("createTime", Timestamp())
+
+
+@dataclass(frozen=True)
+class EventSettle:
+    settles: tuple = wire("settles", ListOf(EventPayout, MAX_EVENT_SETTLES))

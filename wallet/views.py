@@ -1,0 +1,86 @@
+"""The provider's callbacks over HTTP: parse, run the ledger in a transaction, answer."""
+
+import json
+import logging
+
+from flask import Blueprint, current_app, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from database import run_in_transaction
+
+from . import ledger, schemas
+from .codes import SUCCESS, Failure
+from .errors import WalletError
+from .formats import format_amount, format_ts
+
+bp = Blueprint("wallet", __name__, url_prefix="/wallet")
+log = logging.getLogger(__name__)
+
+# name: (request type, ledger operation, whether the answer carries the balance)
+CALLBACKS = {
+    "get_balance": (schemas.GetBalance, ledger.get_balance, True),
+    "place_bet": (schemas.PlaceBet, ledger.place_bet, True),
+    "cancel_bet": (schemas.CancelBet, ledger.cancel_bet, True),
+    "settle": (schemas.Settle, ledger.settle, True),
+    "event_settle": (schemas.EventSettle, ledger.event_settle, False),
+}
+
+
+def callback_view(name, request_type, operation, reports_balance):
+    """Make the view for one callback."""
+
+    def view():
+        wallet = current_app.extensions["wallet"]
+        now = wallet.clock()
+        try:
+            wallet.gate.check(request.remote_addr, request.headers)
+            parsed = schemas.parse(request_type, _json_body())
+            account = run_in_transaction(lambda session: operation(session, parsed, now))
+        except WalletError as refusal:
+            log.info("%s refused (%s): %s", name, refusal.failure.value, refusal.desc)
+            return {"code": wallet.codes[refusal.failure], "desc": refusal.desc}
+        if not reports_balance:
+            return {"code": SUCCESS, "desc": ""}
+        return balance_answer(account, now, wallet.free_credit)
+
+    view.__name__ = name
+    return view
+
+
+for _name, _spec in CALLBACKS.items():
+    bp.add_url_rule(f"/{_name}", _name, callback_view(_name, *_spec), methods=["POST"])
+
+
+@bp.errorhandler(Exception)
+def internal_error(exc):
+    """Answer an unexpected failure as JSON; the transaction has already been rolled back."""
+    if isinstance(exc, HTTPException):
+        return exc
+    log.exception("wallet callback failed")
+    wallet = current_app.extensions["wallet"]
+    return {"code": wallet.codes[Failure.INTERNAL_ERROR], "desc": "internal error"}, 500
+
+
+def balance_answer(account, now, free_credit):
+    """The success answer: balance, its update time and, with free credit on, its split."""
+    # A cancel for a user we have never seen has no account: it holds nothing.
+    real, free = (account.real_credit, account.free_credit) if account else (0, 0)
+    answer = {
+        "code": SUCCESS,
+        "balance": format_amount(real + free),
+        "balanceTs": format_ts(account.updated_at if account else now),
+        "desc": "",
+    }
+    if free_credit:
+        answer["realCredit"] = format_amount(real)
+        answer["freeCredit"] = format_amount(free)
+    return answer
+
+
+def _json_body():
+    try:
+        return json.loads(request.get_data())
+    except RequestEntityTooLarge:
+        raise WalletError(Failure.MALFORMED_REQUEST, "body is too large") from None
+    except (ValueError, UnicodeDecodeError):
+        raise WalletError(Failure.MALFORMED_REQUEST, "body is not valid JSON") from None
