@@ -189,13 +189,15 @@ def settle(session, request, now):
     if bet.amount != request.bet_amount:
         raise WalletError(
             Failure.SETTLE_CONFLICT,
-            f"betAmount {format_amount(request.bet_amount)} differs from the bet's {format_amount(bet.amount)}",
+            f"betAmount {format_amount(request.bet_amount)} differs from the bet's "
+            f"{format_amount(bet.amount)}",
         )
     if bet.state == "settled":
         if bet.win_amount != request.win_amount:
             raise WalletError(
                 Failure.SETTLE_CONFLICT,
-                f"txId {bet.tx_id} was already settled with winAmount {format_amount(bet.win_amount)}",
+                f"txId {bet.tx_id} was already settled with winAmount "
+                f"{format_amount(bet.win_amount)}",
             )
         return account
     post(session, account, "settle", bet.tx_id, request.win_amount, 0, now)
@@ -267,8 +269,9 @@ def audit(session):
         real, free = real or 0, free or 0
         if (real, free) != (account.real_credit, account.free_credit):
             problems.append(
-                f"{account.user_id}: ledger sums to real {format_amount(real)} free {format_amount(free)}, account "
-                f"holds real {format_amount(account.real_credit)} free {format_amount(account.free_credit)}"
+                f"{account.user_id}: ledger sums to real {format_amount(real)} free "
+                f"{format_amount(free)}, account holds real {format_amount(account.real_credit)} "
+                f"free {format_amount(account.free_credit)}"
             )
         if account.balance != account.real_credit + account.free_credit:
             problems.append(f"{account.user_id}: balance is not real + free")
