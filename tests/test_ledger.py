@@ -1,0 +1,247 @@
+"""The money rules, one behaviour a test, through the callbacks' HTTP interface."""
+
+import logging
+
+import pytest
+import sqlalchemy as sa
+
+from database import db
+from tests.wallet_calls import (
+    audit,
+    cancel_bet_body,
+    credits,
+    deposit,
+    event_settle_body,
+    place_bet_body,
+    row_counts,
+    settle_body,
+)
+from wallet.models import Bet
+
+USER = "hrgpl0001"
+
+
+@pytest.fixture
+def funded(app):
+    deposit(app, USER, "100")
+    deposit(app, USER, "10", free=True)
+    return app
+
+
+def post(client, callback, body):
+    answer = client.post(f"/wallet/{callback}", json=body)
+    assert answer.status_code == 200
+    return answer.json
+
+
+def test_get_balance_answers_in_the_providers_format(client, funded):
+    answer = post(client, "get_balance", {"userId": USER})
+    assert answer["code"] == "0000"
+    assert answer["balance"] == "110.0"
+    assert len(answer["balanceTs"]) == 28 and answer["balanceTs"].endswith("+0800")
+    assert answer["desc"] == ""
+    assert "realCredit" not in answer and "freeCredit" not in answer
+
+
+@pytest.mark.parametrize("app_config", [{"WALLET_FREE_CREDIT": True}])
+def test_free_credit_split_is_reported_when_enabled(client, funded):
+    answer = post(client, "get_balance", {"userId": USER})
+    assert (answer["realCredit"], answer["freeCredit"]) == ("100.0", "10.0")
+
+
+def test_unknown_user_is_refused(client, funded):
+    assert post(client, "get_balance", {"userId": "nobody"}) == {
+        "code": "9999",
+        "desc": "unknown userId 'nobody'",
+    }
+
+
+def test_place_bet_debits_free_credit_first(app, client, funded):
+    answer = post(client, "place_bet", place_bet_body("TX-1", amount="25.5"))
+    assert (answer["code"], answer["balance"]) == ("0000", "84.5")
+    assert credits(app, USER) == (845_000, 0)
+
+
+def test_place_bet_repeat_debits_once(app, client, funded):
+    first = post(client, "place_bet", place_bet_body("TX-1"))
+    again = post(client, "place_bet", place_bet_body("TX-1"))
+    assert first["code"] == again["code"] == "0000"
+    assert again["balance"] == "60.0"
+    assert credits(app, USER) == (600_000, 0)
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [({"betAmount": "51.0"}, "betAmount"), ({"roundId": "RND-2"}, "roundId")],
+)
+def test_same_txid_with_another_payload_is_refused(app, client, funded, change, named):
+    post(client, "place_bet", place_bet_body("TX-1"))
+    answer = post(client, "place_bet", place_bet_body("TX-1") | change)
+    assert answer["code"] == "9999"
+    assert answer["desc"] == f"txId TX-1 was already placed with another {named}"
+    assert credits(app, USER) == (600_000, 0)
+
+
+def test_same_txid_from_another_user_is_refused(app, client, funded):
+    deposit(app, "other", "100")
+    post(client, "place_bet", place_bet_body("TX-1"))
+    answer = post(client, "place_bet", place_bet_body("TX-1", user="other"))
+    assert answer["desc"] == "txId TX-1 was already placed with another userId"
+    assert credits(app, "other") == (1_000_000, 0)
+
+
+def test_insufficient_balance_moves_nothing(app, client, funded):
+    before = row_counts(app)
+    answer = post(client, "place_bet", place_bet_body("TX-1", amount="110.0001"))
+    assert answer == {
+        "code": "9999",
+        "desc": "insufficient balance: betAmount 110.0001 > balance 110.0",
+    }
+    assert row_counts(app) == before
+
+
+@pytest.mark.parametrize("app_config", [{"WALLET_CODES": {"insufficient_balance": "1018"}}])
+def test_operator_maps_a_named_failure_to_the_providers_code(client, funded):
+    answer = post(client, "place_bet", place_bet_body("TX-1", amount="500"))
+    assert answer["code"] == "1018"
+
+
+def test_cancel_refunds_exactly_the_split_it_debited(app, client, funded):
+    post(client, "place_bet", place_bet_body("TX-1", amount="30"))  # 10 free + 20 real
+    answer = post(client, "cancel_bet", cancel_bet_body("TX-1"))
+    assert (answer["code"], answer["balance"]) == ("0000", "110.0")
+    assert credits(app, USER) == (1_000_000, 100_000)
+
+
+def test_cancel_twice_refunds_once(app, client, funded):
+    post(client, "place_bet", place_bet_body("TX-1"))
+    first = post(client, "cancel_bet", cancel_bet_body("TX-1"))
+    again = post(client, "cancel_bet", cancel_bet_body("TX-1", reason="VOID_ROUND"))
+    assert first["code"] == again["code"] == "0000"
+    assert again["balance"] == "110.0"
+    assert credits(app, USER) == (1_000_000, 100_000)
+    assert audit(app) == []
+
+
+def test_cancel_records_its_reason(app, client, funded):
+    post(client, "place_bet", place_bet_body("TX-1"))
+    post(client, "cancel_bet", cancel_bet_body("TX-1", reason="BET_REQUEST_TIME_OUT"))
+    with app.app_context():
+        assert db.session.get(Bet, "TX-1").cancel_reason == "BET_REQUEST_TIME_OUT"
+
+
+def test_cancel_before_bet_leaves_a_tombstone_and_the_bet_gets_8001(app, client, funded):
+    answer = post(client, "cancel_bet", cancel_bet_body("TX-1", reason="BET_REQUEST_TIME_OUT"))
+    assert (answer["code"], answer["balance"]) == ("0000", "110.0")
+    late = post(client, "place_bet", place_bet_body("TX-1"))
+    assert late == {"code": "8001", "desc": "txId TX-1 was cancelled before it was placed"}
+    assert credits(app, USER) == (1_000_000, 100_000)
+    with app.app_context():
+        tombstone = db.session.get(Bet, "TX-1")
+        assert (tombstone.state, tombstone.amount) == ("cancelled", None)
+        assert tombstone.cancel_reason == "BET_REQUEST_TIME_OUT"
+
+
+def test_place_bet_repeated_after_its_cancel_answers_8001(app, client, funded):
+    post(client, "place_bet", place_bet_body("TX-1"))
+    post(client, "cancel_bet", cancel_bet_body("TX-1"))
+    again = post(client, "place_bet", place_bet_body("TX-1"))
+    assert again == {"code": "8001", "desc": "txId TX-1 has been cancelled"}
+    assert credits(app, USER) == (1_000_000, 100_000)
+
+
+def test_cancel_for_a_user_never_seen_answers_0000_with_nothing(app, client, funded):
+    answer = post(client, "cancel_bet", cancel_bet_body("TX-1", user="ghost"))
+    assert (answer["code"], answer["balance"]) == ("0000", "0.0")
+    assert credits(app, "ghost") is None
+
+
+def test_cancel_by_another_user_is_refused(app, client, funded):
+    post(client, "place_bet", place_bet_body("TX-1"))
+    answer = post(client, "cancel_bet", cancel_bet_body("TX-1", user="thief"))
+    assert answer == {"code": "9999", "desc": "txId TX-1 belongs to another userId than 'thief'"}
+    assert credits(app, USER) == (600_000, 0)
+
+
+def test_cancel_after_settle_moves_nothing_and_alerts(app, client, funded, caplog):
+    post(client, "place_bet", place_bet_body("TX-1"))
+    post(client, "settle", settle_body("TX-1", win="100"))
+    with caplog.at_level(logging.ERROR, logger="wallet.alerts"):
+        answer = post(client, "cancel_bet", cancel_bet_body("TX-1"))
+    assert answer == {
+        "code": "9999",
+        "desc": "txId TX-1 is already settled and cannot be cancelled",
+    }
+    assert credits(app, USER) == (1_600_000, 0)
+    assert "cancel_bet after settle: txId=TX-1" in caplog.text
+
+
+def test_settle_credits_the_win_once(app, client, funded):
+    post(client, "place_bet", place_bet_body("TX-1"))
+    first = post(client, "settle", settle_body("TX-1", win="120.5"))
+    again = post(client, "settle", settle_body("TX-1", win="120.5"))
+    assert first["code"] == again["code"] == "0000"
+    assert again["balance"] == "180.5"
+    assert credits(app, USER) == (1_805_000, 0)
+
+
+def test_settle_with_another_win_is_refused(app, client, funded):
+    post(client, "place_bet", place_bet_body("TX-1"))
+    post(client, "settle", settle_body("TX-1", win="100"))
+    answer = post(client, "settle", settle_body("TX-1", win="999"))
+    assert answer == {"code": "9999", "desc": "txId TX-1 was already settled with winAmount 100.0"}
+
+
+def test_losing_settle_moves_nothing_and_closes_the_bet(app, client, funded):
+    post(client, "place_bet", place_bet_body("TX-1"))
+    answer = post(client, "settle", settle_body("TX-1", win="0"))
+    assert (answer["code"], answer["balance"]) == ("0000", "60.0")
+    assert post(client, "cancel_bet", cancel_bet_body("TX-1"))["code"] == "9999"
+
+
+@pytest.mark.parametrize(
+    ("setup", "desc"),
+    [
+        ([], "txId TX-1 has not been placed"),
+        ([("cancel_bet", cancel_bet_body("TX-1"))], "txId TX-1 has been cancelled"),
+    ],
+)
+def test_settle_without_a_live_bet_is_refused(app, client, funded, setup, desc):
+    for callback, body in setup:
+        post(client, callback, body)
+    before = credits(app, USER)
+    assert post(client, "settle", settle_body("TX-1")) == {"code": "9999", "desc": desc}
+    assert credits(app, USER) == before
+
+
+def test_event_settle_pays_each_settle_id_once(app, client, funded):
+    deposit(app, "u2", "1")
+    body = event_settle_body(("S1", USER, "5"), ("S2", "u2", "7.25"))
+    assert post(client, "event_settle", body) == {"code": "0000", "desc": ""}
+    assert post(client, "event_settle", body) == {"code": "0000", "desc": ""}
+    assert credits(app, USER) == (1_050_000, 100_000)
+    assert credits(app, "u2") == (82_500, 0)
+
+
+def test_event_settle_repeating_a_settle_id_inside_the_batch_pays_once(app, client, funded):
+    body = event_settle_body(("S1", USER, "5"), ("S1", USER, "5"))
+    assert post(client, "event_settle", body)["code"] == "0000"
+    assert credits(app, USER) == (1_050_000, 100_000)
+
+
+def test_event_settle_with_changed_content_is_refused(app, client, funded):
+    post(client, "event_settle", event_settle_body(("S1", USER, "5")))
+    answer = post(client, "event_settle", event_settle_body(("S1", USER, "6")))
+    assert answer == {"code": "9999", "desc": "settleId S1 was already paid with other content"}
+    assert credits(app, USER) == (1_050_000, 100_000)
+
+
+def test_every_balance_change_is_a_ledger_entry(app, client, funded):
+    post(client, "place_bet", place_bet_body("TX-1"))
+    post(client, "cancel_bet", cancel_bet_body("TX-1"))
+    post(client, "place_bet", place_bet_body("TX-2"))
+    post(client, "settle", settle_body("TX-2"))
+    with app.app_context():
+        kinds = db.session.scalars(sa.text("SELECT kind FROM wallet_ledger ORDER BY id")).all()
+    assert kinds == ["deposit", "deposit", "bet", "cancel", "bet", "settle"]
+    assert audit(app) == []
