@@ -1,0 +1,109 @@
+"""Concurrent, repeated and crashing deliveries move money exactly once.
+
+These run on SQLite and on the real PostgreSQL, where row locks and unique constraints are what
+stand between a retry storm and a double refund.
+"""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from tests.wallet_calls import audit, cancel_bet_body, credits, deposit, place_bet_body
+
+USER = "hrgpl0001"
+
+
+def post_all(app, requests, workers):
+    """POST every (callback, body) at once from `workers` threads; return the JSON answers."""
+    assert len(requests) == workers, "one thread per request, all released at once"
+    barrier = threading.Barrier(workers)
+
+    def send(request):
+        callback, body = request
+        client = app.test_client()
+        barrier.wait(timeout=10)
+        answer = client.post(f"/wallet/{callback}", json=body)
+        assert answer.status_code == 200, answer.data
+        return answer.json
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(send, requests))
+
+
+@pytest.fixture
+def funded(app):
+    deposit(app, USER, "1000")
+    deposit(app, USER, "20", free=True)
+    return app
+
+
+def test_fifty_concurrent_identical_cancels_refund_once(app, client, funded):
+    client.post("/wallet/place_bet", json=place_bet_body("TX-1", amount="70"))
+    answers = post_all(app, [("cancel_bet", cancel_bet_body("TX-1"))] * 50, workers=50)
+    assert [a["code"] for a in answers] == ["0000"] * 50
+    assert {a["balance"] for a in answers} == {"1020.0"}
+    assert credits(app, USER) == (10_000_000, 200_000)
+    assert audit(app) == []
+
+
+@pytest.mark.slow
+def test_place_bet_racing_cancel_bet_always_restores_the_balance(app, funded):
+    start = credits(app, USER)
+    for round_number in range(200):
+        tx_id = f"RACE-{round_number}"
+        requests = [("place_bet", place_bet_body(tx_id)), ("cancel_bet", cancel_bet_body(tx_id))]
+        if round_number % 2:
+            requests.reverse()
+        answers = dict(zip(("a", "b"), post_all(app, requests, workers=2), strict=True))
+        assert answers["a"]["code"] in {"0000", "8001"}
+        assert answers["b"]["code"] in {"0000", "8001"}
+        assert credits(app, USER) == start, f"round {round_number}: {answers}"
+    assert audit(app) == []
+
+
+def test_three_hour_retry_storm_refunds_once(app, client, funded):
+    client.post("/wallet/place_bet", json=place_bet_body("TX-1", amount="70"))
+    # One cancel a minute for three hours, as the provider retries until it reads 0000.
+    for _ in range(180):
+        answer = client.post("/wallet/cancel_bet", json=cancel_bet_body("TX-1"))
+        assert answer.json["code"] == "0000"
+    assert credits(app, USER) == (10_000_000, 200_000)
+    assert audit(app) == []
+
+
+def test_crash_after_the_ledger_write_commits_nothing_and_the_retry_refunds_once(
+    app, client, funded
+):
+    client.post("/wallet/place_bet", json=place_bet_body("TX-1", amount="70"))
+    after_bet = credits(app, USER)
+    crashes = []
+
+    @event.listens_for(Session, "after_flush")
+    def crash_once(session, _context):
+        from wallet.models import LedgerEntry
+
+        wrote_refund = any(
+            isinstance(row, LedgerEntry) and row.kind == "cancel" for row in session.new
+        )
+        if wrote_refund and not crashes:
+            crashes.append(True)
+            raise RuntimeError("power cut between the ledger write and the commit")
+
+    try:
+        crashed = client.post("/wallet/cancel_bet", json=cancel_bet_body("TX-1"))
+        assert crashed.status_code == 500
+        assert crashed.json == {"code": "9999", "desc": "internal error"}
+        assert crashes == [True]
+        assert credits(app, USER) == after_bet
+        assert audit(app) == []
+
+        retried = client.post("/wallet/cancel_bet", json=cancel_bet_body("TX-1"))
+        assert (retried.json["code"], retried.json["balance"]) == ("0000", "1020.0")
+        again = client.post("/wallet/cancel_bet", json=cancel_bet_body("TX-1"))
+        assert again.json["balance"] == "1020.0"
+        assert credits(app, USER) == (10_000_000, 200_000)
+    finally:
+        event.remove(Session, "after_flush", crash_once)

@@ -1,0 +1,121 @@
+"""Thousands of random and malformed bodies: never an HTTP 500, never a balance change."""
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.wallet_calls import (
+    cancel_bet_body,
+    credits,
+    deposit,
+    event_settle_body,
+    place_bet_body,
+    settle_body,
+)
+from wallet.views import CALLBACKS
+
+USER = "hrgpl0001"
+FUZZ = settings(
+    max_examples=1000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+# Values that no field accepts: missing, wrong types, empty, or longer than any field allows.
+poison = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.just(""),
+    st.just("   "),
+    st.lists(st.text(max_size=3), max_size=2),
+    st.text(alphabet="abc", min_size=61, max_size=80),
+)
+AMOUNT_FIELDS = {"betAmount", "validBetAmount", "winAmount", "amount"}
+TIME_FIELDS = {"ts", "betTime", "createTime"}
+bad_amounts = st.sampled_from(["-1.0", "1.23456", "fifty", "1e3", "0x10"])
+bad_times = st.sampled_from(
+    ["2022-10-14T23:00:00+08:00", "2022-10-14", "2022-02-30T23:00:00.000+0800"]
+)
+
+
+def valid_bodies(tx_id):
+    return {
+        "place_bet": place_bet_body(tx_id, user=USER),
+        "cancel_bet": cancel_bet_body(tx_id, user=USER),
+        "settle": settle_body(tx_id, user=USER),
+        "get_balance": {"userId": USER},
+        "event_settle": event_settle_body(("FZ-1", USER, "5")),
+    }
+
+
+@pytest.fixture
+def database_url(sqlite_template, tmp_path):
+    from tests.conftest import sqlite_url
+
+    return sqlite_url(sqlite_template, tmp_path)
+
+
+@pytest.fixture
+def funded(app):
+    deposit(app, USER, "100")
+    deposit(app, USER, "10", free=True)
+    # An open bet, so cancels and settles have something they could wrongly touch.
+    app.test_client().post("/wallet/place_bet", json=place_bet_body("FZ-OPEN", amount="7"))
+    return credits(app, USER)
+
+
+def assert_refused_without_a_500(client, callback, data):
+    answer = client.post(f"/wallet/{callback}", data=data, content_type="application/json")
+    assert answer.status_code == 200, answer.data
+    assert answer.json["code"] != "0000" or callback in {"get_balance", "cancel_bet"}
+    assert len(answer.json["code"]) == 4
+    return answer.json
+
+
+@pytest.mark.slow
+@FUZZ
+@given(callback=st.sampled_from(sorted(CALLBACKS)), body=json_values)
+def test_random_json_never_500s_nor_moves_money(app, client, funded, callback, body):
+    assert_refused_without_a_500(client, callback, json.dumps(body))
+    assert credits(app, USER) == funded
+
+
+@pytest.mark.slow
+@FUZZ
+@given(callback=st.sampled_from(sorted(CALLBACKS)), data=st.binary(max_size=200))
+def test_random_bytes_never_500_nor_move_money(app, client, funded, callback, data):
+    assert_refused_without_a_500(client, callback, data)
+    assert credits(app, USER) == funded
+
+
+@pytest.mark.slow
+@FUZZ
+@given(callback=st.sampled_from(sorted(CALLBACKS)), data=st.data())
+def test_one_poisoned_field_is_refused_and_moves_nothing(app, client, funded, callback, data):
+    body = valid_bodies("FZ-OPEN")[callback]
+    target = body["settles"][0] if callback == "event_settle" else body
+    field = data.draw(st.sampled_from(sorted(target)))
+    if field in AMOUNT_FIELDS:
+        value = data.draw(poison | bad_amounts)
+    elif field in TIME_FIELDS:
+        value = data.draw(poison | bad_times)
+    else:
+        value = data.draw(poison)
+    if value is None:
+        del target[field]
+    else:
+        target[field] = value
+    answer = assert_refused_without_a_500(client, callback, json.dumps(body))
+    assert answer["code"] == "9999" and field in answer["desc"]
+    assert credits(app, USER) == funded
