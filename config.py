@@ -37,7 +37,8 @@ def from_environment(environ=None, instance_path="instance"):
     return {
         "SECRET_KEY": environ.get("SECRET_KEY", "dev"),
         "SQLALCHEMY_DATABASE_URI": database_url(environ, instance_path),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Recycle rather than pre-ping: a ping is a round trip on every money callback.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_recycle": 300},
         # How many proxies in front of us append to X-Forwarded-For (1 behind a platform router).
         "PROXY_HOPS": int(environ.get("PROXY_HOPS", "0")),
         # Wallet

@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import event
-from sqlalchemy.orm import Session
 
+from database import db
 from tests.wallet_calls import audit, cancel_bet_body, credits, deposit, place_bet_body
 
 USER = "hrgpl0001"
@@ -80,18 +80,17 @@ def test_crash_after_the_ledger_write_commits_nothing_and_the_retry_refunds_once
     client.post("/wallet/place_bet", json=place_bet_body("TX-1", amount="70"))
     after_bet = credits(app, USER)
     crashes = []
+    with app.app_context():
+        engine = db.engine
 
-    @event.listens_for(Session, "after_flush")
-    def crash_once(session, _context):
-        from wallet.models import LedgerEntry
-
-        wrote_refund = any(
-            isinstance(row, LedgerEntry) and row.kind == "cancel" for row in session.new
-        )
-        if wrote_refund and not crashes:
+    def crash_once(_conn, _cursor, statement, parameters, _context, _many):
+        # Right after the database has executed the refund's ledger INSERT, before any commit.
+        refund = statement.startswith("INSERT INTO wallet_ledger") and "cancel" in str(parameters)
+        if refund and not crashes:
             crashes.append(True)
             raise RuntimeError("power cut between the ledger write and the commit")
 
+    event.listen(engine, "after_cursor_execute", crash_once)
     try:
         crashed = client.post("/wallet/cancel_bet", json=cancel_bet_body("TX-1"))
         assert crashed.status_code == 500
@@ -106,4 +105,4 @@ def test_crash_after_the_ledger_write_commits_nothing_and_the_retry_refunds_once
         assert again.json["balance"] == "1020.0"
         assert credits(app, USER) == (10_000_000, 200_000)
     finally:
-        event.remove(Session, "after_flush", crash_once)
+        event.remove(engine, "after_cursor_execute", crash_once)

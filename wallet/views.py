@@ -30,18 +30,20 @@ def callback_view(name, request_type, operation, reports_balance):
     """Make the view for one callback."""
 
     def view():
+        answer = balance_answer if reports_balance else success_answer
         wallet = current_app.extensions["wallet"]
         now = wallet.clock()
         try:
             wallet.gate.check(request.remote_addr, request.headers)
             parsed = schemas.parse(request_type, _json_body())
-            account = run_in_transaction(lambda session: operation(session, parsed, now))
+            # The answer is read inside the transaction: it reports the balance this callback
+            # committed, without reloading the account afterwards.
+            return run_in_transaction(
+                lambda session: answer(operation(session, parsed, now), now, wallet.free_credit)
+            )
         except WalletError as refusal:
             log.info("%s refused (%s): %s", name, refusal.failure.value, refusal.desc)
             return {"code": wallet.codes[refusal.failure], "desc": refusal.desc}
-        if not reports_balance:
-            return {"code": SUCCESS, "desc": ""}
-        return balance_answer(account, now, wallet.free_credit)
 
     view.__name__ = name
     return view
@@ -59,6 +61,11 @@ def internal_error(exc):
     log.exception("wallet callback failed")
     wallet = current_app.extensions["wallet"]
     return {"code": wallet.codes[Failure.INTERNAL_ERROR], "desc": "internal error"}, 500
+
+
+def success_answer(_account, _now, _free_credit):
+    """The success answer of a callback that reports no balance."""
+    return {"code": SUCCESS, "desc": ""}
 
 
 def balance_answer(account, now, free_credit):

@@ -1,0 +1,39 @@
+# The two commands of the README, and the benchmarks. Everything installs into .venv.
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+
+.PHONY: run test lint bench bench-wallet
+
+run: $(VENV)/.run
+	$(VENV)/bin/flask --app app db upgrade
+	bin/run
+
+test: $(VENV)/.dev
+	bin/services
+	bin/chromium
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	CI=$${CI:-} $(PY) -m pytest
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: bench-wallet
+
+bench-wallet: $(VENV)/.dev
+	bin/services
+	$(PY) -m bench.wallet
+
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.run: requirements.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@ $(VENV)/.run

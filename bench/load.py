@@ -1,0 +1,123 @@
+"""A small HTTP/1.1 keep-alive load generator: closed-loop throughput and open-loop latency.
+
+Latency in the open loop is measured from when each request was due, not from when it was sent,
+so a stalled server cannot hide its queue (no coordinated omission).
+"""
+
+import asyncio
+import json
+import statistics
+import time
+
+
+class Connection:
+    """One keep-alive connection sending JSON POSTs and reading JSON answers."""
+
+    def __init__(self, host, port):
+        self.host, self.port = host, port
+        self.reader = self.writer = None
+
+    async def open(self):
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
+    async def post(self, path, body):
+        """POST `body` as JSON (GET when it is None) and return (status, decoded answer)."""
+        data = b"" if body is None else json.dumps(body).encode()
+        method = "GET" if body is None else "POST"
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n"
+        ).encode()
+        self.writer.write(head + data)
+        header = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(header.split(b" ", 2)[1])
+        length = 0
+        for line in header.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        payload = await self.reader.readexactly(length)
+        if b"connection: close" in header.lower():
+            self.writer.close()
+            await self.open()
+        return status, json.loads(payload)
+
+    def close(self):
+        if self.writer:
+            self.writer.close()
+
+
+def summarise(latencies, elapsed, errors):
+    ordered = sorted(latencies)
+
+    def pct(p):
+        return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000 if ordered else 0.0
+
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "per_second": len(latencies) / elapsed if elapsed else 0.0,
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+        "max_ms": ordered[-1] * 1000 if ordered else 0.0,
+        "mean_ms": statistics.fmean(ordered) * 1000 if ordered else 0.0,
+    }
+
+
+async def closed_loop(host, port, requests, concurrency, accept):
+    """Send every (path, body) as fast as `concurrency` connections allow."""
+    queue = list(reversed(requests))
+    latencies, errors = [], 0
+
+    async def worker():
+        nonlocal errors
+        connection = Connection(host, port)
+        await connection.open()
+        try:
+            while queue:
+                path, body = queue.pop()
+                started = time.perf_counter()
+                status, answer = await connection.post(path, body)
+                latencies.append(time.perf_counter() - started)
+                if not accept(status, answer):
+                    errors += 1
+        finally:
+            connection.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return summarise(latencies, time.perf_counter() - started, errors)
+
+
+async def open_loop(host, port, requests, rate, connections, accept):
+    """Send request i at start + i / rate, whatever the server is doing; time from that moment."""
+    idle = asyncio.Queue()
+    for _ in range(connections):
+        connection = Connection(host, port)
+        await connection.open()
+        idle.put_nowait(connection)
+    latencies, errors = [], 0
+
+    async def one(due, path, body):
+        nonlocal errors
+        connection = await idle.get()
+        try:
+            status, answer = await connection.post(path, body)
+        finally:
+            idle.put_nowait(connection)
+        latencies.append(time.perf_counter() - due)
+        if not accept(status, answer):
+            errors += 1
+
+    start = time.perf_counter()
+    tasks = []
+    for i, (path, body) in enumerate(requests):
+        due = start + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(due, path, body)))
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - start
+    while not idle.empty():
+        idle.get_nowait().close()
+    return summarise(latencies, elapsed, errors)

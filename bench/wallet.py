@@ -1,0 +1,170 @@
+"""Benchmark the wallet callbacks through gunicorn + gevent over HTTP, on SQLite and PostgreSQL.
+
+    make bench-wallet          (or: python -m bench.wallet [--bets N] [--workers N])
+
+For each database: migrate an empty one, fund accounts, start gunicorn, then measure
+place_bet and cancel_bet at full speed (closed loop), cancel_bet at a fixed rate (open loop) for
+its latency, and the server's bare /health JSON endpoint as the ceiling the framework allows.
+Every cancel must answer 0000 and the ledger must audit clean afterwards.
+"""
+
+import argparse
+import asyncio
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from bench.load import closed_loop, open_loop
+from tests.wallet_calls import cancel_bet_body, place_bet_body
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/bench")
+USERS = 200
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fresh_postgres(url):
+    """Drop and recreate the benchmark database."""
+    engine = sa.create_engine(
+        url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/postgres",
+        isolation_level="AUTOCOMMIT",
+    )
+    name = url.rsplit("/", 1)[1]
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    engine.dispose()
+    return url
+
+
+def prepare(database_url):
+    env = os.environ | {"DATABASE_URL": database_url, "FEED_ENABLED": "0"}
+    flask = [sys.executable, "-m", "flask", "--app", "app"]
+    subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
+    code = (
+        "from app import create_app\nfrom database import run_in_transaction\n"
+        "from wallet import ledger\nfrom datetime import UTC, datetime\n"
+        "app = create_app()\nwith app.app_context():\n"
+        f"    for i in range({USERS}):\n"
+        "        run_in_transaction(lambda s: ledger.deposit(s, f'user{i}', 10**12, free=False,"
+        " now=datetime.now(UTC)))\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
+    return env
+
+
+def start_server(env, port, workers):
+    env = env | {"PORT": str(port), "WEB_CONCURRENCY": str(workers)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "app:create_app()", "--log-level", "warning"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return server
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    raise RuntimeError("gunicorn did not start")
+
+
+def ok(status, answer):
+    return status == 200 and (answer.get("code") == "0000" or answer.get("status") == "ok")
+
+
+def bets(prefix, count):
+    return [
+        place_bet_body(f"{prefix}{i}", user=f"user{i % USERS}", amount="1.5") for i in range(count)
+    ]
+
+
+async def measure(port, count, concurrency, rate):
+    host = "127.0.0.1"
+    results = {}
+    results["health (ceiling)"] = await closed_loop(
+        host, port, [("/health", None)] * count, concurrency, ok
+    )
+    placed = bets("A", count)
+    results["place_bet"] = await closed_loop(
+        host, port, [("/wallet/place_bet", b) for b in placed], concurrency, ok
+    )
+    cancels = [("/wallet/cancel_bet", cancel_bet_body(b["txId"], user=b["userId"])) for b in placed]
+    results["cancel_bet"] = await closed_loop(host, port, cancels, concurrency, ok)
+    # Fresh bets for the paced run, so each cancel refunds for real.
+    paced = bets("B", rate * 10)
+    await closed_loop(host, port, [("/wallet/place_bet", b) for b in paced], concurrency, ok)
+    cancels = [("/wallet/cancel_bet", cancel_bet_body(b["txId"], user=b["userId"])) for b in paced]
+    results[f"cancel_bet at {rate}/s"] = await open_loop(host, port, cancels, rate, 64, ok)
+    return results
+
+
+def audit(env):
+    done = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "wallet", "audit"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    return done.returncode == 0
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bets", type=int, default=5000, help="bets per closed-loop phase")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rate", type=int, default=500, help="open-loop cancel_bet rate")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--only", choices=["sqlite", "postgres"])
+    args = parser.parse_args()
+
+    print(
+        f"# wallet benchmark {datetime.now(UTC):%Y-%m-%d} on {platform.node()}: "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"gunicorn gevent x{args.workers}, {args.concurrency} connections"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        backends = {
+            "sqlite": lambda: f"sqlite:///{tmp}/bench.sqlite",
+            "postgres": lambda: fresh_postgres(POSTGRES),
+        }
+        for name, make_url in backends.items():
+            if args.only and name != args.only:
+                continue
+            env = prepare(make_url())
+            port = free_port()
+            server = start_server(env, port, args.workers)
+            try:
+                results = asyncio.run(measure(port, args.bets, args.concurrency, args.rate))
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+            print(f"\n{name}  (ledger audit: {'clean' if audit(env) else 'FAILED'})")
+            print(f"  {'phase':<24}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'errors':>8}")
+            for phase, r in results.items():
+                print(
+                    f"  {phase:<24}{r['per_second']:>9.0f}{r['p50_ms']:>9.1f}"
+                    f"{r['p99_ms']:>9.1f}{r['max_ms']:>9.1f}{r['errors']:>8}"
+                )
+
+
+if __name__ == "__main__":
+    main()

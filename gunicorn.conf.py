@@ -1,0 +1,15 @@
+"""gunicorn settings for the platform: gevent workers on $PORT."""
+
+import os
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+worker_class = "gevent"
+# One worker holds the feed connection, the market state and every board socket; more workers
+# each hold their own until the hub is moved to Redis.
+workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+# gevent's default of 1000 would cap the number of open board sockets per worker.
+worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "10000"))
+# The platform sends SIGTERM and kills 30 s later: finish within that.
+graceful_timeout = 25
+timeout = 30
+accesslog = os.environ.get("ACCESS_LOG") or None
