@@ -95,7 +95,7 @@ async def open_loop(host, port, requests, rate, connections, accept):
         connection = Connection(host, port)
         await connection.open()
         idle.put_nowait(connection)
-    latencies, errors = [], 0
+    latencies, errors, timeline = [], 0, []
 
     async def one(due, path, body):
         nonlocal errors
@@ -105,6 +105,7 @@ async def open_loop(host, port, requests, rate, connections, accept):
         finally:
             idle.put_nowait(connection)
         latencies.append(time.perf_counter() - due)
+        timeline.append((due - start, latencies[-1]))
         if not accept(status, answer):
             errors += 1
 
@@ -120,4 +121,16 @@ async def open_loop(host, port, requests, rate, connections, accept):
     elapsed = time.perf_counter() - start
     while not idle.empty():
         idle.get_nowait().close()
-    return summarise(latencies, elapsed, errors)
+    result = summarise(latencies, elapsed, errors)
+    result["worst_seconds"] = _worst_seconds(timeline)
+    return result
+
+
+def _worst_seconds(timeline, count=3):
+    """The seconds of the run whose slowest request was slowest: where a tail comes from."""
+    slowest = {}
+    for offset, latency in timeline:
+        second = int(offset)
+        slowest[second] = max(slowest.get(second, 0.0), latency)
+    worst = sorted(slowest.items(), key=lambda item: -item[1])[:count]
+    return ", ".join(f"s{second}={latency * 1000:.0f}ms" for second, latency in worst)

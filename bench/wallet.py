@@ -98,6 +98,10 @@ def bets(prefix, count):
 
 async def measure(port, count, concurrency, rate):
     host = "127.0.0.1"
+    # Warm up: open the pools' connections and let each worker serve its first requests.
+    await closed_loop(host, port, [("/health", None)] * 2000, concurrency, ok)
+    warm = [("/wallet/get_balance", {"userId": f"user{i % USERS}"}) for i in range(2000)]
+    await closed_loop(host, port, warm, concurrency, ok)
     results = {}
     results["health (ceiling)"] = await closed_loop(
         host, port, [("/health", None)] * count, concurrency, ok
@@ -109,8 +113,9 @@ async def measure(port, count, concurrency, rate):
     cancels = [("/wallet/cancel_bet", cancel_bet_body(b["txId"], user=b["userId"])) for b in placed]
     results["cancel_bet"] = await closed_loop(host, port, cancels, concurrency, ok)
     # Fresh bets for the paced run, so each cancel refunds for real.
-    paced = bets("B", rate * 10)
+    paced = bets("B", rate * 20)
     await closed_loop(host, port, [("/wallet/place_bet", b) for b in paced], concurrency, ok)
+    await asyncio.sleep(3)  # let the database finish flushing that burst: measure a steady state
     cancels = [("/wallet/cancel_bet", cancel_bet_body(b["txId"], user=b["userId"])) for b in paced]
     results[f"cancel_bet at {rate}/s"] = await open_loop(host, port, cancels, rate, 64, ok)
     return results
@@ -158,11 +163,14 @@ def main():
                 server.terminate()
                 server.wait(timeout=30)
             print(f"\n{name}  (ledger audit: {'clean' if audit(env) else 'FAILED'})")
-            print(f"  {'phase':<24}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'errors':>8}")
+            print(
+                f"  {'phase':<24}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'errors':>8}"
+            )
             for phase, r in results.items():
                 print(
                     f"  {phase:<24}{r['per_second']:>9.0f}{r['p50_ms']:>9.1f}"
                     f"{r['p99_ms']:>9.1f}{r['max_ms']:>9.1f}{r['errors']:>8}"
+                    + (f"   slowest seconds: {r['worst_seconds']}" if "worst_seconds" in r else "")
                 )
 
 

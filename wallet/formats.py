@@ -24,7 +24,7 @@ def parse_ts(text):
     if not TIMESTAMP.fullmatch(text):
         raise ValueError("must be 28 characters as yyyy-MM-ddTHH:mm:ss.SSS+hhmm")
     try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(UTC)
+        return datetime.fromisoformat(text).astimezone(UTC)
     except ValueError:
         raise ValueError("is not a real date and time") from None
 

@@ -35,13 +35,16 @@ LOCK_ACCOUNT = (
     .with_for_update()
 )
 FIND_BET = select(
-    *(
-        BETS.c[name]
-        for name in (
-            "tx_id user_id state round_id game_type game_code amount real_amount "
-            "free_amount win_amount"
-        ).split()
-    )
+    BETS.c.tx_id,
+    BETS.c.user_id,
+    BETS.c.state,
+    BETS.c.round_id,
+    BETS.c.game_type,
+    BETS.c.game_code,
+    BETS.c.amount,
+    BETS.c.real_amount,
+    BETS.c.free_amount,
+    BETS.c.win_amount,
 ).where(BETS.c.tx_id == bindparam("tx_id"))
 UPDATE_CREDIT = (
     update(ACCOUNTS)
