@@ -137,7 +137,7 @@ def main():
     parser.add_argument("--bets", type=int, default=5000, help="bets per closed-loop phase")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rate", type=int, default=500, help="open-loop cancel_bet rate")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--workers", type=int, default=1, help="gunicorn workers")
     parser.add_argument("--only", choices=["sqlite", "postgres"])
     args = parser.parse_args()
 
