@@ -8,6 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import config
 import database
+import feed
 import wallet
 
 
@@ -28,6 +29,7 @@ def create_app(test_config=None):
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     database.init_app(app)
     wallet.init_app(app)
+    feed.init_app(app)
 
     @app.get("/health")
     def health():

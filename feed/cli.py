@@ -1,0 +1,62 @@
+"""`flask feed ...`: run the simulated upstream, record the real one, replay a recording."""
+
+import asyncio
+import time
+
+import click
+import websocket
+from flask import Blueprint, current_app
+
+from . import simulator
+from .client import feed_url
+
+bp = Blueprint("feed_cli", __name__, cli_group="feed")
+
+
+@bp.cli.command("simulate")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=8765, show_default=True)
+@click.option("--rate", default=20.0, show_default=True, help="Messages a second.")
+@click.option("--seed", type=int, default=None, help="Make the simulation repeatable.")
+@click.option("--outage-every", default=180.0, show_default=True, help="Seconds; 0 for none.")
+def simulate(host, port, rate, seed, outage_every):
+    """Serve a simulated upstream feed at ws://HOST:PORT/ws."""
+    asyncio.run(simulator.simulate(host, port, rate, seed, outage_every))
+
+
+@bp.cli.command("record")
+@click.argument("file", type=click.Path(dir_okay=False, writable=True))
+@click.option("--url", default=None, help="Defaults to FEED_URL.")
+@click.option("--seconds", type=float, default=None, help="Stop after this long.")
+def record(file, url, seconds):
+    """Save what the upstream sends to FILE (JSON lines, with timing)."""
+    config = current_app.config
+    url = feed_url(url or config["FEED_URL"], config["FEED_TOKEN"], config["FEED_LANG"])
+    if not url:
+        raise click.UsageError("no --url and no FEED_URL")
+    ws = websocket.create_connection(url, timeout=10)
+    ws.settimeout(1)
+    start = time.monotonic()
+    count = 0
+    with open(file, "w", encoding="utf-8") as out:
+        while seconds is None or time.monotonic() - start < seconds:
+            try:
+                raw = ws.recv()
+            except websocket.WebSocketTimeoutException:
+                continue
+            except websocket.WebSocketConnectionClosedException:
+                break
+            out.write(simulator.record_line(raw, time.monotonic() - start) + "\n")
+            count += 1
+    ws.close()
+    click.echo(f"recorded {count} frames to {file}")
+
+
+@bp.cli.command("replay")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=8765, show_default=True)
+@click.option("--speed", default=1.0, show_default=True, help="2.0 plays twice as fast.")
+def replay(file, host, port, speed):
+    """Serve the recording FILE as an upstream feed at ws://HOST:PORT/ws."""
+    asyncio.run(simulator.replay(host, port, file, speed))

@@ -1,0 +1,129 @@
+"""The long-lived client of the upstream odds feed.
+
+One connection at a time to FEED_URL. After each connect it authenticates, sets the language and
+subscribes to every event we know of; it pings every 30 s and declares the connection dead after
+96 s without any frame. Whatever goes wrong, it reconnects, forever, after a capped exponential
+backoff with full jitter.
+"""
+
+import contextlib
+import json
+import logging
+import random
+import threading
+import time
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import websocket
+
+from . import frames
+
+log = logging.getLogger(__name__)
+
+PING_EVERY_S = 30
+SILENCE_LIMIT_S = 96  # 3 x 32 s with no frame at all: the connection is dead
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 30
+
+
+def feed_url(url, token="", lang=""):
+    """The URL with the `lang` and `token` query parameters the service expects."""
+    parts = urlsplit(url)
+    extra = urlencode({k: v for k, v in (("lang", lang), ("token", token)) if v})
+    query = "&".join(q for q in (parts.query, extra) if q)
+    return urlunsplit(parts._replace(query=query))
+
+
+def backoff_delay(attempt, rng=random.random, base=BACKOFF_BASE_S, cap=BACKOFF_CAP_S):
+    """Full jitter: anywhere between 0 and the capped exponential step."""
+    return rng() * min(cap, base * 2**attempt)
+
+
+class UpstreamClient:
+    """Connects, reads frames into `on_frame`, reports the socket to `on_connection`."""
+
+    def __init__(
+        self,
+        url,
+        on_frame,
+        on_connection,
+        subscriptions,
+        token="",
+        lang="",
+        connect=websocket.create_connection,
+        clock=time.monotonic,
+        sleep=None,
+        rng=random.random,
+    ):
+        self.url = feed_url(url, token, lang)
+        self.token, self.lang = token, lang
+        self.on_frame, self.on_connection = on_frame, on_connection
+        self.subscriptions = subscriptions  # callable: the event ids to subscribe to
+        self.connect, self.clock, self.rng = connect, clock, rng
+        self.stopped = threading.Event()
+        self.sleep = sleep or self.stopped.wait
+        self.ws = None
+        self.connects = 0
+
+    def run(self):
+        """Stay connected until stop(); never returns early and never raises."""
+        attempt = 0
+        while not self.stopped.is_set():
+            try:
+                received_any = self._session()
+            except Exception as exc:  # the network, the server, or a bug: all mean reconnect
+                log.warning("upstream feed connection lost: %s", exc)
+                received_any = False
+            finally:
+                self._close()
+            attempt = 0 if received_any else attempt + 1
+            if not self.stopped.is_set():
+                self.sleep(backoff_delay(attempt, self.rng))
+
+    def stop(self):
+        self.stopped.set()
+        self._close()
+
+    def _session(self):
+        ws = self.connect(self.url, timeout=10, enable_multithread=True)
+        self.ws = ws
+        self.connects += 1
+        log.info("upstream feed connected (%s)", self.connects)
+        self.on_connection(True)
+        if self.token:
+            self._send(frames.AUTH, self.token)
+        if self.lang:
+            self._send(frames.LANG, self.lang)
+        events = list(self.subscriptions())
+        if events:
+            self._send(frames.SUBSCRIBE, events)
+        ws.settimeout(1)
+        received_any = False
+        last_frame = last_ping = self.clock()
+        while not self.stopped.is_set():
+            try:
+                raw = ws.recv()
+            except websocket.WebSocketTimeoutException:
+                raw = None
+            now = self.clock()
+            if raw:
+                received_any, last_frame = True, now
+                self.on_frame(raw)
+            elif raw == "" or raw == b"":
+                raise ConnectionError("upstream closed the connection")
+            if now - last_frame > SILENCE_LIMIT_S:
+                raise TimeoutError(f"no frame for {SILENCE_LIMIT_S} s")
+            if now - last_ping >= PING_EVERY_S:
+                self._send(frames.PING, "ping")
+                last_ping = now
+        return received_any
+
+    def _send(self, cmd, data):
+        self.ws.send(json.dumps({"cmd": cmd, "data": data}))
+
+    def _close(self):
+        ws, self.ws = self.ws, None
+        if ws is not None:
+            self.on_connection(False)
+            with contextlib.suppress(websocket.WebSocketException, OSError):  # already gone
+                ws.close(timeout=1)

@@ -1,0 +1,115 @@
+"""Keeps the feed's state in the database: lines written behind, every BetStop at once."""
+
+import threading
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from database import db, run_in_transaction
+
+from .market import Event, MarketLine, Outcome
+from .models import BetStopRecord, FeedEvent, FeedLine
+
+UPSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+class FeedStore:
+    """Reads and writes the feed tables for one app; safe to call from the feed's thread."""
+
+    def __init__(self, app):
+        self.app = app
+        self.dirty_lines = {}
+        self.dirty_events = {}
+        self.lock = threading.Lock()
+
+    def changed(self, lines, event):
+        """Remember what changed; flush() writes it (at most once a second)."""
+        with self.lock:
+            for line in lines:
+                self.dirty_lines[line.key] = line.to_json()
+            if event is not None:
+                self.dirty_events[event.event_id] = event.to_json()
+
+    def flush(self):
+        with self.lock:
+            lines, self.dirty_lines = list(self.dirty_lines.values()), {}
+            events, self.dirty_events = list(self.dirty_events.values()), {}
+        if not lines and not events:
+            return
+        with self.app.app_context():
+            run_in_transaction(lambda session: self._write(session, lines, events))
+            db.session.remove()
+
+    def _write(self, session, lines, events):
+        insert = UPSERTS[session.get_bind().dialect.name]
+        if events:
+            statement = insert(FeedEvent).values(events)
+            session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["event_id"],
+                    set_={c: statement.excluded[c] for c in events[0] if c != "event_id"},
+                )
+            )
+        if lines:
+            statement = insert(FeedLine).values(lines)
+            keys = ("event_id", "market_id", "specifiers")
+            session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=list(keys),
+                    set_={c: statement.excluded[c] for c in lines[0] if c not in keys},
+                )
+            )
+
+    def log_bet_stop(self, frame, applied, received_ms):
+        data = frame.data
+        record = BetStopRecord(
+            event_id=str(data.get("event_id")),
+            product=data.get("product") if isinstance(data.get("product"), int) else None,
+            groups=str(data.get("groups") or "all")[:200],
+            market_status=str(data.get("market_status") or "")[:32],
+            status=applied.status,
+            sent_at=data.get("timestamp") if isinstance(data.get("timestamp"), int) else frame.time,
+            received_at=datetime.fromtimestamp(received_ms / 1000, UTC),
+            lines_hit=len(applied.lines),
+            lines=[[line.market_id, line.specifiers] for line in applied.lines],
+        )
+        with self.app.app_context():
+            run_in_transaction(lambda session: session.add(record))
+            result = record.to_json()
+            db.session.remove()
+        return result
+
+    def recent_bet_stops(self, limit=100, event_id=None):
+        with self.app.app_context():
+            query = select(BetStopRecord).order_by(BetStopRecord.id.desc()).limit(limit)
+            if event_id:
+                query = query.where(BetStopRecord.event_id == event_id)
+            result = [record.to_json() for record in db.session.scalars(query)]
+            db.session.remove()
+        return result
+
+    def load(self):
+        """The last known events and lines, as the state's own objects."""
+        with self.app.app_context():
+            events = [
+                Event(**{c: getattr(row, c) for c in Event.__dataclass_fields__})
+                for row in db.session.scalars(select(FeedEvent))
+            ]
+            lines = [
+                MarketLine(
+                    event_id=row.event_id,
+                    market_id=row.market_id,
+                    specifiers=row.specifiers,
+                    product=row.product,
+                    status=row.status,
+                    outcomes={k: Outcome(**v) for k, v in row.outcomes.items()},
+                    groups=tuple(row.groups) if row.groups is not None else None,
+                    name=row.name,
+                    updated_at=row.updated_at,
+                    reason=row.reason,
+                )
+                for row in db.session.scalars(select(FeedLine))
+            ]
+            db.session.remove()
+        return events, lines

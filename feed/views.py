@@ -1,0 +1,55 @@
+"""The relay's endpoints: the browsers' websocket and the BetStop log."""
+
+import logging
+
+from flask import Blueprint, current_app, request
+from flask_sock import Sock
+
+bp = Blueprint("feed", __name__)
+sock = Sock()
+log = logging.getLogger(__name__)
+
+
+@bp.before_app_request
+def refuse_compression():
+    # simple-websocket accepts per-message deflate whenever it is offered; on thousands of sockets
+    # that halves fan-out throughput and triples memory. Without the offer there is none.
+    if request.path == "/ws":
+        request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
+
+
+@sock.route("/ws")
+def stream(ws):
+    """Send the board's snapshot, then every relay message in order, from this handler only."""
+    relay = current_app.extensions["feed"].relay
+    hub = current_app.extensions["feed"].hub
+    with hub.subscribe() as subscription:
+        seq, snapshot = relay.snapshot()
+        ws.send(snapshot)
+        while not subscription.dropped:
+            item = subscription.get(timeout=1)
+            if item is None:
+                if not ws.connected:
+                    break
+                continue
+            message_seq, text = item
+            if message_seq > seq:  # older ones are already in the snapshot
+                ws.send(text)
+        if subscription.dropped:
+            log.info("dropping a board socket that fell behind")
+            ws.close(reason=1013, message="fell behind; reconnect and resync")
+
+
+@bp.get("/feed/bet-stops")
+def bet_stops():
+    """The latest BetStops, newest first: ?event_id= to filter, ?limit= up to 1000."""
+    limit = min(max(request.args.get("limit", 100, type=int), 1), 1000)
+    store = current_app.extensions["feed"].store
+    return {"bet_stops": store.recent_bet_stops(limit, request.args.get("event_id") or None)}
+
+
+@bp.get("/feed/status")
+def status():
+    """Feed health and the counts of frames seen, skipped and ignored."""
+    feed = current_app.extensions["feed"]
+    return feed.health_report() | {"counts": dict(feed.relay.counts)}
