@@ -64,21 +64,30 @@ class UpstreamClient:
         self.sleep = sleep or self.stopped.wait
         self.ws = None
         self.connects = 0
+        self.ping_every, self.silence_limit = PING_EVERY_S, SILENCE_LIMIT_S
+        self.backoff_base, self.backoff_cap = BACKOFF_BASE_S, BACKOFF_CAP_S
 
     def run(self):
         """Stay connected until stop(); never returns early and never raises."""
         attempt = 0
         while not self.stopped.is_set():
+            received_any = False
             try:
                 received_any = self._session()
             except Exception as exc:  # the network, the server, or a bug: all mean reconnect
-                log.warning("upstream feed connection lost: %s", exc)
-                received_any = False
-            finally:
+                self._log_loss(exc, attempt)
+            try:
                 self._close()
+            except Exception:
+                log.exception("closing the upstream connection failed")
             attempt = 0 if received_any else attempt + 1
             if not self.stopped.is_set():
-                self.sleep(backoff_delay(attempt, self.rng))
+                self.sleep(backoff_delay(attempt, self.rng, self.backoff_base, self.backoff_cap))
+
+    def _log_loss(self, exc, attempt):
+        # One line when the connection is lost, then one every 16 failed attempts.
+        if attempt % 16 == 0:
+            log.warning("upstream feed unavailable (attempt %d): %s", attempt + 1, exc)
 
     def stop(self):
         self.stopped.set()
@@ -97,7 +106,7 @@ class UpstreamClient:
         events = list(self.subscriptions())
         if events:
             self._send(frames.SUBSCRIBE, events)
-        ws.settimeout(1)
+        ws.settimeout(min(1, self.silence_limit / 4))
         received_any = False
         last_frame = last_ping = self.clock()
         while not self.stopped.is_set():
@@ -111,9 +120,9 @@ class UpstreamClient:
                 self.on_frame(raw)
             elif raw == "" or raw == b"":
                 raise ConnectionError("upstream closed the connection")
-            if now - last_frame > SILENCE_LIMIT_S:
-                raise TimeoutError(f"no frame for {SILENCE_LIMIT_S} s")
-            if now - last_ping >= PING_EVERY_S:
+            if now - last_frame > self.silence_limit:
+                raise TimeoutError(f"no frame for {self.silence_limit} s")
+            if now - last_ping >= self.ping_every:
                 self._send(frames.PING, "ping")
                 last_ping = now
         return received_any
@@ -123,7 +132,13 @@ class UpstreamClient:
 
     def _close(self):
         ws, self.ws = self.ws, None
-        if ws is not None:
+        if ws is None:
+            return
+        try:
             self.on_connection(False)
             with contextlib.suppress(websocket.WebSocketException, OSError):  # already gone
                 ws.close(timeout=1)
+        finally:
+            # close() does nothing once the server's close frame has arrived: the socket itself
+            # must still be shut, or every reconnect leaks one.
+            ws.shutdown()

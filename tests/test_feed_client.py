@@ -1,0 +1,157 @@
+"""The feed client against a real local websocket server: frames, resubscription, outages."""
+
+import pytest
+
+from feed import frames
+from tests.upstream import Upstream, wait_until
+
+EVENT = "sr:match:7"
+
+
+def odds(event=EVENT, status=1, ts=None, odds_value=2.5):
+    return {
+        "match_id": event,
+        "product_id": 1,
+        **({"timestamp": ts} if ts else {}),
+        "odds_markets": [
+            {
+                "id": 1,
+                "specifiers": "",
+                "status": status,
+                "outcomes": [{"id": "1", "odds": odds_value}],
+            }
+        ],
+    }
+
+
+@pytest.fixture
+def database_url(sqlite_template, tmp_path):
+    from tests.conftest import sqlite_url
+
+    return sqlite_url(sqlite_template, tmp_path)
+
+
+@pytest.fixture
+def upstream():
+    server = Upstream().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def app_config(upstream):
+    return {"FEED_URL": upstream.url, "FEED_ENABLED": True, "FEED_SUBSCRIBE": ["sr:match:99"]}
+
+
+@pytest.fixture
+def feed(app):
+    runtime = app.extensions["feed"]
+    runtime.client.backoff_base, runtime.client.backoff_cap = 0.05, 0.2
+    runtime.start()
+    yield runtime
+    runtime.stop()
+
+
+def line_status(feed, event=EVENT):
+    line = feed.state.lines.get((event, 1, ""))
+    return None if line is None else line.status
+
+
+def test_text_and_binary_frames_are_applied(feed, upstream):
+    upstream.wait_connected()
+    upstream.send_frame(frames.ODDS_CHANGE, odds(ts=100))
+    upstream.send_frame(
+        frames.BET_STOP, {"event_id": EVENT, "groups": "all", "timestamp": 200}, binary=True
+    )
+    wait_until(lambda: line_status(feed) == "suspended", what="the binary BetStop")
+    assert feed.state.lines[(EVENT, 1, "")].outcomes["1"].odds == 2.5
+
+
+def test_subscribes_after_connect_to_configured_and_known_events(feed, upstream):
+    upstream.wait_connected()
+    wait_until(lambda: (frames.SUBSCRIBE, ["sr:match:99"]) in upstream.commands, what="subscribe")
+    upstream.send_frame(frames.ODDS_CHANGE, odds(ts=100))
+    wait_until(lambda: line_status(feed) == "active")
+    upstream.stop()
+    upstream.start()
+    upstream.wait_connected()
+    wait_until(
+        lambda: (frames.SUBSCRIBE, [EVENT, "sr:match:99"]) in upstream.commands,
+        what="resubscription to the event learnt before the restart",
+    )
+
+
+@pytest.mark.slow
+def test_killed_and_restarted_many_times_it_always_comes_back(feed, upstream):
+    for round_number in range(12):
+        upstream.wait_connected()
+        upstream.alive()
+        wait_until(lambda: feed.health.verdict(feed.clock())[1], what="health up")
+        upstream.send_frame(
+            frames.ODDS_CHANGE, odds(ts=1000 + round_number, odds_value=2 + round_number)
+        )
+        wait_until(
+            lambda r=round_number: (
+                feed.state.lines.get((EVENT, 1, "")) is not None
+                and feed.state.lines[(EVENT, 1, "")].outcomes["1"].odds == 2 + r
+            )
+        )
+        upstream.stop()
+        # While it is down, the board must read every line of every product as suspended.
+        wait_until(lambda: feed.health.verdict(feed.clock()) == {1: False, 3: False}, what="down")
+        assert feed.health_report()["connected"] is False
+        upstream.start()
+    upstream.wait_connected()
+    assert feed.client.connects >= 12
+    subscribes = [data for cmd, data in upstream.commands if cmd == frames.SUBSCRIBE]
+    assert len(subscribes) >= 12 and all(EVENT in ids for ids in subscribes[1:])
+
+
+def test_malformed_flood_between_good_frames_loses_nothing(feed, upstream):
+    upstream.wait_connected()
+    garbage = [
+        "{oops",
+        "[]",
+        '{"cmd": "x"}',
+        b"\x00\x01",
+        '{"cmd": 10030, "data": {"groups": "all"}}',
+        '{"cmd": 10020, "data": {"match_id": "e", "odds_markets": [{"id": "bad"}]}}',
+        '{"cmd": 55555, "data": {}}',
+        b"\x1e\x27\x00\x00" + b"\x00" * 8 + b"{not json",
+    ]
+    events = [f"sr:match:{n}" for n in range(50)]
+    for number, event in enumerate(events):
+        for raw in garbage:
+            upstream.send(raw)
+        upstream.send_frame(
+            frames.ODDS_CHANGE, odds(event=event, ts=10 + number), binary=number % 2 == 0
+        )
+    wait_until(
+        lambda: all(line_status(feed, e) == "active" for e in events), what="every good frame"
+    )
+    assert feed.client.connects == 1  # the client never died of its input
+    assert feed.relay.counts["bad_frames"] == 7 * 50
+    assert feed.relay.counts["unknown_cmd_55555"] == 50
+
+
+def test_pings_every_interval_and_declares_a_silent_connection_dead(feed, upstream):
+    feed.client.ping_every = 0.2
+    upstream.wait_connected()
+    wait_until(lambda: (frames.PING, "ping") in upstream.commands, what="a ping")
+    silent = Upstream(answer_pings=False).start()
+    try:
+        feed.client.url = silent.url
+        feed.client.silence_limit = 0.6
+        upstream.stop()
+        silent.wait_connected()
+        wait_until(lambda: silent.accepted >= 2, timeout=10, what="a reconnect after silence")
+    finally:
+        silent.stop()
+
+
+def test_odds_source_offset_turns_health_down(feed, upstream):
+    upstream.wait_connected()
+    upstream.alive()
+    wait_until(lambda: feed.health.verdict(feed.clock()) == {1: True, 3: True})
+    upstream.alive(offset=25)
+    wait_until(lambda: feed.health.verdict(feed.clock()) == {1: False, 3: False})
