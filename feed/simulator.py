@@ -225,7 +225,8 @@ async def simulate(host, port, rate=20.0, seed=None, outage_every=180.0):
 
     async def handler(websocket):
         now = int(time.time() * 1000)
-        for cmd, data in simulator.opening(now):
+        # Alives first, so a fresh connection reads healthy without waiting for the next round.
+        for cmd, data in (simulator.alive(now, started) or []) + simulator.opening(now):
             await websocket.send(encode(cmd, data, now, simulator.rng))
         clients.add(websocket)
         try:

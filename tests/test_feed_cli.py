@@ -1,0 +1,99 @@
+"""`flask feed simulate`, `record` and `replay`, as separate processes over real sockets."""
+
+import base64
+import itertools
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import websocket
+
+from feed import frames
+from tests.servers import ROOT
+from tests.upstream import free_port, wait_until
+
+
+def flask(*args, **popen):
+    return subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "app", "feed", *args],
+        cwd=ROOT,
+        env=os.environ | {"FEED_ENABLED": "0"},
+        **popen,
+    )
+
+
+def connect(port):
+    holder = {}
+
+    def attempt():
+        try:
+            holder["ws"] = websocket.create_connection(f"ws://127.0.0.1:{port}/ws", timeout=10)
+            return True
+        except OSError:
+            return False
+
+    wait_until(attempt, timeout=20, what=f"a feed server on port {port}")
+    return holder["ws"]
+
+
+def read_frames(ws, count):
+    return [frames.decode(ws.recv()) for _ in range(count)]
+
+
+@pytest.mark.slow
+def test_simulator_speaks_the_protocol_in_both_frame_forms(tmp_path):
+    port = free_port()
+    server = flask("simulate", "--port", str(port), "--seed", "1", "--rate", "200")
+    try:
+        ws = connect(port)
+        seen = read_frames(ws, 400)
+        cmds = {frame.cmd for frame in seen}
+        assert {frames.FIXTURE_CHANGE, frames.ODDS_CHANGE, frames.BET_STOP, frames.ALIVE} <= cmds
+        groups = {frame.data["groups"] for frame in seen if frame.cmd == frames.BET_STOP}
+        assert "all" in groups and len(groups) > 1
+        ws.send(json.dumps({"cmd": frames.PING, "data": "ping"}))
+        wait_until(lambda: frames.decode(ws.recv()).cmd == frames.PING, what="a pong")
+        ws.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_record_then_replay_gives_back_the_same_frames(tmp_path):
+    sim_port, replay_port = free_port(), free_port()
+    recording = tmp_path / "feed.jsonl"
+    simulator = flask("simulate", "--port", str(sim_port), "--seed", "2", "--rate", "100")
+    try:
+        connect(sim_port).close()
+        recorder = flask(
+            "record",
+            str(recording),
+            "--url",
+            f"ws://127.0.0.1:{sim_port}/ws",
+            "--seconds",
+            "1.5",
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        out, _ = recorder.communicate(timeout=30)
+        assert out.startswith("recorded ")
+    finally:
+        simulator.terminate()
+        simulator.wait(timeout=10)
+    lines = [json.loads(line) for line in recording.read_text().splitlines()]
+    assert len(lines) > 50 and any("binary" in line for line in lines)
+    assert all(a["t"] <= b["t"] for a, b in itertools.pairwise(lines))
+
+    player = flask("replay", str(recording), "--port", str(replay_port), "--speed", "20")
+    try:
+        ws = connect(replay_port)
+        replayed = [ws.recv() for _ in lines]
+        ws.close()
+    finally:
+        player.terminate()
+        player.wait(timeout=10)
+    expected = [base64.b64decode(e["binary"]) if "binary" in e else e["text"] for e in lines]
+    assert replayed == expected
