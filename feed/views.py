@@ -2,7 +2,7 @@
 
 import logging
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, render_template, request
 from flask_sock import Sock
 
 bp = Blueprint("feed", __name__)
@@ -38,6 +38,12 @@ def stream(ws):
         if subscription.dropped:
             log.info("dropping a board socket that fell behind")
             ws.close(reason=1013, message="fell behind; reconnect and resync")
+
+
+@bp.get("/")
+def board():
+    """The traders' market board; it fills itself from /ws."""
+    return render_template("board.html")
 
 
 @bp.get("/feed/bet-stops")

@@ -1,0 +1,193 @@
+"""The board in a real browser: headless Chromium via Playwright, against the app under gunicorn."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from feed import frames
+from tests.servers import ROOT, gunicorn
+from tests.upstream import Upstream, wait_until
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+ARTIFACTS = ROOT / "artifacts"
+EVENT = "sr:match:500"
+NAME = 'Lions <img src=x onerror="window.__injected=1"> v Tigers'
+GREY = "rgb(217, 220, 225)"
+
+
+def odds(ts, status=1, price=2.0):
+    return {
+        "event_id": EVENT,
+        "product": 1,
+        "timestamp": ts,
+        "markets": [
+            {
+                "id": 1,
+                "lines": [
+                    {
+                        "specifiers": "",
+                        "status": status,
+                        "outcomes": [
+                            {"id": "1", "odds": price},
+                            {"id": "2", "odds": 3.1},
+                            {"id": "3", "odds": 3.4},
+                        ],
+                    }
+                ],
+            },
+            {
+                "id": 166,
+                "lines": [
+                    {
+                        "specifiers": "total=9.5",
+                        "status": status,
+                        "outcomes": [{"id": "12", "odds": 1.8}, {"id": "13", "odds": 2.0}],
+                    }
+                ],
+            },
+        ],
+    }
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        message = f"needs Chromium at {CHROMIUM} (bin/chromium installs it)"
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the browser tests; " + message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def upstream():
+    server = Upstream().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def page(browser, upstream, sqlite_template, tmp_path):
+    from tests.conftest import sqlite_url
+
+    with gunicorn(sqlite_url(sqlite_template, tmp_path), FEED_URL=upstream.url) as address:
+        upstream.wait_connected()
+        upstream.alive()
+        upstream.send_frame(
+            frames.FIXTURE_CHANGE,
+            {"event_id": EVENT, "product": 1, "change_type": 1, "event_name": NAME, "timestamp": 1},
+        )
+        upstream.send_frame(frames.ODDS_CHANGE, odds(1000))
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"http://{address}/")
+        page.wait_for_selector(f'.line[data-event-id="{EVENT}"][data-status="active"]')
+        yield page
+        page.close()
+
+
+def line(page, market_id):
+    return page.locator(f'.line[data-event-id="{EVENT}"][data-market-id="{market_id}"]')
+
+
+def shot(page, name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / f"board-{name}.png", full_page=True)
+
+
+def wait_status(page, market_id, status):
+    page.wait_for_selector(
+        f'.line[data-event-id="{EVENT}"][data-market-id="{market_id}"][data-status="{status}"]',
+        timeout=5000,
+    )
+
+
+def test_odds_arrive_and_show(page):
+    assert line(page, 1).locator('[data-outcome-id="1"] .odds').inner_text() == "2.00"
+    assert page.locator("#feed-banner").get_attribute("data-feed-status") == "up"
+    shot(page, "active")
+
+
+def test_markup_in_an_event_name_is_shown_as_text(page):
+    assert page.locator(f'.event[data-event-id="{EVENT}"] .event-name').inner_text() == NAME
+    assert page.evaluate("window.__injected") is None
+    assert page.locator(".event-name img").count() == 0
+
+
+def test_bet_stop_all_greys_every_line_keeping_odds(page, upstream):
+    upstream.send_frame(
+        frames.BET_STOP,
+        {
+            "event_id": EVENT,
+            "groups": "all",
+            "market_status": "suspended",
+            "product": 1,
+            "timestamp": 2000,
+        },
+    )
+    for market_id in (1, 166):
+        wait_status(page, market_id, "suspended")
+        row = line(page, market_id)
+        assert row.get_attribute("aria-disabled") == "true"
+        assert row.evaluate("e => getComputedStyle(e).backgroundColor") == GREY
+        assert "Suspended" in row.inner_text()
+    assert line(page, 1).locator('[data-outcome-id="1"] .odds').inner_text() == "2.00"
+    assert line(page, 1).get_attribute("title") == "BetStop: all"
+    assert page.locator("#suspended-count").inner_text() == "2"
+    assert page.locator("#bet-stop-log li").first.inner_text().endswith("all · suspended · 2 lines")
+    shot(page, "bet-stop-all")
+
+
+def test_bet_stop_with_a_group_greys_only_that_group_and_odds_reopen(page, upstream):
+    upstream.send_frame(frames.BET_STOP, {"event_id": EVENT, "groups": "corner", "timestamp": 2000})
+    wait_status(page, 166, "suspended")
+    assert line(page, 1).get_attribute("data-status") == "active"
+    assert line(page, 1).evaluate("e => getComputedStyle(e).backgroundColor") != GREY
+    upstream.send_frame(frames.ODDS_CHANGE, odds(3000, price=2.4))
+    wait_status(page, 166, "active")
+    page.wait_for_function(
+        f"""() => document.querySelector('.line[data-event-id="{EVENT}"][data-market-id="1"]'
+            + ' [data-outcome-id="1"]').classList.contains('flash-up')"""
+    )
+
+
+def test_upstream_away_turns_the_banner_down_and_lines_suspended(page, upstream):
+    upstream.stop()
+    page.wait_for_selector('#feed-banner[data-feed-status="down"]', timeout=5000)
+    wait_status(page, 1, "suspended")
+    assert line(page, 1).locator('[data-outcome-id="1"] .odds').inner_text() == "2.00"
+    shot(page, "feed-down")
+    upstream.start()
+    upstream.wait_connected()
+    upstream.alive()
+    page.wait_for_selector('#feed-banner[data-feed-status="up"]', timeout=10000)
+    wait_status(page, 1, "active")
+
+
+def test_dropped_socket_reconnects_and_resyncs_without_stale_active_lines(page, upstream):
+    page.evaluate("window.marketBoard.ws.close()")
+    # While the page has no socket, nothing reads as bettable.
+    page.wait_for_selector('#feed-banner[data-feed-status="down"]', timeout=2000)
+    upstream.send_frame(frames.BET_STOP, {"event_id": EVENT, "groups": "all", "timestamp": 5000})
+    wait_status(page, 1, "suspended")
+    page.wait_for_selector('#feed-banner[data-feed-status="up"]', timeout=10000)
+    wait_until(
+        lambda: line(page, 1).get_attribute("data-status") == "suspended", what="resynced state"
+    )
+    assert line(page, 166).get_attribute("data-status") == "suspended"
