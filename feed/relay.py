@@ -58,7 +58,8 @@ class Relay:
             self.counts["frames"] += 1
             if frame.cmd == frames.ALIVE:
                 self.health.alive(frame.data, received)
-                self._publish_health(received)
+                # Every alive, not only a change of verdict: the board shows its age.
+                self._publish_health(received, always=True)
                 return
             try:
                 applied = self.state.apply(frame)
@@ -110,12 +111,14 @@ class Relay:
             }
             return self.seq, json.dumps(board, separators=(",", ":"))
 
-    def _publish_health(self, now):
+    def _publish_health(self, now, always=False):
         verdict = self.health.verdict(now)
         if verdict != self.verdict:
             self.verdict = verdict
             log.warning("feed health: %s", verdict)
-            self._publish({"type": "health", "health": self.health.report(now)})
+        elif not always:
+            return
+        self._publish({"type": "health", "health": self.health.report(now)})
 
     def _publish(self, message):
         # Serialised once here, whatever the number of browsers.

@@ -85,7 +85,10 @@
     board.healthAt = Date.now();
     for (const event of snapshot.events) upsertEvent(event);
     for (const line of snapshot.lines) upsertLine(line);
-    for (const entry of snapshot.bet_stops.slice().reverse()) logBetStop({ data: entry, received: entry.received_at, status: entry.status, lines: { length: entry.lines_hit } });
+    // Oldest first: each is prepended, so the newest ends on top.
+    for (const entry of snapshot.bet_stops) {
+      logBetStop({ data: entry, received: entry.received_at, status: entry.status, lines: { length: entry.lines_hit } });
+    }
     paintBanner();
     applyFilters();
     scheduleCount();

@@ -191,3 +191,17 @@ def test_dropped_socket_reconnects_and_resyncs_without_stale_active_lines(page, 
         lambda: line(page, 1).get_attribute("data-status") == "suspended", what="resynced state"
     )
     assert line(page, 166).get_attribute("data-status") == "suspended"
+
+
+def test_bet_stop_log_lists_the_newest_first_after_a_resync(page, upstream):
+    for number, groups in enumerate(("corner", "booking", "score")):
+        upstream.send_frame(
+            frames.BET_STOP, {"event_id": EVENT, "groups": groups, "timestamp": 2000 + number}
+        )
+        page.wait_for_function(
+            f"document.querySelectorAll('#bet-stop-log li').length === {number + 1}"
+        )
+    page.reload()
+    page.wait_for_selector("#bet-stop-log li >> nth=2")
+    texts = page.locator("#bet-stop-log li").all_inner_texts()
+    assert [text.split(" · ")[1] for text in texts] == ["score", "booking", "corner"]
