@@ -9,6 +9,7 @@ from flask_migrate import upgrade
 
 from app import create_app
 from database import db
+from tests.upstream import Upstream
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -121,3 +122,17 @@ def app(database_url, app_config):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def sqlite_database_url(sqlite_template, tmp_path):
+    """An empty, migrated SQLite file, for tests whose subject is not the database."""
+    return sqlite_url(sqlite_template, tmp_path)
+
+
+@pytest.fixture
+def upstream():
+    """A local upstream feed server, started; killed at the end of the test."""
+    server = Upstream().start()
+    yield server
+    server.stop()

@@ -7,7 +7,7 @@ import pytest
 
 from feed import frames
 from tests.servers import ROOT, gunicorn
-from tests.upstream import Upstream, wait_until
+from tests.upstream import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -77,17 +77,8 @@ def browser():
 
 
 @pytest.fixture
-def upstream():
-    server = Upstream().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def page(browser, upstream, sqlite_template, tmp_path):
-    from tests.conftest import sqlite_url
-
-    with gunicorn(sqlite_url(sqlite_template, tmp_path), FEED_URL=upstream.url) as address:
+def page(browser, upstream, sqlite_database_url):
+    with gunicorn(sqlite_database_url, FEED_URL=upstream.url) as address:
         upstream.wait_connected()
         upstream.alive()
         upstream.send_frame(

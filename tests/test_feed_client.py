@@ -25,17 +25,8 @@ def odds(event=EVENT, status=1, ts=None, odds_value=2.5):
 
 
 @pytest.fixture
-def database_url(sqlite_template, tmp_path):
-    from tests.conftest import sqlite_url
-
-    return sqlite_url(sqlite_template, tmp_path)
-
-
-@pytest.fixture
-def upstream():
-    server = Upstream().start()
-    yield server
-    server.stop()
+def database_url(sqlite_database_url):
+    return sqlite_database_url
 
 
 @pytest.fixture

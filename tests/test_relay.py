@@ -8,7 +8,7 @@ import websocket
 from feed import frames
 from feed.hub import LocalHub
 from tests.servers import gunicorn
-from tests.upstream import Upstream, wait_until
+from tests.upstream import wait_until
 
 EVENT = "sr:match:42"
 ODDS = {
@@ -50,26 +50,12 @@ def test_subscribe_always_unregisters():
     assert hub.subscribers == set()
 
 
-@pytest.fixture
-def upstream():
-    server = Upstream().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def migrated_sqlite(sqlite_template, tmp_path):
-    from tests.conftest import sqlite_url
-
-    return sqlite_url(sqlite_template, tmp_path)
-
-
 def receive(ws):
     return json.loads(ws.recv())
 
 
-def test_bet_stop_reaches_every_browser_with_cmd_and_data_intact(upstream, migrated_sqlite):
-    with gunicorn(migrated_sqlite, FEED_URL=upstream.url) as address:
+def test_bet_stop_reaches_every_browser_with_cmd_and_data_intact(upstream, sqlite_database_url):
+    with gunicorn(sqlite_database_url, FEED_URL=upstream.url) as address:
         upstream.wait_connected()
         upstream.send_frame(frames.ODDS_CHANGE, ODDS, 1000)
         browsers = []
@@ -113,8 +99,8 @@ def receive_snapshot(address):
         ws.close()
 
 
-def test_compression_offers_are_refused(upstream, migrated_sqlite):
-    with gunicorn(migrated_sqlite, FEED_URL=upstream.url) as address:
+def test_compression_offers_are_refused(upstream, sqlite_database_url):
+    with gunicorn(sqlite_database_url, FEED_URL=upstream.url) as address:
         ws = websocket.create_connection(
             f"ws://{address}/ws",
             header=["Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"],
@@ -124,8 +110,10 @@ def test_compression_offers_are_refused(upstream, migrated_sqlite):
         ws.close()
 
 
-def test_restarted_process_shows_the_last_board_suspended_until_healthy(upstream, migrated_sqlite):
-    with gunicorn(migrated_sqlite, FEED_URL=upstream.url) as address:
+def test_restarted_process_shows_the_last_board_suspended_until_healthy(
+    upstream, sqlite_database_url
+):
+    with gunicorn(sqlite_database_url, FEED_URL=upstream.url) as address:
         upstream.wait_connected()
         upstream.alive()
         upstream.send_frame(frames.ODDS_CHANGE, ODDS, 1000)
@@ -140,7 +128,7 @@ def test_restarted_process_shows_the_last_board_suspended_until_healthy(upstream
         )
         wait_until(lambda: receive_snapshot(address)["health"]["products"]["1"]["up"])
     upstream.stop()
-    with gunicorn(migrated_sqlite, FEED_URL=upstream.url) as address:
+    with gunicorn(sqlite_database_url, FEED_URL=upstream.url) as address:
         snapshot = receive_snapshot(address)
         statuses = {(line["market_id"], line["status"]) for line in snapshot["lines"]}
         assert statuses == {(1, "active"), (166, "suspended")}

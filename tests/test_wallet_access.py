@@ -6,10 +6,8 @@ from tests.wallet_calls import cancel_bet_body, deposit, place_bet_body, row_cou
 
 
 @pytest.fixture
-def database_url(sqlite_template, tmp_path):
-    from tests.conftest import sqlite_url
-
-    return sqlite_url(sqlite_template, tmp_path)
+def database_url(sqlite_database_url):
+    return sqlite_database_url
 
 
 @pytest.fixture

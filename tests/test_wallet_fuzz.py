@@ -60,10 +60,8 @@ def valid_bodies(tx_id):
 
 
 @pytest.fixture
-def database_url(sqlite_template, tmp_path):
-    from tests.conftest import sqlite_url
-
-    return sqlite_url(sqlite_template, tmp_path)
+def database_url(sqlite_database_url):
+    return sqlite_database_url
 
 
 @pytest.fixture
