@@ -3,7 +3,7 @@
 import threading
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from database import db, run_in_transaction
@@ -21,6 +21,7 @@ class FeedStore:
         self.app = app
         self.dirty_lines = {}
         self.dirty_events = {}
+        self.pending_bet_stops = []
         self.lock = threading.Lock()
 
     def changed(self, lines, event):
@@ -32,19 +33,34 @@ class FeedStore:
                 self.dirty_events[event.event_id] = event.to_json()
 
     def flush(self):
+        """Write what changed since the last flush; on failure keep it for the next one."""
         with self.lock:
-            lines, self.dirty_lines = list(self.dirty_lines.values()), {}
-            events, self.dirty_events = list(self.dirty_events.values()), {}
-        if not lines and not events:
+            lines, self.dirty_lines = self.dirty_lines, {}
+            events, self.dirty_events = self.dirty_events, {}
+            bet_stops, self.pending_bet_stops = self.pending_bet_stops, []
+        if not (lines or events or bet_stops):
             return
-        with self.app.app_context():
-            run_in_transaction(lambda session: self._write(session, lines, events))
-            db.session.remove()
+        try:
+            with self.app.app_context():
+                run_in_transaction(
+                    lambda session: self._write(
+                        session, list(lines.values()), list(events.values()), bet_stops
+                    )
+                )
+                db.session.remove()
+        except Exception:
+            with self.lock:  # newer changes since then win over these
+                self.dirty_lines = lines | self.dirty_lines
+                self.dirty_events = events | self.dirty_events
+                self.pending_bet_stops = bet_stops + self.pending_bet_stops
+            raise
 
-    def _write(self, session, lines, events):
-        insert = UPSERTS[session.get_bind().dialect.name]
+    def _write(self, session, lines, events, bet_stops):
+        if bet_stops:
+            session.execute(insert(BetStopRecord), bet_stops)
+        upsert = UPSERTS[session.get_bind().dialect.name]
         if events:
-            statement = insert(FeedEvent).values(events)
+            statement = upsert(FeedEvent).values(events)
             session.execute(
                 statement.on_conflict_do_update(
                     index_elements=["event_id"],
@@ -52,7 +68,7 @@ class FeedStore:
                 )
             )
         if lines:
-            statement = insert(FeedLine).values(lines)
+            statement = upsert(FeedLine).values(lines)
             keys = ("event_id", "market_id", "specifiers")
             session.execute(
                 statement.on_conflict_do_update(
@@ -62,23 +78,24 @@ class FeedStore:
             )
 
     def log_bet_stop(self, frame, applied, received_ms):
+        """Queue the BetStop for the log (written by the next flush); return its log entry."""
         data = frame.data
-        record = BetStopRecord(
-            event_id=str(data.get("event_id")),
-            product=data.get("product") if isinstance(data.get("product"), int) else None,
-            groups=str(data.get("groups") or "all")[:200],
-            market_status=str(data.get("market_status") or "")[:32],
-            status=applied.status,
-            sent_at=data.get("timestamp") if isinstance(data.get("timestamp"), int) else frame.time,
-            received_at=datetime.fromtimestamp(received_ms / 1000, UTC),
-            lines_hit=len(applied.lines),
-            lines=[[line.market_id, line.specifiers] for line in applied.lines],
-        )
-        with self.app.app_context():
-            run_in_transaction(lambda session: session.add(record))
-            result = record.to_json()
-            db.session.remove()
-        return result
+        row = {
+            "event_id": str(data.get("event_id")),
+            "product": data.get("product") if isinstance(data.get("product"), int) else None,
+            "groups": str(data.get("groups") or "all")[:200],
+            "market_status": str(data.get("market_status") or "")[:32],
+            "status": applied.status,
+            "sent_at": data.get("timestamp")
+            if isinstance(data.get("timestamp"), int)
+            else frame.time,
+            "received_at": datetime.fromtimestamp(received_ms / 1000, UTC),
+            "lines_hit": len(applied.lines),
+            "lines": [[line.market_id, line.specifiers] for line in applied.lines],
+        }
+        with self.lock:
+            self.pending_bet_stops.append(row)
+        return BetStopRecord(**row).to_json()
 
     def recent_bet_stops(self, limit=100, event_id=None):
         with self.app.app_context():
