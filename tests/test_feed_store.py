@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 import feed.store
+from database import db
 from feed import frames
 from feed.frames import Frame
 
@@ -61,9 +62,12 @@ def test_last_known_board_is_restored_from_the_database(app, runtime):
 
     from app import create_app
 
-    restarted = create_app(app.config | {"FEED_URL": ""}).extensions["feed"]
+    restarted_app = create_app(app.config | {"FEED_URL": ""})
+    restarted = restarted_app.extensions["feed"]
     restarted.relay.restore()
     _, text = restarted.relay.snapshot()
+    with restarted_app.app_context():
+        db.engine.dispose()
     board = json.loads(text)
     assert {(line["market_id"], line["status"]) for line in board["lines"]} == {
         (1, "suspended"),
