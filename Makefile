@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint bench bench-wallet
+.PHONY: run test lint bench bench-wallet bench-board
 
 run: $(VENV)/.run
 	$(VENV)/bin/flask --app app db upgrade
@@ -20,11 +20,15 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: bench-wallet
+bench: bench-wallet bench-board
 
 bench-wallet: $(VENV)/.dev
 	bin/services
 	$(PY) -m bench.wallet
+
+bench-board: $(VENV)/.dev
+	bin/chromium
+	$(PY) -m bench.board
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)

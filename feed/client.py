@@ -39,6 +39,15 @@ def backoff_delay(attempt, rng=random.random, base=BACKOFF_BASE_S, cap=BACKOFF_C
     return rng() * min(cap, base * 2**attempt)
 
 
+def close_reason(payload):
+    """'1011 keepalive ping timeout' from a close frame's payload."""
+    payload = payload or b""
+    if len(payload) < 2:
+        return "no status"
+    code = int.from_bytes(payload[:2], "big")
+    return f"{code} {payload[2:].decode('utf-8', 'replace')}".strip()
+
+
 class UpstreamClient:
     """Connects, reads frames into `on_frame`, reports the socket to `on_connection`."""
 
@@ -111,15 +120,15 @@ class UpstreamClient:
         last_frame = last_ping = self.clock()
         while not self.stopped.is_set():
             try:
-                raw = ws.recv()
+                opcode, payload = ws.recv_data()
             except websocket.WebSocketTimeoutException:
-                raw = None
+                opcode, payload = None, None
             now = self.clock()
-            if raw:
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                raise ConnectionError(f"upstream closed the connection: {close_reason(payload)}")
+            if opcode is not None:
                 received_any, last_frame = True, now
-                self.on_frame(raw)
-            elif raw == "" or raw == b"":
-                raise ConnectionError("upstream closed the connection")
+                self.on_frame(payload.decode() if opcode == websocket.ABNF.OPCODE_TEXT else payload)
             if now - last_frame > self.silence_limit:
                 raise TimeoutError(f"no frame for {self.silence_limit} s")
             if now - last_ping >= self.ping_every:

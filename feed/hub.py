@@ -9,7 +9,9 @@ import queue
 import threading
 import time
 
-QUEUE_SIZE = 512  # messages a browser may fall behind before it is dropped
+QUEUE_SIZE = (
+    2048  # messages a browser may fall behind before it is dropped (references, not copies)
+)
 YIELD_EVERY = 256  # subscribers served between yields, so fan-out never starves other requests
 
 

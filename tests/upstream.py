@@ -25,6 +25,7 @@ class Upstream:
         self.commands = []  # (cmd, data) the clients sent
         self.connections = set()
         self.accepted = 0
+        self.errors = []
         self.server = None
 
     @property
@@ -76,8 +77,10 @@ class Upstream:
                     connection.send(
                         frames.encode_text(frames.PING, "pong", int(time.time() * 1000))
                     )
-        except Exception:  # the connection died under us: what a test may be doing on purpose
-            pass
+        except (
+            Exception
+        ) as exc:  # the connection died under us: what a test may be doing on purpose
+            self.errors.append(exc)
         finally:
             self.connections.discard(connection)
 
