@@ -103,7 +103,8 @@ class UpstreamClient:
         self._close()
 
     def _session(self):
-        ws = self.connect(self.url, timeout=10, enable_multithread=True)
+        # UTF-8 is checked by decoding below: a bad frame is skipped, not a reason to reconnect.
+        ws = self.connect(self.url, timeout=10, enable_multithread=True, skip_utf8_validation=True)
         self.ws = ws
         self.connects += 1
         log.info("upstream feed connected (%s)", self.connects)
@@ -128,7 +129,9 @@ class UpstreamClient:
                 raise ConnectionError(f"upstream closed the connection: {close_reason(payload)}")
             if opcode is not None:
                 received_any, last_frame = True, now
-                self.on_frame(payload.decode() if opcode == websocket.ABNF.OPCODE_TEXT else payload)
+                # Invalid UTF-8 becomes a frame the relay counts as bad JSON, not a reconnect.
+                text = opcode == websocket.ABNF.OPCODE_TEXT
+                self.on_frame(payload.decode("utf-8", "replace") if text else payload)
             if now - last_frame > self.silence_limit:
                 raise TimeoutError(f"no frame for {self.silence_limit} s")
             if now - last_ping >= self.ping_every:

@@ -146,3 +146,15 @@ def test_odds_source_offset_turns_health_down(feed, upstream):
     wait_until(lambda: feed.health.verdict(feed.clock()) == {1: True, 3: True})
     upstream.alive(offset=25)
     wait_until(lambda: feed.health.verdict(feed.clock()) == {1: False, 3: False})
+
+
+def test_text_frame_with_invalid_utf8_is_skipped_without_reconnecting(feed, upstream):
+    upstream.wait_connected()
+    connection = next(iter(upstream.connections))
+    # A text frame whose bytes are not UTF-8, written raw: no library would build one.
+    payload = b"\xff\xfe{"
+    connection.socket.sendall(bytes([0x81, len(payload)]) + payload)
+    upstream.send_frame(frames.ODDS_CHANGE, odds(ts=100))
+    wait_until(lambda: line_status(feed) == "active", what="the good frame after the bad one")
+    assert feed.client.connects == 1
+    assert feed.relay.counts["bad_json"] == 1
