@@ -11,7 +11,7 @@ import time
 
 
 class Connection:
-    """One keep-alive connection sending JSON POSTs and reading JSON answers."""
+    """One keep-alive connection sending JSON requests and reading JSON answers."""
 
     def __init__(self, host, port):
         self.host, self.port = host, port
@@ -20,7 +20,7 @@ class Connection:
     async def open(self):
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
 
-    async def post(self, path, body):
+    async def request(self, path, body):
         """POST `body` as JSON (GET when it is None) and return (status, decoded answer)."""
         data = b"" if body is None else json.dumps(body).encode()
         method = "GET" if body is None else "POST"
@@ -76,7 +76,7 @@ async def closed_loop(host, port, requests, concurrency, accept):
             while queue:
                 path, body = queue.pop()
                 started = time.perf_counter()
-                status, answer = await connection.post(path, body)
+                status, answer = await connection.request(path, body)
                 latencies.append(time.perf_counter() - started)
                 if not accept(status, answer):
                     errors += 1
@@ -101,7 +101,7 @@ async def open_loop(host, port, requests, rate, connections, accept):
         nonlocal errors
         connection = await idle.get()
         try:
-            status, answer = await connection.post(path, body)
+            status, answer = await connection.request(path, body)
         finally:
             idle.put_nowait(connection)
         latencies.append(time.perf_counter() - due)

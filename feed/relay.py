@@ -37,10 +37,12 @@ class Relay:
         self.lock = threading.Lock()
         self.bet_stops = collections.deque(maxlen=100)
         self.verdict = health.verdict(clock())
+        self._snapshot = None  # (seq, text) of the last snapshot served
 
     def restore(self):
         events, lines = self.store.load()
         self.state.restore(events, lines)
+        self._snapshot = None
         self.bet_stops.extend(reversed(self.store.recent_bet_stops(self.bet_stops.maxlen)))
 
     def receive(self, raw):
@@ -86,13 +88,14 @@ class Relay:
                 message["status"] = applied.status
                 entry = self.store.log_bet_stop(frame, applied, received)
                 self.bet_stops.append(entry)
-            self.store.changed(applied.lines, applied.event)
+            self.store.changed(message["lines"], message.get("event"))
             self._publish(message)
 
     def connection(self, connected):
         """The upstream socket went up or down."""
         with self.lock:
             self.health.socket(connected)
+            self._snapshot = None  # `connected` shows in the snapshot even when no verdict changes
             self._publish_health(self.clock())
 
     def tick(self):
@@ -101,15 +104,21 @@ class Relay:
             self._publish_health(self.clock())
 
     def snapshot(self):
-        """(seq, text) of the whole board as of message `seq`."""
+        """(seq, text) of the whole board as of message `seq`.
+
+        The board changes only with `seq`: one serialisation serves every browser that connects
+        before the next change, so a thousand reconnecting boards cost one, not a thousand.
+        """
         with self.lock:
-            board = self.state.snapshot() | {
-                "type": "snapshot",
-                "seq": self.seq,
-                "health": self.health.report(self.clock()),
-                "bet_stops": list(self.bet_stops),
-            }
-            return self.seq, json.dumps(board, separators=(",", ":"))
+            if self._snapshot is None or self._snapshot[0] != self.seq:
+                board = self.state.snapshot() | {
+                    "type": "snapshot",
+                    "seq": self.seq,
+                    "health": self.health.report(self.clock()),
+                    "bet_stops": list(self.bet_stops),
+                }
+                self._snapshot = (self.seq, json.dumps(board, separators=(",", ":")))
+            return self._snapshot
 
     def _publish_health(self, now, always=False):
         verdict = self.health.verdict(now)

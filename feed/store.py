@@ -25,12 +25,13 @@ class FeedStore:
         self.lock = threading.Lock()
 
     def changed(self, lines, event):
-        """Remember what changed; flush() writes it (at most once a second)."""
+        """Remember what changed, as the lines' and event's JSON; flush() writes it."""
         with self.lock:
             for line in lines:
-                self.dirty_lines[line.key] = line.to_json()
+                key = (line["event_id"], line["market_id"], line["specifiers"])
+                self.dirty_lines[key] = line
             if event is not None:
-                self.dirty_events[event.event_id] = event.to_json()
+                self.dirty_events[event["event_id"]] = event
 
     def flush(self):
         """Write what changed since the last flush; on failure keep it for the next one."""

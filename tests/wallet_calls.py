@@ -1,7 +1,5 @@
 """Valid callback bodies and small helpers shared by the wallet's tests."""
 
-import itertools
-
 import sqlalchemy as sa
 
 from database import db, run_in_transaction
@@ -10,11 +8,6 @@ from wallet.formats import parse_amount
 from wallet.models import Account, Bet, EventPayout, LedgerEntry
 
 TS = "2022-10-14T23:00:00.000+0800"
-_serial = itertools.count(1)
-
-
-def fresh_tx():
-    return f"TX-{next(_serial):08d}"
 
 
 def place_bet_body(tx_id, user="hrgpl0001", amount="50.0", **overrides):

@@ -76,10 +76,6 @@ class Bet(db.Model):
     win_amount: Mapped[int | None] = mapped_column(BigInteger)
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    @property
-    def is_tombstone(self):
-        return self.amount is None
-
 
 class EventPayout(db.Model):
     """One item of an event_settle batch, credited once per settleId."""
