@@ -15,6 +15,7 @@ from .store import FeedStore
 from .views import bp, sock
 
 log = logging.getLogger(__name__)
+NUDGE_EVERY = 5  # seconds between wake-ups of idle board sockets; pings go every 25 s
 
 
 def wall_ms():
@@ -73,7 +74,11 @@ class FeedRuntime:
         self.store.flush()
 
     def _every_second(self):
+        ticks = 0
         while not self.stopped.wait(1):
+            ticks += 1
+            if ticks % NUDGE_EVERY == 0:
+                self.hub.nudge()  # board sockets wait without timers: time to ping, or to go
             try:
                 self.relay.tick()
                 self.store.flush()
@@ -83,7 +88,9 @@ class FeedRuntime:
 
 def init_app(app):
     """Attach the feed's runtime, its websocket and endpoints, and `flask feed ...`."""
-    app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": 25})
+    # No ping_interval: simple-websocket would ping from its reading thread, a second writer
+    # that could cut into a frame; feed/stream.py pings from the board's handler instead.
+    app.config.setdefault("SOCK_SERVER_OPTIONS", {"max_message_size": 4096})
     app.extensions["feed"] = FeedRuntime(app)
     app.register_blueprint(bp)
     sock.init_app(app)

@@ -4,8 +4,8 @@ The interface is two methods, `publish(seq, text)` and `subscribe()`, so a Redis
 replace this one without touching the feed or the sockets.
 """
 
+import collections
 import contextlib
-import queue
 import threading
 import time
 
@@ -18,16 +18,31 @@ YIELD_EVERY = 256  # subscribers served between yields, so fan-out never starves
 class Subscription:
     """One browser's bounded queue; its socket handler is the only reader and sender."""
 
-    def __init__(self, size):
-        self.queue = queue.Queue(maxsize=size)
+    def __init__(self, size, ready=None):
+        self.size = size
+        self.pending = collections.deque()
+        # Set on each put, on a drop and on a nudge; a socket may pass its own, set on disconnect.
+        # (gevent's Event once the worker has patched threading.)
+        self.ready = ready or threading.Event()
         self.dropped = False
 
-    def get(self, timeout):
-        """The next (seq, text), or None after `timeout` seconds with nothing."""
-        try:
-            return self.queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
+    def put(self, item):
+        """Queue (seq, text); False when the queue is full."""
+        if len(self.pending) >= self.size:
+            return False
+        self.pending.append(item)
+        self.ready.set()
+        return True
+
+    def take(self, timeout=None):
+        """Every queued (seq, text), oldest first; an empty list if woken or timed out with none.
+
+        Taking all at once lets a handler woken once send a whole burst in one write.
+        """
+        self.ready.clear()  # cleared before looking, so a put from now on wakes the wait below
+        if not self.pending:
+            self.ready.wait(timeout)
+        return [self.pending.popleft() for _ in range(len(self.pending))]
 
 
 class LocalHub:
@@ -42,18 +57,26 @@ class LocalHub:
         with self.lock:
             subscribers = list(self.subscribers)
         for count, subscription in enumerate(subscribers, 1):
-            try:
-                subscription.queue.put_nowait((seq, text))
-            except queue.Full:
+            if not subscription.put((seq, text)):
                 # A browser that cannot keep up is dropped rather than waited for.
                 subscription.dropped = True
+                subscription.ready.set()
                 self._remove(subscription)
             if count % YIELD_EVERY == 0:
                 time.sleep(0)  # under gevent, let the other greenlets of the worker run
 
+    def nudge(self):
+        """Wake every subscriber's handler, so that ones waiting without a timeout look around."""
+        with self.lock:
+            subscribers = list(self.subscribers)
+        for count, subscription in enumerate(subscribers, 1):
+            subscription.ready.set()
+            if count % YIELD_EVERY == 0:
+                time.sleep(0)
+
     @contextlib.contextmanager
-    def subscribe(self):
-        subscription = Subscription(self.queue_size)
+    def subscribe(self, ready=None):
+        subscription = Subscription(self.queue_size, ready)
         with self.lock:
             self.subscribers.add(subscription)
         try:
@@ -67,6 +90,7 @@ class LocalHub:
             subscribers, self.subscribers = list(self.subscribers), set()
         for subscription in subscribers:
             subscription.dropped = True
+            subscription.ready.set()
 
     def _remove(self, subscription):
         with self.lock:

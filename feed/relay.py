@@ -19,6 +19,7 @@ MESSAGE_TYPES = {
     frames.BET_CANCEL: "bet_cancel",
     frames.MATCH_STATUS: "match_status",
 }
+HEALTH_REFRESH_MS = 5000  # health messages with no change of verdict: at most one per 5 s
 IGNORED = {frames.PING, frames.LIVE_SCORE}  # known, and nothing on the board depends on them
 
 
@@ -37,6 +38,7 @@ class Relay:
         self.lock = threading.Lock()
         self.bet_stops = collections.deque(maxlen=100)
         self.verdict = health.verdict(clock())
+        self.health_published = 0  # when the last health message went out (ms)
         self._snapshot = None  # (seq, text) of the last snapshot served
 
     def restore(self):
@@ -60,8 +62,9 @@ class Relay:
             self.counts["frames"] += 1
             if frame.cmd == frames.ALIVE:
                 self.health.alive(frame.data, received)
-                # Every alive, not only a change of verdict: the board shows its age.
-                self._publish_health(received, always=True)
+                # Not only a change of verdict: the board shows the alive's age, and corrects it
+                # with each of these (at most one per HEALTH_REFRESH_MS, as each goes to everyone).
+                self._publish_health(received, refresh=True)
                 return
             try:
                 applied = self.state.apply(frame)
@@ -120,13 +123,14 @@ class Relay:
                 self._snapshot = (self.seq, json.dumps(board, separators=(",", ":")))
             return self._snapshot
 
-    def _publish_health(self, now, always=False):
+    def _publish_health(self, now, refresh=False):
         verdict = self.health.verdict(now)
         if verdict != self.verdict:
             self.verdict = verdict
             log.warning("feed health: %s", verdict)
-        elif not always:
+        elif not refresh or now - self.health_published < HEALTH_REFRESH_MS:
             return
+        self.health_published = now
         self._publish({"type": "health", "health": self.health.report(now)})
 
     def _publish(self, message):

@@ -5,6 +5,8 @@ import logging
 from flask import Blueprint, current_app, render_template, request
 from flask_sock import Sock
 
+from .stream import BoardSocket, message_frame, text_frame
+
 bp = Blueprint("feed", __name__)
 sock = Sock()
 log = logging.getLogger(__name__)
@@ -23,18 +25,21 @@ def stream(ws):
     """Send the board's snapshot, then every relay message in order, from this handler only."""
     relay = current_app.extensions["feed"].relay
     hub = current_app.extensions["feed"].hub
-    with hub.subscribe() as subscription:
+    board = BoardSocket(ws)
+    # Woken by a message, a disconnect or the hub's nudge: no timer per wait, as there would be
+    # thousands of them.
+    with hub.subscribe(ready=board.wake) as subscription:
         seq, snapshot = relay.snapshot()
-        ws.send(snapshot)
-        while not subscription.dropped:
-            item = subscription.get(timeout=1)
-            if item is None:
-                if not ws.connected:
-                    break
-                continue
-            message_seq, text = item
-            if message_seq > seq:  # older ones are already in the snapshot
-                ws.send(text)
+        try:
+            board.send(text_frame(snapshot))
+            while board.connected and not subscription.dropped and board.keep_alive():
+                ws.input_buffer.clear()  # a board has nothing to say; keep nothing it sends
+                # Older messages than the snapshot's seq are already in it.
+                out = [message_frame(s, text) for s, text in subscription.take() if s > seq]
+                if out:
+                    board.send(b"".join(out))
+        except OSError:
+            return  # the board went away mid-write
         if subscription.dropped:
             log.info("dropping a board socket that fell behind")
             ws.close(reason=1013, message="fell behind; reconnect and resync")

@@ -47,7 +47,7 @@ def test_bet_stop_reaches_browsers_while_the_database_is_down_and_is_logged_afte
         runtime.relay.handle(STOP, 1001)
         with pytest.raises(OperationalError):
             runtime.store.flush()
-        messages = [json.loads(browser.get(0)[1]) for _ in range(2)]
+        messages = [json.loads(text) for _, text in browser.take(0)]
         assert [m["type"] for m in messages] == ["odds_change", "bet_stop"]
         monkeypatch.undo()
     runtime.store.flush()

@@ -1,6 +1,9 @@
 """The relay to the browsers: snapshot then ordered messages, over real sockets."""
 
 import json
+import socket
+import threading
+import time
 
 import pytest
 import websocket
@@ -30,7 +33,7 @@ def test_hub_drops_a_subscriber_that_cannot_keep_up():
     with hub.subscribe() as slow, hub.subscribe() as fast:
         for seq in range(1, 5):
             hub.publish(seq, f"m{seq}")
-            assert fast.get(timeout=0) == (seq, f"m{seq}")
+            assert fast.take(timeout=0) == [(seq, f"m{seq}")]
         assert slow.dropped and not fast.dropped
         assert hub.subscribers == {fast}
 
@@ -40,7 +43,22 @@ def test_hub_fans_out_one_serialised_message_to_everyone():
     with hub.subscribe() as a, hub.subscribe() as b:
         text = json.dumps({"type": "bet_stop"})
         hub.publish(1, text)
-        assert a.get(0)[1] is text and b.get(0)[1] is text
+        assert a.take(0)[0][1] is text and b.take(0)[0][1] is text
+
+
+def test_take_waits_for_a_put_a_nudge_or_its_own_event():
+    hub = LocalHub()
+    disconnected = threading.Event()
+    with hub.subscribe() as plain, hub.subscribe(ready=disconnected) as board:
+        threading.Timer(0.1, hub.publish, (1, "m1")).start()
+        assert plain.take(timeout=5) == [(1, "m1")]
+        assert board.take(timeout=0) == [(1, "m1")]
+        threading.Timer(0.1, hub.nudge).start()
+        started = time.monotonic()
+        assert plain.take(timeout=5) == [] and time.monotonic() - started < 4
+        threading.Timer(0.1, disconnected.set).start()
+        started = time.monotonic()
+        assert board.take(timeout=5) == [] and time.monotonic() - started < 4
 
 
 def test_subscribe_always_unregisters():
@@ -138,3 +156,93 @@ def test_restarted_process_shows_the_last_board_suspended_until_healthy(
         upstream.wait_connected()
         upstream.alive()
         wait_until(lambda: receive_snapshot(address)["health"]["products"]["1"]["up"])
+
+
+def big_board(events=400, markets=40):
+    """Odds for `events` events of `markets` two-line markets: a snapshot of several MB."""
+    for number in range(events):
+        yield {
+            "event_id": f"sr:match:{number}",
+            "product": 1,
+            "timestamp": 1000,
+            "markets": [
+                {
+                    "id": 5000 + market,
+                    "lines": [
+                        {
+                            "specifiers": f"total={spec}.5",
+                            "outcomes": [{"id": "12", "odds": 1.9}, {"id": "13", "odds": 1.9}],
+                        }
+                        for spec in range(2)
+                    ],
+                }
+                for market in range(markets)
+            ],
+        }
+
+
+def test_a_snapshot_larger_than_the_socket_buffers_reaches_a_slow_reader_whole(
+    upstream, sqlite_database_url
+):
+    with gunicorn(sqlite_database_url, FEED_URL=upstream.url) as address:
+        upstream.wait_connected()
+        for odds in big_board():
+            upstream.send_frame(frames.ODDS_CHANGE, odds, 1000)
+        wait_until(lambda: len(receive_snapshot(address)["lines"]) == 400 * 40 * 2)
+        ws = websocket.create_connection(
+            f"ws://{address}/ws", timeout=10, sockopt=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)]
+        )
+        time.sleep(1)  # the server's write fills every buffer and must wait for the reader
+        upstream.send_frame(frames.BET_STOP, {"event_id": "sr:match:3", "groups": "all"}, 2000)
+        snapshot = receive(ws)
+        assert len(snapshot["lines"]) == 400 * 40 * 2
+        message = receive(ws)
+        while message["type"] != "bet_stop":
+            message = receive(ws)
+        assert message["seq"] > snapshot["seq"] and len(message["lines"]) == 80
+        ws.close()
+
+
+def test_a_burst_arrives_complete_and_in_order(upstream, sqlite_database_url):
+    with gunicorn(sqlite_database_url, FEED_URL=upstream.url) as address:
+        upstream.wait_connected()
+        upstream.send_frame(frames.ODDS_CHANGE, ODDS, 1000)
+        wait_until(lambda: len(receive_snapshot(address)["lines"]) == 2)
+        ws = websocket.create_connection(f"ws://{address}/ws", timeout=10)
+        seq = receive(ws)["seq"]
+        for number in range(500):
+            stop = {"event_id": EVENT, "groups": "all", "timestamp": 2000 + number}
+            upstream.send_frame(frames.BET_STOP, stop, 2000 + number)
+        seen = []
+        while len(seen) < 500:
+            message = receive(ws)
+            assert message["seq"] == seq + 1
+            seq = message["seq"]
+            if message["type"] == "bet_stop":
+                seen.append(message["data"]["timestamp"])
+        assert seen == [2000 + number for number in range(500)]
+        ws.close()
+
+
+def test_health_goes_out_at_once_on_a_change_and_at_most_every_5_s_otherwise(app):
+    runtime = app.extensions["feed"]
+
+    def alive(product, at):
+        data = {"product": product, "last_alive_time": 0, "now_alive_time": 0, "offset_time": 0}
+        runtime.relay.handle(frames.Frame(frames.ALIVE, at, data), at)
+
+    with runtime.hub.subscribe() as browser:
+        runtime.relay.connection(True)
+        alive(1, 1_000)  # product 1 comes up: a change
+        alive(3, 1_100)  # product 3 comes up: a change
+        alive(1, 2_000)  # nothing new, 0.9 s after the last: held back
+        alive(3, 2_100)
+        alive(1, 6_100)  # 5 s after the last: the board's alive ages are refreshed
+        alive(3, 6_200)
+        sent = [json.loads(text) for _, text in browser.take(0)]
+    health = [m["health"]["products"] for m in sent if m["type"] == "health"]
+    assert [(p["1"]["up"], p["3"]["up"]) for p in health] == [
+        (True, False),
+        (True, True),
+        (True, True),
+    ]
