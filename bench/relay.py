@@ -9,7 +9,8 @@ sockets and stamp each BetStop as it arrives. For each server and each number of
   less what it was before they came, divided by their number;
 - delivery delay, from the moment the upstream sends a BetStop to each client's receipt (p50,
   p99, max), over BetStops paced a few per second;
-- messages delivered per second during a burst of BetStops sent back to back;
+- messages delivered per second during a burst of BetStops sent back to back, and the server's
+  CPU time per message delivered (user + system, so the kernel's share of each write counts);
 - for the relay, cancel_bet latency (p99) from calls paced through the same worker meanwhile.
 
 The servers: the relay (gunicorn + gevent, `app:create_app()`), Flask-SocketIO on gunicorn +
@@ -145,6 +146,12 @@ def rss_kb(pid):
     return 0
 
 
+def cpu_seconds(pid):
+    """User + system CPU time the process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values, share):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))] if ordered else float("nan")
@@ -233,6 +240,7 @@ async def run_case(kind, clients, args, upstream, tmp):
             result["cancel_errors"] = wallet["errors"]
 
         # A burst: BetStops back to back, for how many messages a second get out.
+        cpu = cpu_seconds(pid)
         first = time.monotonic()
         keys = {upstream.bet_stop() for _ in range(args.burst)}
         expected = len(keys) * clients
@@ -242,6 +250,7 @@ async def run_case(kind, clients, args, upstream, tmp):
             await asyncio.sleep(1)
             got += [r for batch in await ask(pipes, "collect") for r in batch if r[0] in keys]
         last = max((t for _, t in got), default=first)
+        result["cpu_us_per_message"] = (cpu_seconds(pid) - cpu) * 1e6 / max(len(got), 1)
         result["burst_per_second"] = len(got) / (last - first) if last > first else 0.0
         result["burst_delivered"] = len(got) / expected
         result["still_open"] = sum(await ask(pipes, "open"))
@@ -271,7 +280,7 @@ async def main(args):
 
 HEADER = (
     f"{'server':<16}{'clients':>8}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'msgs/s':>9}"
-    f"{'KB/sock':>9}{'cancel p99':>11}  delivered"
+    f"{'CPU us':>8}{'KB/sock':>9}{'cancel p99':>11}  delivered"
 )
 
 
@@ -279,7 +288,8 @@ def report_line(r):
     cancel = f"{r['cancel_p99_ms']:.1f}" if "cancel_p99_ms" in r else "-"
     return (
         f"{r['server']:<16}{r['clients']:>8}{r['p50_ms']:>8.1f}{r['p99_ms']:>8.1f}"
-        f"{r['max_ms']:>8.1f}{r['burst_per_second']:>9.0f}{r['kb_per_socket']:>9.1f}"
+        f"{r['max_ms']:>8.1f}{r['burst_per_second']:>9.0f}{r['cpu_us_per_message']:>8.1f}"
+        f"{r['kb_per_socket']:>9.1f}"
         f"{cancel:>11}  {r['delivered']:.1%} paced, {r['burst_delivered']:.1%} burst, "
         f"{r['still_open']} open"
     )
@@ -298,6 +308,8 @@ def ratios(results):
                     f"{clients} clients, relay vs {peer['server']}: p99 delay "
                     f"{peer['p99_ms'] / ours['p99_ms']:.1f}x lower, burst "
                     f"{ours['burst_per_second'] / peer['burst_per_second']:.1f}x the msgs/s, "
+                    f"{peer['cpu_us_per_message'] / ours['cpu_us_per_message']:.1f}x less CPU "
+                    "per message, "
                     f"memory {peer['kb_per_socket'] / ours['kb_per_socket']:.1f}x less per socket"
                 )
     return lines

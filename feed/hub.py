@@ -1,7 +1,12 @@
 """Moves serialised relay messages from the feed to every browser socket of this process.
 
-The interface is two methods, `publish(seq, text)` and `subscribe()`, so a Redis pub/sub hub can
-replace this one without touching the feed or the sockets.
+The interface is `publish(seq, text)`, `subscribe()`, `nudge()` and `close()`, so a Redis pub/sub
+hub can replace this one without touching the feed or the sockets.
+
+Each browser's bounded queue is a window on one shared backlog: a subscription is just how far
+its handler has read. Publishing is an append and a few wake-ups, whatever the number of
+browsers; a handler woken once takes everything it has not sent yet, so a burst goes out in few
+writes; a browser that falls a whole backlog behind is dropped rather than waited for.
 """
 
 import collections
@@ -9,89 +14,121 @@ import contextlib
 import threading
 import time
 
-QUEUE_SIZE = (
-    2048  # messages a browser may fall behind before it is dropped (references, not copies)
-)
-YIELD_EVERY = 256  # subscribers served between yields, so fan-out never starves other requests
+BACKLOG = 2048  # messages a browser may fall behind before it is dropped (references, not copies)
+GROUP_SIZE = 16  # subscribers woken by one event: small groups let other requests in between
+SLICE = 0.005  # seconds the publisher may run before it lets the rest of the worker in
+
+
+class Group:
+    """Subscribers that wait on the same event; each publish sets it and starts a new one."""
+
+    def __init__(self):
+        self.members = 0
+        self.arrived = threading.Event()  # gevent's own once the worker has patched threading
+
+    def wake(self):
+        arrived, self.arrived = self.arrived, threading.Event()
+        arrived.set()
 
 
 class Subscription:
-    """One browser's bounded queue; its socket handler is the only reader and sender."""
+    """One browser's place in the backlog; its socket handler is the only reader and sender."""
 
-    def __init__(self, size, ready=None):
-        self.size = size
-        self.pending = collections.deque()
-        # Set on each put, on a drop and on a nudge; a socket may pass its own, set on disconnect.
-        # (gevent's Event once the worker has patched threading.)
-        self.ready = ready or threading.Event()
-        self.dropped = False
+    def __init__(self, hub, group, after):
+        self.hub, self.group = hub, group
+        self.after = after  # seq of the last message taken
+        self.lost = False
 
-    def put(self, item):
-        """Queue (seq, text); False when the queue is full."""
-        if len(self.pending) >= self.size:
-            return False
-        self.pending.append(item)
-        self.ready.set()
-        return True
+    @property
+    def dropped(self):
+        return self.lost or self.hub.closed
 
     def take(self, timeout=None):
-        """Every queued (seq, text), oldest first; an empty list if woken or timed out with none.
+        """Every (seq, text) not taken yet, oldest first; [] when woken or timed out with none.
 
-        Taking all at once lets a handler woken once send a whole burst in one write.
+        It waits for the next publish, nudge or close. A browser that has fallen further behind
+        than the backlog reaches is marked dropped and gets nothing.
         """
-        self.ready.clear()  # cleared before looking, so a put from now on wakes the wait below
-        if not self.pending:
-            self.ready.wait(timeout)
-        return [self.pending.popleft() for _ in range(len(self.pending))]
+        arrived = self.group.arrived  # looked at before the backlog, so no publish is missed
+        taken = self.hub.since(self.after)
+        if taken is None:
+            self.lost = True
+            return []
+        if not taken and not self.dropped:
+            arrived.wait(timeout)
+            taken = self.hub.since(self.after)
+            if taken is None:
+                self.lost = True
+                return []
+        if taken:
+            self.after = taken[-1][0]
+        return taken
 
 
 class LocalHub:
-    """An in-process hub: publish puts each message on every subscriber's queue."""
+    """An in-process hub: one backlog, and the subscribers' wake-up groups."""
 
-    def __init__(self, queue_size=QUEUE_SIZE):
-        self.queue_size = queue_size
-        self.subscribers = set()
+    def __init__(self, backlog=BACKLOG):
+        self.messages = collections.deque(maxlen=backlog)
+        self.evicted = 0  # seq of the newest message pushed out of the backlog
+        self.groups = []
+        self.closed = False
         self.lock = threading.Lock()
+        self.slice_started = time.monotonic()
+
+    @property
+    def subscribers(self):
+        return sum(group.members for group in self.groups)
 
     def publish(self, seq, text):
         with self.lock:
-            subscribers = list(self.subscribers)
-        for count, subscription in enumerate(subscribers, 1):
-            if not subscription.put((seq, text)):
-                # A browser that cannot keep up is dropped rather than waited for.
-                subscription.dropped = True
-                subscription.ready.set()
-                self._remove(subscription)
-            if count % YIELD_EVERY == 0:
-                time.sleep(0)  # under gevent, let the other greenlets of the worker run
+            if len(self.messages) == self.messages.maxlen:
+                self.evicted = self.messages[0][0]
+            self.messages.append((seq, text))
+            groups = [group for group in self.groups if group.members]
+        for group in groups:
+            group.wake()
+        # Under gevent the wake-ups run once this greenlet yields. Not yielding after every
+        # message lets a burst collect into one write per browser; yielding after a few
+        # milliseconds at most keeps the money callbacks on the same worker moving.
+        if time.monotonic() - self.slice_started > SLICE:
+            time.sleep(0)
+            self.slice_started = time.monotonic()
+
+    def since(self, after):
+        """Messages published after seq `after`, oldest first; None if some have been evicted."""
+        with self.lock:
+            if self.evicted > after:
+                return None
+            taken = []
+            for item in reversed(self.messages):
+                if item[0] <= after:
+                    break
+                taken.append(item)
+        taken.reverse()
+        return taken
 
     def nudge(self):
-        """Wake every subscriber's handler, so that ones waiting without a timeout look around."""
-        with self.lock:
-            subscribers = list(self.subscribers)
-        for count, subscription in enumerate(subscribers, 1):
-            subscription.ready.set()
-            if count % YIELD_EVERY == 0:
-                time.sleep(0)
+        """Wake every subscriber's handler, so that it looks at its socket."""
+        for group in list(self.groups):
+            group.wake()
 
     @contextlib.contextmanager
-    def subscribe(self, ready=None):
-        subscription = Subscription(self.queue_size, ready)
+    def subscribe(self):
         with self.lock:
-            self.subscribers.add(subscription)
+            group = min(self.groups, key=lambda g: g.members, default=None)
+            if group is None or group.members >= GROUP_SIZE:
+                group = Group()
+                self.groups.append(group)
+            group.members += 1
+            after = self.messages[-1][0] if self.messages else 0
         try:
-            yield subscription
+            yield Subscription(self, group, after)
         finally:
-            self._remove(subscription)
+            with self.lock:
+                group.members -= 1
 
     def close(self):
         """Drop every subscriber: their handlers close their sockets."""
-        with self.lock:
-            subscribers, self.subscribers = list(self.subscribers), set()
-        for subscription in subscribers:
-            subscription.dropped = True
-            subscription.ready.set()
-
-    def _remove(self, subscription):
-        with self.lock:
-            self.subscribers.discard(subscription)
+        self.closed = True
+        self.nudge()

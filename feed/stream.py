@@ -38,11 +38,6 @@ class BoardSocket:
     def connected(self):
         return self.ws.connected
 
-    @property
-    def wake(self):
-        """An event simple-websocket sets when the board goes away (or sends something)."""
-        return self.ws.event
-
     def send(self, data):
         # One send() is all a message needs unless the socket's buffer is full; sendall()
         # finishes what it could not take.

@@ -26,9 +26,9 @@ def stream(ws):
     relay = current_app.extensions["feed"].relay
     hub = current_app.extensions["feed"].hub
     board = BoardSocket(ws)
-    # Woken by a message, a disconnect or the hub's nudge: no timer per wait, as there would be
-    # thousands of them.
-    with hub.subscribe(ready=board.wake) as subscription:
+    # Woken by a message or by the hub's nudge every few seconds: no timer per wait, as there
+    # would be thousands of them.
+    with hub.subscribe() as subscription:
         seq, snapshot = relay.snapshot()
         try:
             board.send(text_frame(snapshot))

@@ -1,5 +1,6 @@
 """The relay to the browsers: snapshot then ordered messages, over real sockets."""
 
+import contextlib
 import json
 import socket
 import threading
@@ -9,7 +10,7 @@ import pytest
 import websocket
 
 from feed import frames
-from feed.hub import LocalHub
+from feed.hub import GROUP_SIZE, LocalHub
 from tests.servers import gunicorn
 from tests.upstream import wait_until
 
@@ -28,14 +29,25 @@ ODDS = {
 }
 
 
-def test_hub_drops_a_subscriber_that_cannot_keep_up():
-    hub = LocalHub(queue_size=3)
+def test_hub_drops_a_subscriber_that_falls_a_backlog_behind():
+    hub = LocalHub(backlog=3)
     with hub.subscribe() as slow, hub.subscribe() as fast:
         for seq in range(1, 5):
             hub.publish(seq, f"m{seq}")
             assert fast.take(timeout=0) == [(seq, f"m{seq}")]
-        assert slow.dropped and not fast.dropped
-        assert hub.subscribers == {fast}
+        assert not slow.dropped
+        assert slow.take(timeout=0) == [] and slow.dropped and not fast.dropped
+
+
+def test_a_subscriber_takes_everything_it_missed_in_one_go():
+    hub = LocalHub(backlog=3)
+    hub.publish(1, "before")
+    with hub.subscribe() as browser:
+        for seq in (2, 3, 4):
+            hub.publish(seq, f"m{seq}")
+        assert browser.take(timeout=0) == [(2, "m2"), (3, "m3"), (4, "m4")]
+        assert browser.take(timeout=0) == []
+        assert not browser.dropped
 
 
 def test_hub_fans_out_one_serialised_message_to_everyone():
@@ -46,26 +58,32 @@ def test_hub_fans_out_one_serialised_message_to_everyone():
         assert a.take(0)[0][1] is text and b.take(0)[0][1] is text
 
 
-def test_take_waits_for_a_put_a_nudge_or_its_own_event():
+def test_take_waits_for_a_publish_a_nudge_or_a_close():
     hub = LocalHub()
-    disconnected = threading.Event()
-    with hub.subscribe() as plain, hub.subscribe(ready=disconnected) as board:
-        threading.Timer(0.1, hub.publish, (1, "m1")).start()
-        assert plain.take(timeout=5) == [(1, "m1")]
-        assert board.take(timeout=0) == [(1, "m1")]
-        threading.Timer(0.1, hub.nudge).start()
-        started = time.monotonic()
-        assert plain.take(timeout=5) == [] and time.monotonic() - started < 4
-        threading.Timer(0.1, disconnected.set).start()
-        started = time.monotonic()
-        assert board.take(timeout=5) == [] and time.monotonic() - started < 4
+    with hub.subscribe() as browser:
+        for wake in (lambda: hub.publish(1, "m1"), hub.nudge, hub.close):
+            threading.Timer(0.1, wake).start()
+            started = time.monotonic()
+            taken = browser.take(timeout=5)
+            assert time.monotonic() - started < 4
+        assert taken == [] and browser.dropped
 
 
 def test_subscribe_always_unregisters():
     hub = LocalHub()
     with pytest.raises(RuntimeError), hub.subscribe():
         raise RuntimeError("socket died")
-    assert hub.subscribers == set()
+    assert hub.subscribers == 0
+
+
+def test_many_subscribers_share_few_wake_up_events():
+    hub = LocalHub()
+    with contextlib.ExitStack() as stack:
+        browsers = [stack.enter_context(hub.subscribe()) for _ in range(100)]
+        assert hub.subscribers == 100 and len(hub.groups) == 100 // GROUP_SIZE + 1
+        hub.publish(1, "m1")
+        assert all(b.take(0) == [(1, "m1")] for b in browsers)
+    assert hub.subscribers == 0
 
 
 def receive(ws):
