@@ -221,13 +221,13 @@ async def run_case(kind, clients, args, upstream, tmp):
         await asyncio.sleep(2)
         receipts = [r for batch in await ask(pipes, "collect") for r in batch]
         paced_keys = set(keys)
-        if os.environ.get("BENCH_DEBUG"):
+        if args.per_bet_stop:
             by_key = {}
             for key, t in receipts:
                 by_key.setdefault(key, []).append((t - upstream.sent[key]) * 1000)
             for key in keys:
                 d = sorted(by_key.get(key, [0]))
-                print(f"  {key}: first {d[0]:.0f} p50 {d[len(d) // 2]:.0f} last {d[-1]:.0f}")
+                print(f"  {key}: first {d[0]:.0f} p50 {d[len(d) // 2]:.0f} last {d[-1]:.0f} ms")
         delays = [(t - upstream.sent[key]) * 1000 for key, t in receipts if key in paced_keys]
         result |= {
             "delivered": len(delays) / (len(keys) * clients),
@@ -296,7 +296,7 @@ def report_line(r):
 
 
 def ratios(results):
-    """How the relay compares with each peer, at each number of clients."""
+    """The relay's figures divided by each peer's, at each number of clients."""
     lines = []
     for clients in sorted({r["clients"] for r in results}):
         ours = next(
@@ -305,12 +305,12 @@ def ratios(results):
         for peer in (r for r in results if r["server"] != "relay" and r["clients"] == clients):
             if ours:
                 lines.append(
-                    f"{clients} clients, relay vs {peer['server']}: p99 delay "
-                    f"{peer['p99_ms'] / ours['p99_ms']:.1f}x lower, burst "
-                    f"{ours['burst_per_second'] / peer['burst_per_second']:.1f}x the msgs/s, "
-                    f"{peer['cpu_us_per_message'] / ours['cpu_us_per_message']:.1f}x less CPU "
-                    "per message, "
-                    f"memory {peer['kb_per_socket'] / ours['kb_per_socket']:.1f}x less per socket"
+                    f"{clients} clients, relay / {peer['server']}: "
+                    f"p99 delay {ours['p99_ms'] / peer['p99_ms']:.2f}x, "
+                    f"msgs/s {ours['burst_per_second'] / peer['burst_per_second']:.1f}x, "
+                    f"CPU per message "
+                    f"{ours['cpu_us_per_message'] / peer['cpu_us_per_message']:.2f}x, "
+                    f"memory per socket {ours['kb_per_socket'] / peer['kb_per_socket']:.2f}x"
                 )
     return lines
 
@@ -324,6 +324,9 @@ def cli():
     parser.add_argument("--bet-stops-per-second", type=int, default=4)
     parser.add_argument("--burst", type=int, default=50, help="BetStops in the burst")
     parser.add_argument("--cancel-rate", type=int, default=100, help="cancel_bet calls a second")
+    parser.add_argument(
+        "--per-bet-stop", action="store_true", help="print each paced BetStop's delays"
+    )
     args = parser.parse_args()
     args.clients = [int(c) for c in args.clients.split(",")]
     args.servers = [args.only] if args.only else ["relay", "flask-socketio", "websockets"]

@@ -19,6 +19,8 @@
     lines: new Map(), // key -> {line, el, outcomes: Map(id -> el)}
     stats: null,
     renderedAt: 0,
+    builtAt: 0,
+    pending: 0, // snapshot lines not built yet (a big board is built a screenful first)
   };
   const $ = (id) => document.getElementById(id);
   const el = (tag, className, text) => {
@@ -63,7 +65,6 @@
   function apply(message) {
     if (message.type === "snapshot") {
       render(message);
-      board.renderedAt = board.renderedAt || performance.now(); // the first paint of the board
       return;
     }
     if (!board.synced) return;
@@ -85,6 +86,10 @@
 
   // Whole board ---------------------------------------------------------------------------------
 
+  const FIRST_CHUNK_MS = 40; // enough for the first screens; the rest follows in short chunks
+  const CHUNK_MS = 8; // so that the page stays responsive, and messages go on applying, meanwhile
+  let rendering = 0; // which snapshot is being rendered: a newer one stops the older one's chunks
+
   function render(snapshot) {
     $("events").replaceChildren();
     $("bet-stop-log").replaceChildren();
@@ -95,15 +100,36 @@
     board.retry = 0;
     board.health = snapshot.health;
     board.healthAt = Date.now();
+    board.pending = snapshot.lines.length;
     for (const event of snapshot.events) upsertEvent(event);
-    for (const line of snapshot.lines) upsertLine(line);
     // Oldest first: each is prepended, so the newest ends on top.
     for (const entry of snapshot.bet_stops) {
       logBetStop({ data: entry, received: entry.received_at, status: entry.status, lines: { length: entry.lines_hit } });
     }
     paintBanner();
     applyFilters();
-    scheduleCount();
+    const generation = ++rendering;
+    let next = 0;
+    const chunk = (budget) => {
+      if (generation !== rendering) return;
+      const until = performance.now() + budget;
+      while (next < snapshot.lines.length && performance.now() < until) {
+        for (const stop = Math.min(next + 64, snapshot.lines.length); next < stop; next++) {
+          const line = snapshot.lines[next];
+          // A message applied since the snapshot already drew this line, newer than this.
+          if (!board.lines.has(lineKey(line))) upsertLine(line);
+        }
+      }
+      board.pending = snapshot.lines.length - next;
+      scheduleCount();
+      if (board.pending) setTimeout(chunk, 0, CHUNK_MS);
+      else board.builtAt = board.builtAt || performance.now(); // the whole first board
+    };
+    chunk(FIRST_CHUNK_MS);
+    if (!board.renderedAt) {
+      // The first paint of the board: the frame after its first screens were built.
+      requestAnimationFrame(() => { board.renderedAt = board.renderedAt || performance.now(); });
+    }
   }
 
   // Events -------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The board in a real browser: headless Chromium via Playwright, against the app under gunicorn."""
 
+import json
 import os
 from pathlib import Path
 
@@ -196,3 +197,77 @@ def test_bet_stop_log_lists_the_newest_first_after_a_resync(page, upstream):
     page.wait_for_selector("#bet-stop-log li >> nth=2")
     texts = page.locator("#bet-stop-log li").all_inner_texts()
     assert [text.split(" · ")[1] for text in texts] == ["score", "booking", "corner"]
+
+
+def big_snapshot(events=600, lines=30):
+    health = {"up": True, "alive_age_ms": 0, "offset_s": 0}
+    snapshot = {
+        "type": "snapshot",
+        "seq": 7,
+        "health": {"connected": True, "products": {"1": health, "3": health}},
+        "bet_stops": [],
+        "events": [
+            {"event_id": f"sr:match:{e}", "product": 1, "name": f"Home {e} v Away {e}"}
+            for e in range(events)
+        ],
+        "lines": [
+            {
+                "event_id": f"sr:match:{e}",
+                "market_id": 18,
+                "specifiers": f"total={n}.5",
+                "product": 1,
+                "status": "active",
+                "name": "Total",
+                "groups": ["all"],
+                "updated_at": 1000,
+                "reason": None,
+                "outcomes": {
+                    "12": {"odds": 1.9, "active": True},
+                    "13": {"odds": 1.9, "active": True},
+                },
+            }
+            for e in range(events)
+            for n in range(lines)
+        ],
+    }
+    return snapshot
+
+
+def test_a_message_during_a_big_first_render_is_not_undone_by_the_snapshot(
+    browser, sqlite_database_url
+):
+    # The socket is played by the test here: what is under test is the order in which the page
+    # builds a big board and applies a message that arrives meanwhile.
+    snapshot = big_snapshot()
+    last = dict(snapshot["lines"][-1], status="suspended", reason="all")
+    stop = {
+        "type": "bet_stop",
+        "seq": 8,
+        "cmd": 10030,
+        "time": 2000,
+        "data": {"event_id": last["event_id"], "groups": "all", "timestamp": 2000},
+        "received": 2001,
+        "status": "suspended",
+        "lines": [last],
+    }
+
+    sockets = []
+
+    def serve(ws):
+        sockets.append(ws)
+        ws.send(json.dumps(snapshot))
+
+    with gunicorn(sqlite_database_url, FEED_ENABLED="0") as address:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.route_web_socket("**/ws", serve)
+        page.goto(f"http://{address}/")
+        page.wait_for_function("marketBoard.synced && marketBoard.pending > 0", polling=5)
+        sockets[0].send(json.dumps(stop))  # while most of the board is still to be built
+        page.wait_for_function("marketBoard.pending === 0 && marketBoard.seq === 8")
+        assert page.evaluate("marketBoard.lines.size") == len(snapshot["lines"])
+        row = page.locator(
+            f'.line[data-event-id="{last["event_id"]}"][data-specifiers="{last["specifiers"]}"]'
+        )
+        assert row.get_attribute("data-status") == "suspended"
+        assert row.get_attribute("aria-disabled") == "true"
+        page.close()
