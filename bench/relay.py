@@ -36,7 +36,7 @@ from websockets.exceptions import ConnectionClosed
 
 from bench import crowd
 from bench.load import closed_loop, open_loop
-from bench.wallet import bets, free_port, ok, prepare
+from bench.wallet import POSTGRES, bets, free_port, fresh_postgres, ok, prepare
 from feed import frames
 from feed.simulator import Simulator
 from tests.wallet_calls import cancel_bet_body
@@ -175,7 +175,12 @@ async def ask(pipes, *command):
 async def run_case(kind, clients, args, upstream, tmp):
     port = free_port()
     url = f"ws://127.0.0.1:{args.upstream_port}/ws"
-    server, path, socketio = start(kind, port, url, f"sqlite:///{tmp}/{kind}{clients}.sqlite")
+    database = (
+        fresh_postgres(POSTGRES)
+        if args.database == "postgres"
+        else f"sqlite:///{tmp}/{kind}{clients}.sqlite"
+    )
+    server, path, socketio = start(kind, port, url, database)
     context = multiprocessing.get_context("spawn")
     pipes, processes = [], []
     for _ in range(CLIENT_PROCESSES):
@@ -238,6 +243,10 @@ async def run_case(kind, clients, args, upstream, tmp):
         if wallet:
             result["cancel_p99_ms"] = wallet["p99_ms"]
             result["cancel_errors"] = wallet["errors"]
+            if args.per_bet_stop:
+                print(
+                    f"  cancel_bet p50 {wallet['p50_ms']:.1f} ms, worst: {wallet['worst_seconds']}"
+                )
 
         # A burst: BetStops back to back, for how many messages a second get out.
         cpu = cpu_seconds(pid)
@@ -319,6 +328,12 @@ def cli():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", default="1000,5000", help="comma-separated client counts")
     parser.add_argument("--only", choices=["relay", "flask-socketio", "websockets"])
+    parser.add_argument(
+        "--database",
+        choices=["sqlite", "postgres"],
+        default="sqlite",
+        help="the relay's database (postgres: BENCH_DATABASE_URL, recreated)",
+    )
     parser.add_argument("--events", type=int, default=40, help="events on the upstream's board")
     parser.add_argument("--seconds", type=int, default=10, help="length of the paced phase")
     parser.add_argument("--bet-stops-per-second", type=int, default=4)
@@ -334,7 +349,8 @@ def cli():
     print(
         f"# relay benchmark {datetime.now(UTC):%Y-%m-%d} on {platform.node()}: "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, {args.events} events, "
-        f"{args.seconds * args.bet_stops_per_second} paced BetStops, a burst of {args.burst}"
+        f"{args.seconds * args.bet_stops_per_second} paced BetStops, a burst of {args.burst}, "
+        f"relay on {args.database}"
     )
     print(HEADER, flush=True)
     results = asyncio.run(main(args))
