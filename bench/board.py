@@ -19,6 +19,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 
+from bench.load import percentile
 from feed import frames
 from tests.servers import ROOT, gunicorn
 from tests.test_board import CHROMIUM, FLAGS
@@ -49,11 +50,6 @@ def event_odds(number, lines, ts, price=2.0):
         "timestamp": ts,
         "markets": markets,
     }
-
-
-def percentile(values, share):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * share))] if ordered else 0.0
 
 
 def write_recording(path, events, lines, burst, burst_at):

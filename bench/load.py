@@ -46,6 +46,12 @@ class Connection:
             self.writer.close()
 
 
+def percentile(values, share):
+    """The value below which `share` of `values` lie (0.0 for none)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))] if ordered else 0.0
+
+
 def summarise(latencies, elapsed, errors):
     ordered = sorted(latencies)
 

@@ -35,7 +35,7 @@ from websockets.asyncio.server import broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
 from bench import crowd
-from bench.load import closed_loop, open_loop
+from bench.load import closed_loop, open_loop, percentile
 from bench.wallet import POSTGRES, bets, free_port, fresh_postgres, ok, prepare
 from feed import frames
 from feed.simulator import Simulator
@@ -150,11 +150,6 @@ def cpu_seconds(pid):
     """User + system CPU time the process has used."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def percentile(values, share):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * share))] if ordered else float("nan")
 
 
 async def wait_for(condition, timeout, what):

@@ -51,15 +51,12 @@ class Subscription:
         """
         arrived = self.group.arrived  # looked at before the backlog, so no publish is missed
         taken = self.hub.since(self.after)
+        if taken == [] and not self.dropped:
+            arrived.wait(timeout)
+            taken = self.hub.since(self.after)
         if taken is None:
             self.lost = True
             return []
-        if not taken and not self.dropped:
-            arrived.wait(timeout)
-            taken = self.hub.since(self.after)
-            if taken is None:
-                self.lost = True
-                return []
         if taken:
             self.after = taken[-1][0]
         return taken
