@@ -15,7 +15,6 @@ from .store import FeedStore
 from .views import bp, sock
 
 log = logging.getLogger(__name__)
-NUDGE_EVERY = 5  # seconds between wake-ups of idle board sockets; pings go every 25 s
 
 
 def wall_ms():
@@ -74,11 +73,7 @@ class FeedRuntime:
         self.store.flush()
 
     def _every_second(self):
-        ticks = 0
         while not self.stopped.wait(1):
-            ticks += 1
-            if ticks % NUDGE_EVERY == 0:
-                self.hub.nudge()  # board sockets wait without timers: time to ping, or to go
             try:
                 self.relay.tick()
                 self.store.flush()

@@ -17,6 +17,7 @@ import time
 BACKLOG = 2048  # messages a browser may fall behind before it is dropped (references, not copies)
 GROUP_SIZE = 16  # subscribers woken by one event: small groups let other requests in between
 SLICE = 0.005  # seconds the publisher may run before it lets the rest of the worker in
+NUDGE_EVERY = 5  # seconds between wake-ups of idle handlers, to ping or to notice a closed socket
 
 
 class Group:
@@ -72,6 +73,7 @@ class LocalHub:
         self.closed = False
         self.lock = threading.Lock()
         self.slice_started = time.monotonic()
+        self.nudger = None  # started with the first subscriber
 
     @property
     def subscribers(self):
@@ -119,11 +121,22 @@ class LocalHub:
                 self.groups.append(group)
             group.members += 1
             after = self.messages[-1][0] if self.messages else 0
+            if self.nudger is None:
+                self.nudger = threading.Thread(target=self._nudge_forever, name="hub-nudge")
+                self.nudger.daemon = True
+                self.nudger.start()
         try:
             yield Subscription(self, group, after)
         finally:
             with self.lock:
                 group.members -= 1
+
+    def _nudge_forever(self):
+        # Handlers wait without timers (thousands of them would cost every message); this one
+        # loop wakes them all now and then, whether or not the feed is running.
+        while not self.closed:
+            time.sleep(NUDGE_EVERY)
+            self.nudge()
 
     def close(self):
         """Drop every subscriber: their handlers close their sockets."""

@@ -9,6 +9,7 @@ import time
 import pytest
 import websocket
 
+import feed.hub
 from feed import frames
 from feed.hub import GROUP_SIZE, LocalHub
 from tests.servers import gunicorn
@@ -67,6 +68,16 @@ def test_take_waits_for_a_publish_a_nudge_or_a_close():
             taken = browser.take(timeout=5)
             assert time.monotonic() - started < 4
         assert taken == [] and browser.dropped
+
+
+def test_the_hub_wakes_idle_handlers_by_itself(monkeypatch):
+    monkeypatch.setattr(feed.hub, "NUDGE_EVERY", 0.1)
+    hub = LocalHub()
+    with hub.subscribe() as browser:
+        woken = threading.Event()
+        threading.Thread(target=lambda: (browser.take(), woken.set()), daemon=True).start()
+        assert woken.wait(5)  # no publish, no timeout: only the hub's own nudge wakes it
+    hub.close()
 
 
 def test_subscribe_always_unregisters():
