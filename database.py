@@ -1,5 +1,6 @@
 """The database handle shared by every feature, and the engine settings it needs."""
 
+import functools
 from datetime import UTC
 
 from flask_migrate import Migrate
@@ -80,7 +81,7 @@ class UTCDateTime(TypeDecorator):
 
 
 def run_in_transaction(work, attempts=8):
-    """Run `work(session)` in one transaction and commit it; retry on conflicts.
+    """Run `work(connection)` in one transaction on a connection of its own, and commit it.
 
     Deadlocks, serialization failures, a busy SQLite and unique-constraint races with a
     concurrent request are retried from the start: on the next attempt the work sees what the
@@ -88,16 +89,32 @@ def run_in_transaction(work, attempts=8):
     """
     for attempt in range(1, attempts + 1):
         try:
-            result = work(db.session)
-            db.session.commit()
-            return result
+            with db.engine.begin() as connection:
+                return work(connection)
         except DBAPIError as exc:
-            db.session.rollback()
             if attempt == attempts or not _is_retryable(exc):
                 raise
-        except BaseException:
-            db.session.rollback()
-            raise
+
+
+def write_together(connection, statements, parameters):
+    """Run INSERTs and UPDATEs that share one parameter dict, in order, as one unit.
+
+    On PostgreSQL they go as one statement, all but the last as data-modifying WITH queries:
+    one round trip instead of one each. They must touch different rows and not read each
+    other's writes, since they all see the same snapshot there.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(_combined(tuple(statements)), parameters)
+    else:
+        for statement in statements:
+            connection.execute(statement, parameters)
+
+
+@functools.cache
+def _combined(statements):
+    # Cached, so the combined statement is built and compiled once per sequence of statements.
+    *before, last = statements
+    return last.add_cte(*(s.cte(f"write_{i}") for i, s in enumerate(before)))
 
 
 RETRYABLE_SQLSTATES = {"40001", "40P01", "23505"}  # serialization, deadlock, unique violation

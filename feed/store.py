@@ -44,11 +44,10 @@ class FeedStore:
         try:
             with self.app.app_context():
                 run_in_transaction(
-                    lambda session: self._write(
-                        session, list(lines.values()), list(events.values()), bet_stops
+                    lambda connection: self._write(
+                        connection, list(lines.values()), list(events.values()), bet_stops
                     )
                 )
-                db.session.remove()
         except Exception:
             with self.lock:  # newer changes since then win over these
                 self.dirty_lines = lines | self.dirty_lines
@@ -56,13 +55,13 @@ class FeedStore:
                 self.pending_bet_stops = bet_stops + self.pending_bet_stops
             raise
 
-    def _write(self, session, lines, events, bet_stops):
+    def _write(self, connection, lines, events, bet_stops):
         if bet_stops:
-            session.execute(insert(BetStopRecord), bet_stops)
-        upsert = UPSERTS[session.get_bind().dialect.name]
+            connection.execute(insert(BetStopRecord), bet_stops)
+        upsert = UPSERTS[connection.dialect.name]
         if events:
             statement = upsert(FeedEvent).values(events)
-            session.execute(
+            connection.execute(
                 statement.on_conflict_do_update(
                     index_elements=["event_id"],
                     set_={c: statement.excluded[c] for c in events[0] if c != "event_id"},
@@ -71,7 +70,7 @@ class FeedStore:
         if lines:
             statement = upsert(FeedLine).values(lines)
             keys = ("event_id", "market_id", "specifiers")
-            session.execute(
+            connection.execute(
                 statement.on_conflict_do_update(
                     index_elements=list(keys),
                     set_={c: statement.excluded[c] for c in lines[0] if c not in keys},

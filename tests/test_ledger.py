@@ -245,3 +245,27 @@ def test_every_balance_change_is_a_ledger_entry(app, client, funded):
         kinds = db.session.scalars(sa.text("SELECT kind FROM wallet_ledger ORDER BY id")).all()
     assert kinds == ["deposit", "deposit", "bet", "cancel", "bet", "settle"]
     assert audit(app) == []
+
+
+def test_a_refund_writes_account_ledger_and_bet_in_one_statement_on_postgresql(app, client, funded):
+    post(client, "place_bet", place_bet_body("TX-1", amount="70"))
+    statements = []
+
+    def record(_conn, _cursor, statement, _parameters, _context, _many):
+        statements.append(statement.split()[0])
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert post(client, "cancel_bet", cancel_bet_body("TX-1"))["balance"] == "110.0"
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    if engine.dialect.name == "postgresql":
+        # Lock the account, read the bet, then one WITH ... UPDATE: one round trip for the writes.
+        assert statements == ["SELECT", "SELECT", "WITH"]
+    else:
+        # BEGIN IMMEDIATE takes SQLite's write lock up front, then each write on its own.
+        assert statements == ["BEGIN", "SELECT", "SELECT", "UPDATE", "INSERT", "UPDATE"]
+    assert credits(app, USER) == (1_000_000, 100_000)
+    assert audit(app) == []

@@ -27,7 +27,7 @@ def deposit(user_id, amount, free):
         raise click.BadParameter(str(exc), param_hint="AMOUNT") from None
     now = datetime.now(UTC)
     account = run_in_transaction(
-        lambda session: ledger.deposit(session, user_id, units, free=free, now=now)
+        lambda connection: ledger.deposit(connection, user_id, units, free=free, now=now)
     )
     click.echo(
         f"{user_id}: balance {format_amount(account.balance)} "

@@ -1,4 +1,4 @@
-"""The money rules: each callback as a function of a session, a parsed request and the time.
+"""The money rules: each callback as a function of a connection, a parsed request and the time.
 
 Every function runs inside the caller's transaction and either returns the balance to report or
 raises WalletError, in which case the caller rolls back and nothing is written. The account row
@@ -7,6 +7,8 @@ second sees what the first committed.
 
 Statements are written out (SQLAlchemy Core on the mapped tables) rather than left to the ORM's
 unit of work: each transaction reads as the SQL it runs, and the hot path costs half the CPU.
+The writes of one money movement (the account, its ledger entry, the bet or payout it belongs
+to) go to the database together: one round trip on PostgreSQL (see database.write_together).
 """
 
 import logging
@@ -14,6 +16,8 @@ import uuid
 from typing import NamedTuple
 
 from sqlalchemy import bindparam, func, insert, select, update
+
+from database import write_together
 
 from .codes import Failure
 from .errors import WalletError
@@ -26,6 +30,16 @@ ACCOUNTS = Account.__table__
 LEDGER = LedgerEntry.__table__
 BETS = Bet.__table__
 PAYOUTS = EventPayout.__table__
+
+
+def _binds(table, prefix, names):
+    """values() for `names`, each bound to the parameter `prefix` + name.
+
+    The writes of one money movement share a parameter dict (database.write_together), so each
+    statement's parameters carry a prefix that is no column name: a column-named key would be
+    taken as a value to write.
+    """
+    return {name: bindparam(prefix + name, type_=table.c[name].type) for name in names}
 
 
 # Built once: constructing a statement costs more CPU than running it on a warm connection.
@@ -46,19 +60,63 @@ FIND_BET = select(
     BETS.c.free_amount,
     BETS.c.win_amount,
 ).where(BETS.c.tx_id == bindparam("tx_id"))
-UPDATE_CREDIT = (
+FIND_PAYOUT = select(PAYOUTS.c.user_id, PAYOUTS.c.amount, PAYOUTS.c.event_id).where(
+    PAYOUTS.c.settle_id == bindparam("settle_id")
+)
+OPEN_ACCOUNT = insert(ACCOUNTS).values(
+    _binds(ACCOUNTS, "open_", ("user_id", "real_credit", "free_credit", "balance", "updated_at"))
+)
+CREDIT = (
     update(ACCOUNTS)
-    .where(ACCOUNTS.c.id == bindparam("account_id"))
-    .values(
-        real_credit=bindparam("real"),
-        free_credit=bindparam("free"),
-        balance=bindparam("total"),
-        updated_at=bindparam("now"),
+    .where(ACCOUNTS.c.id == bindparam("credit_account", type_=ACCOUNTS.c.id.type))
+    .values(_binds(ACCOUNTS, "credit_", ("real_credit", "free_credit", "balance", "updated_at")))
+)
+ENTRY = insert(LEDGER).values(
+    account_id=bindparam("credit_account", type_=LEDGER.c.account_id.type),
+    balance_after=bindparam("credit_balance", type_=LEDGER.c.balance_after.type),
+    created_at=bindparam("credit_updated_at", type_=LEDGER.c.created_at.type),
+    **_binds(LEDGER, "entry_", ("kind", "reference", "real_delta", "free_delta")),
+)
+PLACE_BET = insert(BETS).values(
+    _binds(
+        BETS,
+        "new_",
+        (
+            "tx_id",
+            "user_id",
+            "state",
+            "round_id",
+            "table_id",
+            "game_type",
+            "game_code",
+            "category",
+            "bet_time",
+            "amount",
+            "real_amount",
+            "free_amount",
+            "placed_at",
+            "cancel_reason",
+            "cancelled_at",
+        ),
     )
 )
-
-
-UPDATE_BET = update(BETS).where(BETS.c.tx_id == bindparam("bet"))
+CANCEL_BET = (
+    update(BETS)
+    .where(BETS.c.tx_id == bindparam("new_tx_id", type_=BETS.c.tx_id.type))
+    .values(_binds(BETS, "new_", ("state", "cancel_reason", "cancelled_at")))
+)
+SETTLE_BET = (
+    update(BETS)
+    .where(BETS.c.tx_id == bindparam("new_tx_id", type_=BETS.c.tx_id.type))
+    .values(_binds(BETS, "new_", ("state", "win_amount", "valid_bet_amount", "settled_at")))
+)
+PAY_OUT = insert(PAYOUTS).values(
+    _binds(
+        PAYOUTS,
+        "new_",
+        ("settle_id", "event_id", "user_id", "amount", "create_time", "credited_at"),
+    )
+)
 
 
 class Balance(NamedTuple):
@@ -74,76 +132,80 @@ class Balance(NamedTuple):
         return self.real_credit + self.free_credit
 
 
-def lock_account(session, user_id):
+def lock_account(connection, user_id):
     """Return the user's Balance, its row locked for this transaction, or None."""
-    row = session.connection().execute(LOCK_ACCOUNT, {"user_id": user_id}).one_or_none()
+    row = connection.execute(LOCK_ACCOUNT, {"user_id": user_id}).one_or_none()
     return None if row is None else Balance(*row)
 
 
-def require_account(session, user_id):
-    account = lock_account(session, user_id)
+def require_account(connection, user_id):
+    account = lock_account(connection, user_id)
     if account is None:
         raise WalletError(Failure.UNKNOWN_USER, f"unknown userId {user_id!r}")
     return account
 
 
-def find_bet(session, tx_id):
-    return session.connection().execute(FIND_BET, {"tx_id": tx_id}).one_or_none()
+def find_bet(connection, tx_id):
+    return connection.execute(FIND_BET, {"tx_id": tx_id}).one_or_none()
 
 
-def post(session, account, kind, reference, real_delta, free_delta, now):
-    """Apply a balance change to a locked account, append its ledger entry, return the result."""
+def post(connection, account, entry, now, record=None):
+    """Move money on a locked account: its credit, its ledger entry and the row it belongs to.
+
+    `entry` is (kind, reference, real_delta, free_delta); `record`, if given, is the bet or
+    payout write that goes with it, as (statement, its "new_" parameters). Returns the Balance
+    the account is left with.
+    """
+    kind, reference, real_delta, free_delta = entry
     after = Balance(
         account.account_id, account.real_credit + real_delta, account.free_credit + free_delta, now
     )
-    connection = session.connection()
-    connection.execute(
-        UPDATE_CREDIT,
-        {
-            "account_id": account.account_id,
-            "real": after.real_credit,
-            "free": after.free_credit,
-            "total": after.balance,
-            "now": now,
-        },
-    )
-    connection.execute(
-        insert(LEDGER),
-        {
-            "account_id": account.account_id,
-            "kind": kind,
-            "reference": reference,
-            "real_delta": real_delta,
-            "free_delta": free_delta,
-            "balance_after": after.balance,
-            "created_at": now,
-        },
-    )
+    statements = [CREDIT, ENTRY]
+    parameters = {
+        "credit_account": account.account_id,
+        "credit_real_credit": after.real_credit,
+        "credit_free_credit": after.free_credit,
+        "credit_balance": after.balance,
+        "credit_updated_at": now,
+        "entry_kind": kind,
+        "entry_reference": reference,
+        "entry_real_delta": real_delta,
+        "entry_free_delta": free_delta,
+    }
+    if record is not None:
+        statements.append(record[0])
+        parameters |= record[1]
+    write_together(connection, statements, parameters)
     return after
 
 
-def deposit(session, user_id, amount, *, free, now):
+def deposit(connection, user_id, amount, *, free, now):
     """Create the account if needed and credit it: the operator's own cashier step."""
-    account = lock_account(session, user_id)
+    account = lock_account(connection, user_id)
     if account is None:
-        session.execute(
-            insert(ACCOUNTS).values(
-                user_id=user_id, real_credit=0, free_credit=0, balance=0, updated_at=now
-            )
+        connection.execute(
+            OPEN_ACCOUNT,
+            {
+                "open_user_id": user_id,
+                "open_real_credit": 0,
+                "open_free_credit": 0,
+                "open_balance": 0,
+                "open_updated_at": now,
+            },
         )
-        account = lock_account(session, user_id)
+        account = lock_account(connection, user_id)
     real, bonus = (0, amount) if free else (amount, 0)
-    return post(session, account, "deposit", uuid.uuid4().hex, real, bonus, now)
+    return post(connection, account, ("deposit", uuid.uuid4().hex, real, bonus), now)
 
 
-def get_balance(session, request, now):
-    return require_account(session, request.user_id)
+def get_balance(connection, request, now):
+    return require_account(connection, request.user_id)
 
 
-def place_bet(session, request, now):
+def place_bet(connection, request, now):
     """Debit the stake, free credit first, once per txId."""
-    account = require_account(session, request.user_id)
-    bet = find_bet(session, request.tx_id)
+    account = require_account(connection, request.user_id)
+    bet = find_bet(connection, request.tx_id)
     if bet is not None:
         return _repeat_place_bet(bet, request, account)
     if request.amount > account.balance:
@@ -154,26 +216,24 @@ def place_bet(session, request, now):
         )
     free = min(account.free_credit, request.amount)
     real = request.amount - free
-    after = post(session, account, "bet", request.tx_id, -real, -free, now)
-    session.connection().execute(
-        insert(BETS),
-        {
-            "tx_id": request.tx_id,
-            "user_id": request.user_id,
-            "state": "placed",
-            "round_id": request.round_id,
-            "table_id": request.table_id,
-            "game_type": request.game_type,
-            "game_code": request.game_code,
-            "category": request.category,
-            "bet_time": request.bet_time,
-            "amount": request.amount,
-            "real_amount": real,
-            "free_amount": free,
-            "placed_at": now,
-        },
-    )
-    return after
+    placed = {
+        "new_tx_id": request.tx_id,
+        "new_user_id": request.user_id,
+        "new_state": "placed",
+        "new_round_id": request.round_id,
+        "new_table_id": request.table_id,
+        "new_game_type": request.game_type,
+        "new_game_code": request.game_code,
+        "new_category": request.category,
+        "new_bet_time": request.bet_time,
+        "new_amount": request.amount,
+        "new_real_amount": real,
+        "new_free_amount": free,
+        "new_placed_at": now,
+        "new_cancel_reason": None,
+        "new_cancelled_at": None,
+    }
+    return post(connection, account, ("bet", request.tx_id, -real, -free), now, (PLACE_BET, placed))
 
 
 def _repeat_place_bet(bet, request, account):
@@ -202,24 +262,30 @@ def _repeat_place_bet(bet, request, account):
     return account
 
 
-def cancel_bet(session, request, now):
+def cancel_bet(connection, request, now):
     """Refund exactly what the bet debited, once; remember a cancel that came first."""
-    account = lock_account(session, request.user_id)
-    bet = find_bet(session, request.tx_id)
+    account = lock_account(connection, request.user_id)
+    bet = find_bet(connection, request.tx_id)
     if bet is None:
         # A tombstone: a cancelled bet with no amount, so a late place_bet is refused.
-        session.connection().execute(
-            insert(BETS),
-            {
-                "tx_id": request.tx_id,
-                "user_id": request.user_id,
-                "state": "cancelled",
-                "game_type": request.game_type,
-                "game_code": request.game_code,
-                "cancel_reason": request.reason,
-                "cancelled_at": now,
-            },
-        )
+        tombstone = {
+            "new_tx_id": request.tx_id,
+            "new_user_id": request.user_id,
+            "new_state": "cancelled",
+            "new_round_id": None,
+            "new_table_id": None,
+            "new_game_type": request.game_type,
+            "new_game_code": request.game_code,
+            "new_category": None,
+            "new_bet_time": None,
+            "new_amount": None,
+            "new_real_amount": None,
+            "new_free_amount": None,
+            "new_placed_at": None,
+            "new_cancel_reason": request.reason,
+            "new_cancelled_at": now,
+        }
+        connection.execute(PLACE_BET, tombstone)
         return account
     if bet.user_id != request.user_id:
         raise WalletError(
@@ -239,23 +305,20 @@ def cancel_bet(session, request, now):
             Failure.BET_ALREADY_SETTLED,
             f"txId {bet.tx_id} is already settled and cannot be cancelled",
         )
-    after = post(session, account, "cancel", bet.tx_id, bet.real_amount, bet.free_amount, now)
-    session.connection().execute(
-        UPDATE_BET,
-        {
-            "bet": bet.tx_id,
-            "state": "cancelled",
-            "cancel_reason": request.reason,
-            "cancelled_at": now,
-        },
-    )
-    return after
+    cancelled = {
+        "new_tx_id": bet.tx_id,
+        "new_state": "cancelled",
+        "new_cancel_reason": request.reason,
+        "new_cancelled_at": now,
+    }
+    refund = ("cancel", bet.tx_id, bet.real_amount, bet.free_amount)
+    return post(connection, account, refund, now, (CANCEL_BET, cancelled))
 
 
-def settle(session, request, now):
+def settle(connection, request, now):
     """Credit the win as real credit, once per txId."""
-    account = require_account(session, request.user_id)
-    bet = find_bet(session, request.tx_id)
+    account = require_account(connection, request.user_id)
+    bet = find_bet(connection, request.tx_id)
     if bet is None:
         raise WalletError(Failure.BET_NOT_FOUND, f"txId {request.tx_id} has not been placed")
     if bet.user_id != request.user_id:
@@ -282,59 +345,46 @@ def settle(session, request, now):
                 f"{format_amount(bet.win_amount)}",
             )
         return account
-    after = post(session, account, "settle", bet.tx_id, request.win_amount, 0, now)
-    session.connection().execute(
-        UPDATE_BET,
-        {
-            "bet": bet.tx_id,
-            "state": "settled",
-            "win_amount": request.win_amount,
-            "valid_bet_amount": request.valid_bet_amount,
-            "settled_at": now,
-        },
-    )
-    return after
+    settled = {
+        "new_tx_id": bet.tx_id,
+        "new_state": "settled",
+        "new_win_amount": request.win_amount,
+        "new_valid_bet_amount": request.valid_bet_amount,
+        "new_settled_at": now,
+    }
+    win = ("settle", bet.tx_id, request.win_amount, 0)
+    return post(connection, account, win, now, (SETTLE_BET, settled))
 
 
-def event_settle(session, request, now):
+def event_settle(connection, request, now):
     """Credit every payout of the batch once per settleId; refuse the whole batch on any error."""
     accounts = {}
     # Lock in one order so two overlapping batches cannot deadlock each other.
     for user_id in sorted({payout.user_id for payout in request.settles}):
-        accounts[user_id] = require_account(session, user_id)
+        accounts[user_id] = require_account(connection, user_id)
     for payout in request.settles:
-        seen = session.execute(
-            select(PAYOUTS).where(PAYOUTS.c.settle_id == payout.settle_id)
-        ).one_or_none()
+        seen = connection.execute(FIND_PAYOUT, {"settle_id": payout.settle_id}).one_or_none()
         if seen is not None:
-            if (seen.user_id, seen.amount, seen.event_id) != (
-                payout.user_id,
-                payout.amount,
-                payout.event_id,
-            ):
+            if tuple(seen) != (payout.user_id, payout.amount, payout.event_id):
                 raise WalletError(
                     Failure.SETTLE_CONFLICT,
                     f"settleId {payout.settle_id} was already paid with other content",
                 )
             continue
+        paid = {
+            "new_settle_id": payout.settle_id,
+            "new_event_id": payout.event_id,
+            "new_user_id": payout.user_id,
+            "new_amount": payout.amount,
+            "new_create_time": payout.create_time,
+            "new_credited_at": now,
+        }
         accounts[payout.user_id] = post(
-            session,
+            connection,
             accounts[payout.user_id],
-            "event_settle",
-            payout.settle_id,
-            payout.amount,
-            0,
+            ("event_settle", payout.settle_id, payout.amount, 0),
             now,
-        )
-        session.execute(
-            insert(PAYOUTS).values(
-                settle_id=payout.settle_id,
-                event_id=payout.event_id,
-                user_id=payout.user_id,
-                amount=payout.amount,
-                create_time=payout.create_time,
-                credited_at=now,
-            )
+            (PAY_OUT, paid),
         )
     return None
 

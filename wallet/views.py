@@ -39,7 +39,7 @@ def callback_view(name, request_type, operation, reports_balance):
             # The answer is read inside the transaction: it reports the balance this callback
             # committed, without reloading the account afterwards.
             return run_in_transaction(
-                lambda session: answer(operation(session, parsed, now), now, wallet.free_credit)
+                lambda db: answer(operation(db, parsed, now), now, wallet.free_credit)
             )
         except WalletError as refusal:
             log.info("%s refused (%s): %s", name, refusal.failure.value, refusal.desc)
