@@ -247,7 +247,7 @@ def test_every_balance_change_is_a_ledger_entry(app, client, funded):
     assert audit(app) == []
 
 
-def test_a_refund_writes_account_ledger_and_bet_in_one_statement_on_postgresql(app, client, funded):
+def test_a_refund_is_one_read_and_one_write_on_postgresql(app, client, funded):
     post(client, "place_bet", place_bet_body("TX-1", amount="70"))
     statements = []
 
@@ -262,8 +262,9 @@ def test_a_refund_writes_account_ledger_and_bet_in_one_statement_on_postgresql(a
     finally:
         sa.event.remove(engine, "before_cursor_execute", record)
     if engine.dialect.name == "postgresql":
-        # Lock the account, read the bet, then one WITH ... UPDATE: one round trip for the writes.
-        assert statements == ["SELECT", "SELECT", "WITH"]
+        # wallet_lock_and_find locks the account and reads the bet; then one WITH ... UPDATE
+        # writes the account, the ledger entry and the bet.
+        assert statements == ["SELECT", "WITH"]
     else:
         # BEGIN IMMEDIATE takes SQLite's write lock up front, then each write on its own.
         assert statements == ["BEGIN", "SELECT", "SELECT", "UPDATE", "INSERT", "UPDATE"]
