@@ -30,8 +30,11 @@ def post_worker_init(worker):
     # Thousands of board sockets are hundreds of thousands of long-lived objects, and a full
     # collection walks them all (~300 ms at 5,000 sockets). Messages fanned out to those sockets
     # live just long enough to be promoted by the default thresholds and trigger one every few
-    # seconds. Rarer young collections let them die young; full ones become rare.
-    gc.set_threshold(50_000, 20, 100)
+    # seconds. Rarer young collections let them die young; full ones become rare. Not too rare:
+    # Werkzeug's router leaves a small reference cycle behind every request (8 objects), and a
+    # young collection pauses the worker for as long as it takes to walk them: ~2 ms at 10,000,
+    # 10-25 ms at 50,000, which was a wallet callback's p99.
+    gc.set_threshold(10_000, 20, 100)
 
 
 def _stop_feed_on_shutdown(worker, feed):
