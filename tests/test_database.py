@@ -1,0 +1,108 @@
+"""PostgreSQL under gevent: psycopg's waits park one greenlet, never the worker."""
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import gevent
+import psycopg
+import pytest
+import requests
+import sqlalchemy as sa
+
+import database
+from app import create_app
+from database import db
+from tests.conftest import base_config
+from tests.servers import gunicorn
+from tests.wallet_calls import audit, cancel_bet_body, credits, deposit, place_bet_body
+
+pytestmark = pytest.mark.postgres
+
+USER = "hrgpl0001"
+
+
+@pytest.fixture
+def connect(postgres_database_url, monkeypatch):
+    """Open psycopg connections to the test database that wait on gevent's hub."""
+    monkeypatch.setattr(psycopg.waiting, "wait", database.wait_on_gevent_hub)
+    url = postgres_database_url.replace("postgresql+psycopg://", "postgresql://")
+    opened = []
+
+    def open_one():
+        opened.append(psycopg.connect(url, autocommit=True))
+        return opened[-1]
+
+    yield open_one
+    for connection in opened:
+        connection.close()
+
+
+def test_queries_on_the_hub_let_other_greenlets_run(connect):
+    connections = [connect() for _ in range(4)]
+
+    def sleep(connection, n):
+        return connection.execute("SELECT pg_sleep(0.4), %s", (n,)).fetchone()[1]
+
+    started = time.monotonic()
+    greenlets = [gevent.spawn(sleep, c, n) for n, c in enumerate(connections)]
+    gevent.joinall(greenlets, raise_error=True)
+    assert [g.value for g in greenlets] == [0, 1, 2, 3]
+    assert time.monotonic() - started < 1.2, "the four 0.4 s queries ran one after another"
+
+
+def test_a_wait_with_a_timeout_ends_on_time(connect):
+    connection = connect()
+    connection.execute("LISTEN nothing_comes")
+    started = time.monotonic()
+    assert list(connection.notifies(timeout=0.3)) == []
+    assert 0.25 < time.monotonic() - started < 2
+
+
+def test_a_wait_on_the_hub_returns_the_servers_error(connect):
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        connect().execute("SELECT 1 / 0")
+
+
+@pytest.mark.slow
+def test_under_gunicorn_a_callback_waiting_for_a_lock_blocks_nothing_else(
+    postgres_database_url,
+):
+    app = create_app(base_config(postgres_database_url))
+    deposit(app, USER, "100")
+    with gunicorn(postgres_database_url, FEED_ENABLED="0") as address:
+        base = f"http://{address}/wallet"
+        placed = requests.post(f"{base}/place_bet", json=place_bet_body("TX-1", amount="30"))
+        assert placed.json()["balance"] == "70.0"
+
+        # Another session holds the account's row lock: the cancel must queue behind it.
+        holder = sa.create_engine(postgres_database_url)
+        with holder.connect() as connection, ThreadPoolExecutor(max_workers=50) as pool:
+            transaction = connection.begin()
+            connection.execute(sa.text("SELECT 1 FROM wallet_accounts FOR UPDATE"))
+            cancel = cancel_bet_body("TX-1")
+            answers = [
+                pool.submit(requests.post, f"{base}/cancel_bet", json=cancel) for _ in range(50)
+            ]
+            time.sleep(0.5)
+            assert not any(answer.done() for answer in answers), "a cancel ignored the lock"
+            started = time.monotonic()
+            assert requests.get(f"http://{address}/health", timeout=5).json() == {"status": "ok"}
+            assert time.monotonic() - started < 1, "the worker was blocked by a database wait"
+            transaction.rollback()
+            results = [answer.result(timeout=30).json() for answer in answers]
+        holder.dispose()
+
+    assert {(r["code"], r["balance"]) for r in results} == {("0000", "100.0")}
+    assert credits(app, USER) == (1_000_000, 0)
+    assert audit(app) == []
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_the_hub_wait_is_installed_only_where_gevent_has_patched(postgres_database_url):
+    # This test process is not monkey-patched: psycopg keeps its own wait function.
+    before = psycopg.waiting.wait
+    app = create_app(base_config(postgres_database_url))
+    assert psycopg.waiting.wait is before is not database.wait_on_gevent_hub
+    with app.app_context():
+        db.engine.dispose()
