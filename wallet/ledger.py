@@ -94,29 +94,25 @@ ENTRY = insert(LEDGER).values(
     created_at=bindparam("credit_updated_at", type_=LEDGER.c.created_at.type),
     **_binds(LEDGER, "entry_", ("kind", "reference", "real_delta", "free_delta")),
 )
-PLACE_BET = insert(BETS).values(
-    _binds(
-        BETS,
-        "new_",
-        (
-            "tx_id",
-            "user_id",
-            "state",
-            "round_id",
-            "table_id",
-            "game_type",
-            "game_code",
-            "category",
-            "bet_time",
-            "amount",
-            "real_amount",
-            "free_amount",
-            "placed_at",
-            "cancel_reason",
-            "cancelled_at",
-        ),
-    )
+# The columns a new bet row is written with: a placed bet or a cancel's tombstone.
+BET_COLUMNS = (
+    "tx_id",
+    "user_id",
+    "state",
+    "round_id",
+    "table_id",
+    "game_type",
+    "game_code",
+    "category",
+    "bet_time",
+    "amount",
+    "real_amount",
+    "free_amount",
+    "placed_at",
+    "cancel_reason",
+    "cancelled_at",
 )
+PLACE_BET = insert(BETS).values(_binds(BETS, "new_", BET_COLUMNS))
 CANCEL_BET = (
     update(BETS)
     .where(BETS.c.tx_id == bindparam("new_tx_id", type_=BETS.c.tx_id.type))
@@ -134,6 +130,16 @@ PAY_OUT = insert(PAYOUTS).values(
         ("settle_id", "event_id", "user_id", "amount", "create_time", "credited_at"),
     )
 )
+
+
+def _new(**values):
+    """A bet or payout write's parameters: each value under its "new_" name."""
+    return {f"new_{name}": value for name, value in values.items()}
+
+
+def _new_bet(**values):
+    """PLACE_BET's parameters: the columns given, NULL for the rest."""
+    return _new(**dict.fromkeys(BET_COLUMNS) | values)
 
 
 class Balance(NamedTuple):
@@ -252,23 +258,21 @@ def place_bet(connection, request, now):
         )
     free = min(account.free_credit, request.amount)
     real = request.amount - free
-    placed = {
-        "new_tx_id": request.tx_id,
-        "new_user_id": request.user_id,
-        "new_state": "placed",
-        "new_round_id": request.round_id,
-        "new_table_id": request.table_id,
-        "new_game_type": request.game_type,
-        "new_game_code": request.game_code,
-        "new_category": request.category,
-        "new_bet_time": request.bet_time,
-        "new_amount": request.amount,
-        "new_real_amount": real,
-        "new_free_amount": free,
-        "new_placed_at": now,
-        "new_cancel_reason": None,
-        "new_cancelled_at": None,
-    }
+    placed = _new_bet(
+        tx_id=request.tx_id,
+        user_id=request.user_id,
+        state="placed",
+        round_id=request.round_id,
+        table_id=request.table_id,
+        game_type=request.game_type,
+        game_code=request.game_code,
+        category=request.category,
+        bet_time=request.bet_time,
+        amount=request.amount,
+        real_amount=real,
+        free_amount=free,
+        placed_at=now,
+    )
     return post(connection, account, ("bet", request.tx_id, -real, -free), now, (PLACE_BET, placed))
 
 
@@ -303,23 +307,15 @@ def cancel_bet(connection, request, now):
     account, bet = lock_and_find(connection, request.user_id, request.tx_id)
     if bet is None:
         # A tombstone: a cancelled bet with no amount, so a late place_bet is refused.
-        tombstone = {
-            "new_tx_id": request.tx_id,
-            "new_user_id": request.user_id,
-            "new_state": "cancelled",
-            "new_round_id": None,
-            "new_table_id": None,
-            "new_game_type": request.game_type,
-            "new_game_code": request.game_code,
-            "new_category": None,
-            "new_bet_time": None,
-            "new_amount": None,
-            "new_real_amount": None,
-            "new_free_amount": None,
-            "new_placed_at": None,
-            "new_cancel_reason": request.reason,
-            "new_cancelled_at": now,
-        }
+        tombstone = _new_bet(
+            tx_id=request.tx_id,
+            user_id=request.user_id,
+            state="cancelled",
+            game_type=request.game_type,
+            game_code=request.game_code,
+            cancel_reason=request.reason,
+            cancelled_at=now,
+        )
         connection.execute(PLACE_BET, tombstone)
         return account
     if bet.user_id != request.user_id:
@@ -340,12 +336,12 @@ def cancel_bet(connection, request, now):
             Failure.BET_ALREADY_SETTLED,
             f"txId {bet.tx_id} is already settled and cannot be cancelled",
         )
-    cancelled = {
-        "new_tx_id": bet.tx_id,
-        "new_state": "cancelled",
-        "new_cancel_reason": request.reason,
-        "new_cancelled_at": now,
-    }
+    cancelled = _new(
+        tx_id=bet.tx_id,
+        state="cancelled",
+        cancel_reason=request.reason,
+        cancelled_at=now,
+    )
     refund = ("cancel", bet.tx_id, bet.real_amount, bet.free_amount)
     return post(connection, account, refund, now, (CANCEL_BET, cancelled))
 
@@ -379,13 +375,13 @@ def settle(connection, request, now):
                 f"{format_amount(bet.win_amount)}",
             )
         return account
-    settled = {
-        "new_tx_id": bet.tx_id,
-        "new_state": "settled",
-        "new_win_amount": request.win_amount,
-        "new_valid_bet_amount": request.valid_bet_amount,
-        "new_settled_at": now,
-    }
+    settled = _new(
+        tx_id=bet.tx_id,
+        state="settled",
+        win_amount=request.win_amount,
+        valid_bet_amount=request.valid_bet_amount,
+        settled_at=now,
+    )
     win = ("settle", bet.tx_id, request.win_amount, 0)
     return post(connection, account, win, now, (SETTLE_BET, settled))
 
@@ -405,14 +401,14 @@ def event_settle(connection, request, now):
                     f"settleId {payout.settle_id} was already paid with other content",
                 )
             continue
-        paid = {
-            "new_settle_id": payout.settle_id,
-            "new_event_id": payout.event_id,
-            "new_user_id": payout.user_id,
-            "new_amount": payout.amount,
-            "new_create_time": payout.create_time,
-            "new_credited_at": now,
-        }
+        paid = _new(
+            settle_id=payout.settle_id,
+            event_id=payout.event_id,
+            user_id=payout.user_id,
+            amount=payout.amount,
+            create_time=payout.create_time,
+            credited_at=now,
+        )
         accounts[payout.user_id] = post(
             connection,
             accounts[payout.user_id],
