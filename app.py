@@ -10,11 +10,13 @@ import config
 import database
 import feed
 import wallet
+from sessions import CookieSessionWhenSent
 
 
 def create_app(test_config=None):
     """Create and configure the application."""
     app = Flask(__name__, instance_relative_config=True)
+    app.session_interface = CookieSessionWhenSent()
     app.config.from_mapping(config.from_environment(instance_path=app.instance_path))
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     if test_config:
