@@ -56,26 +56,25 @@ class FeedStore:
             raise
 
     def _write(self, connection, lines, events, bet_stops):
+        # Each table's rows go as one statement run for many parameter sets, not one statement
+        # with every row in VALUES: a whole board (tens of thousands of lines, ten columns each)
+        # is far past SQLite's limit on variables in one statement.
         if bet_stops:
             connection.execute(insert(BetStopRecord), bet_stops)
-        upsert = UPSERTS[connection.dialect.name]
         if events:
-            statement = upsert(FeedEvent).values(events)
-            connection.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["event_id"],
-                    set_={c: statement.excluded[c] for c in events[0] if c != "event_id"},
-                )
-            )
+            connection.execute(self._upsert(connection, FeedEvent, ("event_id",), events), events)
         if lines:
-            statement = upsert(FeedLine).values(lines)
             keys = ("event_id", "market_id", "specifiers")
-            connection.execute(
-                statement.on_conflict_do_update(
-                    index_elements=list(keys),
-                    set_={c: statement.excluded[c] for c in lines[0] if c not in keys},
-                )
-            )
+            connection.execute(self._upsert(connection, FeedLine, keys, lines), lines)
+
+    @staticmethod
+    def _upsert(connection, model, keys, rows):
+        """INSERT of `rows`' columns that updates the row already there under `keys`."""
+        statement = UPSERTS[connection.dialect.name](model)
+        return statement.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={c: statement.excluded[c] for c in rows[0] if c not in keys},
+        )
 
     def log_bet_stop(self, frame, applied, received_ms):
         """Queue the BetStop for the log (written by the next flush); return its log entry."""

@@ -77,3 +77,32 @@ def test_last_known_board_is_restored_from_the_database(app, runtime):
     assert one_x_two["outcomes"]["1"]["odds"] == 2.5
     assert board["health"]["connected"] is False
     assert board["bet_stops"][0]["groups"] == "all"
+
+
+def test_a_whole_large_board_is_written_and_restored(app, runtime):
+    # 40,000 lines of ten columns: 400,000 values, far past what one SQLite statement may bind.
+    big = Frame(
+        frames.ODDS_CHANGE,
+        10,
+        {
+            "event_id": EVENT,
+            "product": 1,
+            "timestamp": 10,
+            "markets": [
+                {
+                    "id": 5000 + market,
+                    "lines": [
+                        {"specifiers": f"total={spec}.5", "outcomes": [{"id": "12", "odds": 1.9}]}
+                        for spec in range(100)
+                    ],
+                }
+                for market in range(400)
+            ],
+        },
+    )
+    runtime.relay.handle(big, 1000)
+    runtime.store.flush()
+    events, lines = runtime.store.load()
+    assert [event.event_id for event in events] == [EVENT]
+    assert len(lines) == 400 * 100
+    assert {line.outcomes["12"].odds for line in lines} == {1.9}
