@@ -62,4 +62,7 @@ def from_environment(environ=None, instance_path="instance"):
         "FEED_SUBSCRIBE": csv(environ, "FEED_SUBSCRIBE"),
         "FEED_MARKETS_FILE": environ.get("FEED_MARKETS_FILE", ""),
         "FEED_ENABLED": flag(environ, "FEED_ENABLED", default=True),
+        # Seconds between the server's pings to each board: inside any router's idle timeout.
+        # A board that neither answers nor takes a write for two of them is closed.
+        "BOARD_PING_SECONDS": float(environ.get("BOARD_PING_SECONDS", "25")),
     }

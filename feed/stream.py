@@ -2,8 +2,12 @@
 
 simple-websocket's `send` frames each message anew for every socket and makes one `send` call,
 which under gevent may write only part of a large snapshot. Here a relay message becomes a frame
-once for every board, writes are whole (`sendall`), and a board woken once writes all it has in
-one go. Pings come from the same handler, so no second writer can cut into a frame.
+once for every board, writes are whole, and a board woken once writes all it has in one go.
+Pings come from the same handler, so no second writer can cut into a frame.
+
+A board that neither takes a write nor says anything (a pong) for two ping periods is cut off:
+otherwise a client that stops reading would hold its handler in a write for as long as its
+kernel keeps the connection open, which, for a peer that still acknowledges, is for ever.
 """
 
 import functools
@@ -11,7 +15,6 @@ import time
 
 from wsproto.frame_protocol import FrameProtocol
 
-PING_EVERY = 25  # seconds: inside any router's idle timeout, and how long a silent board may last
 PING = bytes(FrameProtocol(client=False, extensions=[]).ping(b"board"))
 
 
@@ -29,21 +32,32 @@ def message_frame(seq, text):
 class BoardSocket:
     """Writes to one simple-websocket connection; the reading stays with simple-websocket."""
 
-    def __init__(self, ws, ping_every=PING_EVERY):
+    def __init__(self, ws, ping_every):
         self.ws = ws
         self.ping_every = ping_every
         self.next_ping = time.monotonic() + ping_every
+        # The socket's timeout bounds our writes and simple-websocket's reads alike. A live
+        # board answers every ping, so its side is never silent for two ping periods.
+        ws.sock.settimeout(2 * ping_every)
 
     @property
     def connected(self):
         return self.ws.connected
 
     def send(self, data):
-        # One send() is all a message needs unless the socket's buffer is full; sendall()
-        # finishes what it could not take.
-        sent = self.ws.sock.send(data)
-        if sent < len(data):
-            self.ws.sock.sendall(data[sent:])
+        """Write `data` whole; raise OSError if the board is gone or took nothing for too long."""
+        # One send() is all a message needs unless the socket's buffer is full. Not sendall():
+        # its timeout bounds the whole write, and a large snapshot to a slow but live board
+        # may take longer; each send() waits at most the timeout for the board to take more.
+        unsent = memoryview(data)
+        try:
+            while unsent:
+                unsent = unsent[self.ws.sock.send(unsent) :]
+        except OSError:
+            # Not connected any more: the close frame is not sent, so closing does not wait on
+            # this socket a second time.
+            self.ws.connected = False
+            raise
 
     def keep_alive(self):
         """Ping when due; False when the board never answered the last ping: it is gone."""

@@ -25,7 +25,7 @@ def stream(ws):
     """Send the board's snapshot, then every relay message in order, from this handler only."""
     relay = current_app.extensions["feed"].relay
     hub = current_app.extensions["feed"].hub
-    board = BoardSocket(ws)
+    board = BoardSocket(ws, ping_every=current_app.config["BOARD_PING_SECONDS"])
     # Woken by a message or by the hub's nudge every few seconds: no timer per wait, as there
     # would be thousands of them.
     with hub.subscribe() as subscription:
@@ -61,6 +61,9 @@ def bet_stops():
 
 @bp.get("/feed/status")
 def status():
-    """Feed health and the counts of frames seen, skipped and ignored."""
+    """Feed health, the counts of frames seen, skipped and ignored, and this process's boards."""
     feed = current_app.extensions["feed"]
-    return feed.health_report() | {"counts": dict(feed.relay.counts)}
+    return feed.health_report() | {
+        "counts": dict(feed.relay.counts),
+        "boards": feed.hub.subscribers,
+    }

@@ -25,3 +25,8 @@ def test_flags_read_the_usual_spellings():
     assert [config.flag({"X": v}, "X") for v in ("1", "true", "Yes", "on")] == [True] * 4
     assert [config.flag({"X": v}, "X") for v in ("0", "false", "off")] == [False] * 3
     assert config.flag({"X": " "}, "X", default=True) is True
+
+
+def test_boards_are_pinged_every_25_s_unless_told_otherwise():
+    assert config.from_environment({})["BOARD_PING_SECONDS"] == 25
+    assert config.from_environment({"BOARD_PING_SECONDS": "0.5"})["BOARD_PING_SECONDS"] == 0.5

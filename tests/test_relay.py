@@ -5,6 +5,7 @@ import json
 import socket
 import threading
 import time
+import urllib.request
 
 import pytest
 import websocket
@@ -230,6 +231,46 @@ def test_a_snapshot_larger_than_the_socket_buffers_reaches_a_slow_reader_whole(
             message = receive(ws)
         assert message["seq"] > snapshot["seq"] and len(message["lines"]) == 80
         ws.close()
+
+
+def test_a_board_that_stops_reading_is_cut_off_after_two_ping_periods(
+    upstream, sqlite_database_url
+):
+    with gunicorn(sqlite_database_url, FEED_URL=upstream.url, BOARD_PING_SECONDS="1") as address:
+        upstream.wait_connected()
+        for odds in big_board():
+            upstream.send_frame(frames.ODDS_CHANGE, odds, 1000)
+        wait_until(lambda: len(receive_snapshot(address)["lines"]) == 400 * 40 * 2)
+        stuck = socket.socket()
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(("127.0.0.1", int(address.rsplit(":", 1)[1])))
+        stuck.sendall(
+            b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        stuck.settimeout(10)
+        assert stuck.recv(12) == b"HTTP/1.1 101"
+        # From here it reads nothing: the snapshot (MBs) fills every buffer on the way and the
+        # server's write takes nothing more. Two ping periods later the handler lets go.
+        started = time.monotonic()
+        wait_until(lambda: boards(address) == 0, timeout=30, what="the stuck board cut off")
+        assert time.monotonic() - started < 15
+        stuck.close()
+
+
+def boards(address):
+    with urllib.request.urlopen(f"http://{address}/feed/status", timeout=10) as answer:
+        return json.load(answer)["boards"]
+
+
+def test_status_counts_the_boards_connected(sqlite_database_url):
+    with gunicorn(sqlite_database_url, FEED_ENABLED="0") as address:
+        assert boards(address) == 0
+        browsers = [websocket.create_connection(f"ws://{address}/ws", timeout=10) for _ in range(3)]
+        wait_until(lambda: boards(address) == 3, what="three boards counted")
+        for ws in browsers:
+            ws.close()
+        wait_until(lambda: boards(address) == 0, what="the closed boards noticed")
 
 
 def test_a_burst_arrives_complete_and_in_order(upstream, sqlite_database_url):

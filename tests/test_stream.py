@@ -1,7 +1,10 @@
 """A board socket's writes: whole frames, one frame per message for every board, pings."""
 
 import socket
+import threading
+import time
 
+import pytest
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
 from feed.stream import BoardSocket, message_frame, text_frame
@@ -53,5 +56,44 @@ def test_no_ping_before_it_is_due():
         raise AssertionError("a ping was sent early")
     except BlockingIOError:
         pass
+    ours.close()
+    theirs.close()
+
+
+def test_a_board_that_takes_nothing_for_two_ping_periods_is_cut_off():
+    ours, theirs = socket.socketpair()
+    ws = FakeServerSocket(ours)
+    board = BoardSocket(ws, ping_every=0.1)
+    hung = threading.Timer(10, theirs.close)  # without the limit the write would wait for ever
+    hung.start()
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        board.send(b"x" * 20_000_000)  # far more than the socket's buffers hold; nobody reads
+    hung.cancel()
+    assert 0.2 <= time.monotonic() - started < 5
+    assert not board.connected
+    ours.close()
+    theirs.close()
+
+
+def test_a_board_that_reads_slowly_gets_everything_however_long_the_whole_write_takes():
+    ours, theirs = socket.socketpair()
+    board = BoardSocket(FakeServerSocket(ours), ping_every=0.1)  # takes nothing for 0.2 s: cut
+    data = bytes(range(256)) * 40_000  # 10 MB: many socket buffers' worth
+    received = bytearray()
+
+    def read_slowly():
+        while len(received) < len(data):
+            received.extend(theirs.recv(65536))
+            time.sleep(0.005)
+
+    theirs.settimeout(10)  # so a failed write cannot leave the reader waiting for ever
+    reader = threading.Thread(target=read_slowly, daemon=True)
+    reader.start()
+    started = time.monotonic()
+    board.send(data)
+    reader.join(timeout=30)
+    assert time.monotonic() - started > 0.2  # longer in all than the limit, never stalled that long
+    assert bytes(received) == data and board.connected
     ours.close()
     theirs.close()
