@@ -58,7 +58,7 @@ class FeedStore:
     def _write(self, connection, lines, events, bet_stops):
         # Each table's rows go as one statement run for many parameter sets, not one statement
         # with every row in VALUES: a whole board (tens of thousands of lines, ten columns each)
-        # is far past SQLite's limit on variables in one statement.
+        # is far past what one statement may bind on SQLite, and PostgreSQL's 65,535 parameters.
         if bet_stops:
             connection.execute(insert(BetStopRecord), bet_stops)
         if events:
