@@ -11,21 +11,22 @@ from feed import frames
 from feed.frames import Frame
 
 EVENT = "sr:match:9"
-ODDS = Frame(
-    frames.ODDS_CHANGE,
-    10,
-    {
-        "event_id": EVENT,
-        "product": 1,
-        "timestamp": 10,
-        "markets": [
-            {"id": 1, "lines": [{"specifiers": "", "outcomes": [{"id": "1", "odds": 2.5}]}]},
-            {
-                "id": 18,
-                "lines": [{"specifiers": "total=2.5", "outcomes": [{"id": "12", "odds": 1.9}]}],
-            },
-        ],
-    },
+
+
+def odds_change(markets):
+    """An odds change of EVENT's `markets`."""
+    data = {"event_id": EVENT, "product": 1, "timestamp": 10, "markets": markets}
+    return Frame(frames.ODDS_CHANGE, 10, data)
+
+
+ODDS = odds_change(
+    [
+        {"id": 1, "lines": [{"specifiers": "", "outcomes": [{"id": "1", "odds": 2.5}]}]},
+        {
+            "id": 18,
+            "lines": [{"specifiers": "total=2.5", "outcomes": [{"id": "12", "odds": 1.9}]}],
+        },
+    ]
 )
 STOP = Frame(frames.BET_STOP, 20, {"event_id": EVENT, "groups": "all", "timestamp": 20})
 
@@ -81,24 +82,17 @@ def test_last_known_board_is_restored_from_the_database(app, runtime):
 
 def test_a_whole_large_board_is_written_and_restored(app, runtime):
     # 40,000 lines of ten columns: 400,000 values, far past what one SQLite statement may bind.
-    big = Frame(
-        frames.ODDS_CHANGE,
-        10,
-        {
-            "event_id": EVENT,
-            "product": 1,
-            "timestamp": 10,
-            "markets": [
-                {
-                    "id": 5000 + market,
-                    "lines": [
-                        {"specifiers": f"total={spec}.5", "outcomes": [{"id": "12", "odds": 1.9}]}
-                        for spec in range(100)
-                    ],
-                }
-                for market in range(400)
-            ],
-        },
+    big = odds_change(
+        [
+            {
+                "id": 5000 + market,
+                "lines": [
+                    {"specifiers": f"total={spec}.5", "outcomes": [{"id": "12", "odds": 1.9}]}
+                    for spec in range(100)
+                ],
+            }
+            for market in range(400)
+        ]
     )
     runtime.relay.handle(big, 1000)
     runtime.store.flush()
