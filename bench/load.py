@@ -70,19 +70,14 @@ def percentile(values, share):
 
 
 def summarise(latencies, elapsed, errors):
-    ordered = sorted(latencies)
-
-    def pct(p):
-        return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000 if ordered else 0.0
-
     return {
         "requests": len(latencies),
         "errors": errors,
         "per_second": len(latencies) / elapsed if elapsed else 0.0,
-        "p50_ms": pct(0.50),
-        "p99_ms": pct(0.99),
-        "max_ms": ordered[-1] * 1000 if ordered else 0.0,
-        "mean_ms": statistics.fmean(ordered) * 1000 if ordered else 0.0,
+        "p50_ms": percentile(latencies, 0.50) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "max_ms": max(latencies, default=0.0) * 1000,
+        "mean_ms": statistics.fmean(latencies) * 1000 if latencies else 0.0,
     }
 
 
