@@ -63,6 +63,6 @@ def from_environment(environ=None, instance_path="instance"):
         "FEED_MARKETS_FILE": environ.get("FEED_MARKETS_FILE", ""),
         "FEED_ENABLED": flag(environ, "FEED_ENABLED", default=True),
         # Seconds between the server's pings to each board: inside any router's idle timeout.
-        # A board that neither answers nor takes a write for two of them is closed.
+        # A board that neither answers nor takes a write for two of them (plus 5 s) is closed.
         "BOARD_PING_SECONDS": float(environ.get("BOARD_PING_SECONDS", "25")),
     }

@@ -5,9 +5,10 @@ which under gevent may write only part of a large snapshot. Here a relay message
 once for every board, writes are whole, and a board woken once writes all it has in one go.
 Pings come from the same handler, so no second writer can cut into a frame.
 
-A board that neither takes a write nor says anything (a pong) for two ping periods is cut off:
-otherwise a client that stops reading would hold its handler in a write for as long as its
-kernel keeps the connection open, which, for a peer that still acknowledges, is for ever.
+A board that neither takes a write nor says anything (a pong) for two ping periods, plus however
+late a ping may go out, is cut off: otherwise a client that stops reading would hold its handler
+in a write for as long as its kernel keeps the connection open, which, for a peer that still
+acknowledges, is for ever.
 """
 
 import functools
@@ -32,13 +33,14 @@ def message_frame(seq, text):
 class BoardSocket:
     """Writes to one simple-websocket connection; the reading stays with simple-websocket."""
 
-    def __init__(self, ws, ping_every):
+    def __init__(self, ws, ping_every, late_by=0):
         self.ws = ws
         self.ping_every = ping_every
         self.next_ping = time.monotonic() + ping_every
         # The socket's timeout bounds our writes and simple-websocket's reads alike. A live
-        # board answers every ping, so its side is never silent for two ping periods.
-        ws.sock.settimeout(2 * ping_every)
+        # board answers every ping, and a ping goes out at most `late_by` seconds after it is
+        # due (when the handler is next woken), so a live board's side is never silent longer.
+        ws.sock.settimeout(2 * ping_every + late_by)
 
     @property
     def connected(self):

@@ -5,6 +5,7 @@ import logging
 from flask import Blueprint, current_app, render_template, request
 from flask_sock import Sock
 
+from .hub import NUDGE_EVERY
 from .stream import BoardSocket, message_frame, text_frame
 
 bp = Blueprint("feed", __name__)
@@ -25,7 +26,8 @@ def stream(ws):
     """Send the board's snapshot, then every relay message in order, from this handler only."""
     relay = current_app.extensions["feed"].relay
     hub = current_app.extensions["feed"].hub
-    board = BoardSocket(ws, ping_every=current_app.config["BOARD_PING_SECONDS"])
+    # Idle handlers ping when the hub nudges them: up to NUDGE_EVERY seconds after it is due.
+    board = BoardSocket(ws, current_app.config["BOARD_PING_SECONDS"], late_by=NUDGE_EVERY)
     # Woken by a message or by the hub's nudge every few seconds: no timer per wait, as there
     # would be thousands of them.
     with hub.subscribe() as subscription:

@@ -258,6 +258,20 @@ def test_a_board_that_stops_reading_is_cut_off_after_two_ping_periods(
         stuck.close()
 
 
+def test_an_idle_board_that_answers_pings_stays_connected(sqlite_database_url):
+    # No feed, so nothing wakes the handler but the hub's nudge: pings go out up to 5 s late.
+    with gunicorn(sqlite_database_url, FEED_ENABLED="0", BOARD_PING_SECONDS="1") as address:
+        ws = websocket.create_connection(f"ws://{address}/ws", timeout=10)
+        assert receive(ws)["type"] == "snapshot"
+        pings, until = 0, time.monotonic() + 12
+        while time.monotonic() < until:
+            opcode, _ = ws.recv_data(control_frame=True)  # answers each ping with a pong
+            pings += opcode == websocket.ABNF.OPCODE_PING
+        assert pings >= 2
+        assert boards(address) == 1
+        ws.close()
+
+
 def boards(address):
     with urllib.request.urlopen(f"http://{address}/feed/status", timeout=10) as answer:
         return json.load(answer)["boards"]
