@@ -1,0 +1,105 @@
+"""A fresh virtualenv from requirements.txt alone runs every Procfile process type.
+
+The platform installs requirements.txt and nothing else, so a module that only the test
+requirements bring in would break the deploy while the rest of the suite stays green.
+"""
+
+import contextlib
+import os
+import shlex
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.servers import ROOT
+from tests.upstream import free_port
+
+pytestmark = pytest.mark.slow
+
+# What each long-running process type must do to count as booted.
+ANSWERS = {"web": "/health"}
+
+
+def procfile():
+    """The Procfile's process types and commands, in file order."""
+    entries = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, command = line.split(":", 1)
+            entries[name.strip()] = command.strip()
+    return entries
+
+
+@pytest.fixture(scope="module")
+def fresh_venv(tmp_path_factory):
+    """A new virtualenv holding requirements.txt and nothing else; its bin directory."""
+    venv = tmp_path_factory.mktemp("fresh") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
+    subprocess.run([*pip, "-r", str(ROOT / "requirements.txt")], check=True)
+    return venv / "bin"
+
+
+@pytest.fixture
+def process_env(fresh_venv, tmp_path):
+    """The platform's environment: the fresh venv first on PATH, a database of its own, a port."""
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    return env | {
+        "PATH": f"{fresh_venv}:{env.get('PATH', '')}",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.sqlite'}",
+        "PORT": str(free_port()),
+        "FEED_URL": "ws://127.0.0.1:9/ws",
+    }
+
+
+def run_release(env):
+    return subprocess.run(
+        shlex.split(procfile()["release"]), cwd=ROOT, env=env, capture_output=True, timeout=120
+    )
+
+
+def test_procfile_names_the_release_and_web_processes():
+    assert {"release", "web"} <= procfile().keys()
+
+
+def test_the_release_step_runs_from_a_fresh_install(process_env):
+    result = run_release(process_env)
+    assert result.returncode == 0, result.stderr.decode()
+
+
+@pytest.mark.parametrize("name", [n for n in procfile() if n != "release"])
+def test_every_long_running_process_boots_from_a_fresh_install(name, process_env, tmp_path):
+    assert run_release(process_env).returncode == 0
+    log = tmp_path / f"{name}.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            ["bash", "-c", procfile()[name]],
+            cwd=ROOT,
+            env=process_env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        url = f"http://127.0.0.1:{process_env['PORT']}{ANSWERS[name]}"
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                with urllib.request.urlopen(url, timeout=1) as response:
+                    assert response.status == 200
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, f"{name} did not answer {url}"
+                time.sleep(0.2)
+        # A worker that dies on its first import is restarted by gunicorn's arbiter, which
+        # keeps the port open; make sure the process is still whole a moment later.
+        time.sleep(1)
+        assert process.poll() is None, log.read_text()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, 15)
+        process.wait(timeout=30)
