@@ -46,6 +46,9 @@ def from_environment(environ=None, instance_path="instance"):
             "pool_size": int(environ.get("DATABASE_POOL_SIZE", "10")),
             "max_overflow": 0,
         },
+        # Longest a transaction waits for a lock held by another one (SQLite's write lock) before
+        # it gives up and a callback answers "busy, retry later".
+        "DATABASE_LOCK_TIMEOUT": float(environ.get("DATABASE_LOCK_TIMEOUT", "2")),
         # How many proxies in front of us append to X-Forwarded-For (1 behind a platform router).
         "PROXY_HOPS": int(environ.get("PROXY_HOPS", "0")),
         # Wallet

@@ -1,9 +1,12 @@
 """The database handle shared by every feature, and the engine settings it needs."""
 
 import functools
+import random
 import sys
+import time
 from datetime import UTC
 
+from flask import current_app
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, MetaData, TypeDecorator, event
@@ -105,7 +108,10 @@ def _make_sqlite_transactions_immediate(engine):
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        # No busy timeout: SQLite's busy handler sleeps in C, which under gevent stalls every
+        # request of the worker. A busy write lock fails at once; run_in_transaction waits for
+        # it in a sleep the worker can serve other requests during.
+        cursor.execute("PRAGMA busy_timeout=0")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -131,20 +137,39 @@ class UTCDateTime(TypeDecorator):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
+class Busy(Exception):
+    """The transaction could not have the locks it needs in time: nothing was done, retry later."""
+
+
 def run_in_transaction(work, attempts=8):
     """Run `work(connection)` in one transaction on a connection of its own, and commit it.
 
-    Deadlocks, serialization failures, a busy SQLite and unique-constraint races with a
-    concurrent request are retried from the start: on the next attempt the work sees what the
-    other transaction committed. Any other exception rolls everything back and propagates.
+    Deadlocks, serialization failures and unique-constraint races with a concurrent request are
+    retried from the start: on the next attempt the work sees what the other transaction
+    committed. A lock held elsewhere (SQLite's write lock) is waited for, in short sleeps that
+    let the worker serve other requests, for at most DATABASE_LOCK_TIMEOUT seconds: then Busy is
+    raised. Any other exception rolls everything back and propagates.
     """
-    for attempt in range(1, attempts + 1):
+    deadline = time.monotonic() + current_app.config["DATABASE_LOCK_TIMEOUT"]
+    pause = 0.001
+    attempt = 1
+    while True:
         try:
             with db.engine.begin() as connection:
                 return work(connection)
         except DBAPIError as exc:
+            if _is_locked(exc):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Busy("the database is locked by another transaction") from exc
+                # time.sleep is gevent's under the gevent worker. Jitter, so that waiters of
+                # several processes do not retry in step.
+                time.sleep(min(left, pause * random.uniform(0.5, 1.5)))
+                pause = min(pause * 2, 0.05)
+                continue
             if attempt == attempts or not _is_retryable(exc):
                 raise
+            attempt += 1
 
 
 def write_together(connection, statements, parameters):
@@ -174,6 +199,9 @@ RETRYABLE_SQLSTATES = {"40001", "40P01", "23505"}  # serialization, deadlock, un
 def _is_retryable(exc):
     if isinstance(exc, IntegrityError) and "UNIQUE constraint failed" in str(exc.orig):
         return True
-    if isinstance(exc, OperationalError) and "database is locked" in str(exc.orig):
-        return True
     return getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+
+
+def _is_locked(exc):
+    """Whether SQLite refused the transaction because another one holds its lock."""
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)

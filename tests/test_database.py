@@ -1,5 +1,6 @@
-"""PostgreSQL under gevent: psycopg's waits park one greenlet, never the worker."""
+"""The database under gevent: a wait for it parks one greenlet, never the worker."""
 
+import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,9 +17,59 @@ from tests.conftest import base_config
 from tests.servers import gunicorn
 from tests.wallet_calls import audit, cancel_bet_body, credits, deposit, place_bet_body
 
-pytestmark = pytest.mark.postgres
-
 USER = "hrgpl0001"
+
+
+@pytest.mark.slow
+def test_under_gunicorn_sqlite_locked_by_another_process_keeps_the_worker_answering(
+    sqlite_database_url,
+):
+    app = create_app(base_config(sqlite_database_url))
+    deposit(app, USER, "100")
+    with app.app_context():
+        db.engine.dispose()
+    with gunicorn(sqlite_database_url, FEED_ENABLED="0") as address:
+        base = f"http://{address}"
+        placed = requests.post(
+            f"{base}/wallet/place_bet", json=place_bet_body("TX-1", amount="30"), timeout=30
+        )
+        assert placed.json()["balance"] == "70.0"
+
+        # Another process's writer (`flask wallet deposit` during traffic, say) holds SQLite's
+        # write lock: this test process is that other process.
+        holder = sqlite3.connect(sqlite_database_url.removeprefix("sqlite:///"))
+        holder.isolation_level = None
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                waiting = pool.submit(
+                    requests.post,
+                    f"{base}/wallet/cancel_bet",
+                    json=cancel_bet_body("TX-1"),
+                    timeout=60,
+                )
+                answered = 0
+                while not waiting.done():
+                    health = requests.get(f"{base}/health", timeout=10)
+                    assert health.json() == {"status": "ok"}, "the worker stopped answering"
+                    answered += 1
+                refused = waiting.result()
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert answered >= 1
+        # The callback gave up waiting while the lock was still held: a failure the provider
+        # retries, HTTP 200, nothing moved.
+        assert refused.status_code == 200
+        assert refused.json()["code"] == "9999"
+        assert refused.json()["desc"].endswith("retry later")
+        assert credits(app, USER) == (700_000, 0)
+
+        retried = requests.post(f"{base}/wallet/cancel_bet", json=cancel_bet_body("TX-1"))
+        assert (retried.json()["code"], retried.json()["balance"]) == ("0000", "100.0")
+    assert audit(app) == []
+    with app.app_context():
+        db.engine.dispose()
 
 
 @pytest.fixture
@@ -37,6 +88,7 @@ def connect(postgres_database_url, monkeypatch):
         connection.close()
 
 
+@pytest.mark.postgres
 def test_queries_on_the_hub_let_other_greenlets_run(connect):
     connections = [connect() for _ in range(4)]
 
@@ -50,6 +102,7 @@ def test_queries_on_the_hub_let_other_greenlets_run(connect):
     assert time.monotonic() - started < 1.2, "the four 0.4 s queries ran one after another"
 
 
+@pytest.mark.postgres
 def test_a_wait_with_a_timeout_ends_on_time(connect):
     connection = connect()
     connection.execute("LISTEN nothing_comes")
@@ -58,12 +111,14 @@ def test_a_wait_with_a_timeout_ends_on_time(connect):
     assert 0.25 < time.monotonic() - started < 2
 
 
+@pytest.mark.postgres
 def test_a_wait_on_the_hub_returns_the_servers_error(connect):
     with pytest.raises(psycopg.errors.DivisionByZero):
         connect().execute("SELECT 1 / 0")
 
 
 @pytest.mark.slow
+@pytest.mark.postgres
 def test_under_gunicorn_a_callback_waiting_for_a_lock_blocks_nothing_else(
     postgres_database_url,
 ):
@@ -99,6 +154,7 @@ def test_under_gunicorn_a_callback_waiting_for_a_lock_blocks_nothing_else(
         db.engine.dispose()
 
 
+@pytest.mark.postgres
 def test_the_hub_wait_is_installed_only_where_gevent_has_patched(postgres_database_url):
     # This test process is not monkey-patched: psycopg keeps its own wait function.
     before = psycopg.waiting.wait

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import click
 from flask import Blueprint
 
-from database import db, run_in_transaction
+from database import Busy, db, run_in_transaction
 
 from . import ledger
 from .formats import format_amount, parse_amount
@@ -26,9 +26,12 @@ def deposit(user_id, amount, free):
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="AMOUNT") from None
     now = datetime.now(UTC)
-    account = run_in_transaction(
-        lambda connection: ledger.deposit(connection, user_id, units, free=free, now=now)
-    )
+    try:
+        account = run_in_transaction(
+            lambda connection: ledger.deposit(connection, user_id, units, free=free, now=now)
+        )
+    except Busy as busy:
+        raise click.ClickException(f"{busy}; nothing deposited, try again") from None
     click.echo(
         f"{user_id}: balance {format_amount(account.balance)} "
         f"(real {format_amount(account.real_credit)}, free {format_amount(account.free_credit)})"

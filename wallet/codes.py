@@ -27,6 +27,7 @@ class Failure(Enum):
     BET_ALREADY_SETTLED = "bet_already_settled"
     SETTLE_CONFLICT = "settle_conflict"
     INTERNAL_ERROR = "internal_error"
+    BUSY = "busy"
     BET_FAILED = "bet_failed"
 
 

@@ -6,7 +6,7 @@ import logging
 from flask import Blueprint, current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from database import run_in_transaction
+from database import Busy, run_in_transaction
 
 from . import ledger, schemas
 from .codes import SUCCESS, Failure
@@ -38,9 +38,13 @@ def callback_view(name, request_type, operation, reports_balance):
             parsed = schemas.parse(request_type, _json_body())
             # The answer is read inside the transaction: it reports the balance this callback
             # committed, without reloading the account afterwards.
-            return run_in_transaction(
-                lambda db: answer(operation(db, parsed, now), now, wallet.free_credit)
-            )
+            try:
+                return run_in_transaction(
+                    lambda db: answer(operation(db, parsed, now), now, wallet.free_credit)
+                )
+            except Busy as busy:
+                # Nothing was done: the provider's retry will find the lock free.
+                raise WalletError(Failure.BUSY, f"busy: {busy}; retry later") from None
         except WalletError as refusal:
             log.info("%s refused (%s): %s", name, refusal.failure.value, refusal.desc)
             return {"code": wallet.codes[refusal.failure], "desc": refusal.desc}
