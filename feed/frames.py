@@ -2,13 +2,25 @@
 
 Text:   {"cmd": 10030, "time": 1764843686186, "data": {...}}
 Binary: 4-byte little-endian cmd, 8-byte little-endian time (ms), then the UTF-8 JSON of `data`.
+
+Decoding never raises anything but FrameError, whatever arrives: a frame's size and nesting are
+bounded before it is parsed, and what JSON cannot carry to a browser is refused at the edge.
+NaN, Infinity, -Infinity, numbers that overflow (1e999) and integers longer than any field are kept
+as their own text, so the rest of the frame still applies and the field reads as unreadable.
 """
 
 import json
+import math
+import re
 import struct
 from typing import Any, NamedTuple
 
+from . import fields
+
 HEADER = struct.Struct("<IQ")
+MAX_SIZE = 16 * 1024 * 1024  # characters of a text frame, bytes of a binary one
+MAX_DEPTH = 32  # nesting of arrays and objects; an odds change needs 7
+MAX_CMD = 2**32 - 1  # what the binary header can carry
 
 # Client commands
 PING, AUTH, LANG, SUBSCRIBE, UNSUBSCRIBE = 100, 110, 120, 10080, 10090
@@ -19,7 +31,7 @@ BET_SETTLEMENT, BET_CANCEL, MATCH_STATUS, LIVE_SCORE = 10040, 10050, 10060, 1010
 
 class Frame(NamedTuple):
     cmd: int
-    time: int | None
+    time: int | None  # milliseconds; None when absent or unreadable
     data: Any
 
 
@@ -31,24 +43,20 @@ class FrameError(ValueError):
         self.kind = kind
 
 
-def decode(raw):
+def decode(raw, max_size=MAX_SIZE):
     """Decode one websocket frame (str or bytes) into a Frame, or raise FrameError."""
+    if len(raw) > max_size:
+        raise FrameError("too_large", f"{len(raw)} over {max_size}")
     if isinstance(raw, bytes | bytearray):
         return _decode_binary(bytes(raw))
-    try:
-        message = json.loads(raw)
-    except ValueError as exc:
-        raise FrameError("bad_json", str(exc)) from None
+    message = _load(raw)
     if not isinstance(message, dict):
         raise FrameError("not_an_object", type(message).__name__)
-    cmd, time = message.get("cmd"), message.get("time")
-    if isinstance(cmd, str) and cmd.isdigit():
-        cmd = int(cmd)
-    if not isinstance(cmd, int) or isinstance(cmd, bool):
-        raise FrameError("bad_cmd", repr(cmd))
-    if time is not None and (not isinstance(time, int) or isinstance(time, bool)):
-        raise FrameError("bad_time", repr(time))
-    return Frame(cmd, time, message.get("data"))
+    cmd = fields.integer(message.get("cmd"))
+    if cmd is None or not 0 <= cmd <= MAX_CMD:
+        raise FrameError("bad_cmd", repr(message.get("cmd"))[:40])
+    # A time that cannot be read is left out, not a reason to drop the frame: `data` has its own.
+    return Frame(cmd, fields.timestamp_ms(message.get("time")), _data(message.get("data")))
 
 
 def _decode_binary(raw):
@@ -57,12 +65,76 @@ def _decode_binary(raw):
     cmd, time = HEADER.unpack_from(raw)
     body = raw[HEADER.size :]
     if not body:
-        return Frame(cmd, time, None)
+        return Frame(cmd, fields.timestamp_ms(time), None)
     try:
-        data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+        data = _load(body.decode("utf-8"))
+    except UnicodeDecodeError as exc:
         raise FrameError("bad_binary_body", str(exc)) from None
-    return Frame(cmd, time, data)
+    except FrameError as exc:
+        if exc.kind != "bad_json":
+            raise
+        raise FrameError("bad_binary_body", str(exc)) from None
+    return Frame(cmd, fields.timestamp_ms(time), _data(data))
+
+
+def _data(data):
+    """`data` as sent, or the object it holds when it was encoded twice (a JSON string)."""
+    if isinstance(data, str) and data.lstrip().startswith("{"):
+        try:
+            inner = _load(data)
+        except FrameError as exc:
+            if exc.kind != "bad_json":
+                raise
+            return data
+        if isinstance(inner, dict):
+            return inner
+    return data
+
+
+# A JSON string, escapes included, up to its closing quote or, unterminated, to the end: every
+# match ends at one of the two, so scanning a frame is linear however many quotes it holds.
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_AS_PARENS = str.maketrans("[{]}", "(())")
+
+
+def _load(text):
+    """Parse JSON text whose nesting is at most MAX_DEPTH, with non-finite numbers kept as text."""
+    if text.count("[") + text.count("{") > MAX_DEPTH:
+        _check_depth(text)
+    try:
+        return json.loads(
+            text, parse_constant=_as_text, parse_float=_finite_float, parse_int=_bounded_int
+        )
+    except RecursionError:
+        raise FrameError("too_deep", f"nesting beyond {MAX_DEPTH}") from None
+    except ValueError as exc:
+        raise FrameError("bad_json", str(exc)[:200]) from None
+
+
+def _check_depth(text):
+    # Strings out, brackets alone, then innermost pairs removed one level per pass (C-speed
+    # string operations): pairs still left after MAX_DEPTH passes are nested deeper than that.
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text)).translate(_AS_PARENS)
+    for _ in range(MAX_DEPTH):
+        if not brackets:
+            return
+        brackets = brackets.replace("()", "")
+    if "()" in brackets or brackets.count("(") > MAX_DEPTH:  # else unbalanced: bad JSON
+        raise FrameError("too_deep", f"nesting beyond {MAX_DEPTH}")
+
+
+def _as_text(literal):
+    return literal  # NaN, Infinity, -Infinity
+
+
+def _finite_float(text):
+    value = float(text)
+    return value if math.isfinite(value) else text
+
+
+def _bounded_int(text):
+    return int(text) if len(text.lstrip("-")) <= fields.MAX_DIGITS else text
 
 
 def encode_text(cmd, data, time):
