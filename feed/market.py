@@ -2,23 +2,31 @@
 
 `MarketState.apply(frame)` takes one decoded upstream message and returns the lines it changed. It
 does no I/O and reads no clock, so the same rules run in the feed client, in replays and in tests.
-Each message is read whole before anything changes: one whose fields are unusable raises
-MessageError and changes nothing.
+
+Whatever the feed sends, the rules fail safe: a part of a message that cannot be read is skipped
+(and named in `Applied.skipped` for counting) or read the way that stops betting, never the way that
+opens it. A message raises MessageError, changing nothing, only when nothing of it can be applied.
+Every value is read at the edge (`feed.fields`): timestamps in milliseconds whatever their unit,
+numbers finite, flags from their text.
 """
 
-import logging
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from . import frames
-
-log = logging.getLogger(__name__)
+from . import fields, frames
 
 ACTIVE, SUSPENDED, DEACTIVATED = "active", "suspended", "deactivated"
 HANDED_OVER, SETTLED, CANCELLED = "handed_over", "settled", "cancelled"
 STATUSES = (ACTIVE, SUSPENDED, DEACTIVATED, HANDED_OVER, SETTLED, CANCELLED)
+CLOSED = (SETTLED, CANCELLED)  # for good: no message but a rollback reopens them, and none comes
 LIVE, PREMATCH = 1, 3
 PRODUCTS = (LIVE, PREMATCH)
+FIXTURE_CANCELLED = 3  # a fixture change's change_type
+
+MAX_GROUPS = 64  # group names in one BetStop or market; more cannot be read: every group
+MAX_NAME = 64  # characters of one group name, outcome id
+MAX_REASON = 200  # characters of a line's reason
+MAX_STOPS = 64  # BetStops remembered per event; beyond, they merge into one that stops everything
 
 # UOF's numeric statuses and the feed's strings, to our names.
 STATUS_NAMES = {
@@ -114,6 +122,60 @@ class Applied:
     lines: list = field(default_factory=list)
     event: Event | None = None
     status: str | None = None  # the status a BetStop applied
+    # What could not be read, one kind per part: each was skipped, or read the way that stops
+    # betting (an unreadable status as suspended, a BetStop's unreadable groups as all).
+    skipped: list = field(default_factory=list)
+    timestamp: int | None = None  # the message's time as read (ms)
+    groups: str | None = None  # a BetStop's groups as read: "all", or names joined by "|"
+    product: int | None = None  # a BetStop's product as read; None: every product
+
+
+@dataclass(frozen=True)
+class Stop:
+    """A BetStop as its event remembers it, for lines that older odds create or update later."""
+
+    timestamp: int
+    status: str
+    groups: frozenset | None  # None: every group
+    product: int | None  # None: every product
+    reason: str
+
+    def hits(self, groups, product):
+        """Whether it stops a line of these groups (None: unknown) and product."""
+        if self.product is not None and product != self.product:
+            return False
+        return self.groups is None or groups is None or not self.groups.isdisjoint(groups)
+
+
+@dataclass
+class EventMemory:
+    """What an event's later lines must obey: its BetStops, whether it was cancelled."""
+
+    stops: dict = field(default_factory=dict)  # (groups, product) -> the newest such Stop
+    cancelled: bool = False
+    newest: int = 0  # the newest upstream time (ms) seen for the event
+
+    def saw(self, timestamp):
+        self.newest = max(self.newest, timestamp)
+
+    def remember(self, stop):
+        key = (stop.groups, stop.product)
+        known = self.stops.get(key)
+        if known is None or known.timestamp <= stop.timestamp:
+            self.stops[key] = stop  # the newer stop of the same scope covers the older
+        if len(self.stops) > MAX_STOPS:
+            # Bounded, failing safe: one stop of everything as late as the latest.
+            latest = max(stop.timestamp for stop in self.stops.values())
+            self.stops = {(None, None): Stop(latest, SUSPENDED, None, None, "all")}
+
+    def stop_over(self, groups, product, since):
+        """The latest remembered stop at or after `since` that hits such a line, or None."""
+        found = None
+        for stop in self.stops.values():
+            later = found is None or stop.timestamp > found.timestamp
+            if later and stop.timestamp >= since and stop.hits(groups, product):
+                found = stop
+        return found
 
 
 def normalise_specifiers(text):
@@ -121,7 +183,7 @@ def normalise_specifiers(text):
     if not text:
         return ""
     if not isinstance(text, str):
-        raise MessageError("bad_specifiers", repr(text))
+        raise MessageError("bad_specifiers", repr(text)[:80])
     return "|".join(sorted(part.strip() for part in text.split("|") if part.strip()))
 
 
@@ -129,18 +191,20 @@ def status_name(value, default=ACTIVE):
     """Map a feed status (number or string) to our name; None for a status we do not know."""
     if value is None or value == "":
         return default
-    return STATUS_NAMES.get(str(value).strip().lower())
+    if isinstance(value, str) and len(value) <= MAX_NAME:
+        return STATUS_NAMES.get(value.strip().lower())
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = fields.integer(value)
+        return None if number is None else STATUS_NAMES.get(str(number))
+    return None
 
 
 def bet_stop_status(value):
-    """BetStop's market_status: empty or suspended -> suspended, deactivated -> deactivated."""
-    name = status_name(value, default=SUSPENDED)
-    if name == DEACTIVATED:
-        return DEACTIVATED
-    if name != SUSPENDED:
-        # Anything else still stops betting: over-suspending is safe, under-suspending loses money.
-        log.warning("BetStop with market_status %r read as suspended", value)
-    return SUSPENDED
+    """BetStop's market_status: empty or suspended -> suspended, deactivated -> deactivated.
+
+    Anything else still stops betting: over-suspending is safe, under-suspending loses money.
+    """
+    return DEACTIVATED if status_name(value, default=SUSPENDED) == DEACTIVATED else SUSPENDED
 
 
 class MarketState:
@@ -151,6 +215,7 @@ class MarketState:
         self.events = {}
         self.lines = {}
         self.lines_by_event = {}
+        self.memory = {}  # event id -> EventMemory
 
     def apply(self, frame):
         """Apply one decoded upstream message; return an Applied, or None if it has no rule."""
@@ -161,120 +226,264 @@ class MarketState:
             raise MessageError("data_not_object", f"cmd {frame.cmd}")
         return handler(self, frame.data, frame.time)
 
+    def _memory(self, event_id):
+        memory = self.memory.get(event_id)
+        if memory is None:
+            memory = self.memory[event_id] = EventMemory()
+        return memory
+
     # BetStop (10030) ---------------------------------------------------------------------------
 
     def apply_bet_stop(self, data, sent):
-        event_id = _required_str(data, "event_id")
-        groups_text = data.get("groups") or "all"
-        if not isinstance(groups_text, str):
-            raise MessageError("bad_groups", repr(groups_text))
-        groups = {g.strip() for g in groups_text.split("|") if g.strip()} or {"all"}
-        timestamp = _timestamp(data, sent)
+        """Stop the event's lines in the BetStop's groups and product; remember it for later lines.
+
+        A BetStop that names its event always stops something: groups it cannot read stop every
+        group, a product it cannot read every product, and without a readable time it counts as
+        the event's newest message.
+        """
+        event_id = _event_id(data, "event_id")
+        skipped = []
+        groups, reason = _stop_groups(data.get("groups"), skipped)
         status = bet_stop_status(data.get("market_status"))
+        if status_name(data.get("market_status"), default=SUSPENDED) not in (
+            SUSPENDED,
+            DEACTIVATED,
+        ):
+            skipped.append("unknown_market_status")
+        product = _stop_product(data, skipped)
+        memory = self._memory(event_id)
+        timestamp = _timestamp(data, sent)
+        if timestamp is None:
+            skipped.append("bad_timestamp")
+            timestamp = memory.newest
+        memory.saw(timestamp)
+        stop = Stop(timestamp, status, groups, product, reason)
+        memory.remember(stop)
         hit = []
         for line in self.lines_by_event.get(event_id, {}).values():
-            if line.status != ACTIVE or line.updated_at > timestamp:
+            if line.status in CLOSED or line.updated_at > timestamp:
+                continue  # closed for good, or updated after the stop was sent
+            if not stop.hits(line.groups, line.product):
                 continue
-            if "all" in groups or line.groups is None or groups & set(line.groups):
-                line.status = status
-                line.updated_at = timestamp
-                line.reason = groups_text
-                hit.append(line)
-        return Applied(lines=hit, event=self.events.get(event_id), status=status)
+            if line.status == ACTIVE:
+                line.status, line.reason = status, reason
+            elif line.updated_at == timestamp:
+                continue
+            # Stopped already, or not shown: its status stays, but odds older than this stop
+            # must not reopen it, so the time it is stopped until moves on (and is written).
+            line.updated_at = timestamp
+            hit.append(line)
+        return Applied(
+            lines=hit,
+            event=self.events.get(event_id),
+            status=status,
+            skipped=skipped,
+            timestamp=timestamp,
+            groups=reason,
+            product=product,
+        )
 
     # Odds change (10020), both shapes ----------------------------------------------------------
 
     def apply_odds_change(self, data, sent):
-        event_id = _required_str(data, "event_id", "match_id")
-        product = _product(data)
+        """Apply each line that can be read; a line read only in part is suspended."""
+        event_id = _event_id(data, "event_id", "match_id")
         timestamp = _timestamp(data, sent)
-        updates = [
-            LineUpdate(event_id, product, timestamp, **fields) for fields in _odds_lines(data)
-        ]
+        if timestamp is None:  # it cannot be ordered against BetStops: nothing of it applies
+            raise MessageError("bad_timestamp", repr(data.get("timestamp"))[:80])
+        skipped = []
+        product = _odds_product(data, skipped)
+        reads = _odds_lines(data, skipped)  # read whole before anything changes
+        memory = self._memory(event_id)
+        memory.saw(timestamp)
         event = self._event(event_id, product, data)
-        changed = [line for update in updates if (line := self._apply_line(update))]
-        return Applied(lines=changed, event=event)
+        changed = {}
+        for read in reads:
+            if isinstance(read, int):  # a market whose lines cannot be told apart
+                for line in self._stop_market(event_id, read, timestamp):
+                    changed[line.key] = line
+                continue
+            update = LineUpdate(event_id, product, timestamp, **read)
+            line = self._apply_line(update, memory, event)
+            if line is not None:
+                changed[line.key] = line
+        return Applied(
+            lines=list(changed.values()), event=event, skipped=skipped, timestamp=timestamp
+        )
 
-    def _apply_line(self, update):
+    def _apply_line(self, update, memory, event):
         line = self.lines.get(update.key)
-        if line is not None and line.updated_at > update.timestamp:
-            return None  # older than what we have, a BetStop included: it cannot reopen the line
-        if line is not None and update.status == HANDED_OVER and line.product == LIVE:
-            return None  # live odds already arrived: the hand-over from prematch is moot
+        if line is not None:
+            if line.status in CLOSED:
+                return None
+            if line.updated_at > update.timestamp:
+                return None  # older than what we have, a BetStop included: it cannot reopen it
+            if update.status == HANDED_OVER and line.product == LIVE:
+                return None  # live odds already arrived: the hand-over from prematch is moot
+        if update.product is not None:
+            product = update.product
+        else:
+            product = line.product if line is not None else event.product
+        groups = update.groups or self.descriptions.groups(update.market_id)
+        status, reason, until = update.status, "", update.timestamp
+        if memory.cancelled:
+            status = CANCELLED
+        elif status == ACTIVE and (not update.readable or update.product is None):
+            status = SUSPENDED  # odds we could not read, or of no product we know: not bettable
+        elif status == ACTIVE:
+            stop = memory.stop_over(groups, product, since=update.timestamp)
+            if stop is not None:  # stopped by a BetStop as late as these odds, or later
+                status, reason, until = stop.status, stop.reason, stop.timestamp
         if line is None:
-            line = MarketLine(update.event_id, update.market_id, update.specifiers, update.product)
+            line = MarketLine(update.event_id, update.market_id, update.specifiers, product)
             self.lines[update.key] = line
             self.lines_by_event.setdefault(update.event_id, {})[update.key] = line
-        line.product = update.product
-        line.status = update.status
-        line.updated_at = update.timestamp
-        line.reason = ""
+        line.product = product
+        line.status = status
+        line.updated_at = until
+        line.reason = reason
         line.outcomes.update(update.outcomes)
-        line.groups = update.groups or self.descriptions.groups(update.market_id)
+        line.groups = groups
         line.name = update.name or line.name or self.descriptions.name(update.market_id)
         return line
+
+    def _stop_market(self, event_id, market_id, timestamp):
+        """Suspend every open line of a market whose update named no line we could read."""
+        stopped = []
+        for line in self.lines_by_event.get(event_id, {}).values():
+            if line.market_id != market_id or line.status in CLOSED:
+                continue
+            if line.updated_at > timestamp:
+                continue
+            if line.status == ACTIVE:
+                line.status, line.reason = SUSPENDED, ""
+            line.updated_at = timestamp
+            stopped.append(line)
+        return stopped
 
     # Settlement (10040) and cancel (10050) -----------------------------------------------------
 
     def apply_bet_settlement(self, data, sent):
-        event_id = _required_str(data, "event_id")
-        outcomes = data.get("outcomes") or {}
-        markets = outcomes.get("market") if isinstance(outcomes, dict) else None
-        return Applied(lines=self._close(event_id, markets or [], SETTLED, _timestamp(data, sent)))
+        event_id = _event_id(data, "event_id")
+        outcomes = data.get("outcomes")
+        if outcomes is None:
+            return Applied()
+        if not isinstance(outcomes, dict):
+            raise MessageError("bad_markets", type(outcomes).__name__)
+        return self._close(
+            event_id, data, outcomes.get("market", outcomes.get("markets")), SETTLED, sent
+        )
 
     def apply_bet_cancel(self, data, sent):
-        event_id = _required_str(data, "event_id")
-        markets = data.get("market") or data.get("markets") or []
-        return Applied(lines=self._close(event_id, markets, CANCELLED, _timestamp(data, sent)))
+        event_id = _event_id(data, "event_id")
+        return self._close(event_id, data, data.get("market", data.get("markets")), CANCELLED, sent)
 
-    def _close(self, event_id, markets, status, timestamp):
-        if not isinstance(markets, list) or not all(isinstance(m, dict) for m in markets):
-            raise MessageError("bad_markets", repr(markets)[:80])
-        keys = [
-            (event_id, _market_id(market), normalise_specifiers(market.get("specifiers")))
-            for market in markets
-        ]
-        closed = []
-        for key in keys:
+    def _close(self, event_id, data, markets, status, sent):
+        """Close each line listed, whatever state it is in; a line not seen yet is made closed."""
+        markets = _entries(markets, "bad_markets")
+        skipped = []
+        product = _odds_product(data, skipped)
+        memory = self._memory(event_id)
+        timestamp = _timestamp(data, sent)
+        if timestamp is None:
+            timestamp = memory.newest
+        memory.saw(timestamp)
+        event = self.events.get(event_id)
+        if product is None:
+            product = event.product if event is not None else LIVE
+        closed = {}
+        for market in markets:
+            if not isinstance(market, dict):
+                skipped.append("bad_market")
+                continue
+            market_id = _market_id(market)
+            if market_id is None:
+                skipped.append("bad_market_id")
+                continue
+            try:
+                specifiers = normalise_specifiers(market.get("specifiers"))
+            except MessageError:
+                skipped.append("bad_specifiers")  # which line is unknown: its market stops
+                closed |= {
+                    line.key: line for line in self._stop_market(event_id, market_id, timestamp)
+                }
+                continue
+            key = (event_id, market_id, specifiers)
             line = self.lines.get(key)
-            if line is not None and line.status != status:
-                line.status = status
-                line.updated_at = max(line.updated_at, timestamp)
-                closed.append(line)
-        return closed
+            if line is None:  # remembered closed, so that odds arriving late cannot open it
+                line = MarketLine(event_id, market_id, specifiers, product)
+                line.groups = self.descriptions.groups(market_id)
+                line.name = self.descriptions.name(market_id)
+                self.lines[key] = line
+                self.lines_by_event.setdefault(event_id, {})[key] = line
+            elif line.status == status:
+                continue
+            line.status = status
+            line.reason = ""
+            line.updated_at = max(line.updated_at, timestamp)
+            closed[key] = line
+        return Applied(lines=list(closed.values()), skipped=skipped, timestamp=timestamp)
 
     # Events: fixture change (10010) and match status (10060) -----------------------------------
 
     def apply_fixture_change(self, data, sent):
-        event_id = _required_str(data, "event_id")
-        event = self._event(event_id, _product(data), data)
-        if isinstance(data.get("start_time"), int):
-            event.start_time = data["start_time"]
-        if data.get("change_type") == 3:
+        """Update the event; a cancelled fixture (change_type 3) closes its lines, now and later."""
+        event_id = _event_id(data, "event_id")
+        skipped = []
+        product = None
+        if data.get("product", data.get("product_id")) is not None:
+            product = _odds_product(data, skipped)
+        event = self._event(event_id, product, data)
+        start_time = fields.timestamp_ms(data.get("start_time"))
+        if start_time is not None:
+            event.start_time = start_time
+        memory = self._memory(event_id)
+        timestamp = _timestamp(data, sent)
+        if timestamp is None:
+            timestamp = memory.newest
+        memory.saw(timestamp)
+        closed = []
+        if fields.integer(data.get("change_type")) == FIXTURE_CANCELLED:
             event.status = "cancelled"
-        return Applied(event=event)
+            memory.cancelled = True
+            for line in self.lines_by_event.get(event_id, {}).values():
+                if line.status not in CLOSED:
+                    line.status, line.reason = CANCELLED, ""
+                    line.updated_at = max(line.updated_at, timestamp)
+                    closed.append(line)
+        return Applied(lines=closed, event=event, skipped=skipped, timestamp=timestamp)
 
     def apply_match_status(self, data, sent):
-        event_id = _required_str(data, "sport_event_id", "event_id")
+        event_id = _event_id(data, "sport_event_id", "event_id")
         event = self.events.get(event_id)
         if event is None:
             return Applied()
-        event.status = str(data.get("match_status_code", data.get("status_code", event.status)))
+        code = data.get("match_status_code", data.get("status_code"))
+        if isinstance(code, str) and len(code) <= MAX_NAME:
+            event.status = code
+        elif fields.integer(code) is not None:
+            event.status = str(fields.integer(code))
         return Applied(event=event)
 
     def _event(self, event_id, product, data):
         event = self.events.get(event_id)
         if event is None:
-            event = self.events[event_id] = Event(event_id, product)
-        event.product = product
+            event = self.events[event_id] = Event(event_id, LIVE if product is None else product)
+        elif product is not None:
+            event.product = product
         for name in ("home_score", "away_score"):
-            if isinstance(data.get(name), int):
-                setattr(event, name, data[name])
-        if isinstance(data.get("match_status"), str | int):
-            event.status = str(data["match_status"])
+            score = fields.integer(data.get(name))
+            if score is not None:
+                setattr(event, name, score)
+        match_status = data.get("match_status")
+        if isinstance(match_status, str) and len(match_status) <= MAX_NAME:
+            event.status = match_status
+        elif fields.integer(match_status) is not None:
+            event.status = str(fields.integer(match_status))
         title = data.get("event_name") or data.get("name")
-        if not title and data.get("home_team") and data.get("away_team"):
-            title = f"{data['home_team']} v {data['away_team']}"
+        home, away = data.get("home_team"), data.get("away_team")
+        if not title and isinstance(home, str) and isinstance(away, str) and home and away:
+            title = f"{home} v {away}"
         if isinstance(title, str):
             event.name = title
         if isinstance(data.get("sport"), str):
@@ -294,9 +503,14 @@ class MarketState:
         """Load the last known events and lines (from the database after a restart)."""
         for event in events:
             self.events[event.event_id] = event
+            if event.status == "cancelled":
+                self._memory(event.event_id).cancelled = True
         for line in lines:
+            if line.groups is not None:
+                line.groups = _group_names(list(line.groups))
             self.lines[line.key] = line
             self.lines_by_event.setdefault(line.event_id, {})[line.key] = line
+            self._memory(line.event_id).saw(line.updated_at)
 
     def snapshot(self):
         return {
@@ -310,7 +524,7 @@ class LineUpdate:
     """One line of an odds change, read and checked before anything is applied."""
 
     event_id: str
-    product: int
+    product: int | None  # None: unreadable, and the line reads at most suspended
     timestamp: int
     market_id: int
     specifiers: str
@@ -318,106 +532,205 @@ class LineUpdate:
     outcomes: dict
     name: str | None = None
     groups: tuple | None = None
+    readable: bool = True  # False: some of its outcomes or odds could not be read
 
     @property
     def key(self):
         return (self.event_id, self.market_id, self.specifiers)
 
 
-def _odds_lines(data):
-    """Yield the fields of each line of an odds change, in either of the feed's two shapes."""
+def _odds_lines(data, skipped):
+    """Each line of an odds change as LineUpdate fields, in either of the feed's two shapes.
+
+    A market whose lines cannot be told apart comes as its market id alone; a part that names
+    no market is skipped. Each is named in `skipped`.
+    """
+    reads = []
     if "odds_markets" in data:  # the older shape: one line per market entry
-        for market in _list(data, "odds_markets"):
-            yield _line_fields(market, market, market)
-        return
-    for market in _list(data, "markets"):  # the newer shape: markets holding lines
-        for entry in _list(market, "lines"):
-            yield _line_fields(market, entry, entry if _has_status(entry) else market)
+        for market in _entries(data.get("odds_markets"), "bad_odds_markets"):
+            if not isinstance(market, dict):
+                skipped.append("bad_market")
+                continue
+            reads.append(_line_fields(market, market, market, skipped))
+        return [read for read in reads if read is not None]
+    for market in _entries(data.get("markets"), "bad_markets"):  # newer: markets holding lines
+        if not isinstance(market, dict):
+            skipped.append("bad_market")
+            continue
+        lines = market.get("lines")
+        if lines is None:
+            continue
+        if isinstance(lines, dict):
+            lines = [lines]
+        if not isinstance(lines, list) or not all(isinstance(entry, dict) for entry in lines):
+            market_id = _market_id(market)
+            skipped.append("bad_lines" if market_id is not None else "bad_market_id")
+            reads.append(market_id)
+            lines = (
+                [entry for entry in lines if isinstance(entry, dict)]
+                if isinstance(lines, list)
+                else []
+            )
+        for entry in lines:
+            reads.append(
+                _line_fields(market, entry, entry if _has_status(entry) else market, skipped)
+            )
+    return [read for read in reads if read is not None]
 
 
 def _has_status(source):
     return "line_status" in source or "status" in source
 
 
-def _line_fields(market, line, status_source):
+def _line_fields(market, line, status_source, skipped):
+    """The fields of one line; its market id alone when only that can be read; None if not even."""
+    market_id = _market_id(market)
+    if market_id is None:
+        skipped.append("bad_market_id")
+        return None
+    try:
+        specifiers = normalise_specifiers(line.get("specifiers"))
+    except MessageError:
+        skipped.append("bad_specifiers")
+        return market_id
     raw_status = status_source.get("line_status", status_source.get("status"))
     status = status_name(raw_status)
     if status is None:
-        raise MessageError("unknown_status", repr(raw_status))
+        skipped.append("unknown_status")
+        status = SUSPENDED
+    outcomes, readable = _outcomes(line.get("outcomes"), skipped)
     name = market.get("name")
     return {
-        "market_id": _market_id(market),
-        "specifiers": normalise_specifiers(line.get("specifiers")),
+        "market_id": market_id,
+        "specifiers": specifiers,
         "status": status,
-        "outcomes": _outcomes(line),
+        "outcomes": outcomes,
         "name": name if isinstance(name, str) else None,
-        "groups": _groups(market.get("groups")),
+        "groups": _line_groups(market.get("groups")),
+        "readable": readable,
     }
 
 
-def _required_str(data, *names):
+def _entries(value, kind):
+    """A list of entries: None is none, one object is one; anything else raises `kind`."""
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return [value]  # one entry, as JSON converted from XML writes a single child
+    if not isinstance(value, list):
+        raise MessageError(kind, type(value).__name__)
+    return value
+
+
+def _event_id(data, *names):
     for name in names:
         value = data.get(name)
         if isinstance(value, str) and value:
             return value
-        if isinstance(value, int) and not isinstance(value, bool):
-            return str(value)
+        number = fields.integer(value)
+        if number is not None:
+            return str(number)
     raise MessageError("missing_event_id", f"none of {', '.join(names)}")
 
 
-def _product(data):
-    value = data.get("product", data.get("product_id", LIVE))
-    try:
-        product = int(value)
-    except (TypeError, ValueError):
-        raise MessageError("bad_product", repr(value)) from None
-    return product
-
-
-def _timestamp(data, sent):
-    value = data.get("timestamp", sent)
-    if not isinstance(value, int) or isinstance(value, bool):
-        if sent is None:
-            raise MessageError("bad_timestamp", repr(value))
-        return sent
-    return value
-
-
-def _list(data, name):
-    value = data.get(name)
+def _odds_product(data, skipped):
+    """A message's product: live when absent, None (and counted) when not one we know."""
+    value = data.get("product", data.get("product_id"))
     if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-        raise MessageError(f"bad_{name}", type(value).__name__)
-    return value
-
-
-def _market_id(market):
-    value = market.get("id", market.get("market_id"))
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise MessageError("bad_market_id", repr(value)) from None
-
-
-def _groups(value):
-    if isinstance(value, str) and value:
-        return tuple(g for g in value.split("|") if g)
-    if isinstance(value, list) and value:
-        return tuple(str(g) for g in value)
+        return LIVE
+    product = fields.integer(value)
+    if product in PRODUCTS:
+        return product
+    skipped.append("bad_product")
     return None
 
 
-def _outcomes(source):
-    outcomes = {}
-    for item in source.get("outcomes") or []:
-        if not isinstance(item, dict) or "id" not in item:
-            raise MessageError("bad_outcome", repr(item)[:80])
-        odds = item.get("odds")
-        try:
-            odds = None if odds is None else float(odds)
-        except (TypeError, ValueError):
-            raise MessageError("bad_odds", repr(odds)) from None
-        active = item.get("active", 1)
-        outcomes[str(item["id"])] = Outcome(odds, active not in (0, "0", False))
-    return outcomes
+def _stop_product(data, skipped):
+    """A BetStop's product: None, every product, when absent or not one we know."""
+    if data.get("product", data.get("product_id")) is None:
+        return None
+    return _odds_product(data, skipped)
+
+
+def _timestamp(data, sent):
+    """The message's time in ms: its own timestamp, else the frame's; None when neither reads."""
+    timestamp = fields.timestamp_ms(data.get("timestamp"))
+    return timestamp if timestamp is not None else fields.timestamp_ms(sent)
+
+
+def _market_id(market):
+    return fields.integer(market.get("id", market.get("market_id")))
+
+
+def _group_names(value):
+    """Lower-case group names from "a|b", "a,b" or a list of them; None when unreadable."""
+    parts = value if isinstance(value, list | tuple) else [value]
+    names = []
+    for part in parts:
+        if not isinstance(part, str):
+            return None
+        for name in part.replace(",", "|").split("|"):
+            name = name.strip().lower()
+            if len(name) > MAX_NAME:
+                return None
+            if name and name not in names:
+                names.append(name)
+        if len(names) > MAX_GROUPS:
+            return None
+    return tuple(names)
+
+
+def _stop_groups(value, skipped):
+    """A BetStop's groups: (None for every group, or the names; the reason text to show)."""
+    if value is None or value == "" or value == []:
+        return None, "all"
+    names = _group_names(value)
+    if names is None:
+        skipped.append("bad_groups")
+        return None, "all"
+    if not names or "all" in names:
+        return None, "all"
+    return frozenset(names), "|".join(names)[:MAX_REASON]
+
+
+def _line_groups(value):
+    """The groups a market carries in the feed; None (unknown: any BetStop hits it) unreadable."""
+    if value is None or value == "" or value == []:
+        return None
+    return _group_names(value) or None
+
+
+def _outcomes(value, skipped):
+    """(the outcomes that can be read, whether all of them could)."""
+    if value is None:
+        return {}, True
+    items = _entries(value, "bad_outcomes") if isinstance(value, list | dict) else None
+    if items is None:
+        skipped.append("bad_outcomes")
+        return {}, False
+    outcomes, whole = {}, True
+    for item in items:
+        outcome_id = _outcome_id(item.get("id")) if isinstance(item, dict) else None
+        if outcome_id is None:
+            skipped.append("bad_outcome")
+            whole = False
+            continue
+        raw_odds = item.get("odds")
+        odds = None if raw_odds is None else fields.number(raw_odds)
+        if raw_odds is not None and odds is None:
+            skipped.append("bad_odds")
+            whole = False
+            continue
+        active = fields.flag(item.get("active"), default=True)
+        if active is None:
+            skipped.append("bad_active")
+            active = False  # an outcome we cannot tell is open is not bettable
+        outcomes[outcome_id] = Outcome(None if odds is None else float(odds), active)
+    return outcomes, whole
+
+
+def _outcome_id(value):
+    if isinstance(value, str) and value and len(value) <= MAX_NAME:
+        return value
+    number = fields.integer(value)
+    return None if number is None else str(number)
