@@ -1,5 +1,6 @@
 """Feed health per product: is the socket up, has an alive come lately, is the source on time."""
 
+from . import fields
 from .market import PRODUCTS
 
 ALIVE_TIMEOUT_MS = 20_000  # no alive for 20 s: the feed is down
@@ -24,9 +25,8 @@ class FeedHealth:
         products = PRODUCTS
         if isinstance(data, dict) and data.get("product") in PRODUCTS:
             products = (data["product"],)
-        offset = data.get("offset_time", 0) if isinstance(data, dict) else 0
-        if not isinstance(offset, int | float) or isinstance(offset, bool):
-            offset = 0
+        raw = data.get("offset_time") if isinstance(data, dict) else None
+        offset = fields.offset_seconds(raw, unreadable=MAX_OFFSET_S + 1)  # unreadable: behind
         for product in products:
             self.last_alive[product] = now_ms
             self.offset[product] = offset
