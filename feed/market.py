@@ -317,6 +317,9 @@ class MarketState:
             if line.status in CLOSED:
                 return None
             if line.updated_at > update.timestamp:
+                if update.status in CLOSED:  # closing stops betting: it applies however late
+                    line.status, line.reason = update.status, ""
+                    return line
                 return None  # older than what we have, a BetStop included: it cannot reopen it
             if update.status == HANDED_OVER and line.product == LIVE:
                 return None  # live odds already arrived: the hand-over from prematch is moot
@@ -499,18 +502,35 @@ class MarketState:
         frames.MATCH_STATUS: apply_match_status,
     }
 
-    def restore(self, events, lines):
-        """Load the last known events and lines (from the database after a restart)."""
+    def restore(self, events, lines, bet_stops=()):
+        """Load the last known events and lines (from the database after a restart).
+
+        `bet_stops` are entries of the BetStop log (event_id, groups, product, status, sent_at):
+        remembered again, so that lines older odds create after the restart obey them too.
+        """
         for event in events:
             self.events[event.event_id] = event
             if event.status == "cancelled":
                 self._memory(event.event_id).cancelled = True
         for line in lines:
             if line.groups is not None:
-                line.groups = _group_names(list(line.groups))
+                line.groups = _group_names(list(line.groups)) or None
             self.lines[line.key] = line
             self.lines_by_event.setdefault(line.event_id, {})[line.key] = line
             self._memory(line.event_id).saw(line.updated_at)
+        for entry in bet_stops:
+            event_id = entry.get("event_id")
+            if not isinstance(event_id, str) or not event_id:
+                continue
+            memory = self._memory(event_id)
+            groups, reason = _stop_groups(entry.get("groups"), [])
+            product = fields.integer(entry.get("product"))
+            timestamp = fields.timestamp_ms(entry.get("sent_at"))
+            timestamp = memory.newest if timestamp is None else timestamp
+            status = DEACTIVATED if entry.get("status") == DEACTIVATED else SUSPENDED
+            product = product if product in PRODUCTS else None
+            memory.remember(Stop(timestamp, status, groups, product, reason))
+            memory.saw(timestamp)
 
     def snapshot(self):
         return {

@@ -8,7 +8,14 @@ import pytest
 from feed import frames
 from feed.descriptions import MarketDescriptions
 from feed.frames import BET_CANCEL, BET_SETTLEMENT, BET_STOP, FIXTURE_CHANGE, ODDS_CHANGE, Frame
-from feed.market import MarketState, MessageError, bet_stop_status, normalise_specifiers
+from feed.market import (
+    MarketLine,
+    MarketState,
+    MessageError,
+    Outcome,
+    bet_stop_status,
+    normalise_specifiers,
+)
 
 EVENT = "sr:match:1"
 DESCRIPTIONS = MarketDescriptions(
@@ -419,6 +426,56 @@ def cancel(ts, market_id, specifiers=""):
     return Frame(BET_CANCEL, ts, {"event_id": EVENT, "timestamp": ts, "market": [market]})
 
 
+def restarted(state, bet_stops=()):
+    """A new state loaded from `state`'s lines and events, as the store would hand them back."""
+    lines = [
+        MarketLine(
+            **{name: value for name, value in line.to_json().items() if name != "outcomes"},
+            outcomes={k: Outcome(**v) for k, v in line.to_json()["outcomes"].items()},
+        )
+        for line in state.lines.values()
+    ]
+    fresh = MarketState(DESCRIPTIONS)
+    fresh.restore(list(state.events.values()), lines, bet_stops)
+    return fresh
+
+
+def test_a_stop_extended_on_a_stopped_line_survives_a_restart(state):
+    state.apply(bet_stop(200))
+    state.apply(bet_stop(400))
+    fresh = restarted(state)
+    fresh.apply(odds_old(300, [(1, "", 1, {"1": 2.2})]))
+    assert status(fresh, 1) == "suspended"
+
+
+def test_bet_stops_from_the_log_stop_lines_created_after_a_restart():
+    state = MarketState(DESCRIPTIONS)
+    logged = [
+        {
+            "event_id": EVENT,
+            "groups": "corner",
+            "product": 1,
+            "status": "suspended",
+            "sent_at": 200,
+        },
+        {"event_id": "sr:match:2", "groups": "all", "product": None, "status": "deactivated"},
+    ]
+    fresh = restarted(state, logged)
+    fresh.apply(odds_old(150, [(1, "", 1, {}), (166, "total=9.5", 1, {})]))
+    fresh.apply(odds_old(150, [(1, "", 1, {})], event="sr:match:2"))
+    assert statuses(fresh) == {(1, ""): "active", (166, "total=9.5"): "suspended"}
+    assert statuses(fresh, "sr:match:2") == {(1, ""): "active"}  # no time: stops what it had
+    fresh.apply(bet_stop(160, event="sr:match:2"))
+    assert statuses(fresh, "sr:match:2") == {(1, ""): "suspended"}
+
+
+def test_a_cancelled_fixture_stays_cancelled_after_a_restart(state):
+    state.apply(fixture_change(200, 3))
+    fresh = restarted(state)
+    fresh.apply(odds_old(300, [(60, "", 1, {"1": 3.0})]))
+    assert status(fresh, 60) == "cancelled"
+
+
 @pytest.mark.parametrize(("close", "closed"), [(settlement, "settled"), (cancel, "cancelled")])
 def test_a_closed_line_stays_closed_whatever_odds_follow(state, close, closed):
     state.apply(close(300, 1))
@@ -427,6 +484,17 @@ def test_a_closed_line_stays_closed_whatever_odds_follow(state, close, closed):
     assert status(state, 1) == closed
     state.apply(bet_stop(600))
     assert status(state, 1) == closed
+
+
+@pytest.mark.parametrize(("feed_status", "closed"), [(-3, "settled"), (-4, "cancelled")])
+def test_an_odds_change_that_closes_a_line_closes_it_however_late_it_comes(
+    state, feed_status, closed
+):
+    state.apply(bet_stop(300))
+    state.apply(odds_old(200, [(1, "", feed_status, {"1": 2.2})]))
+    state.apply(odds_old(400, [(1, "", 1, {"1": 2.2})]))
+    assert status(state, 1) == closed
+    assert state.lines[(EVENT, 1, "")].outcomes["1"].odds == 2.1  # older odds are not shown
 
 
 @pytest.mark.parametrize(("close", "closed"), [(settlement, "settled"), (cancel, "cancelled")])
