@@ -4,6 +4,8 @@ import contextlib
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from feed import frames
 from feed.descriptions import MarketDescriptions
@@ -808,3 +810,53 @@ def test_hostile_data_raises_nothing_but_message_error(state, cmd, data):
         with contextlib.suppress(MessageError):
             state.apply(frame)
     json.dumps(state.snapshot(), allow_nan=False)
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=10**18, max_value=10**400)
+    | st.floats()
+    | st.text(max_size=12)
+    | st.sampled_from(["NaN", "Infinity", "1e999", "1", "3", "-1", "all", EVENT, "total=2.5"]),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=25,
+)
+FIELDS = [
+    "event_id", "match_id", "product", "product_id", "timestamp", "groups", "market_status",
+    "odds_markets", "markets", "lines", "id", "specifiers", "status", "line_status", "outcomes",
+    "odds", "active", "market", "change_type", "start_time", "home_score", "name", "groups",
+]  # fmt: skip
+feed_objects = st.recursive(
+    st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=6),
+    lambda children: st.dictionaries(
+        st.sampled_from(FIELDS), children | st.lists(children, max_size=3) | json_values, max_size=6
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    cmd=st.sampled_from([ODDS_CHANGE, BET_STOP, BET_SETTLEMENT, BET_CANCEL, FIXTURE_CHANGE, 10060]),
+    data=feed_objects,
+    time=json_values,
+    through_the_wire=st.booleans(),
+)
+def test_any_message_raises_nothing_but_message_error_and_stays_strict_json(
+    cmd, data, time, through_the_wire
+):
+    state = MarketState(DESCRIPTIONS)
+    state.apply(odds_old(100, [(1, "", 1, {"1": 2.1}), (999, "", 1, {"1": 1.5})]))
+    data = data | {"event_id": EVENT} if "event_id" not in data else data
+    frame = wire(cmd, data, time) if through_the_wire else Frame(cmd, time, data)
+    try:
+        applied = state.apply(frame)
+    except MessageError:
+        return
+    json.dumps(state.snapshot(), allow_nan=False)
+    json.dumps([line.to_json() for line in applied.lines], allow_nan=False)
+    assert all(isinstance(kind, str) for kind in applied.skipped)
