@@ -8,6 +8,7 @@ type, or None when it cannot be read; what None then means is the caller's rule.
 import math
 
 MAX_DIGITS = 19  # a signed 64-bit integer; no field of the feed is longer
+_INT_LIMIT = 10**MAX_DIGITS
 MAX_NUMBER_TEXT = 40  # longer numeric text is not a number any field carries
 
 # Epoch timestamps by magnitude: seconds below 1e11 (until the year 5138), milliseconds below
@@ -22,12 +23,11 @@ _FALSE = {"0", "false", "no", "inactive", "off"}
 
 def integer(value):
     """An int from an int, an integral float or decimal text; None for anything else."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if len(str(abs(value))) <= MAX_DIGITS else None
+    if type(value) is int:  # the common case first; bool is an int but no number
+        return value if -_INT_LIMIT < value < _INT_LIMIT else None
     if isinstance(value, float):
-        return int(value) if math.isfinite(value) and value.is_integer() else None
+        whole = math.isfinite(value) and value.is_integer() and -_INT_LIMIT < value < _INT_LIMIT
+        return int(value) if whole else None
     if isinstance(value, str):
         text = value.strip()
         digits = text[1:] if text[:1] in "+-" else text
@@ -40,12 +40,10 @@ def integer(value):
 
 def number(value):
     """A finite int or float from a number or numeric text; None for NaN, infinities, the rest."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if len(str(abs(value))) <= MAX_DIGITS else None
-    if isinstance(value, float):
+    if type(value) is float:
         return value if math.isfinite(value) else None
+    if type(value) is int:
+        return value if -_INT_LIMIT < value < _INT_LIMIT else None
     if isinstance(value, str) and len(value) <= MAX_NUMBER_TEXT:
         text = value.strip()
         digits = text[1:] if text[:1] in "+-" else text
@@ -79,10 +77,10 @@ def flag(value, default):
     """A yes/no from true/false, 1/0 or their text; `default` when absent, None when unreadable."""
     if value is None or value == "":
         return default
-    if isinstance(value, bool):
+    if value is True or value is False:
         return value
-    if isinstance(value, int | float) and value in (0, 1):
-        return value == 1
+    if type(value) is int or type(value) is float:
+        return value == 1 if value in (0, 1) else None
     if isinstance(value, str) and len(value) <= MAX_NUMBER_TEXT:
         text = value.strip().lower()
         if text in _TRUE:

@@ -3,15 +3,14 @@
 Text:   {"cmd": 10030, "time": 1764843686186, "data": {...}}
 Binary: 4-byte little-endian cmd, 8-byte little-endian time (ms), then the UTF-8 JSON of `data`.
 
-Decoding never raises anything but FrameError, whatever arrives: a frame's size and nesting are
-bounded before it is parsed, and what JSON cannot carry to a browser is refused at the edge.
+Decoding never raises anything but FrameError, whatever arrives: a frame's size is bounded before
+it is parsed and its nesting while it is, and what JSON cannot carry to a browser is refused here.
 NaN, Infinity, -Infinity, numbers that overflow (1e999) and integers longer than any field are kept
 as their own text, so the rest of the frame still applies and the field reads as unreadable.
 """
 
 import json
 import math
-import re
 import struct
 from typing import Any, NamedTuple
 
@@ -91,37 +90,35 @@ def _data(data):
     return data
 
 
-# A JSON string, escapes included, up to its closing quote or, unterminated, to the end: every
-# match ends at one of the two, so scanning a frame is linear however many quotes it holds.
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_AS_PARENS = str.maketrans("[{]}", "(())")
-
-
 def _load(text):
-    """Parse JSON text whose nesting is at most MAX_DEPTH, with non-finite numbers kept as text."""
-    if text.count("[") + text.count("{") > MAX_DEPTH:
-        _check_depth(text)
+    """Parse JSON text nested at most MAX_DEPTH deep, with non-finite numbers kept as text."""
     try:
-        return json.loads(
+        value = json.loads(
             text, parse_constant=_as_text, parse_float=_finite_float, parse_int=_bounded_int
         )
     except RecursionError:
+        # The C parser's own guard: thousands of levels stop here, while parsing, at no cost.
         raise FrameError("too_deep", f"nesting beyond {MAX_DEPTH}") from None
     except ValueError as exc:
         raise FrameError("bad_json", str(exc)[:200]) from None
-
-
-def _check_depth(text):
-    # Strings out, brackets alone, then innermost pairs removed one level per pass (C-speed
-    # string operations): pairs still left after MAX_DEPTH passes are nested deeper than that.
-    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text)).translate(_AS_PARENS)
-    for _ in range(MAX_DEPTH):
-        if not brackets:
-            return
-        brackets = brackets.replace("()", "")
-    if "()" in brackets or brackets.count("(") > MAX_DEPTH:  # else unbalanced: bad JSON
+    # What got past the guard may still be hundreds deep, too deep for what follows (encoding
+    # it again for the browsers recurses too): bound it here. Fewer brackets cannot nest deeper.
+    if text.count("[") + text.count("{") > MAX_DEPTH and not _nested_within(value, MAX_DEPTH):
         raise FrameError("too_deep", f"nesting beyond {MAX_DEPTH}")
+    return value
+
+
+def _nested_within(value, limit):
+    """Whether no array or object in `value` lies deeper than `limit` (the outermost is 1)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return False
+        for child in node.values() if type(node) is dict else node:
+            if type(child) is dict or type(child) is list:
+                stack.append((child, depth + 1))
+    return True
 
 
 def _as_text(literal):

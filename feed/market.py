@@ -265,14 +265,15 @@ class MarketState:
                 continue  # closed for good, or updated after the stop was sent
             if not stop.hits(line.groups, line.product):
                 continue
+            # A line stopped already, or not shown, keeps its status, but the time it is stopped
+            # until moves on: odds older than this stop must not reopen it. Only lines whose
+            # status changed are reported (a repeated BetStop would otherwise resend the whole
+            # event to every board); the event's memory, and after a restart the BetStop log,
+            # keep the later stop.
+            line.updated_at = timestamp
             if line.status == ACTIVE:
                 line.status, line.reason = status, reason
-            elif line.updated_at == timestamp:
-                continue
-            # Stopped already, or not shown: its status stays, but odds older than this stop
-            # must not reopen it, so the time it is stopped until moves on (and is written).
-            line.updated_at = timestamp
-            hit.append(line)
+                hit.append(line)
         return Applied(
             lines=hit,
             event=self.events.get(event_id),

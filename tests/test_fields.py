@@ -70,7 +70,19 @@ def test_numbers_read_finite_or_not_at_all(value, number):
 
 @pytest.mark.parametrize(
     ("value", "integer"),
-    [(3, 3), ("3", 3), ("-1", -1), (3.0, 3), ("3.0", 3), (3.5, None), ("1" * 5_000, None)],
+    [
+        (3, 3),
+        ("3", 3),
+        ("-1", -1),
+        (3.0, 3),
+        ("3.0", 3),
+        (3.5, None),
+        (1e300, None),
+        ("1e300", None),
+        (10**400, None),
+        ("1" * 5_000, None),
+        (True, None),
+    ],
 )
 def test_integers_read_whole_or_not_at_all(value, integer):
     assert fields.integer(value) == integer

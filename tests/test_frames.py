@@ -75,10 +75,20 @@ def test_binary_body_nested_100000_deep_is_refused_as_too_deep():
     assert caught.value.kind == "too_deep"
 
 
-def test_nesting_up_to_the_limit_decodes():
-    depth = frames.MAX_DEPTH - 2  # the envelope and `data` are two levels
-    raw = text_frame("[" * depth + "]" * depth)
-    assert decode(raw).cmd == 10030
+def test_nesting_up_to_the_limit_decodes_and_one_more_level_is_too_deep():
+    depth = frames.MAX_DEPTH - 1  # the envelope is the first level
+    assert decode(text_frame("[" * depth + "]" * depth)).cmd == 10030
+    with pytest.raises(FrameError) as caught:
+        decode(text_frame("[" * (depth + 1) + "]" * (depth + 1)))
+    assert caught.value.kind == "too_deep"
+
+
+@pytest.mark.parametrize("depth", [100, 900, 5_000])
+def test_nesting_of_any_depth_past_the_limit_is_too_deep(depth):
+    raw = frames.HEADER.pack(10030, 1) + (b"[" * depth + b"]" * depth)
+    with pytest.raises(FrameError) as caught:
+        decode(raw)
+    assert caught.value.kind == "too_deep"
 
 
 def test_brackets_inside_strings_are_not_nesting():
@@ -88,8 +98,6 @@ def test_brackets_inside_strings_are_not_nesting():
 
 
 def test_an_unterminated_string_full_of_escaped_quotes_is_bad_json():
-    # Enough brackets to be measured for depth; the string scan must not restart at every quote
-    # (quadratic: minutes for this frame).
     raw = '{"cmd": 10030, "pad": [' + "[]," * 40 + '[]], "data": "' + '\\"' * 200_000
     with pytest.raises(FrameError) as caught:
         decode(raw)

@@ -409,10 +409,10 @@ def test_a_bet_stop_on_a_deactivated_line_leaves_it_deactivated_but_older_odds_c
     assert status(state, 18, "total=2.5") == "deactivated"
 
 
-def test_a_bet_stop_extends_a_stop_it_finds_and_says_so(state):
+def test_a_repeated_bet_stop_extends_the_stop_but_reports_no_line_as_changed(state):
     state.apply(bet_stop(200))
-    applied = state.apply(bet_stop(400))
-    assert {line.updated_at for line in applied.lines} == {400}  # written, so a restart keeps it
+    assert state.apply(bet_stop(400)).lines == []  # nothing for the boards to redraw
+    assert {line.updated_at for line in state.lines.values()} == {400}
     assert {line.status for line in state.lines.values()} == {"suspended"}
 
 
@@ -442,10 +442,14 @@ def restarted(state, bet_stops=()):
     return fresh
 
 
-def test_a_stop_extended_on_a_stopped_line_survives_a_restart(state):
+def test_a_stop_extended_on_a_stopped_line_survives_a_restart_through_the_log(state):
+    log = [
+        {"event_id": EVENT, "groups": "all", "product": 1, "status": "suspended", "sent_at": ts}
+        for ts in (200, 400)
+    ]
     state.apply(bet_stop(200))
     state.apply(bet_stop(400))
-    fresh = restarted(state)
+    fresh = restarted(state, log)
     fresh.apply(odds_old(300, [(1, "", 1, {"1": 2.2})]))
     assert status(fresh, 1) == "suspended"
 
