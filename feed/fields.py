@@ -7,8 +7,8 @@ type, or None when it cannot be read; what None then means is the caller's rule.
 
 import math
 
-MAX_DIGITS = 19  # a signed 64-bit integer; no field of the feed is longer
-_INT_LIMIT = 10**MAX_DIGITS
+MAX_DIGITS = 19  # digits of a signed 64-bit integer; no field of the feed is longer
+_INT_LIMIT = 2**63  # and its range, what every database column takes
 MAX_NUMBER_TEXT = 40  # longer numeric text is not a number any field carries
 
 # Epoch timestamps by magnitude: seconds below 1e11 (until the year 5138), milliseconds below
@@ -32,7 +32,7 @@ def integer(value):
         text = value.strip()
         digits = text[1:] if text[:1] in "+-" else text
         if digits.isascii() and digits.isdigit() and len(digits) <= MAX_DIGITS:
-            return int(text)
+            return integer(int(text))
         number_ = number(text)
         return integer(number_) if isinstance(number_, float) else None
     return None
@@ -48,7 +48,7 @@ def number(value):
         text = value.strip()
         digits = text[1:] if text[:1] in "+-" else text
         if digits.isascii() and digits.isdigit():
-            return int(text) if len(digits) <= MAX_DIGITS else None
+            return number(int(text)) if len(digits) <= MAX_DIGITS else None
         try:
             parsed = float(text)
         except ValueError:

@@ -5,8 +5,8 @@ Binary: 4-byte little-endian cmd, 8-byte little-endian time (ms), then the UTF-8
 
 Decoding never raises anything but FrameError, whatever arrives: a frame's size is bounded before
 it is parsed and its nesting while it is, and what JSON cannot carry to a browser is refused here.
-NaN, Infinity, -Infinity, numbers that overflow (1e999) and integers longer than any field are kept
-as their own text, so the rest of the frame still applies and the field reads as unreadable.
+NaN, Infinity, -Infinity, numbers that overflow (1e999) and integers outside the signed 64-bit range
+are kept as their own text: the rest of the frame still applies, and the field reads as unreadable.
 """
 
 import json
@@ -131,7 +131,11 @@ def _finite_float(text):
 
 
 def _bounded_int(text):
-    return int(text) if len(text.lstrip("-")) <= fields.MAX_DIGITS else text
+    # Length first: int() of thousands of digits is slow, and past 4,300 refused.
+    if len(text.lstrip("-")) > fields.MAX_DIGITS:
+        return text
+    value = fields.integer(int(text))
+    return text if value is None else value
 
 
 def encode_text(cmd, data, time):

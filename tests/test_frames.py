@@ -124,10 +124,12 @@ def test_non_finite_numbers_in_a_binary_body_are_kept_as_their_text():
     assert decode(raw).data == {"odds": "NaN", "price": "1e400"}
 
 
-def test_integers_longer_than_any_field_are_kept_as_their_text():
+def test_integers_outside_64_bits_are_kept_as_their_text():
     digits = "7" * 400
-    frame = decode(text_frame(f'{{"odds": {digits}, "id": 18}}'))
-    assert frame.data == {"odds": digits, "id": 18}
+    frame = decode(
+        text_frame(f'{{"odds": {digits}, "id": 18, "big": {2**63}, "max": {2**63 - 1}}}')
+    )
+    assert frame.data == {"odds": digits, "id": 18, "big": str(2**63), "max": 2**63 - 1}
 
 
 def test_a_frame_over_the_size_limit_is_refused_before_parsing():
