@@ -60,8 +60,8 @@ def number(value):
 def timestamp_ms(value):
     """An epoch timestamp in milliseconds, from seconds, ms, µs or ns, as a number or text."""
     read = number(value)
-    if read is None or read < 0 or read >= _TOO_LARGE:
-        return None
+    if read is None or read <= 0 or read >= _TOO_LARGE:
+        return None  # 0 too: the feed's "not set" (an alive's last_alive_time: 0, say)
     if read < _SECONDS_FROM:
         return int(read)
     if read < _MILLIS_FROM:

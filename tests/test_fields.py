@@ -24,7 +24,8 @@ NOW = 1_000_000
         (1764843686.186, 1764843686186),
         ("1764843686.186", 1764843686186),
         (200, 200),  # no real clock: replays and tests count from zero, in milliseconds
-        (0, 0),
+        (0, None),  # the feed's "not set"
+        (1, 1),
         (-1, None),
         (10**20, None),
         (10**400, None),

@@ -545,6 +545,7 @@ BET_STOP_DATA = {"event_id": EVENT, "market_status": "suspended", "product": 1, 
         ("200", BET_STOP_DATA),  # only the envelope's time, as text
         (None, BET_STOP_DATA | {"timestamp": "200"}),  # data's time as text
         (None, BET_STOP_DATA),  # no time anywhere: the event's newest
+        (0, BET_STOP_DATA | {"timestamp": 0}),  # 0 is no time either
         (200, BET_STOP_DATA | {"groups": ["all"]}),
         (200, BET_STOP_DATA | {"groups": ["score", "corner"]}),  # and 999: groups unknown
         (200, BET_STOP_DATA | {"groups": "ALL"}),
