@@ -3,9 +3,9 @@
 Hypothesis sends odds changes, BetStops, settlements, cancels and fixture cancels for two events, in
 any order, with any timestamps, in every form the feed uses for a field (text, microseconds, lists,
 another case, data encoded twice, a bare NaN); each goes through the wire decoder, as the relay
-does. After every step no line may read active that the model says is stopped; and odds newer than
-everything the event has seen, listing a line active, must open it (the rules do not simply stop
-everything).
+does. Restarts come between them: the state rebuilt from its lines, events and BetStop log. After
+every step no line may read active that the model says is stopped; and odds newer than everything
+the event has seen, listing a line active, must open it (the rules do not simply stop everything).
 """
 
 import json
