@@ -65,6 +65,9 @@ def from_environment(environ=None, instance_path="instance"):
         "FEED_SUBSCRIBE": csv(environ, "FEED_SUBSCRIBE"),
         "FEED_MARKETS_FILE": environ.get("FEED_MARKETS_FILE", ""),
         "FEED_ENABLED": flag(environ, "FEED_ENABLED", default=True),
+        # Bytes of relay messages kept for boards that are behind (besides 2,048 messages at
+        # most); a board that falls further behind is closed and resyncs.
+        "BOARD_BACKLOG_BYTES": int(environ.get("BOARD_BACKLOG_BYTES", str(32 * 1024 * 1024))),
         # Seconds between the server's pings to each board: inside any router's idle timeout.
         # A board that neither answers nor takes a write for two of them (plus 5 s) is closed.
         "BOARD_PING_SECONDS": float(environ.get("BOARD_PING_SECONDS", "25")),

@@ -29,7 +29,7 @@ class FeedRuntime:
         self.clock = clock
         self.state = MarketState(MarketDescriptions.load(app.config["FEED_MARKETS_FILE"] or None))
         self.health = FeedHealth()
-        self.hub = LocalHub()
+        self.hub = LocalHub(backlog_bytes=app.config["BOARD_BACKLOG_BYTES"])
         self.store = FeedStore(app)
         self.relay = Relay(self.state, self.health, self.hub, self.store, clock)
         self.client = None

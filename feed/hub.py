@@ -6,7 +6,9 @@ hub can replace this one without touching the feed or the sockets.
 Each browser's bounded queue is a window on one shared backlog: a subscription is just how far
 its handler has read. Publishing is an append and a few wake-ups, whatever the number of
 browsers; a handler woken once takes everything it has not sent yet, so a burst goes out in few
-writes; a browser that falls a whole backlog behind is dropped rather than waited for.
+writes; a browser that falls a whole backlog behind is dropped rather than waited for. The
+backlog is bounded by bytes as well as by count, so a few large messages cannot hold the worker's
+memory: it always keeps the newest message, however large.
 """
 
 import collections
@@ -15,6 +17,7 @@ import threading
 import time
 
 BACKLOG = 2048  # messages a browser may fall behind before it is dropped (references, not copies)
+BACKLOG_BYTES = 32 * 1024 * 1024  # and bytes of them: BOARD_BACKLOG_BYTES's default
 GROUP_SIZE = 16  # subscribers woken by one event: small groups let other requests in between
 SLICE = 0.005  # seconds the publisher may run before it lets the rest of the worker in
 NUDGE_EVERY = 5  # seconds between wake-ups of idle handlers, to ping or to notice a closed socket
@@ -66,8 +69,10 @@ class Subscription:
 class LocalHub:
     """An in-process hub: one backlog, and the subscribers' wake-up groups."""
 
-    def __init__(self, backlog=BACKLOG):
-        self.messages = collections.deque(maxlen=backlog)
+    def __init__(self, backlog=BACKLOG, backlog_bytes=BACKLOG_BYTES):
+        self.messages = collections.deque()
+        self.backlog, self.backlog_bytes = backlog, backlog_bytes
+        self.bytes = 0  # of the messages in the backlog (the relay's are ASCII: chars are bytes)
         self.evicted = 0  # seq of the newest message pushed out of the backlog
         self.groups = []
         self.closed = False
@@ -81,9 +86,13 @@ class LocalHub:
 
     def publish(self, seq, text):
         with self.lock:
-            if len(self.messages) == self.messages.maxlen:
-                self.evicted = self.messages[0][0]
             self.messages.append((seq, text))
+            self.bytes += len(text)
+            while len(self.messages) > 1 and (
+                len(self.messages) > self.backlog or self.bytes > self.backlog_bytes
+            ):
+                self.evicted, old = self.messages.popleft()
+                self.bytes -= len(old)
             groups = [group for group in self.groups if group.members]
         for group in groups:
             group.wake()

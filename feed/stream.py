@@ -11,7 +11,8 @@ in a write for as long as its kernel keeps the connection open, which, for a pee
 acknowledges, is for ever.
 """
 
-import functools
+import collections
+import threading
 import time
 
 from wsproto.frame_protocol import FrameProtocol
@@ -24,10 +25,35 @@ def text_frame(text):
     return bytes(FrameProtocol(client=False, extensions=[]).send_data(text, fin=True))
 
 
-@functools.lru_cache(maxsize=4096)
-def message_frame(seq, text):
-    """The frame of relay message `seq`: built by the first board to send it, reused by all."""
-    return text_frame(text)
+class FrameCache:
+    """The frames of the latest relay messages, by seq, bounded in number and in bytes."""
+
+    def __init__(self, max_frames=4096, max_bytes=16 * 1024 * 1024):
+        self.max_frames, self.max_bytes = max_frames, max_bytes
+        self.frames = collections.OrderedDict()
+        self.bytes = 0
+        self.lock = threading.Lock()
+
+    def frame(self, seq, text):
+        """The frame of relay message `seq`: built by the first board to send it, reused by all."""
+        with self.lock:
+            frame = self.frames.get(seq)
+            if frame is not None:
+                return frame
+        frame = text_frame(text)  # outside the lock: a large one takes a while
+        with self.lock:
+            if seq not in self.frames:
+                self.frames[seq] = frame
+                self.bytes += len(frame)
+                while len(self.frames) > 1 and (
+                    len(self.frames) > self.max_frames or self.bytes > self.max_bytes
+                ):
+                    _, old = self.frames.popitem(last=False)  # the oldest published
+                    self.bytes -= len(old)
+            return self.frames[seq]
+
+
+message_frame = FrameCache().frame
 
 
 class BoardSocket:

@@ -330,3 +330,17 @@ def test_health_goes_out_at_once_on_a_change_and_at_most_every_5_s_otherwise(app
         (True, True),
         (True, True),
     ]
+
+
+def test_the_backlog_is_bounded_by_bytes_as_well_as_by_count():
+    hub = LocalHub(backlog=100, backlog_bytes=10)
+    with hub.subscribe() as slow, hub.subscribe() as fast:
+        for seq in (1, 2, 3):
+            hub.publish(seq, "abcd")
+            assert fast.take(timeout=0) == [(seq, "abcd")]
+        assert hub.bytes == 8 and [seq for seq, _ in hub.messages] == [2, 3]
+        assert slow.take(timeout=0) == [] and slow.dropped  # message 1 is gone
+        hub.publish(4, "x" * 50)  # larger than the whole bound: kept alone, so it can be sent
+        assert fast.take(timeout=0) == [(4, "x" * 50)]
+        assert hub.bytes == 50 and len(hub.messages) == 1
+

@@ -7,7 +7,7 @@ import time
 import pytest
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
-from feed.stream import BoardSocket, message_frame, text_frame
+from feed.stream import BoardSocket, FrameCache, message_frame, text_frame
 
 
 class FakeServerSocket:
@@ -97,3 +97,14 @@ def test_a_board_that_reads_slowly_gets_everything_however_long_the_whole_write_
     assert bytes(received) == data and board.connected
     ours.close()
     theirs.close()
+
+
+def test_the_frame_cache_is_bounded_by_bytes_as_well_as_by_count():
+    cache = FrameCache(max_frames=100, max_bytes=250)
+    first = cache.frame(1, "a" * 100)
+    assert cache.frame(1, "a" * 100) is first
+    cache.frame(2, "b" * 100)
+    cache.frame(3, "c" * 100)  # over 250 bytes with the first: it goes
+    assert list(cache.frames) == [2, 3] and cache.bytes <= 250
+    assert cache.frame(4, "d" * 1000) == text_frame("d" * 1000)  # larger than the bound: alone
+    assert list(cache.frames) == [4]
