@@ -3,6 +3,7 @@
 import collections
 import json
 import logging
+import math
 import threading
 
 from . import frames
@@ -21,6 +22,23 @@ MESSAGE_TYPES = {
 }
 HEALTH_REFRESH_MS = 5000  # health messages with no change of verdict: at most one per 5 s
 IGNORED = {frames.PING, frames.LIVE_SCORE}  # known, and nothing on the board depends on them
+LOGGED_CHARS = 200  # of a skipped frame's description: a hostile frame must not fill the log
+
+
+def strict_json(value):
+    """`value` as JSON text that any parser reads: ValueError for NaN or an infinity in it."""
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+def finite(value):
+    """A copy of `value` with each NaN or infinite number in it replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(item) for item in value]
+    return value
 
 
 class Relay:
@@ -48,35 +66,52 @@ class Relay:
         self.bet_stops.extend(reversed(self.store.recent_bet_stops(self.bet_stops.maxlen)))
 
     def receive(self, raw):
-        """Handle one raw websocket frame from upstream; never raises for bad input."""
+        """Handle one raw websocket frame from upstream; never raises, whatever the frame."""
         received = self.clock()
         try:
             frame = frames.decode(raw)
         except FrameError as exc:
             self._count_bad(exc.kind, exc)
             return
+        except Exception as exc:  # RecursionError, int limits...: what decoding did not foresee
+            self._count_bad(f"error_{type(exc).__name__}", exc, trace=True)
+            return
         self.handle(frame, received)
 
+    def refuse(self, kind, detail):
+        """Count a frame the client read through but did not pass on (too large, say)."""
+        with self.lock:
+            self._count_bad(kind, detail)
+
     def handle(self, frame, received):
+        """Apply one decoded frame and publish what it changed; never raises."""
         with self.lock:
             self.counts["frames"] += 1
-            if frame.cmd == frames.ALIVE:
-                self.health.alive(frame.data, received)
-                # Not only a change of verdict: the board shows the alive's age, and corrects it
-                # with each of these (at most one per HEALTH_REFRESH_MS, as each goes to everyone).
-                self._publish_health(received, refresh=True)
-                return
             try:
-                applied = self.state.apply(frame)
-            except MessageError as exc:
-                self._count_bad(exc.kind, exc)
-                return
-            if applied is None:
-                if frame.cmd not in IGNORED:
-                    self._count_once(
-                        f"unknown_cmd_{frame.cmd}", "ignoring unknown cmd %s", frame.cmd
-                    )
-                return
+                self._handle(frame, received)
+            except Exception as exc:  # the rules or a message did not foresee this frame
+                self._count_bad(f"error_{type(exc).__name__}", exc, trace=True)
+
+    def _handle(self, frame, received):
+        if frame.cmd == frames.ALIVE:
+            self.health.alive(frame.data, received)
+            # Not only a change of verdict: the board shows the alive's age, and corrects it
+            # with each of these (at most one per HEALTH_REFRESH_MS, as each goes to everyone).
+            self._publish_health(received, refresh=True)
+            return
+        try:
+            applied = self.state.apply(frame)
+        except MessageError as exc:
+            self._count_bad(exc.kind, exc)
+            return
+        if applied is None:
+            if frame.cmd not in IGNORED:
+                # One bucket however many distinct values: the feed decides how many there are.
+                self._count_once(
+                    "unknown_cmd", "ignoring unknown cmds, the first: %.40r", frame.cmd
+                )
+            return
+        try:
             message = {
                 "type": MESSAGE_TYPES[frame.cmd],
                 "cmd": frame.cmd,
@@ -93,13 +128,22 @@ class Relay:
                 self.bet_stops.append(entry)
             self.store.changed(message["lines"], message.get("event"))
             self._publish(message)
+        except Exception:
+            # The state changed and the boards may not have been told. A gap in the sequence
+            # makes every board read suspended and resync from a fresh snapshot, rather than
+            # show a line as it was before the change.
+            self.seq += 1
+            self._snapshot = None
+            self.counts["resyncs"] += 1
+            raise
 
     def connection(self, connected):
-        """The upstream socket went up or down."""
+        """The upstream socket went up or down: the boards hear it, whatever the verdict."""
         with self.lock:
             self.health.socket(connected)
             self._snapshot = None  # `connected` shows in the snapshot even when no verdict changes
-            self._publish_health(self.clock())
+            # Products already down stay down, so the verdict may not change; `connected` does.
+            self._publish_health(self.clock(), force=True)
 
     def tick(self):
         """Called every second: notice an alive that is overdue."""
@@ -120,30 +164,60 @@ class Relay:
                     "health": self.health.report(self.clock()),
                     "bet_stops": list(self.bet_stops),
                 }
-                self._snapshot = (self.seq, json.dumps(board, separators=(",", ":")))
+                self._snapshot = (self.seq, self._encode(board))
             return self._snapshot
 
-    def _publish_health(self, now, refresh=False):
+    def _publish_health(self, now, refresh=False, force=False):
         verdict = self.health.verdict(now)
         if verdict != self.verdict:
             self.verdict = verdict
             log.warning("feed health: %s", verdict)
-        elif not refresh or now - self.health_published < HEALTH_REFRESH_MS:
+        elif not force and (not refresh or now - self.health_published < HEALTH_REFRESH_MS):
             return
         self.health_published = now
         self._publish({"type": "health", "health": self.health.report(now)})
 
     def _publish(self, message):
         # Serialised once here, whatever the number of browsers.
+        message["seq"] = self.seq + 1
+        text = self._encode(message)
         self.seq += 1
-        message["seq"] = self.seq
-        self.hub.publish(self.seq, json.dumps(message, separators=(",", ":")))
+        self.hub.publish(self.seq, text)
 
-    def _count_bad(self, kind, exc):
+    def _encode(self, value):
+        """Strict JSON of a message or snapshot: a browser's JSON.parse reads every one.
+
+        A NaN or an infinity (in the echoed upstream data, say) goes out as null, counted; data
+        nested deeper than the encoder goes is left out of the message, counted. The rest of the
+        message, the lines it changed above all, still reaches the boards.
+        """
+        try:
+            return strict_json(value)
+        except (ValueError, RecursionError):
+            pass
+        try:
+            text = strict_json(finite(value))
+        except (ValueError, RecursionError):
+            if "data" not in value:
+                raise
+            self._count_once(
+                "data_not_encodable",
+                "relaying a message without its data: %.40r",
+                value.get("type"),
+            )
+            return strict_json(finite(value | {"data": None}))
+        self._count_once(
+            "non_finite_numbers",
+            "relaying non-finite numbers as null, first in a %.40r",
+            value.get("type"),
+        )
+        return text
+
+    def _count_bad(self, kind, detail, trace=False):
         self.counts["bad_frames"] += 1
-        self._count_once(kind, "skipping malformed frame: %s", exc)
+        self._count_once(kind, "skipping malformed frame: %.*s", LOGGED_CHARS, detail, trace=trace)
 
-    def _count_once(self, kind, message, *args):
+    def _count_once(self, kind, message, *args, trace=False):
         self.counts[kind] += 1
         if self.counts[kind] == 1:  # log each kind once; the counts tell the rest
-            log.warning(message, *args)
+            log.warning(message, *args, exc_info=trace)

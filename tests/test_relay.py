@@ -13,6 +13,7 @@ import websocket
 import feed.hub
 from feed import frames
 from feed.hub import GROUP_SIZE, LocalHub
+from feed.market import MarketLine, Outcome
 from tests.servers import gunicorn
 from tests.upstream import wait_until
 
@@ -326,6 +327,7 @@ def test_health_goes_out_at_once_on_a_change_and_at_most_every_5_s_otherwise(app
         sent = [json.loads(text) for _, text in browser.take(0)]
     health = [m["health"]["products"] for m in sent if m["type"] == "health"]
     assert [(p["1"]["up"], p["3"]["up"]) for p in health] == [
+        (False, False),  # the socket is up: always told, whatever the verdict
         (True, False),
         (True, True),
         (True, True),
@@ -344,3 +346,99 @@ def test_the_backlog_is_bounded_by_bytes_as_well_as_by_count():
         assert fast.take(timeout=0) == [(4, "x" * 50)]
         assert hub.bytes == 50 and len(hub.messages) == 1
 
+
+def strict_loads(text):
+    """json.loads refusing NaN and the infinities, as a browser's JSON.parse does."""
+
+    def refuse(token):
+        raise ValueError(f"not JSON: {token}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_non_finite_numbers_never_reach_a_board_as_bare_tokens(app):
+    runtime = app.extensions["feed"]
+    nan = float("nan")
+    runtime.state.restore(
+        [],
+        [MarketLine(EVENT, 1, "", 1, outcomes={"1": Outcome(nan), "2": Outcome(float("inf"))})],
+    )
+    runtime.relay.handle(frames.Frame(frames.ALIVE, 1000, {"offset_time": nan}), 1000)
+    with runtime.hub.subscribe() as browser:
+        stop = {"event_id": EVENT, "groups": "all", "timestamp": 2000, "note": float("-inf")}
+        runtime.relay.handle(frames.Frame(frames.BET_STOP, 2000, stop), 2000)
+        sent = [strict_loads(text) for _, text in browser.take(0)]
+    bet_stop = next(m for m in sent if m["type"] == "bet_stop")
+    assert bet_stop["data"] == stop | {"note": None}  # the value is left out, not the message
+    assert bet_stop["lines"][0]["status"] == "suspended"
+    assert bet_stop["lines"][0]["outcomes"]["1"]["odds"] is None
+    snapshot = strict_loads(runtime.relay.snapshot()[1])
+    assert snapshot["health"]["products"]["1"]["offset_s"] is None
+    assert snapshot["lines"][0]["outcomes"] == {
+        "1": {"odds": None, "active": True},
+        "2": {"odds": None, "active": True},
+    }
+    assert runtime.relay.counts["non_finite_numbers"] == 2  # the BetStop, the snapshot
+
+
+def test_data_too_deep_to_encode_is_left_out_and_the_change_still_goes_out(app):
+    runtime = app.extensions["feed"]
+    deep = []
+    for _ in range(50_000):  # built, not parsed: deeper than any encoder goes
+        deep = [deep]
+    runtime.state.restore([], [MarketLine(EVENT, 1, "", 1, outcomes={"1": Outcome(2.0)})])
+    with runtime.hub.subscribe() as browser:
+        stop = {"event_id": EVENT, "groups": "all", "timestamp": 2000, "extra": deep}
+        runtime.relay.handle(frames.Frame(frames.BET_STOP, 2000, stop), 2000)
+        sent = [strict_loads(text) for _, text in browser.take(0)]
+    assert [(m["type"], m["data"], m["seq"]) for m in sent] == [("bet_stop", None, 1)]
+    assert sent[0]["lines"][0]["status"] == "suspended"
+    assert runtime.relay.counts["data_not_encodable"] == 1
+
+
+def test_a_change_the_boards_cannot_be_told_makes_them_resync(app, monkeypatch):
+    runtime = app.extensions["feed"]
+    runtime.state.restore([], [MarketLine(EVENT, 1, "", 1, outcomes={"1": Outcome(2.0)})])
+
+    def broken(*args):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(runtime.store, "log_bet_stop", broken)
+    with runtime.hub.subscribe() as browser:
+        runtime.relay.handle(frames.Frame(frames.BET_STOP, 2000, {"event_id": EVENT}), 2000)
+        runtime.relay.handle(frames.Frame(frames.ODDS_CHANGE, 3000, ODDS), 3000)
+        sent = [json.loads(text) for _, text in browser.take(0)]
+    # The line is suspended and nobody was told: the gap in seq sends every board to resync.
+    assert runtime.state.lines[(EVENT, 1, "")].status == "suspended"
+    assert [m["seq"] for m in sent] == [2]
+    assert runtime.relay.snapshot()[0] == 2
+    assert runtime.relay.counts["resyncs"] == 1 and runtime.relay.counts["error_RuntimeError"] == 1
+
+
+def test_boards_hear_the_upstream_drop_when_products_are_already_down(
+    upstream, sqlite_database_url
+):
+    with gunicorn(sqlite_database_url, FEED_URL=upstream.url) as address:
+        upstream.wait_connected()  # no alive: every product is down from the start
+        wait_until(lambda: receive_snapshot(address)["health"]["connected"])
+        ws = websocket.create_connection(f"ws://{address}/ws", timeout=30)
+        snapshot = receive(ws)
+        assert snapshot["health"]["connected"] is True
+        assert not any(p["up"] for p in snapshot["health"]["products"].values())
+        upstream.stop()
+        message = receive_before(ws, time.monotonic() + 20)
+        while message["type"] != "health":
+            message = receive_before(ws, time.monotonic() + 20)
+        assert message["health"]["connected"] is False
+        assert message["seq"] == snapshot["seq"] + 1
+        ws.close()
+
+
+def receive_before(ws, deadline):
+    """The next message, or fail at `deadline` (the server's pings would keep a plain recv up)."""
+    ws.settimeout(max(deadline - time.monotonic(), 0.1))
+    while True:
+        opcode, data = ws.recv_data(control_frame=True)  # pings answered, and handed back
+        if opcode == websocket.ABNF.OPCODE_TEXT:
+            return json.loads(data)
+        assert time.monotonic() < deadline, "no message in time"
