@@ -65,6 +65,9 @@ def from_environment(environ=None, instance_path="instance"):
         "FEED_SUBSCRIBE": csv(environ, "FEED_SUBSCRIBE"),
         "FEED_MARKETS_FILE": environ.get("FEED_MARKETS_FILE", ""),
         "FEED_ENABLED": flag(environ, "FEED_ENABLED", default=True),
+        # The largest upstream message taken (bytes); a larger one is read through, dropped and
+        # counted, never held in memory.
+        "FEED_MAX_FRAME_BYTES": int(environ.get("FEED_MAX_FRAME_BYTES", str(4 * 1024 * 1024))),
         # Bytes of relay messages kept for boards that are behind (besides 2,048 messages at
         # most); a board that falls further behind is closed and resyncs.
         "BOARD_BACKLOG_BYTES": int(environ.get("BOARD_BACKLOG_BYTES", str(32 * 1024 * 1024))),

@@ -41,6 +41,8 @@ class FeedRuntime:
                 subscriptions=self.subscriptions,
                 token=app.config["FEED_TOKEN"],
                 lang=app.config["FEED_LANG"],
+                on_refused=self.relay.refuse,
+                max_message_bytes=app.config["FEED_MAX_FRAME_BYTES"],
             )
         self.stopped = threading.Event()
         self.started = False

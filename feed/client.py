@@ -2,11 +2,15 @@
 
 One connection at a time to FEED_URL. After each connect it authenticates, sets the language and
 subscribes to every event we know of; it pings every 30 s and declares the connection dead after
-96 s without any frame. Whatever goes wrong, it reconnects, forever, after a capped exponential
-backoff with full jitter.
+96 s without any frame. Whatever goes wrong with the connection, it reconnects, forever: at once
+(within a little jitter) after a session that carried frames, else after a capped exponential
+backoff with full jitter. Nothing a frame holds is a reason to reconnect: a message larger than
+the limit is read through and dropped, and whatever the frame handler raises is logged and the
+next frame read.
 """
 
 import contextlib
+import functools
 import json
 import logging
 import random
@@ -24,6 +28,14 @@ PING_EVERY_S = 30
 SILENCE_LIMIT_S = 96  # 3 x 32 s with no frame at all: the connection is dead
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # FEED_MAX_FRAME_BYTES's default
+DROP_PIECE = 64 * 1024  # bytes read at a time from a message being dropped
+LOGGED_HEAD = 80  # bytes of a dropped message shown in its count's log line
+DATA_OPCODES = (
+    websocket.ABNF.OPCODE_CONT,
+    websocket.ABNF.OPCODE_TEXT,
+    websocket.ABNF.OPCODE_BINARY,
+)
 
 
 def feed_url(url, token="", lang=""):
@@ -48,6 +60,83 @@ def close_reason(payload):
     return f"{code} {payload[2:].decode('utf-8', 'replace')}".strip()
 
 
+class MessageTooLarge(Exception):
+    """A message read through and dropped because it is larger than the client takes."""
+
+    def __init__(self, size, head):
+        super().__init__(f"{size} bytes or more (limit exceeded), starting {head!r}")
+        self.size, self.head = size, head
+
+
+class BoundedWebSocket(websocket.WebSocket):
+    """websocket-client's socket, refusing a message larger than `max_message_bytes` unread.
+
+    websocket-client reads a frame's whole payload into memory before it looks at it, and every
+    fragment of a message before it returns any. Here each data frame's header comes first: when
+    the frame would take its message past the limit, its payload, and the message's further
+    fragments, are read a piece at a time and dropped. recv_data() then raises MessageTooLarge
+    and the frame after it reads as usual: no reconnect, and no more than a piece in memory.
+    A read that times out part-way resumes where it stopped, as websocket-client's own do.
+    """
+
+    def __init__(self, *args, max_message_bytes=MAX_MESSAGE_BYTES, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.max_message_bytes = max_message_bytes
+        self.message_bytes = 0  # of the fragmented message being received, so far
+        self.dropping = None  # [size so far, first bytes] of the message being dropped
+        self.drop_left = None  # bytes of the dropped frame still to read
+        self.drop_fin = False  # that frame ends its message
+
+    def recv_frame(self):
+        buffer = self.frame_buffer
+        while True:
+            if self.drop_left is not None:
+                self._read_dropped()
+                self.drop_left = None
+                if self.drop_fin:
+                    (size, head), self.dropping, self.message_bytes = self.dropping, None, 0
+                    raise MessageTooLarge(size, head)
+                continue
+            if buffer.needs_header():
+                buffer.recv_header()
+            if buffer.needs_length():
+                buffer.recv_length()
+            fin, _, _, _, opcode, masked, _ = buffer.header
+            length = buffer.length
+            if opcode not in DATA_OPCODES:
+                if length > 125:  # a control frame never is: do not read it to find out
+                    raise websocket.WebSocketProtocolException("control frame too long")
+                return super().recv_frame()
+            if opcode != websocket.ABNF.OPCODE_CONT and self.dropping is not None:
+                raise websocket.WebSocketProtocolException("new message inside a fragmented one")
+            size = length + (self.message_bytes if opcode == websocket.ABNF.OPCODE_CONT else 0)
+            if self.dropping is None and size <= self.max_message_bytes:
+                self.message_bytes = 0 if fin else size
+                return super().recv_frame()
+            if self.dropping is None:
+                self.dropping = [size, b""]
+                # Fragments already taken belong to the message dropped: forget them too.
+                self.cont_frame = type(self.cont_frame)(
+                    self.cont_frame.fire_cont_frame, self.cont_frame.skip_utf8_validation
+                )
+            else:
+                self.dropping[0] += length
+            self.drop_left = length + (4 if masked else 0)
+            self.drop_fin = bool(fin)
+            buffer.clear()
+
+    def _read_dropped(self):
+        while self.drop_left:
+            piece = self.frame_buffer.recv(min(self.drop_left, DROP_PIECE))
+            self.drop_left -= len(piece)
+            head = self.dropping[1]
+            if len(head) < LOGGED_HEAD:
+                self.dropping[1] = head + piece[: LOGGED_HEAD - len(head)]
+            # Each read of a large message finds data waiting, so none of them would let the
+            # rest of a gevent worker run: yield between pieces.
+            time.sleep(0)
+
+
 class UpstreamClient:
     """Connects, reads frames into `on_frame`, reports the socket to `on_connection`."""
 
@@ -59,6 +148,8 @@ class UpstreamClient:
         subscriptions,
         token="",
         lang="",
+        on_refused=None,
+        max_message_bytes=MAX_MESSAGE_BYTES,
         connect=websocket.create_connection,
         clock=time.monotonic,
         sleep=None,
@@ -67,12 +158,16 @@ class UpstreamClient:
         self.url = feed_url(url, token, lang)
         self.token, self.lang = token, lang
         self.on_frame, self.on_connection = on_frame, on_connection
+        self.on_refused = on_refused or (lambda kind, detail: None)  # kind, detail: counted
+        self.max_message_bytes = max_message_bytes
         self.subscriptions = subscriptions  # callable: the event ids to subscribe to
         self.connect, self.clock, self.rng = connect, clock, rng
         self.stopped = threading.Event()
         self.sleep = sleep or self.stopped.wait
         self.ws = None
         self.connects = 0
+        self.received_any = False  # in the current or last session
+        self.handler_errors = 0
         self.ping_every, self.silence_limit = PING_EVERY_S, SILENCE_LIMIT_S
         self.backoff_base, self.backoff_cap = BACKOFF_BASE_S, BACKOFF_CAP_S
 
@@ -80,16 +175,19 @@ class UpstreamClient:
         """Stay connected until stop(); never returns early and never raises."""
         attempt = 0
         while not self.stopped.is_set():
-            received_any = False
+            self.received_any = False
             try:
-                received_any = self._session()
-            except Exception as exc:  # the network, the server, or a bug: all mean reconnect
+                self._session()
+            except Exception as exc:  # the network or the server: all mean reconnect
                 self._log_loss(exc, attempt)
             try:
                 self._close()
             except Exception:
                 log.exception("closing the upstream connection failed")
-            attempt = 0 if received_any else attempt + 1
+            # A session that carried frames was healthy, however it ended (every one ends in an
+            # exception): the next attempt is the first, within a little jitter, not the next
+            # step of a backoff that would grow with each healthy session.
+            attempt = 0 if self.received_any else attempt + 1
             if not self.stopped.is_set():
                 self.sleep(backoff_delay(attempt, self.rng, self.backoff_base, self.backoff_cap))
 
@@ -104,7 +202,13 @@ class UpstreamClient:
 
     def _session(self):
         # UTF-8 is checked by decoding below: a bad frame is skipped, not a reason to reconnect.
-        ws = self.connect(self.url, timeout=10, enable_multithread=True, skip_utf8_validation=True)
+        ws = self.connect(
+            self.url,
+            timeout=10,
+            enable_multithread=True,
+            skip_utf8_validation=True,
+            class_=functools.partial(BoundedWebSocket, max_message_bytes=self.max_message_bytes),
+        )
         self.ws = ws
         self.connects += 1
         log.info("upstream feed connected (%s)", self.connects)
@@ -117,27 +221,41 @@ class UpstreamClient:
         if events:
             self._send(frames.SUBSCRIBE, events)
         ws.settimeout(min(1, self.silence_limit / 4))
-        received_any = False
         last_frame = last_ping = self.clock()
         while not self.stopped.is_set():
+            refused = None
             try:
                 opcode, payload = ws.recv_data()
             except websocket.WebSocketTimeoutException:
                 opcode, payload = None, None
+            except MessageTooLarge as exc:
+                opcode, payload, refused = None, None, exc
             now = self.clock()
             if opcode == websocket.ABNF.OPCODE_CLOSE:
                 raise ConnectionError(f"upstream closed the connection: {close_reason(payload)}")
-            if opcode is not None:
-                received_any, last_frame = True, now
+            if opcode is not None or refused is not None:
+                self.received_any, last_frame = True, now
+            if refused is not None:
+                self.on_refused("frame_too_large", refused)
+            elif opcode is not None:
                 # Invalid UTF-8 becomes a frame the relay counts as bad JSON, not a reconnect.
                 text = opcode == websocket.ABNF.OPCODE_TEXT
-                self.on_frame(payload.decode("utf-8", "replace") if text else payload)
+                self._deliver(payload.decode("utf-8", "replace") if text else payload)
             if now - last_frame > self.silence_limit:
                 raise TimeoutError(f"no frame for {self.silence_limit} s")
             if now - last_ping >= self.ping_every:
                 self._send(frames.PING, "ping")
                 last_ping = now
-        return received_any
+
+    def _deliver(self, raw):
+        # The handler promises not to raise; if it breaks that promise, the frame is lost, not
+        # the connection and the frames behind it.
+        try:
+            self.on_frame(raw)
+        except Exception:
+            self.handler_errors += 1
+            if self.handler_errors == 1:
+                log.exception("the frame handler failed; frames go on being read")
 
     def _send(self, cmd, data):
         self.ws.send(json.dumps({"cmd": cmd, "data": data}))

@@ -1,8 +1,12 @@
 """The feed client against a real local websocket server: frames, resubscription, outages."""
 
+import threading
+import time
+
 import pytest
 
 from feed import frames
+from feed.client import BACKOFF_BASE_S, UpstreamClient
 from tests.upstream import Upstream, wait_until
 
 EVENT = "sr:match:7"
@@ -158,3 +162,90 @@ def test_text_frame_with_invalid_utf8_is_skipped_without_reconnecting(feed, upst
     wait_until(lambda: line_status(feed) == "active", what="the good frame after the bad one")
     assert feed.client.connects == 1
     assert feed.relay.counts["bad_json"] == 1
+
+
+def test_a_message_over_the_limit_is_read_through_and_dropped_without_reconnecting(app, upstream):
+    feed = app.extensions["feed"]
+    feed.client.max_message_bytes = 4096
+    feed.start()
+    try:
+        upstream.wait_connected()
+        stop = {"event_id": "sr:match:1", "groups": "all"}
+        upstream.send(frames.encode_text(frames.BET_STOP, stop | {"pad": "x" * 10_000}, 100))
+        big = frames.encode_text(frames.BET_STOP, stop | {"pad": "y" * 6_000}, 100)
+        upstream.send([big[i : i + 1000] for i in range(0, len(big), 1000)])  # fragments
+        near = frames.encode_text(frames.BET_STOP, stop | {"pad": "z" * 3_000}, 100)
+        upstream.send([near, "w" * 2000])  # the first fragment fits; the message does not
+        small = frames.encode_text(frames.ODDS_CHANGE, odds(event="sr:match:2", ts=10), 100)
+        upstream.send([small[:50], small[50:]])  # a message in fragments, under the limit
+        upstream.send_frame(frames.ODDS_CHANGE, odds(ts=100))
+        wait_until(lambda: line_status(feed) == "active", what="the frame after the large ones")
+        assert line_status(feed, "sr:match:2") == "active"
+        assert feed.relay.counts["frame_too_large"] == 3
+        assert feed.relay.counts["bad_frames"] == 3
+        assert feed.client.connects == 1 and upstream.accepted == 1
+        assert not feed.state.lines_by_event.get("sr:match:1")
+    finally:
+        feed.stop()
+
+
+def test_a_frame_handler_that_raises_loses_that_frame_only(upstream):
+    received = []
+
+    def on_frame(raw):
+        if "boom" in raw:
+            raise RuntimeError("a bug in the handler")
+        received.append(raw)
+
+    client = UpstreamClient(upstream.url, on_frame, lambda connected: None, list)
+    threading.Thread(target=client.run, daemon=True).start()
+    try:
+        upstream.wait_connected()
+        upstream.send("boom")
+        upstream.send("after")
+        wait_until(lambda: received == ["after"], what="the frame after the failing one")
+        assert client.connects == 1 and client.handler_errors == 1
+    finally:
+        client.stop()
+
+
+def recording_client(upstream, on_frame, delays):
+    """A client that records each wait before reconnecting; rng at its top, so waits are maximal."""
+
+    def sleep(seconds):
+        delays.append(seconds)
+        time.sleep(min(seconds, 0.05))  # the test checks the waits asked for, not the clock
+
+    client = UpstreamClient(
+        upstream.url, on_frame, lambda connected: None, list, sleep=sleep, rng=lambda: 0.999
+    )
+    threading.Thread(target=client.run, daemon=True).start()
+    return client
+
+
+def test_after_a_healthy_session_it_reconnects_at_once(upstream):
+    received, delays = [], []
+    client = recording_client(upstream, received.append, delays)
+    try:
+        for session in range(1, 8):
+            wait_until(lambda s=session: upstream.accepted == s and upstream.connections)
+            upstream.alive()
+            wait_until(lambda s=session: len(received) == s, what="the alive")
+            upstream.drop()  # the upstream ends a session that carried data
+        wait_until(lambda: len(delays) == 7 and upstream.accepted == 8, what="the 8th connect")
+        assert all(delay < BACKOFF_BASE_S for delay in delays), delays
+    finally:
+        client.stop()
+
+
+def test_sessions_that_carry_nothing_back_off(upstream):
+    delays = []
+    client = recording_client(upstream, lambda raw: None, delays)
+    try:
+        for session in range(1, 6):
+            wait_until(lambda s=session: upstream.accepted == s and upstream.connections)
+            upstream.drop()  # accepted, then closed before a single frame
+        wait_until(lambda: len(delays) == 5, what="the 5th wait")
+        assert delays == sorted(delays) and delays[-1] > 8 * delays[0]
+    finally:
+        client.stop()

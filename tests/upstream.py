@@ -48,6 +48,11 @@ class Upstream:
             connection.close()
         self.connections.clear()
 
+    def drop(self):
+        """Close every connection (1000, as a server ending a session does); keep serving."""
+        for connection in list(self.connections):
+            connection.close()
+
     def send(self, raw):
         for connection in list(self.connections):
             connection.send(raw)
