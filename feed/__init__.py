@@ -12,6 +12,7 @@ from .hub import LocalHub
 from .market import MarketState
 from .relay import Relay
 from .store import FeedStore
+from .stream import BOARD_SOCKET_OPTIONS
 from .views import bp, sock
 
 log = logging.getLogger(__name__)
@@ -85,9 +86,9 @@ class FeedRuntime:
 
 def init_app(app):
     """Attach the feed's runtime, its websocket and endpoints, and `flask feed ...`."""
-    # No ping_interval: simple-websocket would ping from its reading thread, a second writer
-    # that could cut into a frame; feed/stream.py pings from the board's handler instead.
-    app.config.setdefault("SOCK_SERVER_OPTIONS", {"max_message_size": 4096})
+    # No reading thread for simple-websocket: a second writer, and a reader that never yields;
+    # feed/stream.py reads each board and its handler alone writes (pings, pongs, closes).
+    app.config.setdefault("SOCK_SERVER_OPTIONS", BOARD_SOCKET_OPTIONS)
     app.extensions["feed"] = FeedRuntime(app)
     app.register_blueprint(bp)
     sock.init_app(app)

@@ -1,7 +1,8 @@
 """Moves serialised relay messages from the feed to every browser socket of this process.
 
-The interface is `publish(seq, text)`, `subscribe()`, `nudge()` and `close()`, so a Redis pub/sub
-hub can replace this one without touching the feed or the sockets.
+The interface is `publish(seq, text)`, `subscribe()`, `nudge()` and `close()`, and a subscription's
+`take()`, `dropped` and `wake()`, so a Redis pub/sub hub can replace this one without touching the
+feed or the sockets.
 
 Each browser's bounded queue is a window on one shared backlog: a subscription is just how far
 its handler has read. Publishing is an append and a few wake-ups, whatever the number of
@@ -46,6 +47,10 @@ class Subscription:
     @property
     def dropped(self):
         return self.lost or self.hub.closed
+
+    def wake(self):
+        """Wake this subscription's handler (and its group's) if it is waiting in take()."""
+        self.group.wake()
 
     def take(self, timeout=None):
         """Every (seq, text) not taken yet, oldest first; [] when woken or timed out with none.

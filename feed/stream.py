@@ -1,9 +1,17 @@
-"""One board's websocket after the upgrade: frames written by its handler alone, and pings.
+"""One board's websocket after the upgrade: its handler the only writer; a reader keeping nothing.
 
 simple-websocket's `send` frames each message anew for every socket and makes one `send` call,
 which under gevent may write only part of a large snapshot. Here a relay message becomes a frame
 once for every board, writes are whole, and a board woken once writes all it has in one go.
-Pings come from the same handler, so no second writer can cut into a frame.
+
+simple-websocket's reading thread answers pings and close frames itself, a second writer that can
+land a pong inside a snapshot being written; and it reads and keeps whatever a board sends, as
+fast as it comes, never yielding while data is waiting: one board sending small frames in a loop
+froze the whole worker. So it gets no thread (BOARD_SOCKET_OPTIONS), and BoardSocket reads
+instead: it parses what a board sends, keeps none of it, yields after every read, and leaves
+every write to the handler: pongs (for the latest ping), close replies, and its own closes. A
+board has nothing to say but pongs, its own pings and a close; one that sends more than its
+allowance is closed with 1008.
 
 A board that neither takes a write nor says anything (a pong) for two ping periods, plus however
 late a ping may go out, is cut off: otherwise a client that stops reading would hold its handler
@@ -12,12 +20,37 @@ acknowledges, is for ever.
 """
 
 import collections
+import contextlib
+import socket
 import threading
 import time
 
-from wsproto.frame_protocol import FrameProtocol
+from wsproto.frame_protocol import CloseReason, FrameProtocol, Opcode, ParseFailed
 
-PING = bytes(FrameProtocol(client=False, extensions=[]).ping(b"board"))
+SERVER = FrameProtocol(client=False, extensions=[])  # control frames hold no state: one for all
+PING = bytes(SERVER.ping(b"board"))
+RECEIVE_BYTES = 4096  # read at a time from a board
+# What a board may send: bytes, each frame counting FRAME_COST more (many tiny frames are work
+# too). It may send INPUT_ALLOWANCE at once and earns INPUT_REFILL back a second. A board sends a
+# pong every ping period, perhaps a ping of its own and a close: tens of bytes a minute.
+INPUT_ALLOWANCE = 16 * 1024
+INPUT_REFILL = 256
+FRAME_COST = 64
+
+
+class NoThread:
+    """simple-websocket's thread_class for the board: no reading thread; BoardSocket reads."""
+
+    name = "board-socket"
+
+    def __init__(self, target=None, **kwargs):
+        pass
+
+    def start(self):
+        pass
+
+
+BOARD_SOCKET_OPTIONS = {"thread_class": NoThread}  # flask-sock's SOCK_SERVER_OPTIONS
 
 
 def text_frame(text):
@@ -57,20 +90,39 @@ message_frame = FrameCache().frame
 
 
 class BoardSocket:
-    """Writes to one simple-websocket connection; the reading stays with simple-websocket."""
+    """One board's simple-websocket connection: written by its handler only, read by our reader.
 
-    def __init__(self, ws, ping_every, late_by=0):
-        self.ws = ws
+    `wake` is called (from the reader) when the handler has something to write: a pong, a close.
+    """
+
+    def __init__(self, ws, ping_every, late_by=0, wake=lambda: None, clock=time.monotonic):
+        self.ws, self.sock = ws, ws.sock
         self.ping_every = ping_every
-        self.next_ping = time.monotonic() + ping_every
-        # The socket's timeout bounds our writes and simple-websocket's reads alike. A live
-        # board answers every ping, and a ping goes out at most `late_by` seconds after it is
-        # due (when the handler is next woken), so a live board's side is never silent longer.
-        ws.sock.settimeout(2 * ping_every + late_by)
+        self.wake, self.clock = wake, clock
+        self.next_ping = clock() + ping_every
+        self.pong_received = True  # for our last ping
+        self.owed_pong = None  # payload of the latest ping of the board's not answered yet
+        self.closing = None  # (code, reason) the handler is to close the socket with
+        self.gone = False  # the reader found the connection closed, reset or silent
+        self.protocol = FrameProtocol(client=False, extensions=[])  # what the board sends
+        self.allowance, self.refilled = INPUT_ALLOWANCE, clock()
+        self.reader = threading.Thread(target=self._read, name="board-reader", daemon=True)
+        # The socket's timeout bounds our writes and the reader's reads alike. A live board
+        # answers every ping, and a ping goes out at most `late_by` seconds after it is due
+        # (when the handler is next woken), so a live board's side is never silent longer.
+        self.sock.settimeout(2 * ping_every + late_by)
 
     @property
     def connected(self):
-        return self.ws.connected
+        return self.ws.connected and not self.gone
+
+    def start_reading(self):
+        self.reader.start()
+
+    def stop_reading(self):
+        """Let the reader go (it may be waiting for the board): the handler is done."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RD)
 
     def send(self, data):
         """Write `data` whole; raise OSError if the board is gone or took nothing for too long."""
@@ -80,21 +132,86 @@ class BoardSocket:
         unsent = memoryview(data)
         try:
             while unsent:
-                unsent = unsent[self.ws.sock.send(unsent) :]
+                unsent = unsent[self.sock.send(unsent) :]
         except OSError:
             # Not connected any more: the close frame is not sent, so closing does not wait on
             # this socket a second time.
             self.ws.connected = False
             raise
 
+    def close(self, code, reason=None):
+        """Send a close frame (the handler's last write) and stop reading."""
+        if self.connected:
+            self.send(bytes(SERVER.close(code, reason)))
+        self.ws.connected = False  # flask-sock's own close() after the handler writes nothing
+        self.stop_reading()
+
     def keep_alive(self):
         """Ping when due; False when the board never answered the last ping: it is gone."""
-        now = time.monotonic()
+        now = self.clock()
         if now < self.next_ping:
             return True
-        if not self.ws.pong_received:  # simple-websocket sets it on every pong it reads
+        if not self.pong_received:
             return False
-        self.ws.pong_received = False
+        self.pong_received = False
         self.send(PING)
         self.next_ping = now + self.ping_every
         return True
+
+    def answer(self):
+        """Write what the reader left to write: the pong owed, or the close; False once closed."""
+        if not self.connected:
+            return False
+        if self.closing is not None:
+            self.close(*self.closing)
+            return False
+        while self.owed_pong is not None:  # a ping read during the write is answered next
+            payload, self.owed_pong = self.owed_pong, None
+            self.send(bytes(SERVER.pong(payload)))
+        return True
+
+    def _read(self):
+        try:
+            while self.closing is None:
+                data = self.sock.recv(RECEIVE_BYTES)
+                if not data:
+                    break
+                if not self._spend(len(data)):
+                    return
+                self.protocol.receive_bytes(data)
+                for frame in self.protocol.received_frames():
+                    if not self._spend(FRAME_COST):
+                        return
+                    if frame.opcode is Opcode.PING:
+                        self.owed_pong = frame.payload  # only the latest is answered (RFC 6455)
+                        self.wake()
+                    elif frame.opcode is Opcode.PONG:
+                        self.pong_received = True
+                    elif frame.opcode is Opcode.CLOSE:
+                        self._close_with(frame.payload[0])  # the board's code, echoed
+                        return
+                    # Text and binary: a board has nothing to tell us; nothing is kept.
+                # While a board keeps sending, recv() never waits, so never lets the rest of a
+                # gevent worker run: yield after each read.
+                time.sleep(0)
+        except ParseFailed as exc:
+            self._close_with(exc.code, "malformed frame")
+            return
+        except OSError:  # reset, or silent for longer than the socket's timeout
+            pass
+        self.gone = True
+        self.wake()
+
+    def _spend(self, cost):
+        now = self.clock()
+        self.allowance = min(INPUT_ALLOWANCE, self.allowance + (now - self.refilled) * INPUT_REFILL)
+        self.refilled = now
+        self.allowance -= cost
+        if self.allowance >= 0:
+            return True
+        self._close_with(CloseReason.POLICY_VIOLATION, "a board sends nothing but pongs")
+        return False
+
+    def _close_with(self, code, reason=None):
+        self.closing = (code, reason)
+        self.wake()

@@ -26,25 +26,30 @@ def stream(ws):
     """Send the board's snapshot, then every relay message in order, from this handler only."""
     relay = current_app.extensions["feed"].relay
     hub = current_app.extensions["feed"].hub
-    # Idle handlers ping when the hub nudges them: up to NUDGE_EVERY seconds after it is due.
-    board = BoardSocket(ws, current_app.config["BOARD_PING_SECONDS"], late_by=NUDGE_EVERY)
-    # Woken by a message or by the hub's nudge every few seconds: no timer per wait, as there
-    # would be thousands of them.
+    # Woken by a message, by the hub's nudge every few seconds (no timer per wait, as there
+    # would be thousands of them), or by the board's reader when there is a pong or a close to
+    # write. Idle handlers ping when nudged: up to NUDGE_EVERY seconds after it is due.
     with hub.subscribe() as subscription:
+        board = BoardSocket(
+            ws, current_app.config["BOARD_PING_SECONDS"], NUDGE_EVERY, subscription.wake
+        )
+        board.start_reading()
         seq, snapshot = relay.snapshot()
         try:
             board.send(text_frame(snapshot))
-            while board.connected and not subscription.dropped and board.keep_alive():
-                ws.input_buffer.clear()  # a board has nothing to say; keep nothing it sends
+            # answer() last: nothing yields between its look at the reader's news and take().
+            while not subscription.dropped and board.keep_alive() and board.answer():
                 # Older messages than the snapshot's seq are already in it.
                 out = [message_frame(s, text) for s, text in subscription.take() if s > seq]
                 if out:
                     board.send(b"".join(out))
+            if subscription.dropped and board.connected:
+                log.info("dropping a board socket that fell behind")
+                board.close(1013, "fell behind; reconnect and resync")
         except OSError:
             return  # the board went away mid-write
-        if subscription.dropped:
-            log.info("dropping a board socket that fell behind")
-            ws.close(reason=1013, message="fell behind; reconnect and resync")
+        finally:
+            board.stop_reading()
 
 
 @bp.get("/")

@@ -1,26 +1,76 @@
-"""A board socket's writes: whole frames, one frame per message for every board, pings."""
+"""A board socket: whole frames written by its handler alone (pings, pongs, closes included), one
+frame per message for every board, and a reader that keeps nothing and stalls nobody.
+"""
 
+import contextlib
+import json
 import socket
 import threading
 import time
+import urllib.request
 
 import pytest
+import websocket
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
-from feed.stream import BoardSocket, FrameCache, message_frame, text_frame
+from feed import frames
+from feed.stream import (
+    FRAME_COST,
+    INPUT_ALLOWANCE,
+    BoardSocket,
+    FrameCache,
+    message_frame,
+    text_frame,
+)
+from tests.servers import gunicorn
+from tests.test_relay import big_board, boards, receive_snapshot
+from tests.upstream import wait_until
 
 
 class FakeServerSocket:
     """What BoardSocket uses of a simple-websocket connection."""
 
     def __init__(self, sock):
-        self.sock, self.connected, self.pong_received = sock, True, True
+        self.sock, self.connected = sock, True
 
 
 def frames_from(raw):
     reader = FrameProtocol(client=True, extensions=[])
     reader.receive_bytes(raw)
     return [(frame.opcode, frame.payload) for frame in reader.received_frames()]
+
+
+BROWSER = FrameProtocol(client=True, extensions=[])  # masks what it sends, as a browser does
+
+
+def board_pair(clock=time.monotonic):
+    """A BoardSocket reading one end of a socket pair; the test is the browser at the other."""
+    ours, theirs = socket.socketpair()
+    woken = threading.Event()
+    board = BoardSocket(FakeServerSocket(ours), ping_every=5, wake=woken.set, clock=clock)
+    board.start_reading()
+    theirs.settimeout(10)
+    return board, theirs, woken
+
+
+def finish(board, theirs):
+    """What the handler and gunicorn do when a board's handler returns."""
+    board.stop_reading()
+    board.reader.join(10)
+    assert not board.reader.is_alive()
+    board.sock.close()
+    theirs.close()
+
+
+def nothing_written(theirs):
+    theirs.setblocking(False)
+    try:
+        theirs.recv(100)
+    except BlockingIOError:
+        return True
+    finally:
+        theirs.settimeout(10)
+    return False
 
 
 def test_text_frame_is_one_unmasked_text_frame():
@@ -34,16 +84,76 @@ def test_a_message_is_framed_once_for_every_board():
 
 
 def test_pings_when_due_and_gives_up_on_a_board_that_never_answers():
-    ours, theirs = socket.socketpair()
-    ws = FakeServerSocket(ours)
-    board = BoardSocket(ws, ping_every=0)
+    now = [0]
+    board, theirs, _ = board_pair(clock=lambda: now[0])
+    now[0] = 5
     assert board.keep_alive()
     assert frames_from(theirs.recv(100)) == [(Opcode.PING, b"board")]
+    now[0] = 10
     assert not board.keep_alive()  # no pong came back
-    ws.pong_received = True  # simple-websocket saw the pong
+    theirs.sendall(BROWSER.pong(b"board"))
+    wait_until(lambda: board.pong_received, what="the reader to see the pong")
     assert board.keep_alive()
+    finish(board, theirs)
+
+
+def test_a_board_ping_is_answered_by_its_handler_not_by_the_reader():
+    board, theirs, woken = board_pair()
+    theirs.sendall(BROWSER.ping(b"one") + BROWSER.ping(b"two"))
+    assert woken.wait(10)
+    wait_until(lambda: board.owed_pong == b"two", what="the ping read")
+    assert nothing_written(theirs)  # the reader writes nothing
+    assert board.answer()
+    assert frames_from(theirs.recv(100)) == [(Opcode.PONG, b"two")]  # the latest only
+    finish(board, theirs)
+
+
+def test_a_board_close_is_replied_with_its_code_by_the_handler():
+    board, theirs, woken = board_pair()
+    theirs.sendall(BROWSER.close(4000, "gap in sequence"))
+    assert woken.wait(10)
+    assert nothing_written(theirs)
+    assert not board.answer()
+    assert frames_from(theirs.recv(100)) == [(Opcode.CLOSE, (4000, ""))]
+    assert not board.connected
+    finish(board, theirs)
+
+
+def test_a_board_that_sends_more_than_a_board_needs_is_closed_with_1008():
+    board, theirs, woken = board_pair()
+    flood = b"".join(bytes(BROWSER.send_data("x", fin=True)) for _ in range(1000))
+    with contextlib.suppress(OSError):  # the reader stops reading: the rest may not fit
+        theirs.sendall(flood)
+    assert woken.wait(10)
+    board.reader.join(10)
+    assert not board.reader.is_alive()  # it stopped reading at once
+    assert not board.answer()
+    opcode, (code, _) = frames_from(theirs.recv(200))[0]
+    assert (opcode, code) == (Opcode.CLOSE, 1008)
+    finish(board, theirs)
+
+
+def test_what_a_board_may_send_is_earned_back_over_time():
+    now = [0.0]
+    ours, theirs = socket.socketpair()
+    board = BoardSocket(FakeServerSocket(ours), ping_every=60, clock=lambda: now[0])
+    for _ in range(100):  # a pong and a ping each ping period, for as long as it likes
+        assert board._spend(2 * (FRAME_COST + 11))
+        now[0] += 25
+    assert not board._spend(INPUT_ALLOWANCE + 1)
+    assert board.closing[0] == 1008
     ours.close()
     theirs.close()
+
+
+def test_a_malformed_frame_closes_the_board_with_the_protocol_s_code():
+    board, theirs, woken = board_pair()
+    theirs.sendall(bytes(FrameProtocol(client=False, extensions=[]).ping(b"unmasked")))
+    assert woken.wait(10)
+    assert not board.answer()
+    opcode, (code, _) = frames_from(theirs.recv(200))[0]
+    assert (opcode, code) == (Opcode.CLOSE, 1002)
+    finish(board, theirs)
 
 
 def test_no_ping_before_it_is_due():
@@ -108,3 +218,142 @@ def test_the_frame_cache_is_bounded_by_bytes_as_well_as_by_count():
     assert list(cache.frames) == [2, 3] and cache.bytes <= 250
     assert cache.frame(4, "d" * 1000) == text_frame("d" * 1000)  # larger than the bound: alone
     assert list(cache.frames) == [4]
+
+
+class RawBoard:
+    """A /ws client on a bare socket: sends any frames, parses every frame the server writes."""
+
+    def __init__(self, address, receive_buffer=None):
+        host, port = address.rsplit(":", 1)
+        self.sock = socket.socket()
+        if receive_buffer:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        self.sock.connect((host, int(port)))
+        self.sock.settimeout(30)
+        self.sock.sendall(
+            b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        response = b""
+        while b"\r\n\r\n" not in response:
+            response += self.sock.recv(1)
+        assert response.startswith(b"HTTP/1.1 101")
+        self.parser = FrameProtocol(client=True, extensions=[])
+        self.writer = FrameProtocol(client=True, extensions=[])
+        self.parts = []
+
+    def frames(self, size=65536):
+        """The frames completed by one read: (opcode, payload), a text message whole."""
+        data = self.sock.recv(size)
+        if not data:
+            raise ConnectionError("closed")
+        self.parser.receive_bytes(data)
+        out = []
+        for frame in self.parser.received_frames():  # ParseFailed if a frame is corrupt
+            if frame.opcode in (Opcode.TEXT, Opcode.CONTINUATION):
+                self.parts.append(frame.payload)
+                if frame.message_finished:
+                    out.append((Opcode.TEXT, "".join(self.parts)))
+                    self.parts = []
+            else:
+                out.append((frame.opcode, frame.payload))
+        return out
+
+    def close_code(self, deadline):
+        """Read until the server's close frame; its code."""
+        while time.monotonic() < deadline:
+            for opcode, payload in self.frames():
+                if opcode is Opcode.CLOSE:
+                    return payload[0]
+        raise AssertionError("no close frame")
+
+
+@pytest.fixture
+def raw_board():
+    """Opens RawBoards; closes them whatever the test's outcome."""
+    opened = []
+
+    def open_board(address, receive_buffer=None):
+        opened.append(RawBoard(address, receive_buffer))
+        return opened[-1]
+
+    yield open_board
+    for board in opened:
+        board.sock.close()
+
+
+def health_answers(address):
+    with urllib.request.urlopen(f"http://{address}/health", timeout=10) as answer:
+        return json.load(answer) == {"status": "ok"}
+
+
+def next_bet_stop(ws, deadline):
+    while time.monotonic() < deadline:
+        ws.settimeout(max(deadline - time.monotonic(), 0.1))
+        opcode, data = ws.recv_data(control_frame=True)
+        if opcode == websocket.ABNF.OPCODE_TEXT and json.loads(data)["type"] == "bet_stop":
+            return json.loads(data)["data"]
+    raise AssertionError("no BetStop in time")
+
+
+def test_a_board_flooding_small_frames_is_closed_and_stalls_no_one(
+    upstream, sqlite_database_url, raw_board
+):
+    with gunicorn(sqlite_database_url, FEED_URL=upstream.url) as address:
+        upstream.wait_connected()
+        other = websocket.create_connection(f"ws://{address}/ws", timeout=30)
+        assert json.loads(other.recv())["type"] == "snapshot"
+        flooder = raw_board(address)
+        chunk = b"".join(bytes(flooder.writer.send_data("x", fin=True)) for _ in range(2000))
+        flooding = threading.Event()
+
+        def flood():
+            flooding.set()
+            with contextlib.suppress(OSError):  # until the server closes the socket
+                while True:
+                    flooder.sock.sendall(chunk)
+
+        threading.Thread(target=flood, daemon=True).start()
+        assert flooding.wait(10)
+        for number in range(5):
+            stop = {"event_id": f"sr:match:{number}", "groups": "all", "timestamp": number}
+            upstream.send_frame(frames.BET_STOP, stop, 1000 + number)
+            assert next_bet_stop(other, time.monotonic() + 20) == stop
+            assert health_answers(address)
+        assert flooder.close_code(time.monotonic() + 20) == 1008
+        other.close()
+
+
+def test_pings_during_a_multi_mb_snapshot_are_answered_outside_its_frame(
+    upstream, sqlite_database_url, raw_board
+):
+    with gunicorn(sqlite_database_url, FEED_URL=upstream.url) as address:
+        upstream.wait_connected()
+        for odds in big_board():
+            upstream.send_frame(frames.ODDS_CHANGE, odds, 1000)
+        wait_until(lambda: len(receive_snapshot(address)["lines"]) == 400 * 40 * 2)
+        board = raw_board(address, receive_buffer=4096)
+        texts, pongs, pinged = [], [], []
+        deadline = time.monotonic() + 60
+        while not (texts and pongs and pongs[-1] == pinged[-1]):
+            assert time.monotonic() < deadline, "the snapshot and a pong for the last ping"
+            if len(pinged) < 40:  # while the snapshot is being written, a ping per small read
+                pinged.append(f"p{len(pinged)}".encode())
+                board.sock.sendall(board.writer.ping(pinged[-1]))
+            for opcode, payload in board.frames(size=8192):  # parsing fails on a cut frame
+                if opcode is Opcode.TEXT:
+                    texts.append(json.loads(payload))
+                elif opcode is Opcode.PONG:
+                    pongs.append(payload)
+            time.sleep(0.002)
+        assert texts[0]["type"] == "snapshot" and len(texts[0]["lines"]) == 400 * 40 * 2
+        assert set(pongs) <= set(pinged)
+
+
+def test_a_board_s_close_is_answered_and_its_handler_ends(sqlite_database_url, raw_board):
+    with gunicorn(sqlite_database_url, FEED_ENABLED="0") as address:
+        board = raw_board(address)
+        assert board.frames()[0][0] is Opcode.TEXT  # the snapshot
+        board.sock.sendall(board.writer.close(4000, "gap in sequence"))
+        assert board.close_code(time.monotonic() + 20) == 4000
+        wait_until(lambda: boards(address) == 0, what="the handler to end")
