@@ -22,6 +22,7 @@ MESSAGE_TYPES = {
 }
 HEALTH_REFRESH_MS = 5000  # health messages with no change of verdict: at most one per 5 s
 IGNORED = {frames.PING, frames.LIVE_SCORE}  # known, and nothing on the board depends on them
+RESTORED_BET_STOPS = 1000  # BetStops of the log the rules remember again after a restart
 LOGGED_CHARS = 200  # of a skipped frame's description: a hostile frame must not fill the log
 
 
@@ -60,10 +61,12 @@ class Relay:
         self._snapshot = None  # (seq, text) of the last snapshot served
 
     def restore(self):
+        """Load the last known board, and the latest BetStops, which the rules remember again."""
         events, lines = self.store.load()
-        self.state.restore(events, lines)
+        logged = self.store.recent_bet_stops(RESTORED_BET_STOPS)  # newest first
+        self.state.restore(events, lines, list(reversed(logged)))
         self._snapshot = None
-        self.bet_stops.extend(reversed(self.store.recent_bet_stops(self.bet_stops.maxlen)))
+        self.bet_stops.extend(reversed(logged[: self.bet_stops.maxlen]))
 
     def receive(self, raw):
         """Handle one raw websocket frame from upstream; never raises, whatever the frame."""
@@ -111,6 +114,9 @@ class Relay:
                     "unknown_cmd", "ignoring unknown cmds, the first: %.40r", frame.cmd
                 )
             return
+        for kind in applied.skipped:  # parts the rules could not read: skipped or suspended
+            self.counts["skipped_parts"] += 1
+            self._count_once(kind, "skipping or suspending an unreadable part: %s", kind)
         try:
             message = {
                 "type": MESSAGE_TYPES[frame.cmd],

@@ -11,6 +11,7 @@ import pytest
 import websocket
 
 import feed.hub
+from database import db
 from feed import frames
 from feed.hub import GROUP_SIZE, LocalHub
 from feed.market import MarketLine, Outcome
@@ -442,3 +443,38 @@ def receive_before(ws, deadline):
         if opcode == websocket.ABNF.OPCODE_TEXT:
             return json.loads(data)
         assert time.monotonic() < deadline, "no message in time"
+
+
+def test_unreadable_parts_of_a_message_are_counted_by_kind(app):
+    relay = app.extensions["feed"].relay
+    bad = {"event_id": EVENT, "product": 1, "timestamp": 1000, "markets": ODDS["markets"]}
+    bad["markets"] = [
+        *ODDS["markets"],
+        {"id": 5, "lines": [{"outcomes": [{"id": "1", "odds": ""}]}]},
+    ]
+    relay.receive(frames.encode_text(frames.ODDS_CHANGE, bad, 1000))
+    relay.receive(frames.encode_text(frames.ODDS_CHANGE, bad, 1000))
+    assert relay.counts["bad_odds"] == 2 and relay.counts["skipped_parts"] == 2
+    assert relay.counts["bad_frames"] == 0  # the message applied: only its bad part was skipped
+
+
+def test_a_restart_remembers_the_logged_bet_stops_for_lines_created_later(app):
+    runtime = app.extensions["feed"]
+    # A BetStop for an event with no lines yet, logged; then the process restarts.
+    stop = {"event_id": EVENT, "groups": "all", "timestamp": 5000}
+    runtime.relay.handle(frames.Frame(frames.BET_STOP, 5000, stop), 5000)
+    runtime.store.flush()
+    from app import create_app
+
+    restarted_app = create_app(app.config | {"FEED_URL": ""})
+    restarted = restarted_app.extensions["feed"]
+    try:
+        restarted.relay.restore()
+        assert restarted.relay.snapshot() and restarted.relay.bet_stops[0]["event_id"] == EVENT
+        # Odds stamped before the stop arrive after the restart: the lines they create obey it.
+        restarted.relay.handle(frames.Frame(frames.ODDS_CHANGE, 1000, ODDS), 1000)
+        statuses = {line.status for line in restarted.state.lines.values()}
+        assert statuses == {"suspended"}
+    finally:
+        with restarted_app.app_context():
+            db.engine.dispose()
