@@ -374,7 +374,7 @@ def test_non_finite_numbers_never_reach_a_board_as_bare_tokens(app):
     assert bet_stop["lines"][0]["status"] == "suspended"
     assert bet_stop["lines"][0]["outcomes"]["1"]["odds"] is None
     snapshot = strict_loads(runtime.relay.snapshot()[1])
-    assert snapshot["health"]["products"]["1"]["offset_s"] is None
+    assert snapshot["health"]["products"]["1"]["up"] is False  # a NaN offset reads as behind
     assert snapshot["lines"][0]["outcomes"] == {
         "1": {"odds": None, "active": True},
         "2": {"odds": None, "active": True},
