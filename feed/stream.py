@@ -105,6 +105,7 @@ class BoardSocket:
         self.owed_pong = None  # payload of the latest ping of the board's not answered yet
         self.closing = None  # (code, reason) the handler is to close the socket with
         self.gone = False  # the reader found the connection closed, reset or silent
+        self.stopped = False  # the handler is done: reading stopped
         self.protocol = FrameProtocol(client=False, extensions=[])  # what the board sends
         self.allowance, self.refilled = INPUT_ALLOWANCE, clock()
         self.reader = threading.Thread(target=self._read, name="board-reader", daemon=True)
@@ -122,8 +123,10 @@ class BoardSocket:
 
     def stop_reading(self):
         """Let the reader go (it may be waiting for the board): the handler is done."""
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RD)
+        if not self.stopped:
+            self.stopped = True
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_RD)
 
     def send(self, data):
         """Write `data` whole; raise OSError if the board is gone or took nothing for too long."""
