@@ -179,7 +179,8 @@ class UpstreamClient:
             try:
                 self._session()
             except Exception as exc:  # the network or the server: all mean reconnect
-                self._log_loss(exc, attempt)
+                if not self.stopped.is_set():  # stop() closing the socket under us is no loss
+                    self._log_loss(exc, attempt)
             try:
                 self._close()
             except Exception:
