@@ -86,10 +86,13 @@ class BoundedWebSocket(websocket.WebSocket):
         self.dropping = None  # [size so far, first bytes] of the message being dropped
         self.drop_left = None  # bytes of the dropped frame still to read
         self.drop_fin = False  # that frame ends its message
+        self.taking = False  # the frame whose header was read is being let through
 
     def recv_frame(self):
         buffer = self.frame_buffer
         while True:
+            if self.taking:  # a frame let through, whose read timed out part-way: finish it
+                return self._take()
             if self.drop_left is not None:
                 self._read_dropped()
                 self.drop_left = None
@@ -106,13 +109,13 @@ class BoundedWebSocket(websocket.WebSocket):
             if opcode not in DATA_OPCODES:
                 if length > 125:  # a control frame never is: do not read it to find out
                     raise websocket.WebSocketProtocolException("control frame too long")
-                return super().recv_frame()
+                return self._take()
             if opcode != websocket.ABNF.OPCODE_CONT and self.dropping is not None:
                 raise websocket.WebSocketProtocolException("new message inside a fragmented one")
             size = length + (self.message_bytes if opcode == websocket.ABNF.OPCODE_CONT else 0)
             if self.dropping is None and size <= self.max_message_bytes:
                 self.message_bytes = 0 if fin else size
-                return super().recv_frame()
+                return self._take()
             if self.dropping is None:
                 self.dropping = [size, b""]
                 # Fragments already taken belong to the message dropped: forget them too.
@@ -124,6 +127,14 @@ class BoundedWebSocket(websocket.WebSocket):
             self.drop_left = length + (4 if masked else 0)
             self.drop_fin = bool(fin)
             buffer.clear()
+
+    def _take(self):
+        # websocket-client reads the rest (mask, payload), resuming after a timeout by itself;
+        # `taking` keeps this frame from being sized a second time when it does.
+        self.taking = True
+        frame = super().recv_frame()
+        self.taking = False
+        return frame
 
     def _read_dropped(self):
         while self.drop_left:

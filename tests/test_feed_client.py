@@ -249,3 +249,44 @@ def test_sessions_that_carry_nothing_back_off(upstream):
         assert delays == sorted(delays) and delays[-1] > 8 * delays[0]
     finally:
         client.stop()
+
+
+def raw_frame(opcode, payload, fin=True):
+    """A server's (unmasked) websocket frame, built by hand so a test can cut it anywhere."""
+    first = (0x80 if fin else 0) | opcode
+    if len(payload) < 126:
+        return bytes([first, len(payload)]) + payload
+    return bytes([first, 126]) + len(payload).to_bytes(2, "big") + payload
+
+
+def test_frames_cut_by_read_timeouts_are_sized_once_and_dropped_once(app, upstream):
+    feed = app.extensions["feed"]
+    feed.client.max_message_bytes = 4096
+    feed.client.silence_limit = 2  # the client's reads time out after 0.5 s
+    feed.start()
+    try:
+        upstream.wait_connected()
+        sock = next(iter(upstream.connections)).socket
+        # A message under the limit in three fragments, the second cut mid-payload by a pause
+        # longer than a read's timeout: it must be sized once, not once per read.
+        fits = frames.encode_text(frames.ODDS_CHANGE, odds(ts=100) | {"pad": "x" * 3700}, 100)
+        fits = fits.encode()
+        assert 3800 < len(fits) < 4096
+        second = raw_frame(0x0, fits[1000:3000], fin=False)
+        sock.sendall(raw_frame(0x1, fits[:1000], fin=False) + second[:500])
+        time.sleep(0.8)
+        sock.sendall(second[500:] + raw_frame(0x0, fits[3000:]))
+        wait_until(lambda: line_status(feed) == "active", what="the message in fragments")
+        # A message over the limit, cut by a pause: dropped once, and the next one applies.
+        over = frames.encode_text(frames.BET_STOP, {"event_id": EVENT, "pad": "y" * 6000}, 200)
+        whole = raw_frame(0x1, over.encode())
+        sock.sendall(whole[:3000])
+        time.sleep(0.8)
+        sock.sendall(whole[3000:])
+        upstream.send_frame(frames.ODDS_CHANGE, odds(event="sr:match:2", ts=300))
+        wait_until(lambda: line_status(feed, "sr:match:2") == "active", what="the next frame")
+        assert line_status(feed) == "active"  # the dropped BetStop stopped nothing
+        assert feed.relay.counts["frame_too_large"] == 1
+        assert feed.client.connects == 1 and upstream.accepted == 1
+    finally:
+        feed.stop()
