@@ -11,6 +11,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, MetaData, TypeDecorator, event
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase
 
 # Named constraints, so Alembic can alter them, SQLite's batch mode included.
@@ -47,8 +48,10 @@ def init_app(app):
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             _make_sqlite_transactions_immediate(db.engine)
-        if db.engine.dialect.name == "postgresql" and _gevent_patched():
-            _wait_on_the_gevent_hub()
+        if db.engine.dialect.name == "postgresql":
+            _begin_with_time_limits(db.engine)
+            if _gevent_patched():
+                _wait_on_the_gevent_hub()
 
 
 def _gevent_patched():
@@ -120,6 +123,28 @@ def _make_sqlite_transactions_immediate(engine):
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _begin_with_time_limits(engine):
+    # psycopg sends BEGIN by itself before a transaction's first statement: a round trip of its
+    # own that nothing can ride along. In autocommit mode it sends none, and BEGIN goes out here
+    # with the transaction's lock and statement timeouts in the same round trip. COMMIT and
+    # ROLLBACK are unchanged: psycopg sends them whenever the server is inside a transaction.
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record):
+        dbapi_connection.autocommit = True
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection):
+        limits = connection.get_execution_options().get("time_limits")
+        if limits is None:
+            connection.exec_driver_sql("BEGIN")
+        else:
+            lock_ms, statement_ms = limits
+            connection.exec_driver_sql(
+                f"BEGIN; SET LOCAL lock_timeout = {lock_ms:d}; "
+                f"SET LOCAL statement_timeout = {statement_ms:d}"
+            )
+
+
 class UTCDateTime(TypeDecorator):
     """A timestamp stored as naive UTC and always read back as an aware UTC datetime."""
 
@@ -141,32 +166,48 @@ class Busy(Exception):
     """The transaction could not have the locks it needs in time: nothing was done, retry later."""
 
 
-def run_in_transaction(work, attempts=8):
+def run_in_transaction(work, attempts=8, deadline=None):
     """Run `work(connection)` in one transaction on a connection of its own, and commit it.
 
     Deadlocks, serialization failures and unique-constraint races with a concurrent request are
     retried from the start: on the next attempt the work sees what the other transaction
-    committed. A lock held elsewhere (SQLite's write lock) is waited for, in short sleeps that
-    let the worker serve other requests, for at most DATABASE_LOCK_TIMEOUT seconds: then Busy is
-    raised. Any other exception rolls everything back and propagates.
+    committed. Locks held by other transactions are waited for until `deadline` (a
+    time.monotonic() value; by default DATABASE_LOCK_TIMEOUT seconds from now), and a free
+    connection of the pool for DATABASE_POOL_TIMEOUT seconds; past either, or when a statement
+    runs longer than DATABASE_STATEMENT_TIMEOUT (PostgreSQL), Busy is raised and nothing is
+    done. SQLite's write lock is waited for in short sleeps that let the worker serve other
+    requests. Any other exception rolls everything back and propagates.
     """
-    deadline = time.monotonic() + current_app.config["DATABASE_LOCK_TIMEOUT"]
+    config = current_app.config
+    if deadline is None:
+        deadline = time.monotonic() + config["DATABASE_LOCK_TIMEOUT"]
+    statement_ms = round(config["DATABASE_STATEMENT_TIMEOUT"] * 1000)
     pause = 0.001
     attempt = 1
     while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise Busy("waited too long for a lock another transaction holds")
         try:
-            with db.engine.begin() as connection:
-                return work(connection)
+            with db.engine.connect() as connection:
+                # A lock timeout of 0 would mean none: wait at least a millisecond.
+                connection.execution_options(time_limits=(max(1, int(left * 1000)), statement_ms))
+                with connection.begin():
+                    return work(connection)
+        except PoolTimeout as exc:
+            raise Busy("no database connection came free in time") from exc
         except DBAPIError as exc:
             if _is_locked(exc):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise Busy("the database is locked by another transaction") from exc
                 # time.sleep is gevent's under the gevent worker. Jitter, so that waiters of
                 # several processes do not retry in step.
-                time.sleep(min(left, pause * random.uniform(0.5, 1.5)))
+                time.sleep(min(max(left, 0), pause * random.uniform(0.5, 1.5)))
                 pause = min(pause * 2, 0.05)
                 continue
+            sqlstate = getattr(exc.orig, "sqlstate", None)
+            if sqlstate == LOCK_NOT_AVAILABLE:
+                raise Busy("waited too long for a lock another transaction holds") from exc
+            if sqlstate == QUERY_CANCELED:
+                raise Busy("a statement ran longer than the database allows") from exc
             if attempt == attempts or not _is_retryable(exc):
                 raise
             attempt += 1
@@ -194,6 +235,8 @@ def _combined(statements):
 
 
 RETRYABLE_SQLSTATES = {"40001", "40P01", "23505"}  # serialization, deadlock, unique violation
+LOCK_NOT_AVAILABLE = "55P03"  # lock_timeout
+QUERY_CANCELED = "57014"  # statement_timeout
 
 
 def _is_retryable(exc):

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 import database
 from app import create_app
-from database import db
+from database import Busy, db, run_in_transaction
 from tests.conftest import base_config
 from tests.servers import gunicorn
 from tests.wallet_calls import audit, cancel_bet_body, credits, deposit, place_bet_body
@@ -124,7 +124,8 @@ def test_under_gunicorn_a_callback_waiting_for_a_lock_blocks_nothing_else(
 ):
     app = create_app(base_config(postgres_database_url))
     deposit(app, USER, "100")
-    with gunicorn(postgres_database_url, FEED_ENABLED="0") as address:
+    # A lock released well inside DATABASE_LOCK_TIMEOUT: every waiting callback goes through.
+    with gunicorn(postgres_database_url, FEED_ENABLED="0", DATABASE_LOCK_TIMEOUT="30") as address:
         base = f"http://{address}/wallet"
         placed = requests.post(f"{base}/place_bet", json=place_bet_body("TX-1", amount="30"))
         assert placed.json()["balance"] == "70.0"
@@ -161,4 +162,54 @@ def test_the_hub_wait_is_installed_only_where_gevent_has_patched(postgres_databa
     app = create_app(base_config(postgres_database_url))
     assert psycopg.waiting.wait is before is not database.wait_on_gevent_hub
     with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_statement_running_past_its_limit_is_cancelled_as_busy(postgres_database_url):
+    app = create_app(base_config(postgres_database_url) | {"DATABASE_STATEMENT_TIMEOUT": 0.2})
+    with app.app_context():
+        with pytest.raises(Busy, match="a statement ran longer"):
+            run_in_transaction(lambda connection: connection.exec_driver_sql("SELECT pg_sleep(30)"))
+        # The connection it ran on went back to the pool in a usable state.
+        assert run_in_transaction(lambda c: c.exec_driver_sql("SELECT 1").scalar()) == 1
+        db.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_the_time_limits_are_the_transactions_own(postgres_database_url):
+    app = create_app(
+        base_config(postgres_database_url)
+        | {"DATABASE_LOCK_TIMEOUT": 30, "DATABASE_STATEMENT_TIMEOUT": 7}
+    )
+
+    def limits(connection):
+        return [connection.exec_driver_sql(f"SHOW {name}").scalar() for name in LIMITS]
+
+    with app.app_context():
+        lock, statement = run_in_transaction(limits)
+        assert 29_000 <= int(lock.removesuffix("ms")) <= 30_000 or lock == "30s"
+        assert statement == "7s"
+        # Outside run_in_transaction (migrations, the audit, reads) nothing is limited.
+        assert [db.session.execute(sa.text(f"SHOW {name}")).scalar() for name in LIMITS] == [
+            "0",
+            "0",
+        ]
+        db.session.remove()
+        db.engine.dispose()
+
+
+LIMITS = ("lock_timeout", "statement_timeout")
+
+
+def test_no_free_connection_in_time_is_busy(sqlite_database_url):
+    config = base_config(sqlite_database_url) | {
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.1}
+    }
+    app = create_app(config)
+    with app.app_context():
+        taken = db.engine.connect()  # the pool's only connection
+        with pytest.raises(Busy, match="no database connection"):
+            run_in_transaction(lambda c: c.exec_driver_sql("SELECT 1").scalar())
+        taken.close()
         db.engine.dispose()

@@ -262,9 +262,11 @@ def test_a_refund_is_one_read_and_one_write_on_postgresql(app, client, funded):
     finally:
         sa.event.remove(engine, "before_cursor_execute", record)
     if engine.dialect.name == "postgresql":
-        # wallet_lock_and_find locks the account and reads the bet; then one WITH ... UPDATE
-        # writes the account, the ledger entry and the bet.
-        assert statements == ["SELECT", "WITH"]
+        # BEGIN carries the transaction's lock and statement timeouts (psycopg would otherwise
+        # send a BEGIN of its own, another round trip); wallet_lock_and_find locks the account
+        # and reads the bet; then one WITH ... UPDATE writes the account, the ledger entry and
+        # the bet.
+        assert statements == ["BEGIN;", "SELECT", "WITH"]
     else:
         # BEGIN IMMEDIATE takes SQLite's write lock up front, then each write on its own.
         assert statements == ["BEGIN", "SELECT", "SELECT", "UPDATE", "INSERT", "UPDATE"]

@@ -5,12 +5,18 @@ stand between a retry storm and a double refund.
 """
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
+import psycopg
 import pytest
+import requests
 from sqlalchemy import event
 
+from app import create_app
 from database import db
+from tests.conftest import base_config
+from tests.servers import gunicorn
 from tests.wallet_calls import audit, cancel_bet_body, credits, deposit, place_bet_body
 
 USER = "hrgpl0001"
@@ -107,3 +113,57 @@ def test_crash_after_the_ledger_write_commits_nothing_and_the_retry_refunds_once
         assert credits(app, USER) == (10_000_000, 200_000)
     finally:
         event.remove(engine, "after_cursor_execute", crash_once)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_under_gunicorn_a_held_account_lock_stalls_that_account_only(postgres_database_url):
+    app = create_app(base_config(postgres_database_url))
+    others = [f"other{i}" for i in range(20)]
+    for user in ["stuck", *others]:
+        deposit(app, user, "100")
+    with gunicorn(postgres_database_url, FEED_ENABLED="0", DATABASE_LOCK_TIMEOUT="1") as address:
+        base = f"http://{address}/wallet"
+
+        def post(callback, body):
+            started = time.monotonic()
+            answer = requests.post(f"{base}/{callback}", json=body, timeout=60)
+            return answer.status_code, answer.json(), time.monotonic() - started
+
+        assert post("place_bet", place_bet_body("TX-S", user="stuck", amount="30"))[0] == 200
+        # An operator's psql session locks the account's row and neither commits nor rolls back.
+        url = postgres_database_url.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(url) as holder, ThreadPoolExecutor(max_workers=70) as pool:
+            holder.execute("SELECT 1 FROM wallet_accounts WHERE user_id = 'stuck' FOR UPDATE")
+            # More of its callbacks than the worker has database connections (10)...
+            stuck = [
+                pool.submit(post, "cancel_bet", cancel_bet_body("TX-S", user="stuck"))
+                for _ in range(30)
+            ]
+            time.sleep(0.5)
+            # ...and meanwhile every other account's callbacks.
+            free = [
+                pool.submit(
+                    post, "place_bet", place_bet_body(f"TX-{i}", user=others[i % 20], amount="1")
+                )
+                for i in range(40)
+            ]
+            # Both sets are answered while the lock is still held: it is released only after.
+            free_answers = [answer.result(timeout=60) for answer in free]
+            stuck_answers = [answer.result(timeout=60) for answer in stuck]
+            holder.rollback()
+
+        assert [(status, answer["code"]) for status, answer, _ in free_answers] == [
+            (200, "0000")
+        ] * 40
+        for status, answer, elapsed in stuck_answers:
+            assert (status, answer["code"]) == (200, "9999")
+            assert answer["desc"].endswith("retry later")
+            assert elapsed < 5, "a callback waited on the held lock for longer than 5 s"
+        assert credits(app, "stuck") == (700_000, 0)
+
+        retried = post("cancel_bet", cancel_bet_body("TX-S", user="stuck"))[1]
+        assert (retried["code"], retried["balance"]) == ("0000", "100.0")
+    assert audit(app) == []
+    with app.app_context():
+        db.engine.dispose()

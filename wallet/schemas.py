@@ -112,13 +112,21 @@ GAME_TYPE = Text(10)
 GAME_CODE = Text(20)
 
 
+class OfOneUser:
+    """A request that moves one user's money."""
+
+    @property
+    def user_ids(self):
+        return (self.user_id,)
+
+
 @dataclass(frozen=True)
-class GetBalance:
+class GetBalance(OfOneUser):
     user_id: str = wire("userId", USER_ID)
 
 
 @dataclass(frozen=True)
-class PlaceBet:
+class PlaceBet(OfOneUser):
     ts: datetime = wire("ts", Timestamp())
     user_id: str = wire("userId", USER_ID)
     tx_id: str = wire("txId", TX_ID)
@@ -132,7 +140,7 @@ class PlaceBet:
 
 
 @dataclass(frozen=True)
-class CancelBet:
+class CancelBet(OfOneUser):
     ts: datetime = wire("ts", Timestamp())
     reason: str = wire("reason", Text(30, CANCEL_REASONS))
     user_id: str = wire("userId", USER_ID)
@@ -142,7 +150,7 @@ class CancelBet:
 
 
 @dataclass(frozen=True)
-class Settle:
+class Settle(OfOneUser):
     ts: datetime = wire("ts", Timestamp())
     user_id: str = wire("userId", USER_ID)
     tx_id: str = wire("txId", TX_ID)
@@ -167,3 +175,8 @@ class EventPayout:
 @dataclass(frozen=True)
 class EventSettle:
     settles: tuple = wire("settles", ListOf(EventPayout, MAX_EVENT_SETTLES))
+
+    @property
+    def user_ids(self):
+        """Every user paid by the batch, sorted: the order their accounts are locked in."""
+        return tuple(sorted({payout.user_id for payout in self.settles}))

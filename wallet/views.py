@@ -2,6 +2,7 @@
 
 import json
 import logging
+import time
 
 from flask import Blueprint, current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -33,15 +34,19 @@ def callback_view(name, request_type, operation, reports_balance):
         answer = balance_answer if reports_balance else success_answer
         wallet = current_app.extensions["wallet"]
         now = wallet.clock()
+        # How long this callback may wait for its accounts: its turn, a connection, the locks.
+        deadline = time.monotonic() + current_app.config["DATABASE_LOCK_TIMEOUT"]
         try:
             wallet.gate.check(request.remote_addr, request.headers)
             parsed = schemas.parse(request_type, _json_body())
             # The answer is read inside the transaction: it reports the balance this callback
             # committed, without reloading the account afterwards.
             try:
-                return run_in_transaction(
-                    lambda db: answer(operation(db, parsed, now), now, wallet.free_credit)
-                )
+                with wallet.turns.take(parsed.user_ids, deadline):
+                    return run_in_transaction(
+                        lambda db: answer(operation(db, parsed, now), now, wallet.free_credit),
+                        deadline=deadline,
+                    )
             except Busy as busy:
                 # Nothing was done: the provider's retry will find the lock free.
                 raise WalletError(Failure.BUSY, f"busy: {busy}; retry later") from None
