@@ -1,9 +1,12 @@
 """Every field of every callback refused precisely, with nothing written."""
 
+import json
+
 import pytest
 
 from tests.wallet_calls import (
     cancel_bet_body,
+    credits,
     deposit,
     event_settle_body,
     place_bet_body,
@@ -124,3 +127,106 @@ def test_one_bad_item_refuses_the_whole_batch(app, client, funded):
     answer = client.post("/wallet/event_settle", json=body)
     assert answer.json == {"code": "9999", "desc": "unknown userId 'nobody'"}
     assert row_counts(app) == funded
+
+
+BODY_LIMIT = 1024 * 1024
+# The fields that decide money or identify it: refused when wrong, on every callback.
+STRICT = {
+    "get_balance": {"userId": lambda: {"userId": "hrgpl0001"}},
+    "place_bet": {name: lambda: place_bet_body("TX-V1") for name in place_bet_body("TX-V1")},
+    "settle": {name: lambda: settle_body("TX-V1") for name in settle_body("TX-V1")},
+    "cancel_bet": {name: lambda: cancel_bet_body("TX-V1") for name in ("userId", "txId")},
+}
+
+
+def strict_fields():
+    for callback, fields in STRICT.items():
+        for name, make in fields.items():
+            yield callback, name, make
+    for name in ("settleId", "eventId", "userId", "amount", "createTime"):
+        yield "event_settle", f"settles[0].{name}", None
+
+
+def with_value(callback, name, make, value):
+    """The valid body of `callback` with `name` set to `value` (settles[0].x: the first item's)."""
+    if callback == "event_settle":
+        body = event_settle_body(("S1", "hrgpl0001", "5.0"))
+        body["settles"][0][name.removeprefix("settles[0].")] = value
+    else:
+        body = make()
+        body[name] = value
+    return body
+
+
+@pytest.mark.parametrize(("callback", "name", "make"), list(strict_fields()))
+def test_a_field_as_long_as_the_body_limit_is_refused_by_its_length(
+    app, client, funded, callback, name, make
+):
+    short = json.dumps(with_value(callback, name, make, ""))
+    # Digits, so that an amount or a time would be parsed if the length were not checked first.
+    body = with_value(callback, name, make, "9" * (BODY_LIMIT - len(short) - 1))
+    data = json.dumps(body).encode()
+    assert BODY_LIMIT - 10 < len(data) <= BODY_LIMIT
+    answer = client.post(f"/wallet/{callback}", data=data, content_type="application/json")
+    assert answer.status_code == 200
+    assert answer.json["code"] == "9999"
+    assert answer.json["desc"].startswith(f"{name} is longer than ")
+    assert row_counts(app) == funded
+
+
+@pytest.mark.parametrize(("callback", "name", "make"), list(strict_fields()))
+@pytest.mark.parametrize(
+    ("value", "wrong"),
+    [
+        # PostgreSQL cannot store a NUL; SQLite would.
+        ("TX\x00-1", "contains a control character"),
+        ("TX\x1b-1", "contains a control character"),
+        # A lone surrogate: valid JSON, but no UTF-8 can encode it.
+        ("TX\ud800-1", "is not valid Unicode"),
+    ],
+)
+def test_an_unstorable_character_is_refused_identically_on_both_databases(
+    app, client, funded, callback, name, make, value, wrong
+):
+    answer = client.post(f"/wallet/{callback}", json=with_value(callback, name, make, value))
+    assert answer.status_code == 200
+    assert answer.json["code"] == "9999"
+    if name.endswith(("ts", "Time", "betTime")):
+        assert answer.json["desc"].startswith(f"{name} must be")
+    elif name.endswith(("Amount", "amount")):
+        assert answer.json["desc"] == f"{name} is not a decimal number"
+    else:
+        assert answer.json["desc"] == f"{name} {wrong}"
+    assert row_counts(app) == funded
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"userId": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        '{"userId": "hrgpl0001", "x": ' + '{"a": ' * 100_000 + "1" + "}" * 100_001,
+    ],
+)
+def test_json_nested_too_deeply_is_refused(app, client, funded, data):
+    answer = client.post("/wallet/get_balance", data=data, content_type="application/json")
+    assert answer.status_code == 200
+    assert answer.json == {"code": "9999", "desc": "body is nested too deeply"}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "desc"),
+    [
+        ("betAmount", "５", "betAmount is not a decimal number"),
+        ("betAmount", "٥٠", "betAmount is not a decimal number"),
+        (
+            "betTime",
+            "２０２２-10-14T22:59:59.920+0800",
+            "betTime must be yyyy-MM-ddTHH:mm:ss.SSS+hhmm in ASCII digits",
+        ),
+    ],
+)
+def test_digits_other_than_ascii_are_refused(app, client, funded, name, value, desc):
+    answer = client.post("/wallet/place_bet", json=place_bet_body("TX-1") | {name: value})
+    assert answer.json == {"code": "9999", "desc": desc}
+    assert credits(app, "hrgpl0001") == (1_000_000, 0)

@@ -4,15 +4,20 @@ Every field the provider documents as a String must arrive as a JSON string; any
 refused with a desc naming the field and what is wrong with it.
 """
 
+import re
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 from .codes import Failure
 from .errors import WalletError
-from .formats import parse_amount, parse_ts
+from .formats import MAX_AMOUNT_LENGTH, TIMESTAMP_LENGTH, parse_amount, parse_ts
 
 CANCEL_REASONS = ("BET_REQUEST_TIME_OUT", "BET_FAILED", "VOID_ROUND")
 MAX_EVENT_SETTLES = 1000
+# PostgreSQL cannot store a NUL (SQLite can): the two would disagree. No id needs any of these.
+CONTROL = re.compile("[\x00-\x1f\x7f]")
+# JSON can carry half of a UTF-16 pair ("\ud800"); no UTF-8 encodes it, so no database stores it.
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -21,9 +26,11 @@ class Text:
     choices: tuple = ()
 
     def parse(self, name, value):
-        text = _string(name, value)
-        if len(text) > self.max_length:
-            raise _malformed(f"{name} is longer than {self.max_length} characters")
+        text = _string(name, value, self.max_length)
+        if CONTROL.search(text):
+            raise _malformed(f"{name} contains a control character")
+        if SURROGATE.search(text):
+            raise _malformed(f"{name} is not valid Unicode")
         if self.choices and text not in self.choices:
             raise _malformed(f"{name} must be one of {', '.join(self.choices)}")
         return text
@@ -33,7 +40,7 @@ class Text:
 class Timestamp:
     def parse(self, name, value):
         try:
-            return parse_ts(_string(name, value))
+            return parse_ts(_string(name, value, TIMESTAMP_LENGTH))
         except ValueError as exc:
             raise _malformed(f"{name} {exc}") from None
 
@@ -44,7 +51,7 @@ class Amount:
 
     def parse(self, name, value):
         try:
-            return parse_amount(_string(name, value), allow_zero=self.allow_zero)
+            return parse_amount(_string(name, value, MAX_AMOUNT_LENGTH), allow_zero=self.allow_zero)
         except ValueError as exc:
             raise _malformed(f"{name} {exc}") from None
 
@@ -82,9 +89,13 @@ def parse(request_type, body, prefix=""):
     return request_type(**values)
 
 
-def _string(name, value):
+def _string(name, value, max_length):
+    """The value, if it is a non-blank string of at most `max_length` characters."""
     if not isinstance(value, str):
         raise _malformed(f"{name} must be a string, got {_json_type(value)}")
+    # First, before anything reads the text: every later step costs time with its length.
+    if len(value) > max_length:
+        raise _malformed(f"{name} is longer than {max_length} characters")
     if not value.strip():
         raise _malformed(f"{name} is empty")
     return value

@@ -98,5 +98,7 @@ def _json_body():
         return json.loads(request.get_data())
     except RequestEntityTooLarge:
         raise WalletError(Failure.MALFORMED_REQUEST, "body is too large") from None
+    except RecursionError:
+        raise WalletError(Failure.MALFORMED_REQUEST, "body is nested too deeply") from None
     except (ValueError, UnicodeDecodeError):
         raise WalletError(Failure.MALFORMED_REQUEST, "body is not valid JSON") from None
