@@ -156,6 +156,35 @@ def test_cancel_for_a_user_never_seen_answers_0000_with_nothing(app, client, fun
     assert credits(app, "ghost") is None
 
 
+def test_cancel_of_a_bet_whose_account_is_gone_refunds_nothing_and_alerts(
+    app, client, funded, caplog
+):
+    post(client, "place_bet", place_bet_body("TX-1"))
+    with app.app_context():
+        # An operator removed the account by hand, its ledger with it.
+        db.session.execute(
+            sa.text(
+                "DELETE FROM wallet_ledger WHERE account_id IN "
+                "(SELECT id FROM wallet_accounts WHERE user_id = :user)"
+            ),
+            {"user": USER},
+        )
+        db.session.execute(
+            sa.text("DELETE FROM wallet_accounts WHERE user_id = :user"), {"user": USER}
+        )
+        db.session.commit()
+    before = row_counts(app)
+    with caplog.at_level(logging.ERROR, logger="wallet.alerts"):
+        answer = post(client, "cancel_bet", cancel_bet_body("TX-1"))
+    assert answer == {
+        "code": "9999",
+        "desc": "txId TX-1 is a bet of userId 'hrgpl0001', who has no account any more: "
+        "nothing refunded",
+    }
+    assert row_counts(app) == before
+    assert "cancel_bet for a bet whose account is gone: txId=TX-1" in caplog.text
+
+
 def test_cancel_by_another_user_is_refused(app, client, funded):
     post(client, "place_bet", place_bet_body("TX-1"))
     answer = post(client, "cancel_bet", cancel_bet_body("TX-1", user="thief"))

@@ -336,6 +336,18 @@ def cancel_bet(connection, request, now):
             Failure.BET_ALREADY_SETTLED,
             f"txId {bet.tx_id} is already settled and cannot be cancelled",
         )
+    if account is None:
+        alerts.error(
+            "cancel_bet for a bet whose account is gone: txId=%s userId=%s; nothing refunded, "
+            "needs a person",
+            bet.tx_id,
+            bet.user_id,
+        )
+        raise WalletError(
+            Failure.UNKNOWN_USER,
+            f"txId {bet.tx_id} is a bet of userId {bet.user_id!r}, who has no account any "
+            "more: nothing refunded",
+        )
     cancelled = _new(
         tx_id=bet.tx_id,
         state="cancelled",
