@@ -94,8 +94,16 @@ def balance_answer(account, now, free_credit):
 
 
 def _json_body():
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
     try:
-        return json.loads(request.get_data())
+        if limit is not None:
+            # A body sent in chunks (no Content-Length) is cut at the limit without a word:
+            # read one byte more, to tell a body of the limit from a longer one.
+            request.max_content_length = limit + 1
+        data = request.get_data()
+        if limit is not None and len(data) > limit:
+            raise RequestEntityTooLarge()
+        return json.loads(data)
     except RequestEntityTooLarge:
         raise WalletError(Failure.MALFORMED_REQUEST, "body is too large") from None
     except RecursionError:
