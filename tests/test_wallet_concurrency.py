@@ -7,10 +7,13 @@ stand between a retry storm and a double refund.
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from itertools import pairwise
 
 import psycopg
 import pytest
 import requests
+import sqlalchemy as sa
 from sqlalchemy import event
 
 from app import create_app
@@ -18,6 +21,8 @@ from database import db
 from tests.conftest import base_config
 from tests.servers import gunicorn
 from tests.wallet_calls import audit, cancel_bet_body, credits, deposit, place_bet_body
+from wallet.formats import format_ts
+from wallet.models import LedgerEntry
 
 USER = "hrgpl0001"
 
@@ -53,6 +58,48 @@ def test_fifty_concurrent_identical_cancels_refund_once(app, client, funded):
     assert {a["balance"] for a in answers} == {"1020.0"}
     assert credits(app, USER) == (10_000_000, 200_000)
     assert audit(app) == []
+
+
+def test_balance_ts_is_taken_after_the_lock_and_written_to_the_ledger(app, funded):
+    bodies = [place_bet_body(f"TX-{i}", amount="1") for i in range(200)]
+
+    def send(body):
+        answer = app.test_client().post("/wallet/place_bet", json=body)
+        return body["txId"], answer.json
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        answers = list(pool.map(send, bodies))
+    assert {answer["code"] for _, answer in answers} == {"0000"}
+    # Every bet takes 1.0: the balance each answer reports says in which order they committed.
+    in_commit_order = sorted(answers, key=lambda answer: -float(answer[1]["balance"]))
+    stamps = [answer["balanceTs"] for _, answer in in_commit_order]
+    went_back = [(a, b) for a, b in pairwise(stamps) if b < a]
+    assert went_back == [], f"{len(went_back)} of 199 commits reported an earlier time"
+
+    with app.app_context():
+        ledger = db.session.execute(
+            sa.select(LedgerEntry.reference, LedgerEntry.created_at)
+            .where(LedgerEntry.kind == "bet")
+            .order_by(LedgerEntry.id)
+        ).all()
+        db.session.remove()
+    times = [created for _, created in ledger]
+    assert all(a <= b for a, b in pairwise(times))
+    # The time each answer reported is the time its ledger entry holds.
+    assert {tx_id: format_ts(created) for tx_id, created in ledger} == {
+        tx_id: answer["balanceTs"] for tx_id, answer in answers
+    }
+
+
+def test_balance_ts_never_goes_back_on_an_account_when_the_clock_does(app, client, funded):
+    wallet = app.extensions["wallet"]
+    late, early = datetime(2026, 11, 22, 12, tzinfo=UTC), datetime(2026, 11, 22, 11, tzinfo=UTC)
+    wallet.clock = lambda: late
+    first = client.post("/wallet/place_bet", json=place_bet_body("TX-1")).json
+    wallet.clock = lambda: early  # the host's clock stepped back an hour
+    second = client.post("/wallet/place_bet", json=place_bet_body("TX-2")).json
+    balance = client.post("/wallet/get_balance", json={"userId": USER}).json
+    assert first["balanceTs"] == second["balanceTs"] == balance["balanceTs"] == format_ts(late)
 
 
 @pytest.mark.slow

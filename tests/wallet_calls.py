@@ -67,14 +67,10 @@ def event_settle_body(*payouts):
 
 
 def deposit(app, user, amount, free=False):
-    from datetime import UTC, datetime
-
+    units = parse_amount(amount, allow_zero=False)
+    clock = app.extensions["wallet"].clock
     with app.app_context():
-        run_in_transaction(
-            lambda s: ledger.deposit(
-                s, user, parse_amount(amount, allow_zero=False), free=free, now=datetime.now(UTC)
-            )
-        )
+        run_in_transaction(lambda s: ledger.deposit(s, user, units, free=free, clock=clock))
 
 
 def credits(app, user):

@@ -1,9 +1,7 @@
 """`flask wallet ...`: the operator's cashier step and the ledger audit."""
 
-from datetime import UTC, datetime
-
 import click
-from flask import Blueprint
+from flask import Blueprint, current_app
 
 from database import Busy, db, run_in_transaction
 
@@ -25,10 +23,10 @@ def deposit(user_id, amount, free):
         units = parse_amount(amount, allow_zero=False)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="AMOUNT") from None
-    now = datetime.now(UTC)
+    clock = current_app.extensions["wallet"].clock
     try:
         account = run_in_transaction(
-            lambda connection: ledger.deposit(connection, user_id, units, free=free, now=now)
+            lambda connection: ledger.deposit(connection, user_id, units, free=free, clock=clock)
         )
     except Busy as busy:
         raise click.ClickException(f"{busy}; nothing deposited, try again") from None

@@ -1,9 +1,11 @@
-"""The money rules: each callback as a function of a connection, a parsed request and the time.
+"""The money rules: each callback as a function of a connection, a parsed request and a clock.
 
 Every function runs inside the caller's transaction and either returns the balance to report or
 raises WalletError, in which case the caller rolls back and nothing is written. The account row
 is locked before the txId is read, so two deliveries of the same callback are serialised and the
-second sees what the first committed.
+second sees what the first committed. The time of a balance change is read after that lock, and
+never earlier than the account's last change: an account's changes, their ledger entries and the
+balanceTs reported for them go forward in the order they commit, whatever the clock does.
 
 Statements are written out (SQLAlchemy Core on the mapped tables) rather than left to the ORM's
 unit of work: each transaction reads as the SQL it runs, and the hot path costs half the CPU.
@@ -161,6 +163,17 @@ def lock_account(connection, user_id):
     return None if row is None else Balance(*row)
 
 
+def time_after(account, clock):
+    """The time of a change to `account` (None: none yet), read once its lock is held."""
+    now = clock()
+    return now if account is None or account.updated_at <= now else account.updated_at
+
+
+def nothing_held(now):
+    """What a user without an account holds: nothing, as of `now`."""
+    return Balance(None, 0, 0, now)
+
+
 def require_account(connection, user_id):
     account = lock_account(connection, user_id)
     if account is None:
@@ -222,7 +235,7 @@ def post(connection, account, entry, now, record=None):
     return after
 
 
-def deposit(connection, user_id, amount, *, free, now):
+def deposit(connection, user_id, amount, *, free, clock):
     """Create the account if needed and credit it: the operator's own cashier step."""
     account = lock_account(connection, user_id)
     if account is None:
@@ -233,23 +246,25 @@ def deposit(connection, user_id, amount, *, free, now):
                 "open_real_credit": 0,
                 "open_free_credit": 0,
                 "open_balance": 0,
-                "open_updated_at": now,
+                "open_updated_at": clock(),
             },
         )
         account = lock_account(connection, user_id)
+    now = time_after(account, clock)
     real, bonus = (0, amount) if free else (amount, 0)
     return post(connection, account, ("deposit", uuid.uuid4().hex, real, bonus), now)
 
 
-def get_balance(connection, request, now):
+def get_balance(connection, request, clock):
     return require_account(connection, request.user_id)
 
 
-def place_bet(connection, request, now):
+def place_bet(connection, request, clock):
     """Debit the stake, free credit first, once per txId."""
     account, bet = require_account_and_bet(connection, request.user_id, request.tx_id)
     if bet is not None:
         return _repeat_place_bet(bet, request, account)
+    now = time_after(account, clock)
     if request.amount > account.balance:
         raise WalletError(
             Failure.INSUFFICIENT_BALANCE,
@@ -302,9 +317,10 @@ def _repeat_place_bet(bet, request, account):
     return account
 
 
-def cancel_bet(connection, request, now):
+def cancel_bet(connection, request, clock):
     """Refund exactly what the bet debited, once; remember a cancel that came first."""
     account, bet = lock_and_find(connection, request.user_id, request.tx_id)
+    now = time_after(account, clock)
     if bet is None:
         # A tombstone: a cancelled bet with no amount, so a late place_bet is refused.
         tombstone = _new_bet(
@@ -317,14 +333,14 @@ def cancel_bet(connection, request, now):
             cancelled_at=now,
         )
         connection.execute(PLACE_BET, tombstone)
-        return account
+        return account or nothing_held(now)
     if bet.user_id != request.user_id:
         raise WalletError(
             Failure.USER_MISMATCH,
             f"txId {bet.tx_id} belongs to another userId than {request.user_id!r}",
         )
     if bet.state == "cancelled":
-        return account
+        return account or nothing_held(now)
     if bet.state == "settled":
         alerts.error(
             "cancel_bet after settle: txId=%s userId=%s reason=%s; no money moved, needs a person",
@@ -358,7 +374,7 @@ def cancel_bet(connection, request, now):
     return post(connection, account, refund, now, (CANCEL_BET, cancelled))
 
 
-def settle(connection, request, now):
+def settle(connection, request, clock):
     """Credit the win as real credit, once per txId."""
     account, bet = require_account_and_bet(connection, request.user_id, request.tx_id)
     if bet is None:
@@ -387,6 +403,7 @@ def settle(connection, request, now):
                 f"{format_amount(bet.win_amount)}",
             )
         return account
+    now = time_after(account, clock)
     settled = _new(
         tx_id=bet.tx_id,
         state="settled",
@@ -398,12 +415,13 @@ def settle(connection, request, now):
     return post(connection, account, win, now, (SETTLE_BET, settled))
 
 
-def event_settle(connection, request, now):
+def event_settle(connection, request, clock):
     """Credit every payout of the batch once per settleId; refuse the whole batch on any error."""
     accounts = {}
     # Lock in one order so two overlapping batches cannot deadlock each other.
-    for user_id in sorted({payout.user_id for payout in request.settles}):
+    for user_id in request.user_ids:
         accounts[user_id] = require_account(connection, user_id)
+    now = clock()
     for payout in request.settles:
         seen = connection.execute(FIND_PAYOUT, {"settle_id": payout.settle_id}).one_or_none()
         if seen is not None:
@@ -421,11 +439,12 @@ def event_settle(connection, request, now):
             create_time=payout.create_time,
             credited_at=now,
         )
+        account = accounts[payout.user_id]
         accounts[payout.user_id] = post(
             connection,
-            accounts[payout.user_id],
+            account,
             ("event_settle", payout.settle_id, payout.amount, 0),
-            now,
+            max(now, account.updated_at),
             (PAY_OUT, paid),
         )
     return None

@@ -33,7 +33,6 @@ def callback_view(name, request_type, operation, reports_balance):
     def view():
         answer = balance_answer if reports_balance else success_answer
         wallet = current_app.extensions["wallet"]
-        now = wallet.clock()
         # How long this callback may wait for its accounts: its turn, a connection, the locks.
         deadline = time.monotonic() + current_app.config["DATABASE_LOCK_TIMEOUT"]
         try:
@@ -44,7 +43,7 @@ def callback_view(name, request_type, operation, reports_balance):
             try:
                 with wallet.turns.take(parsed.user_ids, deadline):
                     return run_in_transaction(
-                        lambda db: answer(operation(db, parsed, now), now, wallet.free_credit),
+                        lambda db: answer(operation(db, parsed, wallet.clock), wallet.free_credit),
                         deadline=deadline,
                     )
             except Busy as busy:
@@ -72,24 +71,22 @@ def internal_error(exc):
     return {"code": wallet.codes[Failure.INTERNAL_ERROR], "desc": "internal error"}, 500
 
 
-def success_answer(_account, _now, _free_credit):
+def success_answer(_account, _free_credit):
     """The success answer of a callback that reports no balance."""
     return {"code": SUCCESS, "desc": ""}
 
 
-def balance_answer(account, now, free_credit):
+def balance_answer(account, free_credit):
     """The success answer: balance, its update time and, with free credit on, its split."""
-    # A cancel for a user we have never seen has no account: it holds nothing.
-    real, free = (account.real_credit, account.free_credit) if account else (0, 0)
     answer = {
         "code": SUCCESS,
-        "balance": format_amount(real + free),
-        "balanceTs": format_ts(account.updated_at if account else now),
+        "balance": format_amount(account.balance),
+        "balanceTs": format_ts(account.updated_at),
         "desc": "",
     }
     if free_credit:
-        answer["realCredit"] = format_amount(real)
-        answer["freeCredit"] = format_amount(free)
+        answer["realCredit"] = format_amount(account.real_credit)
+        answer["freeCredit"] = format_amount(account.free_credit)
     return answer
 
 
