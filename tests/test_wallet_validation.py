@@ -34,9 +34,15 @@ TIMESTAMPS = {"ts", "betTime"}
 AMOUNTS = {"betAmount", "validBetAmount", "winAmount"}
 
 
+# A refund's fields that move no money are kept however they arrive (test_ledger.py).
+LENIENT = {("cancel_bet", name) for name in ("ts", "reason", "gameType", "gameCode")}
+
+
 def field_cases():
     for callback, make in VALID.items():
         for name in make():
+            if (callback, name) in LENIENT:
+                continue
             yield callback, name, None, f"{name} is missing"
             yield callback, name, "", f"{name} is empty"
             yield callback, name, 12, f"{name} must be a string, got a number"
@@ -56,13 +62,6 @@ def field_cases():
                 yield callback, name, "fifty", f"{name} is not a decimal number"
                 if name == "betAmount":
                     yield callback, name, "0", f"{name} must be greater than zero"
-            if name == "reason":
-                yield (
-                    callback,
-                    name,
-                    "BORED",
-                    "reason must be one of BET_REQUEST_TIME_OUT, BET_FAILED, VOID_ROUND",
-                )
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 """The callbacks' request bodies: their fields, limits and parsing into typed requests.
 
 Every field the provider documents as a String must arrive as a JSON string; anything else is
-refused with a desc naming the field and what is wrong with it.
+refused with a desc naming the field and what is wrong with it. Except where refusing would keep
+a player's money from them: a refund's fields that move no money (Lenient) are kept however they
+arrive, made storable, and noted for the log.
 """
 
 import re
@@ -18,6 +20,8 @@ MAX_EVENT_SETTLES = 1000
 CONTROL = re.compile("[\x00-\x1f\x7f]")
 # JSON can carry half of a UTF-16 pair ("\ud800"); no UTF-8 encodes it, so no database stores it.
 SURROGATE = re.compile("[\ud800-\udfff]")
+# What a kept value cannot hold on either database.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -71,21 +75,55 @@ class ListOf:
         return tuple(parse(self.item, item, prefix=f"{name}[{i}].") for i, item in enumerate(value))
 
 
+@dataclass(frozen=True)
+class Lenient:
+    """A field that moves no money, of a callback that must not be refused for it.
+
+    A value `spec` refuses is kept: a string cut to `width` characters and made storable,
+    anything else (or nothing) as `default`; what was wrong is noted.
+    """
+
+    spec: object
+    default: object = None
+    width: int = 0
+
+    def accept(self, name, value, notes):
+        if value is None:
+            notes.append(f"{name} is missing")
+            return self.default
+        try:
+            return self.spec.parse(name, value)
+        except WalletError as doubt:
+            kept = self.default
+            if self.width and isinstance(value, str):
+                kept = UNSTORABLE.sub("\ufffd", value[: self.width])
+            notes.append(f"{doubt.desc} (kept as {kept!r})")
+            return kept
+
+
 def wire(name, spec):
     """Declare a dataclass field read from the JSON key `name` by `spec`."""
     return field(metadata={"wire": name, "spec": spec})
 
 
-def parse(request_type, body, prefix=""):
-    """Build a `request_type` from a decoded JSON body, or raise WalletError naming the field."""
+def parse(request_type, body, prefix="", notes=None):
+    """Build a `request_type` from a decoded JSON body, or raise WalletError naming the field.
+
+    What a Lenient field kept despite being out of spec is appended to `notes`.
+    """
     if not isinstance(body, dict):
         raise _malformed(f"{prefix.rstrip('.') or 'body'} must be a JSON object")
+    notes = [] if notes is None else notes
     values = {}
     for f in fields(request_type):
         name, spec = f.metadata["wire"], f.metadata["spec"]
-        if name not in body or body[name] is None:
+        value = body.get(name)
+        if isinstance(spec, Lenient):
+            values[f.name] = spec.accept(prefix + name, value, notes)
+        elif value is None:
             raise _malformed(f"{prefix}{name} is missing")
-        values[f.name] = spec.parse(prefix + name, body[name])
+        else:
+            values[f.name] = spec.parse(prefix + name, value)
     return request_type(**values)
 
 
@@ -152,12 +190,14 @@ class PlaceBet(OfOneUser):
 
 @dataclass(frozen=True)
 class CancelBet(OfOneUser):
-    ts: datetime = wire("ts", Timestamp())
-    reason: str = wire("reason", Text(30, CANCEL_REASONS))
+    """A refund: strict on whose bet it is, lenient on everything else (see Lenient)."""
+
+    ts: datetime | None = wire("ts", Lenient(Timestamp()))
+    reason: str | None = wire("reason", Lenient(Text(30, CANCEL_REASONS), width=30))
     user_id: str = wire("userId", USER_ID)
     tx_id: str = wire("txId", TX_ID)
-    game_type: str = wire("gameType", GAME_TYPE)
-    game_code: str = wire("gameCode", GAME_CODE)
+    game_type: str = wire("gameType", Lenient(GAME_TYPE, default="", width=10))
+    game_code: str = wire("gameCode", Lenient(GAME_CODE, default="", width=20))
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,15 @@ def callback_view(name, request_type, operation, reports_balance):
         deadline = time.monotonic() + current_app.config["DATABASE_LOCK_TIMEOUT"]
         try:
             wallet.gate.check(request.remote_addr, request.headers)
-            parsed = schemas.parse(request_type, _json_body())
+            notes = []
+            parsed = schemas.parse(request_type, _json_body(), notes=notes)
+            if notes:
+                log.warning(
+                    "%s txId=%s accepted, its doubts move no money: %s",
+                    name,
+                    getattr(parsed, "tx_id", "-"),
+                    "; ".join(notes),
+                )
             # The answer is read inside the transaction: it reports the balance this callback
             # committed, without reloading the account afterwards.
             try:
