@@ -4,6 +4,7 @@ import sqlalchemy as sa
 
 from database import db, run_in_transaction
 from wallet import ledger
+from wallet.audit import find_problems
 from wallet.formats import parse_amount
 from wallet.models import Account, Bet, EventPayout, LedgerEntry
 
@@ -96,6 +97,6 @@ def row_counts(app):
 
 def audit(app):
     with app.app_context():
-        problems = ledger.audit(db.session)
+        problems = find_problems(db.session)
         db.session.remove()
         return problems

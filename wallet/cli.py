@@ -5,6 +5,7 @@ from flask import Blueprint, current_app
 
 from database import Busy, db, run_in_transaction
 
+from . import audit as books
 from . import ledger
 from .formats import format_amount, parse_amount
 
@@ -38,8 +39,8 @@ def deposit(user_id, amount, free):
 
 @bp.cli.command("audit")
 def audit():
-    """Check every account against its ledger; exit non-zero on any mismatch."""
-    problems = ledger.audit(db.session)
+    """Check every account, bet and payout against the ledger; exit non-zero on any mismatch."""
+    problems = books.find_problems(db.session)
     for problem in problems:
         click.echo(problem, err=True)
     if problems:

@@ -17,7 +17,7 @@ import logging
 import uuid
 from typing import NamedTuple
 
-from sqlalchemy import BigInteger, Integer, String, bindparam, func, insert, select, text, update
+from sqlalchemy import BigInteger, Integer, String, bindparam, insert, select, text, update
 
 from database import UTCDateTime, write_together
 
@@ -448,35 +448,3 @@ def event_settle(connection, request, clock):
             (PAY_OUT, paid),
         )
     return None
-
-
-def audit(session):
-    """Return one line per broken invariant: entries summing to the balance, real + free, >= 0."""
-    sums = (
-        select(
-            LEDGER.c.account_id,
-            func.sum(LEDGER.c.real_delta).label("real"),
-            func.sum(LEDGER.c.free_delta).label("free"),
-        )
-        .group_by(LEDGER.c.account_id)
-        .subquery()
-    )
-    rows = session.execute(
-        select(ACCOUNTS, sums.c.real, sums.c.free).outerjoin(
-            sums, sums.c.account_id == ACCOUNTS.c.id
-        )
-    )
-    problems = []
-    for account in rows:
-        real, free = account.real or 0, account.free or 0
-        if (real, free) != (account.real_credit, account.free_credit):
-            problems.append(
-                f"{account.user_id}: ledger sums to real {format_amount(real)} free "
-                f"{format_amount(free)}, account holds real {format_amount(account.real_credit)} "
-                f"free {format_amount(account.free_credit)}"
-            )
-        if account.balance != account.real_credit + account.free_credit:
-            problems.append(f"{account.user_id}: balance is not real + free")
-        if min(account.real_credit, account.free_credit) < 0:
-            problems.append(f"{account.user_id}: negative credit")
-    return problems
