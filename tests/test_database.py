@@ -1,6 +1,8 @@
 """The database under gevent: a wait for it parks one greenlet, never the worker."""
 
 import sqlite3
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,11 +12,11 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-import database
+import gevent_waits
 from app import create_app
 from database import Busy, db, run_in_transaction
 from tests.conftest import base_config
-from tests.servers import gunicorn
+from tests.servers import ROOT, gunicorn
 from tests.wallet_calls import audit, cancel_bet_body, credits, deposit, place_bet_body
 
 USER = "hrgpl0001"
@@ -75,7 +77,7 @@ def test_under_gunicorn_sqlite_locked_by_another_process_keeps_the_worker_answer
 @pytest.fixture
 def connect(postgres_database_url, monkeypatch):
     """Open psycopg connections to the test database that wait on gevent's hub."""
-    monkeypatch.setattr(psycopg.waiting, "wait", database.wait_on_gevent_hub)
+    monkeypatch.setattr(psycopg.waiting, "wait", gevent_waits.wait_on_gevent_hub)
     url = postgres_database_url.replace("postgresql+psycopg://", "postgresql://")
     opened = []
 
@@ -156,13 +158,27 @@ def test_under_gunicorn_a_callback_waiting_for_a_lock_blocks_nothing_else(
 
 
 @pytest.mark.postgres
-def test_the_hub_wait_is_installed_only_where_gevent_has_patched(postgres_database_url):
-    # This test process is not monkey-patched: psycopg keeps its own wait function.
+def test_the_app_leaves_psycopgs_wait_alone(postgres_database_url):
+    # The gevent worker's setup installs the hub wait (gunicorn.conf.py), not the app.
     before = psycopg.waiting.wait
     app = create_app(base_config(postgres_database_url))
-    assert psycopg.waiting.wait is before is not database.wait_on_gevent_hub
+    assert psycopg.waiting.wait is before is not gevent_waits.wait_on_gevent_hub
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.mark.parametrize(("patch", "installed"), [(True, True), (False, False)])
+def test_the_hub_wait_is_installed_only_where_gevent_has_patched(patch, installed):
+    code = (
+        ("from gevent import monkey; monkey.patch_all()\n" if patch else "")
+        + "import gevent_waits, psycopg.waiting\n"
+        + "gevent_waits.install()\n"
+        + "print(psycopg.waiting.wait is gevent_waits.wait_on_gevent_hub)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert done.stdout == f"{installed}\n"
 
 
 @pytest.mark.postgres
