@@ -23,7 +23,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench.load import closed_loop, open_loop
-from tests.wallet_calls import cancel_bet_body, place_bet_body
+from tests.wallet.calls import cancel_bet_body, place_bet_body
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/bench")

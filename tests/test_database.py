@@ -17,7 +17,7 @@ from app import create_app
 from database import Busy, db, run_in_transaction
 from tests.conftest import base_config
 from tests.servers import ROOT, gunicorn
-from tests.wallet_calls import audit, cancel_bet_body, credits, deposit, place_bet_body
+from tests.wallet.calls import audit, cancel_bet_body, credits, deposit, place_bet_body
 
 USER = "hrgpl0001"
 

@@ -4,7 +4,7 @@ import pytest
 import sqlalchemy as sa
 
 from database import db
-from tests.wallet_calls import (
+from tests.wallet.calls import (
     cancel_bet_body,
     deposit,
     event_settle_body,

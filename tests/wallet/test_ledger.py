@@ -6,7 +6,8 @@ import pytest
 import sqlalchemy as sa
 
 from database import db
-from tests.wallet_calls import (
+from tests.wallet.calls import (
+    USER,
     audit,
     cancel_bet_body,
     credits,
@@ -17,15 +18,6 @@ from tests.wallet_calls import (
     settle_body,
 )
 from wallet.models import Bet
-
-USER = "hrgpl0001"
-
-
-@pytest.fixture
-def funded(app):
-    deposit(app, USER, "100")
-    deposit(app, USER, "10", free=True)
-    return app
 
 
 def post(client, callback, body):

@@ -4,10 +4,9 @@ import json
 
 import pytest
 
-from tests.wallet_calls import (
+from tests.wallet.calls import (
     cancel_bet_body,
     credits,
-    deposit,
     event_settle_body,
     place_bet_body,
     row_counts,
@@ -64,15 +63,9 @@ def field_cases():
                     yield callback, name, "0", f"{name} must be greater than zero"
 
 
-@pytest.fixture
-def funded(app):
-    deposit(app, "hrgpl0001", "100")
-    return row_counts(app)
-
-
 @pytest.mark.parametrize(("callback", "name", "value", "desc"), list(field_cases()))
 def test_bad_field_is_refused_precisely_and_writes_nothing(
-    app, client, funded, callback, name, value, desc
+    app, client, rows_before, callback, name, value, desc
 ):
     body = VALID[callback]()
     if value is None:
@@ -83,7 +76,7 @@ def test_bad_field_is_refused_precisely_and_writes_nothing(
     assert answer.status_code == 200
     assert answer.json["code"] == "9999"
     assert answer.json["desc"].startswith(desc)
-    assert row_counts(app) == funded
+    assert row_counts(app) == rows_before
 
 
 @pytest.mark.parametrize(
@@ -96,10 +89,10 @@ def test_bad_field_is_refused_precisely_and_writes_nothing(
         (b"", "body is not valid JSON"),
     ],
 )
-def test_unreadable_body_is_refused(app, client, funded, body, desc):
+def test_unreadable_body_is_refused(app, client, rows_before, body, desc):
     answer = client.post("/wallet/cancel_bet", data=body, content_type="application/json")
     assert answer.json == {"code": "9999", "desc": desc}
-    assert row_counts(app) == funded
+    assert row_counts(app) == rows_before
 
 
 @pytest.mark.parametrize(
@@ -115,17 +108,17 @@ def test_unreadable_body_is_refused(app, client, funded, body, desc):
         ([7], "settles[0] must be a JSON object"),
     ],
 )
-def test_bad_event_settle_is_refused_precisely(app, client, funded, settles, desc):
+def test_bad_event_settle_is_refused_precisely(app, client, rows_before, settles, desc):
     answer = client.post("/wallet/event_settle", json={"settles": settles})
     assert answer.json == {"code": "9999", "desc": desc}
-    assert row_counts(app) == funded
+    assert row_counts(app) == rows_before
 
 
-def test_one_bad_item_refuses_the_whole_batch(app, client, funded):
+def test_one_bad_item_refuses_the_whole_batch(app, client, rows_before):
     body = event_settle_body(("S1", "hrgpl0001", "5.0"), ("S2", "nobody", "5.0"))
     answer = client.post("/wallet/event_settle", json=body)
     assert answer.json == {"code": "9999", "desc": "unknown userId 'nobody'"}
-    assert row_counts(app) == funded
+    assert row_counts(app) == rows_before
 
 
 BODY_LIMIT = 1024 * 1024
@@ -159,7 +152,7 @@ def with_value(callback, name, make, value):
 
 @pytest.mark.parametrize(("callback", "name", "make"), list(strict_fields()))
 def test_a_field_as_long_as_the_body_limit_is_refused_by_its_length(
-    app, client, funded, callback, name, make
+    app, client, rows_before, callback, name, make
 ):
     short = json.dumps(with_value(callback, name, make, ""))
     # Digits, so that an amount or a time would be parsed if the length were not checked first.
@@ -170,7 +163,7 @@ def test_a_field_as_long_as_the_body_limit_is_refused_by_its_length(
     assert answer.status_code == 200
     assert answer.json["code"] == "9999"
     assert answer.json["desc"].startswith(f"{name} is longer than ")
-    assert row_counts(app) == funded
+    assert row_counts(app) == rows_before
 
 
 @pytest.mark.parametrize(("callback", "name", "make"), list(strict_fields()))
@@ -185,7 +178,7 @@ def test_a_field_as_long_as_the_body_limit_is_refused_by_its_length(
     ],
 )
 def test_an_unstorable_character_is_refused_identically_on_both_databases(
-    app, client, funded, callback, name, make, value, wrong
+    app, client, rows_before, callback, name, make, value, wrong
 ):
     answer = client.post(f"/wallet/{callback}", json=with_value(callback, name, make, value))
     assert answer.status_code == 200
@@ -196,7 +189,7 @@ def test_an_unstorable_character_is_refused_identically_on_both_databases(
         assert answer.json["desc"] == f"{name} is not a decimal number"
     else:
         assert answer.json["desc"] == f"{name} {wrong}"
-    assert row_counts(app) == funded
+    assert row_counts(app) == rows_before
 
 
 @pytest.mark.parametrize(
@@ -207,7 +200,7 @@ def test_an_unstorable_character_is_refused_identically_on_both_databases(
         '{"userId": "hrgpl0001", "x": ' + '{"a": ' * 100_000 + "1" + "}" * 100_001,
     ],
 )
-def test_json_nested_too_deeply_is_refused(app, client, funded, data):
+def test_json_nested_too_deeply_is_refused(app, client, rows_before, data):
     answer = client.post("/wallet/get_balance", data=data, content_type="application/json")
     assert answer.status_code == 200
     assert answer.json == {"code": "9999", "desc": "body is nested too deeply"}
@@ -225,7 +218,7 @@ def test_json_nested_too_deeply_is_refused(app, client, funded, data):
         ),
     ],
 )
-def test_digits_other_than_ascii_are_refused(app, client, funded, name, value, desc):
+def test_digits_other_than_ascii_are_refused(app, client, rows_before, name, value, desc):
     answer = client.post("/wallet/place_bet", json=place_bet_body("TX-1") | {name: value})
     assert answer.json == {"code": "9999", "desc": desc}
-    assert credits(app, "hrgpl0001") == (1_000_000, 0)
+    assert credits(app, "hrgpl0001") == (1_000_000, 100_000)

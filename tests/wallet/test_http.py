@@ -7,7 +7,7 @@ from app import create_app
 from database import db
 from tests.conftest import base_config
 from tests.servers import gunicorn
-from tests.wallet_calls import deposit, row_counts
+from tests.wallet.calls import deposit, row_counts
 
 pytestmark = pytest.mark.slow
 

@@ -20,11 +20,9 @@ from app import create_app
 from database import db
 from tests.conftest import base_config
 from tests.servers import gunicorn
-from tests.wallet_calls import audit, cancel_bet_body, credits, deposit, place_bet_body
+from tests.wallet.calls import USER, audit, cancel_bet_body, credits, deposit, place_bet_body
 from wallet.formats import format_ts
 from wallet.models import LedgerEntry
-
-USER = "hrgpl0001"
 
 
 def post_all(app, requests, workers):
@@ -44,24 +42,17 @@ def post_all(app, requests, workers):
         return list(pool.map(send, requests))
 
 
-@pytest.fixture
-def funded(app):
-    deposit(app, USER, "1000")
-    deposit(app, USER, "20", free=True)
-    return app
-
-
 def test_fifty_concurrent_identical_cancels_refund_once(app, client, funded):
     client.post("/wallet/place_bet", json=place_bet_body("TX-1", amount="70"))
     answers = post_all(app, [("cancel_bet", cancel_bet_body("TX-1"))] * 50, workers=50)
     assert [a["code"] for a in answers] == ["0000"] * 50
-    assert {a["balance"] for a in answers} == {"1020.0"}
-    assert credits(app, USER) == (10_000_000, 200_000)
+    assert {a["balance"] for a in answers} == {"110.0"}
+    assert credits(app, USER) == (1_000_000, 100_000)
     assert audit(app) == []
 
 
 def test_balance_ts_is_taken_after_the_lock_and_written_to_the_ledger(app, funded):
-    bodies = [place_bet_body(f"TX-{i}", amount="1") for i in range(200)]
+    bodies = [place_bet_body(f"TX-{i}", amount="0.5") for i in range(200)]
 
     def send(body):
         answer = app.test_client().post("/wallet/place_bet", json=body)
@@ -70,7 +61,7 @@ def test_balance_ts_is_taken_after_the_lock_and_written_to_the_ledger(app, funde
     with ThreadPoolExecutor(max_workers=50) as pool:
         answers = list(pool.map(send, bodies))
     assert {answer["code"] for _, answer in answers} == {"0000"}
-    # Every bet takes 1.0: the balance each answer reports says in which order they committed.
+    # Every bet takes 0.5: the balance each answer reports says in which order they committed.
     in_commit_order = sorted(answers, key=lambda answer: -float(answer[1]["balance"]))
     stamps = [answer["balanceTs"] for _, answer in in_commit_order]
     went_back = [(a, b) for a, b in pairwise(stamps) if b < a]
@@ -123,7 +114,7 @@ def test_three_hour_retry_storm_refunds_once(app, client, funded):
     for _ in range(180):
         answer = client.post("/wallet/cancel_bet", json=cancel_bet_body("TX-1"))
         assert answer.json["code"] == "0000"
-    assert credits(app, USER) == (10_000_000, 200_000)
+    assert credits(app, USER) == (1_000_000, 100_000)
     assert audit(app) == []
 
 
@@ -154,10 +145,10 @@ def test_crash_after_the_ledger_write_commits_nothing_and_the_retry_refunds_once
         assert audit(app) == []
 
         retried = client.post("/wallet/cancel_bet", json=cancel_bet_body("TX-1"))
-        assert (retried.json["code"], retried.json["balance"]) == ("0000", "1020.0")
+        assert (retried.json["code"], retried.json["balance"]) == ("0000", "110.0")
         again = client.post("/wallet/cancel_bet", json=cancel_bet_body("TX-1"))
-        assert again.json["balance"] == "1020.0"
-        assert credits(app, USER) == (10_000_000, 200_000)
+        assert again.json["balance"] == "110.0"
+        assert credits(app, USER) == (1_000_000, 100_000)
     finally:
         event.remove(engine, "after_cursor_execute", crash_once)
 

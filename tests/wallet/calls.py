@@ -9,6 +9,7 @@ from wallet.formats import parse_amount
 from wallet.models import Account, Bet, EventPayout, LedgerEntry
 
 TS = "2022-10-14T23:00:00.000+0800"
+USER = "hrgpl0001"
 
 
 def place_bet_body(tx_id, user="hrgpl0001", amount="50.0", **overrides):
