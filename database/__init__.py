@@ -3,7 +3,7 @@
 from database import db, run_in_transaction, write_together, UTCDateTime, Busy
 """
 
-from . import postgresql, sqlite
+from . import sqlite
 from .base import db
 from .migrations import migrate
 from .transactions import Busy, run_in_transaction, write_together
@@ -28,5 +28,3 @@ def init_app(app):
         engine = db.engine
     if engine.dialect.name == "sqlite":
         sqlite.take_the_write_lock_at_begin(engine)
-    if engine.dialect.name == "postgresql":
-        postgresql.begin_with_time_limits(engine)

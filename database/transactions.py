@@ -24,14 +24,17 @@ def run_in_transaction(work, attempts=8, deadline=None):
     committed. Locks held by other transactions are waited for until `deadline` (a
     time.monotonic() value; by default DATABASE_LOCK_TIMEOUT seconds from now), and a free
     connection of the pool for DATABASE_POOL_TIMEOUT seconds; past either, or when a statement
-    runs longer than DATABASE_STATEMENT_TIMEOUT (PostgreSQL), Busy is raised and nothing is
-    done. SQLite's write lock is waited for in short sleeps that let the worker serve other
-    requests. Any other exception rolls everything back and propagates.
+    runs longer than DATABASE_STATEMENT_TIMEOUT, Busy is raised and nothing is done.
+
+    SQLite's write lock is waited for here, in short sleeps that let the worker serve other
+    requests. On PostgreSQL the connection carries the limits as execution options
+    (`lock_deadline`, `statement_timeout`) for the statements that apply them as they lock: the
+    wallet's (wallet.store). Any other exception rolls everything back and propagates.
     """
     config = current_app.config
     if deadline is None:
         deadline = time.monotonic() + config["DATABASE_LOCK_TIMEOUT"]
-    statement_ms = round(config["DATABASE_STATEMENT_TIMEOUT"] * 1000)
+    statement_timeout = config["DATABASE_STATEMENT_TIMEOUT"]
     pause = 0.001
     attempt = 1
     while True:
@@ -40,8 +43,9 @@ def run_in_transaction(work, attempts=8, deadline=None):
             raise Busy("waited too long for a lock another transaction holds")
         try:
             with db.engine.connect() as connection:
-                # A lock timeout of 0 would mean none: wait at least a millisecond.
-                connection.execution_options(time_limits=(max(1, int(left * 1000)), statement_ms))
+                connection.execution_options(
+                    lock_deadline=deadline, statement_timeout=statement_timeout
+                )
                 with connection.begin():
                     return work(connection)
         except PoolTimeout as exc:
@@ -50,7 +54,7 @@ def run_in_transaction(work, attempts=8, deadline=None):
             if _is_locked(exc):
                 # time.sleep is gevent's under the gevent worker. Jitter, so that waiters of
                 # several processes do not retry in step.
-                time.sleep(min(max(left, 0), pause * random.uniform(0.5, 1.5)))
+                time.sleep(min(left, pause * random.uniform(0.5, 1.5)))
                 pause = min(pause * 2, 0.05)
                 continue
             sqlstate = getattr(exc.orig, "sqlstate", None)

@@ -18,6 +18,7 @@ from database import Busy, db, run_in_transaction
 from tests.conftest import base_config
 from tests.servers import ROOT, gunicorn
 from tests.wallet.calls import audit, cancel_bet_body, credits, deposit, place_bet_body
+from wallet import store
 
 USER = "hrgpl0001"
 
@@ -184,16 +185,21 @@ def test_the_hub_wait_is_installed_only_where_gevent_has_patched(patch, installe
 @pytest.mark.postgres
 def test_a_statement_running_past_its_limit_is_cancelled_as_busy(postgres_database_url):
     app = create_app(base_config(postgres_database_url) | {"DATABASE_STATEMENT_TIMEOUT": 0.2})
+
+    def lock_then_sleep(connection):
+        store.lock_account(connection, "nobody")  # the wallet's lock sets the limits
+        connection.exec_driver_sql("SELECT pg_sleep(30)")
+
     with app.app_context():
         with pytest.raises(Busy, match="a statement ran longer"):
-            run_in_transaction(lambda connection: connection.exec_driver_sql("SELECT pg_sleep(30)"))
+            run_in_transaction(lock_then_sleep)
         # The connection it ran on went back to the pool in a usable state.
         assert run_in_transaction(lambda c: c.exec_driver_sql("SELECT 1").scalar()) == 1
         db.engine.dispose()
 
 
 @pytest.mark.postgres
-def test_the_time_limits_are_the_transactions_own(postgres_database_url):
+def test_the_time_limits_hold_for_the_rest_of_a_wallet_transaction_only(postgres_database_url):
     app = create_app(
         base_config(postgres_database_url)
         | {"DATABASE_LOCK_TIMEOUT": 30, "DATABASE_STATEMENT_TIMEOUT": 7}
@@ -202,11 +208,17 @@ def test_the_time_limits_are_the_transactions_own(postgres_database_url):
     def limits(connection):
         return [connection.exec_driver_sql(f"SHOW {name}").scalar() for name in LIMITS]
 
+    def lock_then_read_limits(connection):
+        store.lock_account(connection, "nobody")
+        return limits(connection)
+
     with app.app_context():
-        lock, statement = run_in_transaction(limits)
+        lock, statement = run_in_transaction(lock_then_read_limits)
         assert 29_000 <= int(lock.removesuffix("ms")) <= 30_000 or lock == "30s"
         assert statement == "7s"
-        # Outside run_in_transaction (migrations, the audit, reads) nothing is limited.
+        # They end with the transaction: the next one on the same connection has none until it
+        # takes a wallet lock, nor has anything outside run_in_transaction (migrations, reads).
+        assert run_in_transaction(limits) == ["0", "0"]
         assert [db.session.execute(sa.text(f"SHOW {name}")).scalar() for name in LIMITS] == [
             "0",
             "0",

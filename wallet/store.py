@@ -9,9 +9,10 @@ Rows come back as named records, read by column name.
 """
 
 import functools
+import time
 from typing import NamedTuple
 
-from sqlalchemy import BigInteger, Integer, bindparam, insert, select, text, update
+from sqlalchemy import BigInteger, Integer, bindparam, column, func, insert, select, update
 
 from database import UTCDateTime, write_together
 
@@ -46,7 +47,7 @@ class Balance(NamedTuple):
 
 class BetRecord(NamedTuple):
     """What the rules read of a bet. Its fields, in this order, are what wallet_lock_and_find
-    returns after the account's (migration 0003_wallet_lock_and_find)."""
+    returns after the account's (migration 0004_wallet_lock_limits)."""
 
     tx_id: str
     user_id: str
@@ -109,14 +110,22 @@ LOCK_ACCOUNT = (
 FIND_BET = select(*(BETS.c[name] for name in BetRecord._fields)).where(
     BETS.c.tx_id == bindparam("tx_id")
 )
-# LOCK_ACCOUNT and FIND_BET in one round trip on PostgreSQL; its columns are matched by position.
-LOCK_AND_FIND = text("SELECT * FROM wallet_lock_and_find(:user_id, :tx_id)").columns(
-    account_id=Integer,
-    account_real_credit=BigInteger,
-    account_free_credit=BigInteger,
-    account_updated_at=UTCDateTime,
-    **{name: BETS.c[name].type for name in BetRecord._fields},
+# LOCK_ACCOUNT and FIND_BET in one round trip on PostgreSQL, bounded by the transaction's time
+# limits. A compiled SELECT, not a text one: its result columns are matched once, not per call.
+LOCKED_AND_FOUND = func.wallet_lock_and_find(
+    bindparam("user_id", type_=ACCOUNTS.c.user_id.type),
+    bindparam("tx_id", type_=BETS.c.tx_id.type),
+    bindparam("lock_ms", type_=Integer),
+    bindparam("statement_ms", type_=Integer),
+).table_valued(
+    column("account_id", Integer),
+    column("account_real_credit", BigInteger),
+    column("account_free_credit", BigInteger),
+    column("account_updated_at", UTCDateTime),
+    *(column(name, BETS.c[name].type) for name in BetRecord._fields),
+    name="found",
 )
+LOCK_AND_FIND = select(*LOCKED_AND_FOUND.c)
 FIND_PAYOUT = select(*(PAYOUTS.c[name] for name in PayoutRecord._fields)).where(
     PAYOUTS.c.settle_id == bindparam("settle_id")
 )
@@ -163,8 +172,19 @@ def _bet(row):
     return BetRecord._make(getattr(row, name) for name in BetRecord._fields)
 
 
+def _time_limits(connection):
+    """(lock_ms, statement_ms) for this transaction's statements: what is left until its lock
+    deadline (at least 1) and its statement timeout; 0 for none. See run_in_transaction."""
+    options = connection.get_execution_options()
+    deadline = options.get("lock_deadline")
+    lock_ms = 0 if deadline is None else max(1, int((deadline - time.monotonic()) * 1000))
+    return lock_ms, round(options.get("statement_timeout", 0) * 1000)
+
+
 def lock_account(connection, user_id):
     """The user's Balance, its row locked for this transaction, or None."""
+    if connection.dialect.name == "postgresql":
+        return lock_and_find(connection, user_id, None)[0]
     row = connection.execute(LOCK_ACCOUNT, {"user_id": user_id}).one_or_none()
     return None if row is None else _balance(row)
 
@@ -173,12 +193,17 @@ def lock_and_find(connection, user_id, tx_id):
     """Lock the user's account, then read the txId's bet: (Balance or None, BetRecord or None).
 
     Two statements, in that order, so the bet is read as the lock's last holder left it. On
-    PostgreSQL a database function runs both: one round trip instead of two.
+    PostgreSQL a database function runs both (one round trip instead of two), and waits for the
+    lock no longer than the transaction's lock deadline.
     """
     if connection.dialect.name != "postgresql":
         bet = connection.execute(FIND_BET, {"tx_id": tx_id}).one_or_none()
         return lock_account(connection, user_id), None if bet is None else _bet(bet)
-    row = connection.execute(LOCK_AND_FIND, {"user_id": user_id, "tx_id": tx_id}).one()
+    lock_ms, statement_ms = _time_limits(connection)
+    row = connection.execute(
+        LOCK_AND_FIND,
+        {"user_id": user_id, "tx_id": tx_id, "lock_ms": lock_ms, "statement_ms": statement_ms},
+    ).one()
     return (
         None if row.account_id is None else _balance(row),
         None if row.tx_id is None else _bet(row),
