@@ -4,6 +4,8 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
+from .pool import HandOverQueuePool
+
 # Named constraints, so Alembic can alter them, SQLite's batch mode included.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -18,4 +20,5 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-db = SQLAlchemy(model_class=Base)
+# Every engine's default pool is a fair one; SQLALCHEMY_ENGINE_OPTIONS may set another.
+db = SQLAlchemy(model_class=Base, engine_options={"poolclass": HandOverQueuePool})

@@ -1,5 +1,6 @@
 """The database under gevent: a wait for it parks one greenlet, never the worker."""
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -241,3 +242,56 @@ def test_no_free_connection_in_time_is_busy(sqlite_database_url):
             run_in_transaction(lambda c: c.exec_driver_sql("SELECT 1").scalar())
         taken.close()
         db.engine.dispose()
+
+
+# Under the gevent worker, as the app runs: a greenlet keeps running after it gives a connection
+# back until it waits for something, so it is first to ask again.
+POOL_UNDER_GEVENT = """
+from gevent import monkey; monkey.patch_all()
+import json, sys, gevent, sqlalchemy as sa
+from app import create_app
+from database import db
+from tests.conftest import base_config
+
+config = base_config(sys.argv[1]) | {
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 1, "max_overflow": 0, "pool_timeout": 2}
+}
+with create_app(config).app_context():
+    engine = db.engine
+served, done = [], []
+
+def wait_for_a_turn(name):
+    try:
+        with engine.connect():
+            served.append(name)
+            gevent.sleep(0.001)
+    except sa.exc.TimeoutError:
+        served.append(name + " timed out")
+    done.append(name)
+
+def newcomer(holding):
+    # Holds the pool's only connection while the others queue, then gives it back and asks
+    # again at once, before anything else runs: as a busy worker's next request does.
+    while len(done) < 5:
+        gevent.sleep(0.001)
+        holding.close()
+        holding = engine.connect()
+    holding.close()
+
+hammer = gevent.spawn(newcomer, engine.connect())
+waiters = [gevent.spawn(wait_for_a_turn, f"W{i}") for i in range(5)]
+gevent.joinall([*waiters, hammer], timeout=30)
+print(json.dumps(served))
+"""
+
+
+def test_connections_go_to_waiters_in_the_order_they_asked(sqlite_database_url):
+    done = subprocess.run(
+        [sys.executable, "-c", POOL_UNDER_GEVENT, sqlite_database_url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert json.loads(done.stdout) == [f"W{i}" for i in range(5)]
