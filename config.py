@@ -45,10 +45,14 @@ def from_environment(environ=None, instance_path="instance"):
             # callback, and two cores gain nothing from more transactions at once).
             "pool_size": int(environ.get("DATABASE_POOL_SIZE", "10")),
             "max_overflow": 0,
+            # Bounded: a callback that cannot have a connection answers "busy, retry later".
+            "pool_timeout": float(environ.get("DATABASE_POOL_TIMEOUT", "2")),
         },
-        # Longest a transaction waits for a lock held by another one (SQLite's write lock) before
-        # it gives up and a callback answers "busy, retry later".
+        # Longest a transaction waits for a lock held by another one (an account's row lock on
+        # PostgreSQL, the write lock on SQLite), and a statement may run (PostgreSQL), before it
+        # gives up and a callback answers "busy, retry later".
         "DATABASE_LOCK_TIMEOUT": float(environ.get("DATABASE_LOCK_TIMEOUT", "2")),
+        "DATABASE_STATEMENT_TIMEOUT": float(environ.get("DATABASE_STATEMENT_TIMEOUT", "5")),
         # How many proxies in front of us append to X-Forwarded-For (1 behind a platform router).
         "PROXY_HOPS": int(environ.get("PROXY_HOPS", "0")),
         # Wallet

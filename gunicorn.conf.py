@@ -20,6 +20,9 @@ def post_worker_init(worker):
     import gc
     import threading
 
+    import gevent_waits
+
+    gevent_waits.install()
     feed = worker.wsgi.extensions["feed"]
     feed.start()
     threading.Thread(target=_stop_feed_on_shutdown, args=(worker, feed), daemon=True).start()

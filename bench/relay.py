@@ -39,7 +39,7 @@ from bench.load import closed_loop, open_loop, percentile
 from bench.wallet import POSTGRES, bets, free_port, fresh_postgres, ok, prepare
 from feed import frames
 from feed.simulator import Simulator
-from tests.wallet_calls import cancel_bet_body
+from tests.wallet.calls import cancel_bet_body
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT_PROCESSES = 1

@@ -1,6 +1,9 @@
 """The database under gevent: a wait for it parks one greenlet, never the worker."""
 
+import json
 import sqlite3
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,12 +13,13 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-import database
+import gevent_waits
 from app import create_app
-from database import db
+from database import Busy, db, run_in_transaction
 from tests.conftest import base_config
-from tests.servers import gunicorn
-from tests.wallet_calls import audit, cancel_bet_body, credits, deposit, place_bet_body
+from tests.servers import ROOT, gunicorn
+from tests.wallet.calls import audit, cancel_bet_body, credits, deposit, place_bet_body
+from wallet import store
 
 USER = "hrgpl0001"
 
@@ -75,7 +79,7 @@ def test_under_gunicorn_sqlite_locked_by_another_process_keeps_the_worker_answer
 @pytest.fixture
 def connect(postgres_database_url, monkeypatch):
     """Open psycopg connections to the test database that wait on gevent's hub."""
-    monkeypatch.setattr(psycopg.waiting, "wait", database.wait_on_gevent_hub)
+    monkeypatch.setattr(psycopg.waiting, "wait", gevent_waits.wait_on_gevent_hub)
     url = postgres_database_url.replace("postgresql+psycopg://", "postgresql://")
     opened = []
 
@@ -124,7 +128,8 @@ def test_under_gunicorn_a_callback_waiting_for_a_lock_blocks_nothing_else(
 ):
     app = create_app(base_config(postgres_database_url))
     deposit(app, USER, "100")
-    with gunicorn(postgres_database_url, FEED_ENABLED="0") as address:
+    # A lock released well inside DATABASE_LOCK_TIMEOUT: every waiting callback goes through.
+    with gunicorn(postgres_database_url, FEED_ENABLED="0", DATABASE_LOCK_TIMEOUT="30") as address:
         base = f"http://{address}/wallet"
         placed = requests.post(f"{base}/place_bet", json=place_bet_body("TX-1", amount="30"))
         assert placed.json()["balance"] == "70.0"
@@ -155,10 +160,138 @@ def test_under_gunicorn_a_callback_waiting_for_a_lock_blocks_nothing_else(
 
 
 @pytest.mark.postgres
-def test_the_hub_wait_is_installed_only_where_gevent_has_patched(postgres_database_url):
-    # This test process is not monkey-patched: psycopg keeps its own wait function.
+def test_the_app_leaves_psycopgs_wait_alone(postgres_database_url):
+    # The gevent worker's setup installs the hub wait (gunicorn.conf.py), not the app.
     before = psycopg.waiting.wait
     app = create_app(base_config(postgres_database_url))
-    assert psycopg.waiting.wait is before is not database.wait_on_gevent_hub
+    assert psycopg.waiting.wait is before is not gevent_waits.wait_on_gevent_hub
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.mark.parametrize(("patch", "installed"), [(True, True), (False, False)])
+def test_the_hub_wait_is_installed_only_where_gevent_has_patched(patch, installed):
+    code = (
+        ("from gevent import monkey; monkey.patch_all()\n" if patch else "")
+        + "import gevent_waits, psycopg.waiting\n"
+        + "gevent_waits.install()\n"
+        + "print(psycopg.waiting.wait is gevent_waits.wait_on_gevent_hub)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert done.stdout == f"{installed}\n"
+
+
+@pytest.mark.postgres
+def test_a_statement_running_past_its_limit_is_cancelled_as_busy(postgres_database_url):
+    app = create_app(base_config(postgres_database_url) | {"DATABASE_STATEMENT_TIMEOUT": 0.2})
+
+    def lock_then_sleep(connection):
+        store.lock_account(connection, "nobody")  # the wallet's lock sets the limits
+        connection.exec_driver_sql("SELECT pg_sleep(30)")
+
+    with app.app_context():
+        with pytest.raises(Busy, match="a statement ran longer"):
+            run_in_transaction(lock_then_sleep)
+        # The connection it ran on went back to the pool in a usable state.
+        assert run_in_transaction(lambda c: c.exec_driver_sql("SELECT 1").scalar()) == 1
+        db.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_the_time_limits_hold_for_the_rest_of_a_wallet_transaction_only(postgres_database_url):
+    app = create_app(
+        base_config(postgres_database_url)
+        | {"DATABASE_LOCK_TIMEOUT": 30, "DATABASE_STATEMENT_TIMEOUT": 7}
+    )
+
+    def limits(connection):
+        return [connection.exec_driver_sql(f"SHOW {name}").scalar() for name in LIMITS]
+
+    def lock_then_read_limits(connection):
+        store.lock_account(connection, "nobody")
+        return limits(connection)
+
+    with app.app_context():
+        lock, statement = run_in_transaction(lock_then_read_limits)
+        assert 29_000 <= int(lock.removesuffix("ms")) <= 30_000 or lock == "30s"
+        assert statement == "7s"
+        # They end with the transaction: the next one on the same connection has none until it
+        # takes a wallet lock, nor has anything outside run_in_transaction (migrations, reads).
+        assert run_in_transaction(limits) == ["0", "0"]
+        assert [db.session.execute(sa.text(f"SHOW {name}")).scalar() for name in LIMITS] == [
+            "0",
+            "0",
+        ]
+        db.session.remove()
+        db.engine.dispose()
+
+
+LIMITS = ("lock_timeout", "statement_timeout")
+
+
+def test_no_free_connection_in_time_is_busy(sqlite_database_url):
+    config = base_config(sqlite_database_url) | {
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.1}
+    }
+    app = create_app(config)
+    with app.app_context():
+        taken = db.engine.connect()  # the pool's only connection
+        with pytest.raises(Busy, match="no database connection"):
+            run_in_transaction(lambda c: c.exec_driver_sql("SELECT 1").scalar())
+        taken.close()
+        db.engine.dispose()
+
+
+# Under the gevent worker, as the app runs: a greenlet keeps running after it gives a connection
+# back until it waits for something, so it is first to ask again.
+POOL_UNDER_GEVENT = """
+from gevent import monkey; monkey.patch_all()
+import json, sys, gevent, sqlalchemy as sa
+from app import create_app
+from database import db
+from tests.conftest import base_config
+
+config = base_config(sys.argv[1]) | {
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 1, "max_overflow": 0, "pool_timeout": 2}
+}
+with create_app(config).app_context():
+    engine = db.engine
+served, done = [], []
+
+def wait_for_a_turn(name):
+    try:
+        with engine.connect():
+            served.append(name)
+            gevent.sleep(0.001)
+    except sa.exc.TimeoutError:
+        served.append(name + " timed out")
+    done.append(name)
+
+def newcomer(holding):
+    # Holds the pool's only connection while the others queue, then gives it back and asks
+    # again at once, before anything else runs: as a busy worker's next request does.
+    while len(done) < 5:
+        gevent.sleep(0.001)
+        holding.close()
+        holding = engine.connect()
+    holding.close()
+
+hammer = gevent.spawn(newcomer, engine.connect())
+waiters = [gevent.spawn(wait_for_a_turn, f"W{i}") for i in range(5)]
+gevent.joinall([*waiters, hammer], timeout=30)
+print(json.dumps(served))
+"""
+
+
+def test_connections_go_to_waiters_in_the_order_they_asked(sqlite_database_url):
+    done = subprocess.run(
+        [sys.executable, "-c", POOL_UNDER_GEVENT, sqlite_database_url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert json.loads(done.stdout) == [f"W{i}" for i in range(5)]

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 from .access import Gate
 from .cli import bp as cli_bp
 from .codes import code_table
+from .turns import AccountTurns
 from .views import bp
 
 
@@ -21,6 +22,7 @@ def init_app(app, clock=None):
             app.config["WALLET_SECRET_HEADER"],
             app.config["WALLET_MAINTENANCE"],
         ),
+        turns=AccountTurns(),
     )
     app.register_blueprint(bp)
     app.register_blueprint(cli_bp)

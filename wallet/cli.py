@@ -1,12 +1,11 @@
 """`flask wallet ...`: the operator's cashier step and the ledger audit."""
 
-from datetime import UTC, datetime
-
 import click
-from flask import Blueprint
+from flask import Blueprint, current_app
 
 from database import Busy, db, run_in_transaction
 
+from . import audit as books
 from . import ledger
 from .formats import format_amount, parse_amount
 
@@ -25,10 +24,10 @@ def deposit(user_id, amount, free):
         units = parse_amount(amount, allow_zero=False)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="AMOUNT") from None
-    now = datetime.now(UTC)
+    clock = current_app.extensions["wallet"].clock
     try:
         account = run_in_transaction(
-            lambda connection: ledger.deposit(connection, user_id, units, free=free, now=now)
+            lambda connection: ledger.deposit(connection, user_id, units, free=free, clock=clock)
         )
     except Busy as busy:
         raise click.ClickException(f"{busy}; nothing deposited, try again") from None
@@ -40,8 +39,8 @@ def deposit(user_id, amount, free):
 
 @bp.cli.command("audit")
 def audit():
-    """Check every account against its ledger; exit non-zero on any mismatch."""
-    problems = ledger.audit(db.session)
+    """Check every account, bet and payout against the ledger; exit non-zero on any mismatch."""
+    problems = books.find_problems(db.session)
     for problem in problems:
         click.echo(problem, err=True)
     if problems:

@@ -5,8 +5,13 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 GMT8 = timezone(timedelta(hours=8))
-TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}[+-]\d{4}")
-AMOUNT = re.compile(r"-?\d+(\.\d+)?")
+# ASCII: otherwise \d matches every script's digits, and Decimal reads "５" as 5.
+TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}[+-]\d{4}", re.ASCII)
+TIMESTAMP_LENGTH = 28
+AMOUNT = re.compile(r"-?\d+(\.\d+)?", re.ASCII)
+# Far more than any amount needs (MAX_UNITS has 13 integer digits), and checked before parsing:
+# converting a long number costs time that grows with the square of its digits.
+MAX_AMOUNT_LENGTH = 32
 
 # Money is held as integer ten-thousandths: the provider allows at most 4 decimal places.
 UNITS = 10_000
@@ -21,8 +26,10 @@ def format_ts(moment):
 
 def parse_ts(text):
     """Parse a provider timestamp into an aware UTC datetime; raise ValueError with the reason."""
-    if not TIMESTAMP.fullmatch(text):
+    if len(text) != TIMESTAMP_LENGTH:
         raise ValueError("must be 28 characters as yyyy-MM-ddTHH:mm:ss.SSS+hhmm")
+    if not TIMESTAMP.fullmatch(text):
+        raise ValueError("must be yyyy-MM-ddTHH:mm:ss.SSS+hhmm in ASCII digits")
     try:
         return datetime.fromisoformat(text).astimezone(UTC)
     except ValueError:
@@ -31,6 +38,8 @@ def parse_ts(text):
 
 def parse_amount(text, *, allow_zero):
     """Parse an amount string into integer units; raise ValueError with the reason."""
+    if len(text) > MAX_AMOUNT_LENGTH:
+        raise ValueError(f"is longer than {MAX_AMOUNT_LENGTH} characters")
     if not AMOUNT.fullmatch(text):
         raise ValueError("is not a decimal number")
     if text.startswith("-") and Decimal(text) != 0:

@@ -1,18 +1,27 @@
 """The callbacks' request bodies: their fields, limits and parsing into typed requests.
 
 Every field the provider documents as a String must arrive as a JSON string; anything else is
-refused with a desc naming the field and what is wrong with it.
+refused with a desc naming the field and what is wrong with it. Except where refusing would keep
+a player's money from them: a refund's fields that move no money (Lenient) are kept however they
+arrive, made storable, and noted for the log.
 """
 
+import re
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 from .codes import Failure
 from .errors import WalletError
-from .formats import parse_amount, parse_ts
+from .formats import MAX_AMOUNT_LENGTH, TIMESTAMP_LENGTH, parse_amount, parse_ts
 
 CANCEL_REASONS = ("BET_REQUEST_TIME_OUT", "BET_FAILED", "VOID_ROUND")
 MAX_EVENT_SETTLES = 1000
+# PostgreSQL cannot store a NUL (SQLite can): the two would disagree. No id needs any of these.
+CONTROL = re.compile("[\x00-\x1f\x7f]")
+# JSON can carry half of a UTF-16 pair ("\ud800"); no UTF-8 encodes it, so no database stores it.
+SURROGATE = re.compile("[\ud800-\udfff]")
+# What a kept value cannot hold on either database.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -21,9 +30,11 @@ class Text:
     choices: tuple = ()
 
     def parse(self, name, value):
-        text = _string(name, value)
-        if len(text) > self.max_length:
-            raise _malformed(f"{name} is longer than {self.max_length} characters")
+        text = _string(name, value, self.max_length)
+        if CONTROL.search(text):
+            raise _malformed(f"{name} contains a control character")
+        if SURROGATE.search(text):
+            raise _malformed(f"{name} is not valid Unicode")
         if self.choices and text not in self.choices:
             raise _malformed(f"{name} must be one of {', '.join(self.choices)}")
         return text
@@ -33,7 +44,7 @@ class Text:
 class Timestamp:
     def parse(self, name, value):
         try:
-            return parse_ts(_string(name, value))
+            return parse_ts(_string(name, value, TIMESTAMP_LENGTH))
         except ValueError as exc:
             raise _malformed(f"{name} {exc}") from None
 
@@ -44,7 +55,7 @@ class Amount:
 
     def parse(self, name, value):
         try:
-            return parse_amount(_string(name, value), allow_zero=self.allow_zero)
+            return parse_amount(_string(name, value, MAX_AMOUNT_LENGTH), allow_zero=self.allow_zero)
         except ValueError as exc:
             raise _malformed(f"{name} {exc}") from None
 
@@ -64,27 +75,65 @@ class ListOf:
         return tuple(parse(self.item, item, prefix=f"{name}[{i}].") for i, item in enumerate(value))
 
 
+@dataclass(frozen=True)
+class Lenient:
+    """A field that moves no money, of a callback that must not be refused for it.
+
+    A value `spec` refuses is kept: a string cut to `width` characters and made storable,
+    anything else (or nothing) as `default`; what was wrong is noted.
+    """
+
+    spec: object
+    default: object = None
+    width: int = 0
+
+    def accept(self, name, value, notes):
+        if value is None:
+            notes.append(f"{name} is missing")
+            return self.default
+        try:
+            return self.spec.parse(name, value)
+        except WalletError as doubt:
+            kept = self.default
+            if self.width and isinstance(value, str):
+                kept = UNSTORABLE.sub("\ufffd", value[: self.width])
+            notes.append(f"{doubt.desc} (kept as {kept!r})")
+            return kept
+
+
 def wire(name, spec):
     """Declare a dataclass field read from the JSON key `name` by `spec`."""
     return field(metadata={"wire": name, "spec": spec})
 
 
-def parse(request_type, body, prefix=""):
-    """Build a `request_type` from a decoded JSON body, or raise WalletError naming the field."""
+def parse(request_type, body, prefix="", notes=None):
+    """Build a `request_type` from a decoded JSON body, or raise WalletError naming the field.
+
+    What a Lenient field kept despite being out of spec is appended to `notes`.
+    """
     if not isinstance(body, dict):
         raise _malformed(f"{prefix.rstrip('.') or 'body'} must be a JSON object")
+    notes = [] if notes is None else notes
     values = {}
     for f in fields(request_type):
         name, spec = f.metadata["wire"], f.metadata["spec"]
-        if name not in body or body[name] is None:
+        value = body.get(name)
+        if isinstance(spec, Lenient):
+            values[f.name] = spec.accept(prefix + name, value, notes)
+        elif value is None:
             raise _malformed(f"{prefix}{name} is missing")
-        values[f.name] = spec.parse(prefix + name, body[name])
+        else:
+            values[f.name] = spec.parse(prefix + name, value)
     return request_type(**values)
 
 
-def _string(name, value):
+def _string(name, value, max_length):
+    """The value, if it is a non-blank string of at most `max_length` characters."""
     if not isinstance(value, str):
         raise _malformed(f"{name} must be a string, got {_json_type(value)}")
+    # First, before anything reads the text: every later step costs time with its length.
+    if len(value) > max_length:
+        raise _malformed(f"{name} is longer than {max_length} characters")
     if not value.strip():
         raise _malformed(f"{name} is empty")
     return value
@@ -112,13 +161,21 @@ GAME_TYPE = Text(10)
 GAME_CODE = Text(20)
 
 
+class OfOneUser:
+    """A request that moves one user's money."""
+
+    @property
+    def user_ids(self):
+        return (self.user_id,)
+
+
 @dataclass(frozen=True)
-class GetBalance:
+class GetBalance(OfOneUser):
     user_id: str = wire("userId", USER_ID)
 
 
 @dataclass(frozen=True)
-class PlaceBet:
+class PlaceBet(OfOneUser):
     ts: datetime = wire("ts", Timestamp())
     user_id: str = wire("userId", USER_ID)
     tx_id: str = wire("txId", TX_ID)
@@ -132,17 +189,19 @@ class PlaceBet:
 
 
 @dataclass(frozen=True)
-class CancelBet:
-    ts: datetime = wire("ts", Timestamp())
-    reason: str = wire("reason", Text(30, CANCEL_REASONS))
+class CancelBet(OfOneUser):
+    """A refund: strict on whose bet it is, lenient on everything else (see Lenient)."""
+
+    ts: datetime | None = wire("ts", Lenient(Timestamp()))
+    reason: str | None = wire("reason", Lenient(Text(30, CANCEL_REASONS), width=30))
     user_id: str = wire("userId", USER_ID)
     tx_id: str = wire("txId", TX_ID)
-    game_type: str = wire("gameType", GAME_TYPE)
-    game_code: str = wire("gameCode", GAME_CODE)
+    game_type: str = wire("gameType", Lenient(GAME_TYPE, default="", width=10))
+    game_code: str = wire("gameCode", Lenient(GAME_CODE, default="", width=20))
 
 
 @dataclass(frozen=True)
-class Settle:
+class Settle(OfOneUser):
     ts: datetime = wire("ts", Timestamp())
     user_id: str = wire("userId", USER_ID)
     tx_id: str = wire("txId", TX_ID)
@@ -167,3 +226,8 @@ class EventPayout:
 @dataclass(frozen=True)
 class EventSettle:
     settles: tuple = wire("settles", ListOf(EventPayout, MAX_EVENT_SETTLES))
+
+    @property
+    def user_ids(self):
+        """Every user paid by the batch, sorted: the order their accounts are locked in."""
+        return tuple(sorted({payout.user_id for payout in self.settles}))

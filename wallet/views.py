@@ -2,6 +2,7 @@
 
 import json
 import logging
+import time
 
 from flask import Blueprint, current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -32,16 +33,27 @@ def callback_view(name, request_type, operation, reports_balance):
     def view():
         answer = balance_answer if reports_balance else success_answer
         wallet = current_app.extensions["wallet"]
-        now = wallet.clock()
+        # How long this callback may wait for its accounts: its turn, a connection, the locks.
+        deadline = time.monotonic() + current_app.config["DATABASE_LOCK_TIMEOUT"]
         try:
             wallet.gate.check(request.remote_addr, request.headers)
-            parsed = schemas.parse(request_type, _json_body())
+            notes = []
+            parsed = schemas.parse(request_type, _json_body(), notes=notes)
+            if notes:
+                log.warning(
+                    "%s txId=%s accepted, its doubts move no money: %s",
+                    name,
+                    getattr(parsed, "tx_id", "-"),
+                    "; ".join(notes),
+                )
             # The answer is read inside the transaction: it reports the balance this callback
             # committed, without reloading the account afterwards.
             try:
-                return run_in_transaction(
-                    lambda db: answer(operation(db, parsed, now), now, wallet.free_credit)
-                )
+                with wallet.turns.take(parsed.user_ids, deadline):
+                    return run_in_transaction(
+                        lambda db: answer(operation(db, parsed, wallet.clock), wallet.free_credit),
+                        deadline=deadline,
+                    )
             except Busy as busy:
                 # Nothing was done: the provider's retry will find the lock free.
                 raise WalletError(Failure.BUSY, f"busy: {busy}; retry later") from None
@@ -67,31 +79,39 @@ def internal_error(exc):
     return {"code": wallet.codes[Failure.INTERNAL_ERROR], "desc": "internal error"}, 500
 
 
-def success_answer(_account, _now, _free_credit):
+def success_answer(_account, _free_credit):
     """The success answer of a callback that reports no balance."""
     return {"code": SUCCESS, "desc": ""}
 
 
-def balance_answer(account, now, free_credit):
+def balance_answer(account, free_credit):
     """The success answer: balance, its update time and, with free credit on, its split."""
-    # A cancel for a user we have never seen has no account: it holds nothing.
-    real, free = (account.real_credit, account.free_credit) if account else (0, 0)
     answer = {
         "code": SUCCESS,
-        "balance": format_amount(real + free),
-        "balanceTs": format_ts(account.updated_at if account else now),
+        "balance": format_amount(account.balance),
+        "balanceTs": format_ts(account.updated_at),
         "desc": "",
     }
     if free_credit:
-        answer["realCredit"] = format_amount(real)
-        answer["freeCredit"] = format_amount(free)
+        answer["realCredit"] = format_amount(account.real_credit)
+        answer["freeCredit"] = format_amount(account.free_credit)
     return answer
 
 
 def _json_body():
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
     try:
-        return json.loads(request.get_data())
+        if limit is not None:
+            # A body sent in chunks (no Content-Length) is cut at the limit without a word:
+            # read one byte more, to tell a body of the limit from a longer one.
+            request.max_content_length = limit + 1
+        data = request.get_data()
+        if limit is not None and len(data) > limit:
+            raise RequestEntityTooLarge()
+        return json.loads(data)
     except RequestEntityTooLarge:
         raise WalletError(Failure.MALFORMED_REQUEST, "body is too large") from None
+    except RecursionError:
+        raise WalletError(Failure.MALFORMED_REQUEST, "body is nested too deeply") from None
     except (ValueError, UnicodeDecodeError):
         raise WalletError(Failure.MALFORMED_REQUEST, "body is not valid JSON") from None

@@ -6,7 +6,8 @@ import pytest
 import sqlalchemy as sa
 
 from database import db
-from tests.wallet_calls import (
+from tests.wallet.calls import (
+    USER,
     audit,
     cancel_bet_body,
     credits,
@@ -17,15 +18,6 @@ from tests.wallet_calls import (
     settle_body,
 )
 from wallet.models import Bet
-
-USER = "hrgpl0001"
-
-
-@pytest.fixture
-def funded(app):
-    deposit(app, USER, "100")
-    deposit(app, USER, "10", free=True)
-    return app
 
 
 def post(client, callback, body):
@@ -156,6 +148,89 @@ def test_cancel_for_a_user_never_seen_answers_0000_with_nothing(app, client, fun
     assert credits(app, "ghost") is None
 
 
+def test_cancel_of_a_bet_whose_account_is_gone_refunds_nothing_and_alerts(
+    app, client, funded, caplog
+):
+    post(client, "place_bet", place_bet_body("TX-1"))
+    with app.app_context():
+        # An operator removed the account by hand, its ledger with it.
+        db.session.execute(
+            sa.text(
+                "DELETE FROM wallet_ledger WHERE account_id IN "
+                "(SELECT id FROM wallet_accounts WHERE user_id = :user)"
+            ),
+            {"user": USER},
+        )
+        db.session.execute(
+            sa.text("DELETE FROM wallet_accounts WHERE user_id = :user"), {"user": USER}
+        )
+        db.session.commit()
+    before = row_counts(app)
+    with caplog.at_level(logging.ERROR, logger="wallet.alerts"):
+        answer = post(client, "cancel_bet", cancel_bet_body("TX-1"))
+    assert answer == {
+        "code": "9999",
+        "desc": "txId TX-1 is a bet of userId 'hrgpl0001', who has no account any more: "
+        "nothing refunded",
+    }
+    assert row_counts(app) == before
+    assert "cancel_bet for a bet whose account is gone: txId=TX-1" in caplog.text
+
+
+NOT_MONEY = [
+    # (field, what arrives (None: left out), what the bet records, what the warning says)
+    ("reason", "ROUND_CANCELLED", "ROUND_CANCELLED", "reason must be one of"),
+    ("reason", "", "", "reason is empty"),
+    ("reason", None, None, "reason is missing"),
+    ("reason", 7, None, "reason must be a string"),
+    ("reason", "R" * 1_000_000, "R" * 30, "reason is longer than 30 characters"),
+    ("reason", "VOID\x00ROUND", "VOID\ufffdROUND", "reason contains a control character"),
+    ("gameType", "", "", "gameType is empty"),
+    ("gameType", None, "", "gameType is missing"),
+    ("gameType", "LIVE-CASINO-X", "LIVE-CASIN", "gameType is longer than 10 characters"),
+    ("gameCode", "", "", "gameCode is empty"),
+    ("gameCode", "B\ud800", "B\ufffd", "gameCode is not valid Unicode"),
+    ("gameCode", ["BACCARAT"], "", "gameCode must be a string"),
+    ("ts", "2022-10-14T15:00:00.000+0000", None, None),  # another offset: read as it says
+    ("ts", "2022-10-14T23:00:00.000+08:00", None, "ts is longer than 28 characters"),
+    ("ts", "2022-10-14T15:00:00Z", None, "ts must be 28 characters"),
+    ("ts", None, None, "ts is missing"),
+    ("ts", "9" * 1_000_000, None, "ts is longer than 28 characters"),
+]
+RECORDED = {"reason": "cancel_reason", "gameType": "game_type", "gameCode": "game_code"}
+
+
+@pytest.mark.parametrize("placed", [True, False], ids=["refund", "tombstone"])
+@pytest.mark.parametrize(("name", "sent", "recorded", "warning"), NOT_MONEY)
+def test_a_refund_is_never_refused_for_a_detail_that_moves_no_money(
+    app, client, funded, caplog, placed, name, sent, recorded, warning
+):
+    if placed:
+        post(client, "place_bet", place_bet_body("TX-1", amount="30"))
+    body = cancel_bet_body("TX-1")
+    if sent is None:
+        del body[name]
+    else:
+        body[name] = sent
+    with caplog.at_level(logging.WARNING, logger="wallet.views"):
+        answer = post(client, "cancel_bet", body)
+    assert (answer["code"], answer["balance"]) == ("0000", "110.0")
+    assert credits(app, USER) == (1_000_000, 100_000)
+    with app.app_context():
+        bet = db.session.get(Bet, "TX-1")
+        assert bet.state == "cancelled"
+        column = RECORDED.get(name)
+        if column and (column == "cancel_reason" or not placed):
+            assert getattr(bet, column) == recorded
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    if warning is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and warning in warnings[0] and "TX-1" in warnings[0]
+        assert len(warnings[0]) < 500
+    assert audit(app) == []
+
+
 def test_cancel_by_another_user_is_refused(app, client, funded):
     post(client, "place_bet", place_bet_body("TX-1"))
     answer = post(client, "cancel_bet", cancel_bet_body("TX-1", user="thief"))
@@ -262,8 +337,9 @@ def test_a_refund_is_one_read_and_one_write_on_postgresql(app, client, funded):
     finally:
         sa.event.remove(engine, "before_cursor_execute", record)
     if engine.dialect.name == "postgresql":
-        # wallet_lock_and_find locks the account and reads the bet; then one WITH ... UPDATE
-        # writes the account, the ledger entry and the bet.
+        # wallet_lock_and_find sets the transaction's time limits, locks the account and reads
+        # the bet; then one WITH ... UPDATE writes the account, the ledger entry and the bet.
+        # (psycopg's BEGIN and COMMIT go without these events.)
         assert statements == ["SELECT", "WITH"]
     else:
         # BEGIN IMMEDIATE takes SQLite's write lock up front, then each write on its own.

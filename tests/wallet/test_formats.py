@@ -68,3 +68,23 @@ def test_zero_allowed_where_the_field_allows_it():
 )
 def test_amount_formats_with_at_most_4_decimals(units, text):
     assert format_amount(units) == text
+
+
+def test_an_amount_longer_than_any_amount_is_refused_before_it_is_parsed():
+    # Parsed, 300,000 digits cost seconds of CPU (the conversion is quadratic).
+    with pytest.raises(ValueError, match="is longer than 32 characters"):
+        parse_amount("9" * 300_000, allow_zero=False)
+
+
+@pytest.mark.parametrize("text", ["５", "٥٠", "１.５", "5.٥", "۵"])
+def test_only_ascii_digits_are_money(text):
+    with pytest.raises(ValueError, match="is not a decimal number"):
+        parse_amount(text, allow_zero=False)
+
+
+@pytest.mark.parametrize(
+    "text", ["２０２２-10-14T23:00:00.000+0800", "2022-10-14T23:00:00.000+0８00"]
+)
+def test_timestamps_are_ascii_digits(text):
+    with pytest.raises(ValueError, match="in ASCII digits"):
+        parse_ts(text)

@@ -19,7 +19,7 @@ from hypothesis.stateful import (
 from app import create_app
 from database import db
 from tests.conftest import base_config, truncate_all
-from tests.wallet_calls import (
+from tests.wallet.calls import (
     audit,
     cancel_bet_body,
     credits,

@@ -2,18 +2,7 @@
 
 import pytest
 
-from tests.wallet_calls import cancel_bet_body, deposit, place_bet_body, row_counts
-
-
-@pytest.fixture
-def database_url(sqlite_database_url):
-    return sqlite_database_url
-
-
-@pytest.fixture
-def funded(app):
-    deposit(app, "hrgpl0001", "100")
-    return row_counts(app)
+from tests.wallet.calls import cancel_bet_body, place_bet_body, row_counts
 
 
 @pytest.mark.parametrize(
@@ -28,7 +17,9 @@ def funded(app):
         ("203.0.113.9, 198.51.100.7", False),
     ],
 )
-def test_allowlist_uses_the_address_the_router_saw(app, client, funded, forwarded_for, allowed):
+def test_allowlist_uses_the_address_the_router_saw(
+    app, client, rows_before, forwarded_for, allowed
+):
     answer = client.post(
         "/wallet/place_bet",
         json=place_bet_body("TX-1"),
@@ -39,34 +30,36 @@ def test_allowlist_uses_the_address_the_router_saw(app, client, funded, forwarde
     else:
         assert answer.json["code"] == "9999"
         assert answer.json["desc"].endswith("is not allowed")
-        assert row_counts(app) == funded
+        assert row_counts(app) == rows_before
 
 
 @pytest.mark.parametrize("app_config", [{"WALLET_SECRET": "s3cret"}])
 @pytest.mark.parametrize(
     ("offered", "allowed"), [("s3cret", True), ("s3crex", False), (None, False)]
 )
-def test_shared_secret_is_required(app, client, funded, offered, allowed):
+def test_shared_secret_is_required(app, client, rows_before, offered, allowed):
     headers = {} if offered is None else {"X-Wallet-Secret": offered}
     answer = client.post("/wallet/cancel_bet", json=cancel_bet_body("TX-1"), headers=headers)
     if allowed:
         assert answer.json["code"] == "0000"
     else:
         assert answer.json == {"code": "9999", "desc": "missing or wrong X-Wallet-Secret"}
-        assert row_counts(app) == funded
+        assert row_counts(app) == rows_before
 
 
 @pytest.mark.parametrize(
     "app_config", [{"WALLET_MAINTENANCE": True, "WALLET_CODES": {"maintenance": "1200"}}]
 )
 @pytest.mark.parametrize("callback", ["place_bet", "cancel_bet", "get_balance"])
-def test_maintenance_refuses_every_callback_without_touching_money(app, client, funded, callback):
+def test_maintenance_refuses_every_callback_without_touching_money(
+    app, client, rows_before, callback
+):
     body = {"place_bet": place_bet_body("TX-1"), "cancel_bet": cancel_bet_body("TX-1")}.get(
         callback, {"userId": "hrgpl0001"}
     )
     answer = client.post(f"/wallet/{callback}", json=body)
     assert answer.json == {"code": "1200", "desc": "wallet under maintenance, retry later"}
-    assert row_counts(app) == funded
+    assert row_counts(app) == rows_before
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,12 @@ import sqlalchemy as sa
 
 from database import db, run_in_transaction
 from wallet import ledger
+from wallet.audit import find_problems
 from wallet.formats import parse_amount
 from wallet.models import Account, Bet, EventPayout, LedgerEntry
 
 TS = "2022-10-14T23:00:00.000+0800"
+USER = "hrgpl0001"
 
 
 def place_bet_body(tx_id, user="hrgpl0001", amount="50.0", **overrides):
@@ -67,14 +69,10 @@ def event_settle_body(*payouts):
 
 
 def deposit(app, user, amount, free=False):
-    from datetime import UTC, datetime
-
+    units = parse_amount(amount, allow_zero=False)
+    clock = app.extensions["wallet"].clock
     with app.app_context():
-        run_in_transaction(
-            lambda s: ledger.deposit(
-                s, user, parse_amount(amount, allow_zero=False), free=free, now=datetime.now(UTC)
-            )
-        )
+        run_in_transaction(lambda s: ledger.deposit(s, user, units, free=free, clock=clock))
 
 
 def credits(app, user):
@@ -100,6 +98,6 @@ def row_counts(app):
 
 def audit(app):
     with app.app_context():
-        problems = ledger.audit(db.session)
+        problems = find_problems(db.session)
         db.session.remove()
         return problems

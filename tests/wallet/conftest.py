@@ -1,0 +1,28 @@
+"""The wallet's fixtures: an account with money, and what the books hold before a test acts."""
+
+import pytest
+
+from tests.wallet.calls import USER, deposit, place_bet_body, row_counts
+
+
+@pytest.fixture
+def funded(app):
+    """The app, USER's account holding 100.0 real and 10.0 free credit."""
+    deposit(app, USER, "100")
+    deposit(app, USER, "10", free=True)
+    return app
+
+
+@pytest.fixture
+def rows_before(funded):
+    """How many rows each wallet table holds once funded: what a refused callback leaves."""
+    return row_counts(funded)
+
+
+@pytest.fixture
+def open_bet(funded):
+    """TX-OPEN, a bet of 7.0 placed by USER: something a cancel or settle could wrongly touch."""
+    body = place_bet_body("TX-OPEN", amount="7")
+    answer = funded.test_client().post("/wallet/place_bet", json=body)
+    assert answer.json["code"] == "0000"
+    return "TX-OPEN"
