@@ -75,6 +75,16 @@ def from_environment(environ=None, instance_path="instance"):
         # Bytes of relay messages kept for boards that are behind (besides 2,048 messages at
         # most); a board that falls further behind is closed and resyncs.
         "BOARD_BACKLOG_BYTES": int(environ.get("BOARD_BACKLOG_BYTES", str(32 * 1024 * 1024))),
+        # Deployed shape: with REDIS_URL the `feed` process consumes and the web workers relay.
+        "REDIS_URL": environ.get("REDIS_URL", "").strip(),
+        # Names of this deployment's keys and channel in Redis (several apps may share one Redis).
+        "REDIS_PREFIX": environ.get("REDIS_PREFIX", "dashboard").strip() or "dashboard",
+        # rediss:// with the platform's self-signed certificate: off skips verification; or
+        # trust a certificate file (PEM) with REDIS_CA_CERTS.
+        "REDIS_TLS_VERIFY": flag(environ, "REDIS_TLS_VERIFY", default=True),
+        "REDIS_CA_CERTS": environ.get("REDIS_CA_CERTS", "").strip(),
+        # A consumer that stops renewing its lease is replaced after this many seconds.
+        "FEED_LEASE_SECONDS": float(environ.get("FEED_LEASE_SECONDS", "5")),
         # Seconds between the server's pings to each board: inside any router's idle timeout.
         # A board that neither answers nor takes a write for two of them (plus 5 s) is closed.
         "BOARD_PING_SECONDS": float(environ.get("BOARD_PING_SECONDS", "25")),

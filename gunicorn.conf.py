@@ -1,12 +1,31 @@
 """gunicorn settings for the platform: gevent workers on $PORT."""
 
 import os
+import sys
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 worker_class = "gevent"
-# One worker holds the feed connection, the market state and every board socket; more workers
-# each hold their own until the hub is moved to Redis.
-workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+
+
+def _workers():
+    # With REDIS_URL every worker follows the one `feed` process through Redis. Without it the
+    # worker is the consumer: a second one would open its own upstream connection, keep its own
+    # state and log every BetStop twice. The platform sets WEB_CONCURRENCY by itself on larger
+    # dynos, so that is capped loudly rather than refused; an explicit --workers is refused
+    # (on_starting below).
+    wanted = int(os.environ.get("WEB_CONCURRENCY", "1"))
+    if wanted > 1 and not os.environ.get("REDIS_URL", "").strip():
+        print(
+            f"WARNING: WEB_CONCURRENCY={wanted} ignored: without REDIS_URL one worker consumes the "
+            "feed and serves every board; set REDIS_URL and run the feed process to use more",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 1
+    return wanted
+
+
+workers = _workers()
 # gevent's default of 1000 would cap the number of open board sockets per worker.
 worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "10000"))
 # The platform sends SIGTERM and kills 30 s later: finish within that.
@@ -15,8 +34,17 @@ timeout = 30
 accesslog = os.environ.get("ACCESS_LOG") or None
 
 
+def on_starting(server):
+    """Refuse several workers without Redis: each would consume the feed on its own."""
+    if server.cfg.workers > 1 and not os.environ.get("REDIS_URL", "").strip():
+        raise SystemExit(
+            f"refusing {server.cfg.workers} workers without REDIS_URL: each would open its own "
+            "upstream connection; run one, or set REDIS_URL and run the feed process"
+        )
+
+
 def post_worker_init(worker):
-    """Start the worker's feed, and freeze what is loaded out of the garbage collector's sight."""
+    """Start the worker's feed (consumer or link to the feed process); freeze what is loaded."""
     import gc
     import threading
 

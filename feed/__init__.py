@@ -1,16 +1,12 @@
 """The upstream odds feed: its client, the market state, and the relay to the browsers."""
 
 import logging
-import threading
-import time
 
+from .bus import RedisBus
 from .cli import bp as cli_bp
-from .client import UpstreamClient
-from .descriptions import MarketDescriptions
-from .health import FeedHealth
+from .consumer import Consumer
 from .hub import LocalHub
-from .market import MarketState
-from .relay import Relay
+from .mirror import Mirror
 from .store import FeedStore
 from .stream import BOARD_SOCKET_OPTIONS
 from .views import bp, sock
@@ -18,70 +14,74 @@ from .views import bp, sock
 log = logging.getLogger(__name__)
 
 
-def wall_ms():
-    return int(time.time() * 1000)
-
-
 class FeedRuntime:
-    """The feed's parts for one app, and the two threads that drive them once started."""
+    """The feed's parts for one app, in one of two shapes.
 
-    def __init__(self, app, clock=wall_ms):
+    Without REDIS_URL (embedded): this process consumes the upstream and fans out to its boards.
+    With REDIS_URL (deployed): web workers follow the bus (`Mirror`) and fan out; the consumer runs
+    in the `feed` process (`flask feed consume`), which builds its own `Consumer`.
+    """
+
+    def __init__(self, app):
         self.config = app.config
-        self.clock = clock
-        self.state = MarketState(MarketDescriptions.load(app.config["FEED_MARKETS_FILE"] or None))
-        self.health = FeedHealth()
         self.hub = LocalHub(backlog_bytes=app.config["BOARD_BACKLOG_BYTES"])
-        self.store = FeedStore(app)
-        self.relay = Relay(self.state, self.health, self.hub, self.store, clock)
-        self.client = None
-        if app.config["FEED_URL"]:
-            self.client = UpstreamClient(
-                app.config["FEED_URL"],
-                on_frame=self.relay.receive,
-                on_connection=self.relay.connection,
-                subscriptions=self.subscriptions,
-                token=app.config["FEED_TOKEN"],
-                lang=app.config["FEED_LANG"],
-                on_refused=self.relay.refuse,
-                max_message_bytes=app.config["FEED_MAX_FRAME_BYTES"],
-            )
-        self.stopped = threading.Event()
+        self.consumer = None
+        self.mirror = None
+        if app.config["REDIS_URL"]:
+            self.bus = RedisBus.from_config(app.config)
+            self.mirror = Mirror(self.bus, self.hub)
+            self.store = FeedStore(app)  # the BetStop log endpoint reads the shared database
+        else:
+            self.bus = None
+            self.consumer = Consumer(app, hub=self.hub)
+            self.store = self.consumer.store
         self.started = False
 
-    def subscriptions(self):
-        """Every event we know of, and those the operator listed in FEED_SUBSCRIBE."""
-        return sorted(set(self.config["FEED_SUBSCRIBE"]) | set(self.state.events))
+    @property
+    def board(self):
+        """What a board socket reads: snapshot() and subscribe(after)."""
+        return self.consumer or self.mirror
 
-    def health_report(self):
-        return self.health.report(self.clock())
+    def __getattr__(self, name):
+        # The embedded consumer's parts (relay, state, health, client, clock, ...) as the tests
+        # and the gunicorn hook know them.
+        consumer = self.__dict__.get("consumer")
+        if consumer is None:
+            raise AttributeError(name)
+        return getattr(consumer, name)
 
     def start(self):
-        """Load the last known board, connect upstream and keep health and the database current."""
+        """Consume (embedded) or follow the feed process (deployed)."""
         if self.started or not self.config["FEED_ENABLED"]:
             return
         self.started = True
-        self.relay.restore()
-        if self.client is not None:
-            threading.Thread(target=self.client.run, name="feed-client", daemon=True).start()
-        else:
-            log.warning("no FEED_URL: the board shows the last known state, suspended")
-        threading.Thread(target=self._every_second, name="feed-ticker", daemon=True).start()
+        (self.consumer or self.mirror).start()
 
     def stop(self):
-        """Disconnect, close every board socket and write what is pending."""
-        self.stopped.set()
-        if self.client is not None:
-            self.client.stop()
+        """Disconnect, close every board socket (1001) and write what is pending."""
         self.hub.close()
-        self.store.flush()
+        if self.mirror is not None:
+            self.mirror.stop()
+        if self.consumer is not None:
+            self.consumer.stop()
 
-    def _every_second(self):
-        while not self.stopped.wait(1):
+    def status(self):
+        """This process's role, its link to the bus, its boards and its lag."""
+        if self.mirror is not None:
+            status = self.mirror.status()
             try:
-                self.relay.tick()
-                self.store.flush()
-            except Exception:  # the database may be briefly away; try again next second
-                log.exception("feed housekeeping failed")
+                consumers = self.bus.reports()
+            except Exception:  # the link is down: the mirror's status says so
+                consumers = []
+            leader = next((c for c in consumers if c.get("role") == "leader"), None)
+            if leader is not None:
+                status |= (leader.get("health") or {}) | {"counts": leader.get("counts")}
+            return status | {"consumers": consumers}
+        return (
+            self.consumer.health_report()
+            | self.consumer.status()
+            | {"counts": dict(self.consumer.relay.counts)}
+        )
 
 
 def init_app(app):

@@ -1,6 +1,9 @@
-"""`flask feed ...`: run the simulated upstream, record the real one, replay a recording."""
+"""`flask feed ...`: consume the upstream, run a simulated one, record it, replay a recording."""
 
 import asyncio
+import logging
+import signal
+import threading
 import time
 
 import click
@@ -8,9 +11,38 @@ import websocket
 from flask import Blueprint, current_app
 
 from . import simulator
+from .bus import RedisBus
 from .client import feed_url
+from .consumer import Consumer
 
 bp = Blueprint("feed_cli", __name__, cli_group="feed")
+log = logging.getLogger(__name__)
+
+
+@bp.cli.command("consume")
+def consume():
+    """Be the one consumer of FEED_URL, publishing to the web workers through REDIS_URL.
+
+    Several may run: one leads, the others stand by and take over within the lease (5 s). On
+    SIGTERM or Ctrl-C a leader disconnects, writes what is pending and hands over at once.
+    """
+    config = current_app.config
+    if not config["REDIS_URL"]:
+        raise click.UsageError(
+            "feed consume needs REDIS_URL: without it the web process consumes the feed itself"
+        )
+    if not config["FEED_URL"]:
+        log.warning("no FEED_URL: leading publishes the last known board, suspended")
+    consumer = Consumer(current_app._get_current_object(), bus=RedisBus.from_config(config))
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    consumer.start()
+    log.info("feed consumer %s started", consumer.identity)
+    while not stopping.wait(1):
+        pass
+    consumer.stop()
+    log.info("feed consumer %s stopped", consumer.identity)
 
 
 @bp.cli.command("simulate")

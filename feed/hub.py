@@ -127,14 +127,16 @@ class LocalHub:
             group.wake()
 
     @contextlib.contextmanager
-    def subscribe(self):
+    def subscribe(self, after=None):
+        """A subscription taking every message after seq `after` (default: the latest)."""
         with self.lock:
             group = min(self.groups, key=lambda g: g.members, default=None)
             if group is None or group.members >= GROUP_SIZE:
                 group = Group()
                 self.groups.append(group)
             group.members += 1
-            after = self.messages[-1][0] if self.messages else 0
+            if after is None:
+                after = self.messages[-1][0] if self.messages else 0
             if self.nudger is None:
                 self.nudger = threading.Thread(target=self._nudge_forever, name="hub-nudge")
                 self.nudger.daemon = True

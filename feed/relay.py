@@ -1,6 +1,7 @@
 """Upstream frames in; market state, the database and relay messages to the browsers out."""
 
 import collections
+import contextlib
 import json
 import logging
 import math
@@ -55,6 +56,11 @@ class Relay:
         self.seq = 0
         self.counts = collections.Counter()
         self.lock = threading.Lock()
+        # Messages numbered under the lock wait here to be published after it is released, in
+        # order, whichever thread drains them: a hub may yield to other greenlets while it
+        # publishes, and the views take the lock for snapshots.
+        self.outbox = collections.deque()
+        self.publishing = threading.Lock()
         self.bet_stops = collections.deque(maxlen=100)
         self.verdict = health.verdict(clock())
         self.health_published = 0  # when the last health message went out (ms)
@@ -88,7 +94,7 @@ class Relay:
 
     def handle(self, frame, received):
         """Apply one decoded frame and publish what it changed; never raises."""
-        with self.lock:
+        with self._changing():
             self.counts["frames"] += 1
             try:
                 self._handle(frame, received)
@@ -130,7 +136,10 @@ class Relay:
                 message["event"] = applied.event.to_json()
             if frame.cmd == frames.BET_STOP:
                 message["status"] = applied.status
+                # The log entry: built once, the same in this message, in snapshots and in
+                # /feed/bet-stops.
                 entry = self.store.log_bet_stop(frame, applied, received)
+                message["entry"] = entry
                 self.bet_stops.append(entry)
             self.store.changed(message["lines"], message.get("event"))
             self._publish(message)
@@ -145,7 +154,7 @@ class Relay:
 
     def connection(self, connected):
         """The upstream socket went up or down: the boards hear it, whatever the verdict."""
-        with self.lock:
+        with self._changing():
             self.health.socket(connected)
             self._snapshot = None  # `connected` shows in the snapshot even when no verdict changes
             # Products already down stay down, so the verdict may not change; `connected` does.
@@ -153,7 +162,7 @@ class Relay:
 
     def tick(self):
         """Called every second: notice an alive that is overdue."""
-        with self.lock:
+        with self._changing():
             self._publish_health(self.clock())
 
     def snapshot(self):
@@ -183,12 +192,20 @@ class Relay:
         self.health_published = now
         self._publish({"type": "health", "health": self.health.report(now)})
 
+    @contextlib.contextmanager
+    def _changing(self):
+        with self.lock:
+            yield
+        with self.publishing:
+            while self.outbox:
+                self.hub.publish(*self.outbox.popleft())
+
     def _publish(self, message):
-        # Serialised once here, whatever the number of browsers.
+        # Serialised once here, whatever the number of browsers; published once the lock is free.
         message["seq"] = self.seq + 1
         text = self._encode(message)
         self.seq += 1
-        self.hub.publish(self.seq, text)
+        self.outbox.append((self.seq, text))
 
     def _encode(self, value):
         """Strict JSON of a message or snapshot: a browser's JSON.parse reads every one.

@@ -13,28 +13,28 @@ sock = Sock()
 log = logging.getLogger(__name__)
 
 
-@bp.before_app_request
+@bp.before_request
 def refuse_compression():
     # simple-websocket accepts per-message deflate whenever it is offered; on thousands of sockets
-    # that halves fan-out throughput and triples memory. Without the offer there is none.
-    if request.path == "/ws":
+    # that halves fan-out throughput and triples memory. Without the offer there is none. Only
+    # the feed's own routes pay for this look, not the wallet's callbacks.
+    if request.endpoint == "feed.stream":
         request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
 
 
-@sock.route("/ws")
+@sock.route("/ws", bp=bp)
 def stream(ws):
     """Send the board's snapshot, then every relay message in order, from this handler only."""
-    relay = current_app.extensions["feed"].relay
-    hub = current_app.extensions["feed"].hub
+    source = current_app.extensions["feed"].board
+    seq, snapshot = source.snapshot()
     # Woken by a message, by the hub's nudge every few seconds (no timer per wait, as there
     # would be thousands of them), or by the board's reader when there is a pong or a close to
     # write. Idle handlers ping when nudged: up to NUDGE_EVERY seconds after it is due.
-    with hub.subscribe() as subscription:
+    with source.subscribe(after=seq) as subscription:
         board = BoardSocket(
             ws, current_app.config["BOARD_PING_SECONDS"], NUDGE_EVERY, subscription.wake
         )
         board.start_reading()
-        seq, snapshot = relay.snapshot()
         try:
             board.send(text_frame(snapshot))
             # answer() last: nothing yields between its look at the reader's news and take().
@@ -43,7 +43,9 @@ def stream(ws):
                 out = [message_frame(s, text) for s, text in subscription.take() if s > seq]
                 if out:
                     board.send(b"".join(out))
-            if subscription.dropped and board.connected:
+            if source.closing and board.connected:
+                board.close(1001, "going away")  # this process stops: the board tries another
+            elif subscription.dropped and board.connected:
                 log.info("dropping a board socket that fell behind")
                 board.close(1013, "fell behind; reconnect and resync")
         except OSError:
@@ -68,9 +70,5 @@ def bet_stops():
 
 @bp.get("/feed/status")
 def status():
-    """Feed health, the counts of frames seen, skipped and ignored, and this process's boards."""
-    feed = current_app.extensions["feed"]
-    return feed.health_report() | {
-        "counts": dict(feed.relay.counts),
-        "boards": feed.hub.subscribers,
-    }
+    """Role, bus link, boards, lag; feed health and the counts of frames seen and skipped."""
+    return current_app.extensions["feed"].status()
