@@ -58,6 +58,7 @@ class Envelope(NamedTuple):
 
 class Snapshot(NamedTuple):
     epoch: int  # the current leadership epoch (0: never a leader)
+    board_epoch: int  # the epoch of the leader that wrote the checkpoint
     seq: int  # the checkpoint's seq
     text: str | None  # the relay's snapshot as of `seq`; None when there is no checkpoint yet
     messages: list  # Envelopes published since the checkpoint, in order
@@ -132,7 +133,7 @@ class MemoryBus:
     def snapshot(self):
         with self.lock:
             epoch, seq, text = self.checkpointed
-            return Snapshot(self.epoch, seq, text, [m for m in self.log if m.epoch == epoch])
+            return Snapshot(self.epoch, epoch, seq, text, list(self.log))
 
     def last(self):
         """(epoch, seq) of the last message published."""
@@ -326,16 +327,15 @@ class RedisBus:
             pipe.get(self.keys["epoch"])
             pipe.hmget(self.keys["checkpoint"], "epoch", "seq", "text")
             pipe.lrange(self.keys["log"], 0, -1)
-            epoch, (cp_epoch, cp_seq, text), log = pipe.execute()
+            epoch, (board_epoch, seq, text), log = pipe.execute()
         except self.errors as exc:
             raise BusError(f"snapshot: {exc}") from exc
-        messages = [Envelope.decode(raw) for raw in log]
-        cp_epoch = int(cp_epoch or 0)
         return Snapshot(
             int(epoch or 0),
-            int(cp_seq or 0),
+            int(board_epoch or 0),
+            int(seq or 0),
             text.decode() if text is not None else None,
-            [m for m in messages if m.epoch == cp_epoch],
+            [Envelope.decode(raw) for raw in log],
         )
 
     def last(self):

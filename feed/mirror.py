@@ -176,8 +176,13 @@ class Mirror:
         snapshot = self.bus.snapshot()
         messages = snapshot.messages
         expected = list(range(snapshot.seq + 1, snapshot.seq + 1 + len(messages)))
-        if snapshot.text is None or [m.seq for m in messages] != expected:
-            # No leader has written a board yet (or Redis lost it): wait for its checkpoint.
+        if (
+            snapshot.text is None
+            or snapshot.board_epoch != snapshot.epoch
+            or [m.seq for m in messages] != expected
+        ):
+            # The current leader has not written its board yet (or Redis lost it): wait for its
+            # checkpoint, whose notice comes on the stream.
             self._link_down("no board from the feed process yet")
             return False
         resyncs = self.resyncs

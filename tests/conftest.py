@@ -136,3 +136,13 @@ def upstream():
     server = Upstream().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def redis_bus_url():
+    """(url, prefix): the shared Redis, under keys of this test's own, removed afterwards."""
+    from tests.redis_server import forget, shared_redis
+
+    url, prefix = shared_redis()
+    yield url, prefix
+    forget(url, prefix)

@@ -1,0 +1,184 @@
+"""A web worker's mirror of the relay: in order, gaps filled or resynced, stale leaders ignored."""
+
+import contextlib
+import json
+
+import pytest
+
+from feed.bus import MESSAGE, Envelope, MemoryBus
+from feed.hub import LocalHub
+from feed.mirror import LINK_DOWN, Mirror
+from tests.upstream import wait_until
+
+
+def board(name, seq):
+    return json.dumps({"type": "snapshot", "seq": seq, "name": name})
+
+
+def message(seq):
+    return json.dumps({"type": "odds_change", "seq": seq})
+
+
+class Boards:
+    """What a board socket of the worker would get: every hub entry, in order."""
+
+    def __init__(self, hub):
+        self.hub, self.got, self.stack = hub, [], contextlib.ExitStack()
+        self.subscription = self.stack.enter_context(hub.subscribe(after=0))
+
+    def texts(self):
+        self.got += [json.loads(text) for _, text in self.subscription.take(timeout=0)]
+        return self.got
+
+    def wait_for(self, predicate, what):
+        try:
+            wait_until(lambda: predicate(self.texts()), timeout=10, what=what)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the boards got {self.got}") from None
+
+
+class LossyBus(MemoryBus):
+    """Loses the messages it is told to on their way to listeners, as pub/sub does."""
+
+    def __init__(self):
+        super().__init__()
+        self.lose = set()
+
+    def _deliver(self, envelope):
+        if envelope.kind == MESSAGE and envelope.seq in self.lose:
+            return
+        super()._deliver(envelope)
+
+
+@pytest.fixture
+def bus():
+    return LossyBus()
+
+
+@pytest.fixture
+def running(bus):
+    hub = LocalHub()
+    mirror = Mirror(bus, hub, silence=1.0)
+    boards = Boards(hub)
+    mirror.start()
+    wait_until(lambda: bus.listeners, what="the mirror listening")
+    yield mirror, boards
+    mirror.stop()
+    hub.close()
+
+
+def lead(bus, name, token="a", seq=None):
+    epoch, last = bus.acquire(token, ttl=30)
+    bus.checkpoint(epoch, last if seq is None else seq, board(name, last))
+    bus.heartbeat(epoch, last)
+    return epoch, last
+
+
+def types(got):
+    return [(m["type"], m.get("name"), m["seq"]) for m in got]
+
+
+def test_the_leaders_board_then_its_messages_in_order(bus, running):
+    mirror, boards = running
+    epoch, _ = lead(bus, "a")
+    for seq in (1, 2, 3):
+        bus.publish(epoch, [(seq, message(seq))])
+    boards.wait_for(lambda got: len(got) == 4, "the board and three messages")
+    assert types(boards.texts()) == [
+        ("snapshot", "a", 0),
+        ("odds_change", None, 1),
+        ("odds_change", None, 2),
+        ("odds_change", None, 3),
+    ]
+    position, text = mirror.snapshot()  # a new board: the checkpoint, then the hub after it
+    assert json.loads(text)["name"] == "a" and position == 1
+    assert mirror.status()["link"] == "up"
+
+
+def test_a_lost_message_is_filled_from_the_log_without_a_new_snapshot(bus, running):
+    _, boards = running
+    epoch, _ = lead(bus, "a")
+    bus.lose = {2}
+    for seq in (1, 2, 3):
+        bus.publish(epoch, [(seq, message(seq))])
+    boards.wait_for(lambda got: len(got) == 4, "every message")
+    assert [m["seq"] for m in boards.texts()] == [0, 1, 2, 3]
+
+
+def test_a_heartbeat_past_the_last_message_shows_a_gap_nothing_else_would(bus, running):
+    _, boards = running
+    epoch, _ = lead(bus, "a")
+    bus.lose = {1}
+    bus.publish(epoch, [(1, message(1))])
+    bus.heartbeat(epoch, 1)
+    boards.wait_for(lambda got: [m["seq"] for m in got] == [0, 1], "the lost message")
+
+
+def test_a_new_leader_resyncs_every_board_in_band(bus, running):
+    mirror, boards = running
+    epoch, _ = lead(bus, "a")
+    bus.publish(epoch, [(1, message(1))])
+    boards.wait_for(lambda got: len(got) == 2, "a's board and message")
+    bus.release("a")
+    new, _ = lead(bus, "b", token="b")
+    bus.publish(new, [(2, message(2))])
+    boards.wait_for(lambda got: len(got) == 4, "b's board and message")
+    assert types(boards.texts()) == [
+        ("snapshot", "a", 0),
+        ("odds_change", None, 1),
+        ("snapshot", "b", 1),
+        ("odds_change", None, 2),
+    ]
+    assert mirror.epoch == new
+
+
+def test_a_stale_leaders_message_is_dropped(bus, running):
+    _mirror, boards = running
+    bus.acquire("old", ttl=30)
+    bus.release("old")
+    epoch, _ = lead(bus, "new", token="new")
+    boards.wait_for(lambda got: len(got) == 1, "the board")
+    # Redis refuses a stale leader's publish; the mirror drops one all the same.
+    for listener in bus.listeners:
+        listener.put(Envelope(MESSAGE, epoch - 1, 1, 0, message(1)))
+    bus.publish(epoch, [(1, message(1) + " ")])
+    boards.wait_for(lambda got: len(got) == 2, "the current leader's message")
+    assert types(boards.texts()) == [("snapshot", "new", 0), ("odds_change", None, 1)]
+
+
+def test_silence_shows_every_line_down_then_a_fresh_board_when_the_leader_is_heard(bus, running):
+    mirror, boards = running
+    epoch, _ = lead(bus, "a")
+    bus.publish(epoch, [(1, message(1))])
+    boards.wait_for(lambda got: len(got) == 2, "the message")
+    # No heartbeat for longer than the silence allowed (1 s here).
+    boards.wait_for(lambda got: len(got) == 3, "the link-down notice")
+    notice = boards.texts()[2]
+    assert notice["type"] == "health" and notice["seq"] == 2  # in sequence for every board
+    assert notice["health"]["reason"] == LINK_DOWN and notice["health"]["connected"] is False
+    assert not any(p["up"] for p in notice["health"]["products"].values())
+    assert mirror.status()["link"] == "down"
+    bus.checkpoint(epoch, 1, board("a again", 1))
+    bus.heartbeat(epoch, 1)
+    boards.wait_for(lambda got: len(got) == 4, "a fresh board")
+    assert types(boards.texts())[3] == ("snapshot", "a again", 1)
+    assert mirror.status()["link"] == "up"
+
+
+def test_nothing_is_passed_before_the_leader_is_heard(bus):
+    # A board left in Redis by a leader that has since died must not reach anyone as live.
+    epoch, _ = bus.acquire("dead", ttl=30)
+    bus.checkpoint(epoch, 0, board("dead", 0))
+    hub = LocalHub()
+    mirror = Mirror(bus, hub, silence=1.0)
+    boards = Boards(hub)
+    mirror.start()
+    try:
+        wait_until(lambda: mirror.reason.startswith("no heartbeat"), what="the silence noticed")
+        assert boards.texts() == []
+        _, text = mirror.snapshot()  # what a board connecting now is sent
+        assert json.loads(text)["lines"] == []
+        assert json.loads(text)["health"]["reason"] == LINK_DOWN
+    finally:
+        mirror.stop()
+        hub.close()
