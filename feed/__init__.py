@@ -1,6 +1,7 @@
 """The upstream odds feed: its client, the market state, and the relay to the browsers."""
 
 import logging
+import os
 
 from .bus import RedisBus
 from .cli import bp as cli_bp
@@ -67,6 +68,9 @@ class FeedRuntime:
 
     def status(self):
         """This process's role, its link to the bus, its boards and its lag."""
+        return self._status() | {"pid": os.getpid()}
+
+    def _status(self):
         if self.mirror is not None:
             status = self.mirror.status()
             try:

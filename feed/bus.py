@@ -119,6 +119,7 @@ class MemoryBus:
             if epoch != self.epoch:
                 return False
             self.checkpointed = (epoch, seq, text)
+            self.seq = max(self.seq, seq)
             self.log = []
             self._deliver(Envelope(CHECKPOINT, epoch, seq, self.clock()))
             return True
@@ -214,10 +215,13 @@ end
 redis.call('LTRIM', KEYS[3], -tonumber(ARGV[3]), -1)
 return 1
 """
-# KEYS: epoch, checkpoint, log. ARGV: epoch, seq, text, channel, notice.
+# KEYS: epoch, checkpoint, log, seq. ARGV: epoch, seq, text, channel, notice.
 CHECKPOINT_SCRIPT = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[2], 'epoch', ARGV[1], 'seq', ARGV[2], 'text', ARGV[3])
+if tonumber(redis.call('GET', KEYS[4]) or '0') < tonumber(ARGV[2]) then
+  redis.call('SET', KEYS[4], ARGV[2])
+end
 redis.call('DEL', KEYS[3])
 redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1
@@ -314,7 +318,7 @@ class RedisBus:
 
     def checkpoint(self, epoch, seq, text):
         notice = Envelope(CHECKPOINT, epoch, seq, self.clock()).encode()
-        keys = ("epoch", "checkpoint", "log")
+        keys = ("epoch", "checkpoint", "log", "seq")
         return self._call("checkpoint", keys, [epoch, seq, text, self.channel, notice]) == 1
 
     def heartbeat(self, epoch, seq):

@@ -1,7 +1,8 @@
-"""The app under gunicorn + gevent, as the platform runs it, for end-to-end tests."""
+"""The app under gunicorn + gevent, as the platform runs it, and its feed process."""
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +17,13 @@ ROOT = Path(__file__).resolve().parent.parent
 @contextlib.contextmanager
 def gunicorn(database_url, **settings):
     """Run `gunicorn app:create_app()` with these environment settings; yield its base URL."""
+    with web_dyno(database_url, **settings) as (address, _):
+        yield address
+
+
+@contextlib.contextmanager
+def web_dyno(database_url, **settings):
+    """A web process as the Procfile runs it; yield (its address, the gunicorn process)."""
     port = free_port()
     env = os.environ | {"DATABASE_URL": database_url, "PORT": str(port)} | settings
     server = subprocess.Popen(
@@ -33,7 +41,30 @@ def gunicorn(database_url, **settings):
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise RuntimeError("gunicorn did not start") from None
                 time.sleep(0.1)
-        yield f"127.0.0.1:{port}"
+        yield f"127.0.0.1:{port}", server
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server)
+
+
+@contextlib.contextmanager
+def feed_process(database_url, **settings):
+    """`flask --app app feed consume`, the Procfile's feed process; yield the process."""
+    env = os.environ | {"DATABASE_URL": database_url, "FEED_ENABLED": "1"} | settings
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "app", "feed", "consume"], cwd=ROOT, env=env
+    )
+    try:
+        yield process
+    finally:
+        stop(process)
+
+
+def stop(process):
+    """SIGTERM, as the platform sends, and wait; SIGKILL if it does not go within 30 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)

@@ -1,0 +1,340 @@
+"""The deployed shape over the real Redis: web dynos of two workers, the feed process, a standby.
+
+Each process is started as the Procfile starts it (gunicorn for `web`, `flask feed consume` for
+`feed`) and the boards are real /ws clients.
+"""
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import websocket
+
+from feed import frames
+from tests.redis_server import own_redis
+from tests.servers import ROOT, feed_process, web_dyno
+from tests.upstream import free_port, wait_until
+
+pytestmark = pytest.mark.slow
+
+EVENT = "sr:match:77"
+
+
+def odds(timestamp, *markets):
+    return {
+        "event_id": EVENT,
+        "product": 1,
+        "timestamp": timestamp,
+        "markets": [
+            {"id": m, "lines": [{"specifiers": "", "outcomes": [{"id": "1", "odds": 2.0}]}]}
+            for m in markets
+        ],
+    }
+
+
+def bet_stop(timestamp, groups="all"):
+    return {"event_id": EVENT, "groups": groups, "product": 1, "timestamp": timestamp}
+
+
+def status(address):
+    with urllib.request.urlopen(f"http://{address}/feed/status", timeout=10) as answer:
+        return json.load(answer)
+
+
+class Board:
+    """A board as the browser keeps it: snapshot, then each message in order; what it shows."""
+
+    def __init__(self, address):
+        self.ws = websocket.create_connection(f"ws://{address}/ws", timeout=10)
+        self.lines, self.health, self.seq = {}, None, None
+        self.bet_stops, self.snapshots, self.gaps, self.closed = [], 0, [], None
+        self.seen = []  # (type, seq) of every message, for the failure messages
+        self.receive()
+
+    def receive(self):
+        opcode, data = self.ws.recv_data(control_frame=True)
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            self.closed = int.from_bytes(data[:2], "big"), data[2:].decode()
+            self.close()
+            return
+        if opcode != websocket.ABNF.OPCODE_TEXT:
+            return
+        message = json.loads(data)
+        self.seen.append((message["type"], message["seq"]))
+        if message["type"] == "snapshot":
+            self.snapshots += 1
+            self.seq, self.health = message["seq"], message["health"]
+            self.lines = {line["market_id"]: line for line in message["lines"]}
+            return
+        if message["seq"] != self.seq + 1:
+            self.gaps.append((self.seq, message["seq"]))
+        self.seq = message["seq"]
+        if message["type"] == "health":
+            self.health = message["health"]
+        for line in message.get("lines", []):
+            self.lines[line["market_id"]] = line
+        if message["type"] == "bet_stop":
+            self.bet_stops.append(message["data"]["timestamp"])
+
+    def until(self, predicate, timeout=20, what="the board to show it"):
+        deadline = time.monotonic() + timeout
+        while not predicate(self):
+            if self.closed or time.monotonic() > deadline:
+                raise AssertionError(
+                    f"timed out waiting for {what}; closed: {self.closed}; seen: {self.seen}"
+                )
+            self.ws.settimeout(max(0.1, deadline - time.monotonic()))
+            with contextlib.suppress(websocket.WebSocketTimeoutException):
+                self.receive()
+
+    def shows(self, market_id):
+        """The line's status as the trader sees it: the health overlay included."""
+        line = self.lines.get(market_id)
+        if line is None:
+            return None
+        product = self.health["products"].get(str(line["product"]), {})
+        if line["status"] == "active" and not (self.health["connected"] and product.get("up")):
+            return "suspended"
+        return line["status"]
+
+    @property
+    def link_down(self):
+        return self.health.get("reason") == "relay link down"
+
+    def close(self):
+        with contextlib.suppress(Exception):
+            self.ws.close()
+
+
+class UpstreamWatch:
+    """Samples the upstream's connections all along: never more than one consumer."""
+
+    def __init__(self, upstream):
+        self.upstream, self.most, self.stopped = upstream, 0, threading.Event()
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _sample(self):
+        while not self.stopped.wait(0.005):
+            self.most = max(self.most, len(self.upstream.connections))
+
+    def stop(self):
+        self.stopped.set()
+        return self.most
+
+
+def boards_on_every_worker(address, workers=2, at_least=4, limit=40):
+    """Open boards on a dyno until each of its workers serves some; return them."""
+    boards = [Board(address) for _ in range(at_least)]
+    while True:
+        seen = {}
+        for _ in range(40):  # each request lands on one worker or the other
+            answer = status(address)
+            seen[answer["pid"]] = answer["boards"]
+        if len(seen) == workers and all(seen.values()) and sum(seen.values()) == len(boards):
+            return boards
+        assert len(boards) < limit, f"boards never spread over {workers} workers: {seen}"
+        boards.append(Board(address))
+
+
+def deployed(upstream, url, prefix, **more):
+    return {"REDIS_URL": url, "REDIS_PREFIX": prefix, "FEED_URL": upstream.url} | more
+
+
+def leader_of(address):
+    consumers = status(address)["consumers"]
+    return next((c["id"] for c in consumers if c["role"] == "leader"), None)
+
+
+def test_two_dynos_of_two_workers_get_every_bet_stop_once_and_in_order(
+    upstream, database_url, redis_bus_url
+):
+    settings = deployed(upstream, *redis_bus_url)
+    watch = UpstreamWatch(upstream)
+    with (
+        feed_process(database_url, DYNO="feed.1", **settings),
+        feed_process(database_url, DYNO="feed.2", **settings),
+        web_dyno(database_url, WEB_CONCURRENCY="2", **settings) as (first, _),
+        web_dyno(database_url, WEB_CONCURRENCY="2", **settings) as (second, _),
+    ):
+        upstream.wait_connected()
+        upstream.alive()
+        upstream.send_frame(frames.ODDS_CHANGE, odds(1000, 1, 166))
+        boards = boards_on_every_worker(first) + boards_on_every_worker(second)
+        for board in boards:
+            board.until(lambda b: b.shows(1) == "active" and b.shows(166) == "active")
+        roles = sorted(c["role"] for c in status(first)["consumers"])
+        assert roles == ["leader", "standby"]
+        sent = [2000 + n for n in range(20)]
+        for timestamp in sent:
+            upstream.send_frame(frames.BET_STOP, bet_stop(timestamp), timestamp)
+        for board in boards:
+            board.until(lambda b: len(b.bet_stops) >= len(sent), what="every BetStop")
+            assert board.bet_stops == sent and board.gaps == []
+            assert board.shows(1) == "suspended"
+            board.close()
+    assert watch.stop() == 1 and upstream.accepted == 1
+
+
+def test_kill_9_the_leader_and_the_standby_takes_over_within_10_s(
+    upstream, postgres_database_url, redis_bus_url
+):
+    settings = deployed(upstream, *redis_bus_url)
+    watch = UpstreamWatch(upstream)
+    with contextlib.ExitStack() as stack:
+        feeds = {
+            name: stack.enter_context(feed_process(postgres_database_url, DYNO=name, **settings))
+            for name in ("feed.1", "feed.2")
+        }
+        address, _ = stack.enter_context(
+            web_dyno(postgres_database_url, WEB_CONCURRENCY="2", **settings)
+        )
+        upstream.wait_connected()
+        upstream.alive()
+        upstream.send_frame(frames.ODDS_CHANGE, odds(1000, 1, 166))
+        board = Board(address)
+        board.until(lambda b: b.shows(1) == "active" and b.shows(166) == "active")
+        wait_until(lambda: leader_of(address), what="the leader reported")
+        leader = leader_of(address)
+        time.sleep(1.5)  # the odds written behind, as any second of traffic would have them
+
+        feeds[leader].send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        wait_until(lambda: not upstream.connections, what="the dead leader's socket closed")
+        # The upstream stops line 166 while no consumer is connected: nobody hears it.
+        upstream.send_frame(frames.BET_STOP, bet_stop(3000, groups="all"), 3000)
+        wait_until(lambda: upstream.connections, timeout=15, what="the standby connected")
+        assert time.monotonic() - killed < 10
+        assert upstream.accepted == 2
+
+        upstream.alive()
+        upstream.send_frame(frames.ODDS_CHANGE, odds(4000, 1))  # reopens line 1 only
+        upstream.send_frame(frames.BET_STOP, bet_stop(5000, groups="all"), 5000)
+        board.until(lambda b: 5000 in b.bet_stops, what="the next BetStop")
+        assert board.shows(166) != "active"  # stopped during the gap: never shown active
+        assert board.shows(1) == "suspended"  # by the BetStop the board saw
+        assert board.lines[166]["reason"] == "feed gap"
+        assert leader_of(address) != leader
+        board.close()
+    assert watch.stop() == 1
+
+
+def test_sigterm_hands_the_lease_over_at_once(upstream, sqlite_database_url, redis_bus_url):
+    # A 20 s lease: a takeover much sooner than that is a hand-over, not a lapse.
+    settings = deployed(upstream, *redis_bus_url, FEED_LEASE_SECONDS="20")
+    with feed_process(sqlite_database_url, DYNO="feed.1", **settings) as first:
+        upstream.wait_connected()  # the first leads
+        with feed_process(sqlite_database_url, DYNO="feed.2", **settings):
+            time.sleep(3)  # the second stands by: a deploy's overlap
+            assert upstream.accepted == 1
+            first.send_signal(signal.SIGTERM)
+            stopped = time.monotonic()
+            wait_until(lambda: upstream.accepted == 2, timeout=30, what="the standby connected")
+            assert time.monotonic() - stopped < 5
+            assert first.wait(timeout=30) == 0
+
+
+def test_redis_restarted_boards_read_suspended_then_resync_within_5_s(
+    upstream, postgres_database_url, tmp_path
+):
+    with own_redis(tmp_path) as redis_server:
+        settings = deployed(upstream, redis_server.url, "restart")
+        with (
+            feed_process(postgres_database_url, **settings),
+            web_dyno(postgres_database_url, WEB_CONCURRENCY="2", **settings) as (address, _),
+        ):
+            upstream.wait_connected()
+            upstream.alive()
+            upstream.send_frame(frames.ODDS_CHANGE, odds(1000, 1, 166))
+            boards = boards_on_every_worker(address, at_least=2)
+            for board in boards:
+                board.until(lambda b: b.shows(1) == "active")
+
+            redis_server.stop()
+            for board in boards:
+                board.until(lambda b: b.link_down, what="relay link down")
+                assert b_all_suspended(board)
+            # The feed process goes on applying and persisting meanwhile.
+            upstream.alive()
+            upstream.send_frame(frames.BET_STOP, bet_stop(2000, groups="all"), 2000)
+            wait_until(lambda: bet_stops_logged(address) == [2000], what="the BetStop persisted")
+            time.sleep(1)
+            for board in boards:
+                assert board.link_down and b_all_suspended(board)
+
+            redis_server.start()
+            back = time.monotonic()
+            for board in boards:
+                board.until(lambda b: not b.link_down and b.health["connected"], timeout=15)
+            assert time.monotonic() - back < 5
+            for board in boards:
+                assert board.lines[1]["status"] == "suspended"  # the BetStop during the outage
+                board.close()
+
+
+def b_all_suspended(board):
+    return all(board.shows(market) == "suspended" for market in board.lines)
+
+
+def bet_stops_logged(address):
+    with urllib.request.urlopen(f"http://{address}/feed/bet-stops", timeout=10) as answer:
+        return [entry["sent_at"] for entry in json.load(answer)["bet_stops"]]
+
+
+def test_sigterm_closes_every_board_with_1001(upstream, sqlite_database_url, redis_bus_url):
+    settings = deployed(upstream, *redis_bus_url)
+    with (
+        feed_process(sqlite_database_url, **settings),
+        web_dyno(sqlite_database_url, WEB_CONCURRENCY="2", **settings) as (address, web),
+    ):
+        upstream.wait_connected()
+        boards = boards_on_every_worker(address, at_least=2)
+        web.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        for board in boards:
+            board.until(lambda b: b.closed, timeout=30, what="the close frame")
+            assert board.closed == (1001, "going away")
+            board.close()
+        assert time.monotonic() - stopped < 30
+        web.wait(timeout=30)
+
+
+def test_the_embedded_shape_refuses_a_second_worker(sqlite_database_url):
+    # The platform's WEB_CONCURRENCY is capped to one worker, loudly; an explicit one refused.
+    port = free_port()
+    env = os.environ | {"DATABASE_URL": sqlite_database_url, "PORT": str(port)}
+    env |= {"WEB_CONCURRENCY": "3", "FEED_ENABLED": "0"}
+    env.pop("REDIS_URL", None)
+    refused = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "app:create_app()", "--workers", "2"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert refused.returncode != 0 and b"without REDIS_URL" in refused.stderr
+    with web_dyno(sqlite_database_url, WEB_CONCURRENCY="3", FEED_ENABLED="0") as (address, web):
+        pids = {status(address)["pid"] for _ in range(30)}
+        assert len(pids) == 1
+        children = Path(f"/proc/{web.pid}/task/{web.pid}/children").read_text().split()
+        assert len(children) == 1
+
+
+def test_the_feed_process_needs_redis(sqlite_database_url):
+    env = os.environ | {"DATABASE_URL": sqlite_database_url}
+    env.pop("REDIS_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "feed", "consume"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode != 0 and b"needs REDIS_URL" in result.stderr
