@@ -3,11 +3,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint bench bench-wallet bench-board bench-relay
+.PHONY: run run-deployed test lint bench bench-wallet bench-board bench-relay
 
 run: $(VENV)/.run
 	$(VENV)/bin/flask --app app db upgrade
 	bin/run
+
+# The deployed shape on this machine: Redis, two web workers, the feed process and a standby.
+run-deployed: $(VENV)/.dev
+	bin/run-deployed
 
 test: $(VENV)/.dev
 	bin/services

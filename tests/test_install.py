@@ -19,8 +19,9 @@ from tests.upstream import free_port
 
 pytestmark = pytest.mark.slow
 
-# What each long-running process type must do to count as booted.
-ANSWERS = {"web": "/health"}
+# What each long-running process type must do to count as booted: `web` answers this path;
+# `feed` connects to the local upstream (through the shared Redis, under a prefix of its own).
+ANSWERS = {"web": "/health", "feed": "upstream"}
 
 
 def procfile():
@@ -61,8 +62,9 @@ def run_release(env):
     )
 
 
-def test_procfile_names_the_release_and_web_processes():
-    assert {"release", "web"} <= procfile().keys()
+def test_procfile_names_the_release_web_and_feed_processes():
+    assert {"release", "web", "feed"} <= procfile().keys()
+    assert procfile().keys() - {"release"} == ANSWERS.keys()
 
 
 def test_the_release_step_runs_from_a_fresh_install(process_env):
@@ -71,7 +73,13 @@ def test_the_release_step_runs_from_a_fresh_install(process_env):
 
 
 @pytest.mark.parametrize("name", [n for n in procfile() if n != "release"])
-def test_every_long_running_process_boots_from_a_fresh_install(name, process_env, tmp_path):
+def test_every_long_running_process_boots_from_a_fresh_install(
+    name, process_env, tmp_path, upstream, redis_bus_url
+):
+    url, prefix = redis_bus_url
+    process_env |= {"REDIS_URL": url, "REDIS_PREFIX": prefix, "FEED_URL": upstream.url}
+    if name == "web":
+        process_env.pop("REDIS_URL")  # the embedded shape; the feed process needs Redis
     assert run_release(process_env).returncode == 0
     log = tmp_path / f"{name}.log"
     with log.open("wb") as output:
@@ -84,17 +92,11 @@ def test_every_long_running_process_boots_from_a_fresh_install(name, process_env
             start_new_session=True,
         )
     try:
-        url = f"http://127.0.0.1:{process_env['PORT']}{ANSWERS[name]}"
         deadline = time.monotonic() + 30
-        while True:
+        while not answered(ANSWERS[name], process_env, upstream):
             assert process.poll() is None, log.read_text()
-            try:
-                with urllib.request.urlopen(url, timeout=1) as response:
-                    assert response.status == 200
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, f"{name} did not answer {url}"
-                time.sleep(0.2)
+            assert time.monotonic() < deadline, f"{name} did not {ANSWERS[name]}"
+            time.sleep(0.2)
         # A worker that dies on its first import is restarted by gunicorn's arbiter, which
         # keeps the port open; make sure the process is still whole a moment later.
         time.sleep(1)
@@ -103,3 +105,14 @@ def test_every_long_running_process_boots_from_a_fresh_install(name, process_env
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, 15)
         process.wait(timeout=30)
+
+
+def answered(what, env, upstream):
+    if what == "upstream":
+        return upstream.accepted > 0
+    url = f"http://127.0.0.1:{env['PORT']}{what}"
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
