@@ -79,7 +79,7 @@
     } else {
       if (message.event) upsertEvent(message.event);
       for (const line of message.lines) upsertLine(line);
-      if (message.type === "bet_stop") logBetStop(message);
+      if (message.type === "bet_stop") logBetStop(message.entry);
     }
     scheduleCount();
   }
@@ -103,9 +103,7 @@
     board.pending = snapshot.lines.length;
     for (const event of snapshot.events) upsertEvent(event);
     // Oldest first: each is prepended, so the newest ends on top.
-    for (const entry of snapshot.bet_stops) {
-      logBetStop({ data: entry, received: entry.received_at, status: entry.status, lines: { length: entry.lines_hit } });
-    }
+    for (const entry of snapshot.bet_stops) logBetStop(entry);
     paintBanner();
     applyFilters();
     const generation = ++rendering;
@@ -238,7 +236,10 @@
 
   function stopReason(line, status) {
     if (!STOPPED.has(status)) return "";
-    if (line.status === "active") return board.synced ? "Feed down for this product" : "Reconnecting";
+    if (line.status === "active") {
+      if (!board.synced) return "Reconnecting";
+      return (board.health && board.health.reason) || "Feed down for this product"; // e.g. relay link down
+    }
     if (line.status === "handed_over") return "Handed over to live";
     return line.reason ? `BetStop: ${line.reason}` : "Suspended by the feed";
   }
@@ -284,7 +285,8 @@
     const up = board.synced && health && health.connected && products.every((p) => health.products[p].up);
     banner.dataset.feedStatus = up ? "up" : "down";
     banner.querySelector(".banner-state").textContent = !board.synced
-      ? "Reconnecting…" : up ? "Feed connected" : health && health.connected ? "Feed degraded" : "Feed down";
+      ? "Reconnecting…" : up ? "Feed connected" : health && health.connected ? "Feed degraded"
+        : health && health.reason ? `Feed down: ${health.reason}` : "Feed down";
     for (const chip of banner.querySelectorAll(".product")) {
       const product = chip.dataset.product;
       const ok = board.synced && productUp(Number(product));
@@ -305,15 +307,15 @@
 
   // BetStop log, filters, count ----------------------------------------------------------------
 
-  function logBetStop(message) {
-    const data = message.data;
-    const event = board.events.get(data.event_id);
+  // One shape for a log entry, whether from a snapshot or a live bet_stop message (its `entry`).
+  function logBetStop(entry) {
+    const event = board.events.get(entry.event_id);
     const item = el("li");
-    item.dataset.eventId = data.event_id;
+    item.dataset.eventId = entry.event_id;
     item.append(
-      el("time", null, new Date(message.received).toLocaleTimeString()),
-      el("b", null, event && event.event.name ? event.event.name : data.event_id),
-      document.createTextNode(` · ${data.groups || "all"} · ${message.status} · ${message.lines.length} lines`),
+      el("time", null, new Date(entry.received_at).toLocaleTimeString()),
+      el("b", null, event && event.event.name ? event.event.name : entry.event_id),
+      document.createTextNode(` · ${entry.groups || "all"} · ${entry.status} · ${entry.lines_hit} lines`),
     );
     const log = $("bet-stop-log");
     log.prepend(item);

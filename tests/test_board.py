@@ -249,6 +249,16 @@ def test_a_message_during_a_big_first_render_is_not_undone_by_the_snapshot(
         "received": 2001,
         "status": "suspended",
         "lines": [last],
+        "entry": {
+            "event_id": last["event_id"],
+            "product": 1,
+            "groups": "all",
+            "market_status": "",
+            "status": "suspended",
+            "sent_at": 2000,
+            "received_at": 2001,
+            "lines_hit": 1,
+        },
     }
 
     sockets = []
@@ -270,4 +280,31 @@ def test_a_message_during_a_big_first_render_is_not_undone_by_the_snapshot(
         )
         assert row.get_attribute("data-status") == "suspended"
         assert row.get_attribute("aria-disabled") == "true"
+        page.close()
+
+
+def test_relay_link_down_shows_every_line_suspended_with_its_reason(browser, sqlite_database_url):
+    # The socket is played by the test: a web worker that lost Redis sends exactly this.
+    from feed.mirror import dumps, link_down_health
+
+    snapshot = big_snapshot(events=3, lines=2)
+    sockets = []
+
+    def serve(ws):
+        sockets.append(ws)
+        ws.send(json.dumps(snapshot))
+
+    with gunicorn(sqlite_database_url, FEED_ENABLED="0") as address:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.route_web_socket("**/ws", serve)
+        page.goto(f"http://{address}/")
+        page.wait_for_selector('#feed-banner[data-feed-status="up"]')
+        sockets[0].send(dumps({"type": "health", "seq": 8, "health": link_down_health()}))
+        page.wait_for_selector('#feed-banner[data-feed-status="down"]')
+        rows = page.locator(".line")
+        assert rows.count() == 6
+        for index in range(6):
+            assert rows.nth(index).get_attribute("data-status") == "suspended"
+            assert rows.nth(index).get_attribute("title") == "relay link down"
+        assert "relay link down" in page.locator("#feed-banner").inner_text()
         page.close()

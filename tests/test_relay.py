@@ -478,3 +478,18 @@ def test_a_restart_remembers_the_logged_bet_stops_for_lines_created_later(app):
     finally:
         with restarted_app.app_context():
             db.engine.dispose()
+
+
+def test_a_bet_stop_log_entry_has_one_shape_live_in_snapshots_and_in_the_log(app, client):
+    runtime = app.extensions["feed"]
+    runtime.relay.handle(frames.Frame(frames.ODDS_CHANGE, 1000, ODDS), 1000)
+    with runtime.hub.subscribe() as browser:
+        stop = {"event_id": EVENT, "groups": "all", "timestamp": 2000, "product": 1}
+        runtime.relay.handle(frames.Frame(frames.BET_STOP, 2000, stop), 2001)
+        live = json.loads(browser.take(0)[-1][1])
+    runtime.store.flush()
+    _, snapshot = runtime.relay.snapshot()
+    logged = client.get("/feed/bet-stops").get_json()["bet_stops"]
+    assert live["type"] == "bet_stop"
+    assert live["entry"] == json.loads(snapshot)["bet_stops"][-1] == logged[0]
+    assert live["entry"]["lines_hit"] == 2 and live["entry"]["received_at"] == 2001
