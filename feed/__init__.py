@@ -77,7 +77,8 @@ class FeedRuntime:
                 consumers = self.bus.reports()
             except Exception:  # the link is down: the mirror's status says so
                 consumers = []
-            leader = next((c for c in consumers if c.get("role") == "leader"), None)
+            leaders = [c for c in consumers if c.get("role") == "leader"]
+            leader = max(leaders, key=lambda c: c.get("epoch") or 0, default=None)
             if leader is not None:
                 status |= (leader.get("health") or {}) | {"counts": leader.get("counts")}
             return status | {"consumers": consumers}

@@ -232,7 +232,7 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1
 """
-REPORT_TTL_S = 10  # a consumer's status older than this is gone from /feed/status
+REPORT_TTL_S = 3  # consumers report every second: one silent for 3 s is gone from /feed/status
 
 
 def redis_client(url, verify=True, ca_certs="", timeout=5.0):

@@ -36,6 +36,10 @@ FEED_GAP = "feed gap"  # why a restored line reads suspended after a takeover
 HEARTBEAT_EVERY_S = 1.0  # the web workers count the link down after three missed
 CHECKPOINT_EVERY = 500  # messages; well inside the hub's backlog, which new boards replay
 CHECKPOINT_MIN_BYTES = 1 << 20  # and no later than when the log outweighs the snapshot
+DOING_MEANWHILE = {
+    "leader": "consuming and persisting on, publishing nothing",
+    "standby": "standing by",
+}
 QUEUE_LIMIT = 10_000  # messages waiting for the bus; past it they are dropped and boards resync
 
 
@@ -129,6 +133,7 @@ class Consumer:
         self.stopped = threading.Event()
         self.started = False
         self.bus_up = bus is not None
+        self.hold_off = 0.0  # a standby tries for the lease from then on
         self.lock = threading.Lock()  # leadership changes
 
     # The current term's parts, as the views and the tests know them
@@ -224,8 +229,11 @@ class Consumer:
                 wait = renew_every if self.role == "leader" else min(0.5, renew_every)
             except BusError as exc:
                 if self.bus_up:
-                    log.warning("bus unreachable (%s): consuming on, publishing nothing", exc)
+                    log.warning("bus unreachable (%s); %s", exc, DOING_MEANWHILE[self.role])
                 self.bus_up = False
+                # When Redis comes back, the leader it had gets the first chance to take its lease
+                # back: it was consuming all along, a standby would start from the database.
+                self.hold_off = time.monotonic() + 2 * renew_every
                 attempt += 1
                 wait = backoff_delay(attempt, cap=renew_every)
             except Exception:
@@ -242,6 +250,8 @@ class Consumer:
             if self.stopped.is_set():
                 return
             if self.role == "standby":
+                if time.monotonic() < self.hold_off:
+                    return
                 granted = self.bus.acquire(self.token, self.lease_s, self.epoch + 1)
                 if granted is not None:
                     self._lead(*granted)
@@ -367,7 +377,7 @@ class BusOutlet:
         attempt = 0
         while not self.stopped.is_set():
             with self.ready:
-                if not self.queue or self.fenced:
+                if (not self.queue and not self.broken) or self.fenced:
                     self.ready.wait(HEARTBEAT_EVERY_S)
                 batch = list(self.queue)
                 self.queue.clear()

@@ -49,11 +49,23 @@ def status(address):
         return json.load(answer)
 
 
+OPEN_BOARDS = []
+
+
+@pytest.fixture(autouse=True)
+def close_boards():
+    """Every board a test opened is closed, whatever the test's outcome."""
+    yield
+    while OPEN_BOARDS:
+        OPEN_BOARDS.pop().close()
+
+
 class Board:
     """A board as the browser keeps it: snapshot, then each message in order; what it shows."""
 
     def __init__(self, address):
         self.ws = websocket.create_connection(f"ws://{address}/ws", timeout=10)
+        OPEN_BOARDS.append(self)
         self.lines, self.health, self.seq = {}, None, None
         self.bet_stops, self.snapshots, self.gaps, self.closed = [], 0, [], None
         self.seen = []  # (type, seq) of every message, for the failure messages
@@ -73,6 +85,8 @@ class Board:
             self.snapshots += 1
             self.seq, self.health = message["seq"], message["health"]
             self.lines = {line["market_id"]: line for line in message["lines"]}
+            # As the board's log: the snapshot's entries, oldest first, then each live one.
+            self.bet_stops = [entry["sent_at"] for entry in message["bet_stops"]]
             return
         if message["seq"] != self.seq + 1:
             self.gaps.append((self.seq, message["seq"]))
@@ -149,8 +163,8 @@ def deployed(upstream, url, prefix, **more):
 
 
 def leader_of(address):
-    consumers = status(address)["consumers"]
-    return next((c["id"] for c in consumers if c["role"] == "leader"), None)
+    leaders = [c for c in status(address)["consumers"] if c["role"] == "leader"]
+    return max(leaders, key=lambda c: c["epoch"])["id"] if leaders else None
 
 
 def test_two_dynos_of_two_workers_get_every_bet_stop_once_and_in_order(
@@ -224,6 +238,41 @@ def test_kill_9_the_leader_and_the_standby_takes_over_within_10_s(
         assert leader_of(address) != leader
         board.close()
     assert watch.stop() == 1
+
+
+def test_a_leader_frozen_past_its_lease_never_publishes_over_its_successor(
+    upstream, sqlite_database_url, redis_bus_url
+):
+    settings = deployed(upstream, *redis_bus_url, FEED_LEASE_SECONDS="2")
+    with contextlib.ExitStack() as stack:
+        first = stack.enter_context(feed_process(sqlite_database_url, DYNO="feed.1", **settings))
+        upstream.wait_connected()  # the first leads
+        stack.enter_context(feed_process(sqlite_database_url, DYNO="feed.2", **settings))
+        address, _ = stack.enter_context(web_dyno(sqlite_database_url, **settings))
+        upstream.alive()
+        upstream.send_frame(frames.ODDS_CHANGE, odds(1000, 1))
+        board = Board(address)
+        board.until(lambda b: b.shows(1) == "active")
+
+        first.send_signal(signal.SIGSTOP)  # paused, its socket open: it believes it leads
+        wait_until(lambda: upstream.accepted == 2, timeout=15, what="the standby leading")
+        # Both sockets get these; the frozen leader reads them once it runs again.
+        sent = [6000 + n for n in range(5)]
+        for timestamp in sent:
+            upstream.send_frame(frames.BET_STOP, bet_stop(timestamp), timestamp)
+        board.until(lambda b: len(b.bet_stops) == 5, what="the new leader's BetStops")
+        first.send_signal(signal.SIGCONT)
+        wait_until(
+            lambda: len(upstream.connections) == 1, timeout=10, what="the old leader stepping down"
+        )
+        upstream.send_frame(frames.BET_STOP, bet_stop(7000), 7000)
+        board.until(lambda b: 7000 in b.bet_stops, what="the next BetStop")
+        time.sleep(1)
+        with contextlib.suppress(AssertionError):
+            board.until(lambda b: False, timeout=1)  # read whatever else came
+        assert board.bet_stops == [*sent, 7000]  # none twice, none from the stale leader
+        assert board.gaps == []
+        board.close()
 
 
 def test_sigterm_hands_the_lease_over_at_once(upstream, sqlite_database_url, redis_bus_url):
