@@ -125,7 +125,8 @@ class Board:
 
     def close(self):
         with contextlib.suppress(Exception):
-            self.ws.close()
+            self.ws.close(timeout=1)
+        self.ws.shutdown()  # the socket itself, even when the server closed first
 
 
 class UpstreamWatch:
@@ -194,7 +195,7 @@ def test_two_dynos_of_two_workers_get_every_bet_stop_once_and_in_order(
             assert board.bet_stops == sent and board.gaps == []
             assert board.shows(1) == "suspended"
             board.close()
-    assert watch.stop() == 1 and upstream.accepted == 1
+        assert watch.stop() == 1 and upstream.accepted == 1  # before the leader stops
 
 
 def test_kill_9_the_leader_and_the_standby_takes_over_within_10_s(
@@ -237,7 +238,7 @@ def test_kill_9_the_leader_and_the_standby_takes_over_within_10_s(
         assert board.lines[166]["reason"] == "feed gap"
         assert leader_of(address) != leader
         board.close()
-    assert watch.stop() == 1
+        assert watch.stop() == 1
 
 
 def test_a_leader_frozen_past_its_lease_never_publishes_over_its_successor(
