@@ -11,11 +11,17 @@ sockets and stamp each BetStop as it arrives. For each server and each number of
   p99, max), over BetStops paced a few per second;
 - messages delivered per second during a burst of BetStops sent back to back, and the server's
   CPU time per message delivered (user + system, so the kernel's share of each write counts);
-- for the relay, cancel_bet latency (p99) from calls paced through the same worker meanwhile.
+- for the relay, cancel_bet latency (p99) from calls paced through the same server meanwhile, and
+  at the same rate before any board is connected (the fan-out's cost to the wallet).
 
-The servers: the relay (gunicorn + gevent, `app:create_app()`), Flask-SocketIO on gunicorn +
-gevent, and the `websockets` library's `broadcast()` (see bench/peers.py). Upstream, servers and
-clients share this machine's cores, as they would not in production: the figures are a floor.
+The servers: the relay as one process (gunicorn + gevent, `app:create_app()`, one worker); the
+relay deployed (`deployed`: the feed process, `flask feed consume`, publishing through Redis to
+gunicorn with two workers, the boards spread over both by the kernel); Flask-SocketIO with its
+Redis message queue on two workers fed by an emitting process (`socketio-redis`), and on one
+worker reading the upstream itself (`flask-socketio`, on request); and the `websockets` library's
+`broadcast()` (see bench/peers.py). Memory and CPU are those of every worker together.
+Upstream, servers, Redis and clients share this machine's cores, as they would not in
+production: the figures are a floor.
 """
 
 import argparse
@@ -28,6 +34,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,6 +51,8 @@ from tests.wallet.calls import cancel_bet_body
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT_PROCESSES = 1
+REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+WALLET_SERVERS = ("relay", "deployed")  # the servers that also answer the wallet
 
 
 class Upstream:
@@ -92,8 +102,11 @@ class Upstream:
         return self.key
 
 
-def start(kind, port, upstream_url, database_url):
-    """Start the server under test; return (process, the clients' path, whether Socket.IO)."""
+def start(kind, port, upstream_url, database_url, prefix):
+    """Start the server under test; return (processes, the clients' path, whether Socket.IO).
+
+    The first process is the one the clients connect to; the rest feed it.
+    """
     gunicorn = [
         sys.executable,
         "-m",
@@ -104,17 +117,21 @@ def start(kind, port, upstream_url, database_url):
         f"127.0.0.1:{port}",
     ]
     env = os.environ | {"PORT": str(port)}
-    if kind == "relay":
-        env = (
-            prepare(database_url)
-            | env
-            | {
-                "FEED_URL": upstream_url,
-                "FEED_ENABLED": "1",
-                "WEB_CONCURRENCY": "1",
-            }
-        )
+    extra = []
+    if kind in WALLET_SERVERS:
+        env = prepare(database_url) | env | {"FEED_URL": upstream_url, "FEED_ENABLED": "1"}
+        env |= {"WEB_CONCURRENCY": "1"}
+        if kind == "deployed":
+            env |= {"REDIS_URL": REDIS, "REDIS_PREFIX": prefix, "WEB_CONCURRENCY": "2"}
+            feed = [sys.executable, "-m", "flask", "--app", "app", "feed", "consume"]
+            extra.append(subprocess.Popen(feed, cwd=ROOT, env=env))
         command, path, socketio = [*gunicorn, "app:create_app()"], "/ws", False
+    elif kind == "socketio-redis":
+        app = f"bench.peers:socketio_app(None, {REDIS!r}, {prefix!r})"
+        command = [*gunicorn, "-w", "2", "-c", "python:bench.peers", app]
+        emit = [sys.executable, "-m", "bench.peers", "emit", upstream_url, REDIS, prefix]
+        extra.append(subprocess.Popen(emit, cwd=ROOT))
+        path, socketio = "/socket.io/?EIO=4&transport=websocket", True
     elif kind == "flask-socketio":
         command = [
             *gunicorn,
@@ -127,16 +144,35 @@ def start(kind, port, upstream_url, database_url):
         command = [sys.executable, "-m", "bench.peers", str(port), upstream_url]
         path, socketio = "/", False
     server = subprocess.Popen(command, cwd=ROOT, env=env)
-    return server, path, socketio
+    return [server, *extra], path, socketio
 
 
-def serving_pid(server):
-    """gunicorn's worker (the master's child), or the server itself."""
+def serving_pids(server):
+    """gunicorn's workers (the master's children), or the server itself."""
     try:
         children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
     except OSError:
         children = []
-    return int(children[0]) if children else server.pid
+    return [int(child) for child in children] or [server.pid]
+
+
+def forget_redis(prefix):
+    import redis
+
+    client = redis.Redis.from_url(REDIS)
+    keys = list(client.scan_iter(match=f"{prefix}:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def relay_linked(port):
+    """Whether every worker of a deployed server follows the feed process."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/feed/status", timeout=5) as r:
+            return json.load(r).get("link") == "up"
+    except OSError:
+        return False
 
 
 def rss_kb(pid):
@@ -175,7 +211,9 @@ async def run_case(kind, clients, args, upstream, tmp):
         if args.database == "postgres"
         else f"sqlite:///{tmp}/{kind}{clients}.sqlite"
     )
-    server, path, socketio = start(kind, port, url, database)
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    servers, path, socketio = start(kind, port, url, database, prefix)
+    server = servers[0]
     context = multiprocessing.get_context("spawn")
     pipes, processes = [], []
     for _ in range(CLIENT_PROCESSES):
@@ -188,13 +226,28 @@ async def run_case(kind, clients, args, upstream, tmp):
     try:
         await wait_for(lambda: upstream.feeds, 30, f"{kind} to connect upstream")
         await asyncio.sleep(1)
+        if kind == "deployed":
+            loop = asyncio.get_running_loop()
+            linked = 0
+            while linked < 10:  # asked of whichever worker answers: ten in a row say up
+                up = await loop.run_in_executor(None, relay_linked, port)
+                linked = linked + 1 if up else 0
         pending = []
-        if kind == "relay":  # bets to cancel during the fan-out, placed before it
-            pending = bets(f"{clients}-", args.cancel_rate * args.seconds)
+        if kind in WALLET_SERVERS:  # bets to cancel, placed before the fan-out
+            count = args.cancel_rate * args.seconds
+            pending = bets(f"{clients}-", 2 * count)
             placed = [("/wallet/place_bet", b) for b in pending]
             await closed_loop("127.0.0.1", port, placed, 16, ok)
-        pid = serving_pid(server)
-        before = rss_kb(pid)
+            # The same calls at the same rate with no board connected: the wallet's own p99.
+            idle = [
+                ("/wallet/cancel_bet", cancel_bet_body(b["txId"], user=b["userId"]))
+                for b in pending[count:]
+            ]
+            alone = await open_loop("127.0.0.1", port, idle, args.cancel_rate, 64, ok)
+            result["cancel_alone_p99_ms"] = alone["p99_ms"]
+            pending = pending[:count]
+        pids = serving_pids(server)
+        before = sum(rss_kb(pid) for pid in pids)
         share = [clients // len(pipes) + (i < clients % len(pipes)) for i in range(len(pipes))]
         loop = asyncio.get_running_loop()
         for pipe, count in zip(pipes, share, strict=True):
@@ -203,7 +256,7 @@ async def run_case(kind, clients, args, upstream, tmp):
         if joined < clients:
             raise RuntimeError(f"{kind}: only {joined} of {clients} clients got in")
         await asyncio.sleep(3)  # let the server settle with every socket idle
-        result["kb_per_socket"] = (rss_kb(pid) - before) / clients
+        result["kb_per_socket"] = (sum(rss_kb(pid) for pid in pids) - before) / clients
 
         # Paced BetStops, with cancel_bet calls going through the same worker meanwhile.
         async def paced():
@@ -244,7 +297,7 @@ async def run_case(kind, clients, args, upstream, tmp):
                 )
 
         # A burst: BetStops back to back, for how many messages a second get out.
-        cpu = cpu_seconds(pid)
+        cpu = sum(cpu_seconds(pid) for pid in pids)
         first = time.monotonic()
         keys = {upstream.bet_stop() for _ in range(args.burst)}
         expected = len(keys) * clients
@@ -254,7 +307,8 @@ async def run_case(kind, clients, args, upstream, tmp):
             await asyncio.sleep(1)
             got += [r for batch in await ask(pipes, "collect") for r in batch if r[0] in keys]
         last = max((t for _, t in got), default=first)
-        result["cpu_us_per_message"] = (cpu_seconds(pid) - cpu) * 1e6 / max(len(got), 1)
+        spent = sum(cpu_seconds(pid) for pid in pids) - cpu
+        result["cpu_us_per_message"] = spent * 1e6 / max(len(got), 1)
         result["burst_per_second"] = len(got) / (last - first) if last > first else 0.0
         result["burst_delivered"] = len(got) / expected
         result["still_open"] = sum(await ask(pipes, "open"))
@@ -262,8 +316,11 @@ async def run_case(kind, clients, args, upstream, tmp):
         await ask(pipes, "close")
         for process in processes:
             process.join(timeout=5)
-        server.terminate()
-        server.wait(timeout=30)
+        for process in servers:
+            process.terminate()
+            process.wait(timeout=30)
+        if kind in ("deployed", "socketio-redis"):
+            forget_redis(prefix)
         await asyncio.sleep(1)
     return result
 
@@ -284,32 +341,45 @@ async def main(args):
 
 HEADER = (
     f"{'server':<16}{'clients':>8}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'msgs/s':>9}"
-    f"{'CPU us':>8}{'KB/sock':>9}{'cancel p99':>11}  delivered"
+    f"{'CPU us':>8}{'KB/sock':>9}{'cancel p99':>11}{'alone':>7}  delivered"
 )
 
 
 def report_line(r):
     cancel = f"{r['cancel_p99_ms']:.1f}" if "cancel_p99_ms" in r else "-"
+    alone = f"{r['cancel_alone_p99_ms']:.1f}" if "cancel_alone_p99_ms" in r else "-"
     return (
         f"{r['server']:<16}{r['clients']:>8}{r['p50_ms']:>8.1f}{r['p99_ms']:>8.1f}"
         f"{r['max_ms']:>8.1f}{r['burst_per_second']:>9.0f}{r['cpu_us_per_message']:>8.1f}"
         f"{r['kb_per_socket']:>9.1f}"
-        f"{cancel:>11}  {r['delivered']:.1%} paced, {r['burst_delivered']:.1%} burst, "
+        f"{cancel:>11}{alone:>7}  {r['delivered']:.1%} paced, {r['burst_delivered']:.1%} burst, "
         f"{r['still_open']} open"
     )
 
 
 def ratios(results):
-    """The relay's figures divided by each peer's, at each number of clients."""
+    """The relay's figures (one process, and deployed) divided by each peer's, per client count."""
     lines = []
     for clients in sorted({r["clients"] for r in results}):
-        ours = next(
-            (r for r in results if r["server"] == "relay" and r["clients"] == clients), None
-        )
-        for peer in (r for r in results if r["server"] != "relay" and r["clients"] == clients):
-            if ours:
+        at = {r["server"]: r for r in results if r["clients"] == clients}
+        single, deployed = at.get("relay"), at.get("deployed")
+        if single and deployed:
+            lines.append(
+                f"{clients} clients, the Redis hop (deployed - relay): "
+                f"p50 {deployed['p50_ms'] - single['p50_ms']:+.1f} ms, "
+                f"p99 {deployed['p99_ms'] - single['p99_ms']:+.1f} ms"
+            )
+        for name in ("relay", "deployed"):
+            ours = at.get(name)
+            if ours and "cancel_alone_p99_ms" in ours:
                 lines.append(
-                    f"{clients} clients, relay / {peer['server']}: "
+                    f"{clients} clients, {name}: cancel_bet p99 during the fan-out / alone "
+                    f"{ours['cancel_p99_ms'] / ours['cancel_alone_p99_ms']:.2f}x"
+                )
+        for ours in filter(None, (single, deployed)):
+            for peer in (r for r in at.values() if r["server"] not in WALLET_SERVERS):
+                lines.append(
+                    f"{clients} clients, {ours['server']} / {peer['server']}: "
                     f"p99 delay {ours['p99_ms'] / peer['p99_ms']:.2f}x, "
                     f"msgs/s {ours['burst_per_second'] / peer['burst_per_second']:.1f}x, "
                     f"CPU per message "
@@ -322,7 +392,9 @@ def ratios(results):
 def cli():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", default="1000,5000", help="comma-separated client counts")
-    parser.add_argument("--only", choices=["relay", "flask-socketio", "websockets"])
+    parser.add_argument(
+        "--only", choices=["relay", "deployed", "socketio-redis", "flask-socketio", "websockets"]
+    )
     parser.add_argument(
         "--database",
         choices=["sqlite", "postgres"],
@@ -339,7 +411,8 @@ def cli():
     )
     args = parser.parse_args()
     args.clients = [int(c) for c in args.clients.split(",")]
-    args.servers = [args.only] if args.only else ["relay", "flask-socketio", "websockets"]
+    default = ["relay", "deployed", "socketio-redis", "websockets"]
+    args.servers = [args.only] if args.only else default
     args.upstream_port = free_port()
     print(
         f"# relay benchmark {datetime.now(UTC):%Y-%m-%d} on {platform.node()}: "
