@@ -493,3 +493,27 @@ def test_a_bet_stop_log_entry_has_one_shape_live_in_snapshots_and_in_the_log(app
     assert live["type"] == "bet_stop"
     assert live["entry"] == json.loads(snapshot)["bet_stops"][-1] == logged[0]
     assert live["entry"]["lines_hit"] == 2 and live["entry"]["received_at"] == 2001
+
+
+def test_messages_are_published_outside_the_relays_lock(app):
+    # A hub may yield to other greenlets while it publishes; the views take this lock for
+    # snapshots, so it must not be held meanwhile.
+    runtime = app.extensions["feed"]
+    relay, published = runtime.relay, []
+
+    class WatchingHub:
+        def publish(self, seq, text):
+            published.append((seq, relay.lock.locked()))
+
+    relay.hub = WatchingHub()
+    relay.handle(frames.Frame(frames.ODDS_CHANGE, 1000, ODDS), 1000)
+    relay.connection(False)
+    assert published and all(not held for _, held in published)
+    assert [seq for seq, _ in published] == list(range(1, len(published) + 1))
+
+
+def test_the_board_socket_is_the_feed_blueprints_and_only_it_drops_compression(app):
+    assert {rule.rule: rule.endpoint for rule in app.url_map.iter_rules()}["/ws"] == "feed.stream"
+    hooks = app.before_request_funcs
+    assert all(f.__name__ != "refuse_compression" for f in hooks.get(None, []))
+    assert any(f.__name__ == "refuse_compression" for f in hooks.get("feed", []))
