@@ -78,12 +78,12 @@ class Mirror:
 
     def snapshot(self):
         """(position, text) a new board starts from; the hub holds everything after it."""
-        with self.lock:
-            if self.entry is None or self.hub.evicted > self.entry[0]:
-                # Not synced yet, or the checkpoint is older than the hub's backlog: say what
-                # is known, everything down, until the next sync.
-                return self.position, self._placeholder()
-            return self.entry
+        entry = self.entry
+        if entry is None or self.hub.evicted > entry[0]:
+            # Not synced yet, or the checkpoint is older than the hub's backlog: everything
+            # down, until the next sync.
+            return self.position, self._placeholder()
+        return entry
 
     def subscribe(self, after):
         return self.hub.subscribe(after)
@@ -194,7 +194,6 @@ class Mirror:
             )
             if not seamless:
                 self.position += 1
-                self.hub.publish(self.position, snapshot.text)
                 self.entry = (self.position, snapshot.text)
                 self.epoch, self.seq = snapshot.epoch, snapshot.seq
                 self.offset = self.position - self.seq
@@ -202,6 +201,8 @@ class Mirror:
                 self.resyncs += 1
             self.diverged = False
             self.link, self.reason = "up", None
+        if not seamless:
+            self.hub.publish(self.position, snapshot.text)  # every board repaints from it
         for message in messages:
             if message.seq > self.seq:
                 self._pass(message)
@@ -209,11 +210,12 @@ class Mirror:
             log.info("relay resynced at epoch %s seq %s", self.epoch, self.seq)
         return True
 
+    # Only the follower's thread gives the hub entries, in order, and never under the lock: the
+    # hub may yield to other greenlets while it publishes, and the views take the lock.
     def _pass(self, envelope):
-        with self.lock:
-            self.position += 1
-            self.seq = envelope.seq
-            self.hub.publish(self.position, envelope.text)
+        self.position += 1
+        self.seq = envelope.seq
+        self.hub.publish(self.position, envelope.text)
         self.delay_ms = int(time.time() * 1000) - envelope.sent
 
     def _link_down(self, reason):
@@ -229,7 +231,7 @@ class Mirror:
             # snapshot (diverged), never as a message that would reuse this number.
             self.position += 1
             notice = {"type": "health", "seq": self.seq + 1, "health": link_down_health()}
-            self.hub.publish(self.position, dumps(notice))
+        self.hub.publish(self.position, dumps(notice))
 
     def _placeholder(self):
         board = {
