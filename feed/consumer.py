@@ -272,7 +272,12 @@ class Consumer:
         self.epoch = epoch
         self.outlet = BusOutlet(self.bus, epoch, self.fenced)
         term = Term(self.app, self.store, self.outlet, self.clock)
-        term.relay.restore()
+        try:
+            term.relay.restore()
+        except Exception:
+            # The database is away: lead from an empty board rather than not at all. Lines come
+            # back with their next odds; the relay never waits on the database.
+            log.exception("could not load the last known board: leading from an empty one")
         term.relay.seq = max(term.relay.seq, seq)  # sequence numbers go on from the last leader
         gap = suspend_for_gap(term.state)
         if gap:
