@@ -69,6 +69,8 @@ class Term:
                 subscriptions=self.subscriptions,
                 token=config["FEED_TOKEN"],
                 lang=config["FEED_LANG"],
+                on_refused=self.relay.refuse,
+                max_message_bytes=config["FEED_MAX_FRAME_BYTES"],
             )
         self.subscribe_also = config["FEED_SUBSCRIBE"]
         self.stopped = threading.Event()
