@@ -1,6 +1,5 @@
 """The provider's callbacks over HTTP: parse, run the ledger in a transaction, answer."""
 
-import json
 import logging
 import time
 
@@ -106,12 +105,8 @@ def _json_body():
             # read one byte more, to tell a body of the limit from a longer one.
             request.max_content_length = limit + 1
         data = request.get_data()
-        if limit is not None and len(data) > limit:
-            raise RequestEntityTooLarge()
-        return json.loads(data)
     except RequestEntityTooLarge:
-        raise WalletError(Failure.MALFORMED_REQUEST, "body is too large") from None
-    except RecursionError:
-        raise WalletError(Failure.MALFORMED_REQUEST, "body is nested too deeply") from None
-    except (ValueError, UnicodeDecodeError):
-        raise WalletError(Failure.MALFORMED_REQUEST, "body is not valid JSON") from None
+        data = None
+    if data is None or (limit is not None and len(data) > limit):
+        raise WalletError(Failure.MALFORMED_REQUEST, "body is too large")
+    return schemas.decode(data)

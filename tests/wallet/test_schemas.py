@@ -197,7 +197,7 @@ def test_an_unstorable_character_is_refused_identically_on_both_databases(
     [
         "[" * 100_000 + "]" * 100_000,
         '{"userId": ' + "[" * 100_000 + "]" * 100_000 + "}",
-        '{"userId": "hrgpl0001", "x": ' + '{"a": ' * 100_000 + "1" + "}" * 100_001,
+        '{"userId": "hrgpl0001", "x": ' + '{"a": ' * 15_000 + "1" + "}" * 15_001,
     ],
 )
 def test_json_nested_too_deeply_is_refused(app, client, rows_before, data):
@@ -222,3 +222,36 @@ def test_digits_other_than_ascii_are_refused(app, client, rows_before, name, val
     answer = client.post("/wallet/place_bet", json=place_bet_body("TX-1") | {name: value})
     assert answer.json == {"code": "9999", "desc": desc}
     assert credits(app, "hrgpl0001") == (1_000_000, 100_000)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        json.dumps({"userId": "hrgpl0001"} | {f"k{i}": 0 for i in range(20_001)}),
+        '{"userId": "hrgpl0001", "x": [' + ",".join(["{}"] * 20_001) + "]}",
+    ],
+    ids=["keys", "objects"],
+)
+def test_a_body_with_more_values_than_any_callback_is_refused_before_parsing(
+    app, client, rows_before, data
+):
+    answer = client.post("/wallet/get_balance", data=data, content_type="application/json")
+    assert answer.status_code == 200
+    assert answer.json == {
+        "code": "9999",
+        "desc": "body holds more values than any callback (over 20,000 commas and colons)",
+    }
+
+
+def test_the_largest_real_body_is_within_the_bound_on_values(app, client, rows_before):
+    # 1000 payouts, the most an event_settle may hold, with every field at its longest.
+    payout = {
+        "settleId": "S" * 20,
+        "eventId": "E" * 60,
+        "userId": "U" * 50,
+        "amount": "9" * 12 + ".9999",
+        "createTime": "2022-10-14T23:00:00.000+0800",
+    }
+    body = {"settles": [payout | {"settleId": f"S{i:019d}"} for i in range(1000)]}
+    answer = client.post("/wallet/event_settle", json=body)
+    assert answer.json == {"code": "9999", "desc": f"unknown userId {'U' * 50!r}"}
