@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run run-deployed test lint bench bench-wallet bench-board bench-relay
+.PHONY: run run-deployed test lint bench bench-wallet bench-wallet-hostile bench-board bench-relay
 
 run: $(VENV)/.run
 	$(VENV)/bin/flask --app app db upgrade
@@ -24,11 +24,15 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: bench-wallet bench-board bench-relay
+bench: bench-wallet bench-wallet-hostile bench-board bench-relay
 
 bench-wallet: $(VENV)/.dev
 	bin/services
 	$(PY) -m bench.wallet
+
+bench-wallet-hostile: $(VENV)/.dev
+	bin/services
+	$(PY) -m bench.hostile
 
 bench-relay: $(VENV)/.dev
 	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(PY) -m bench.relay
