@@ -30,3 +30,18 @@ def test_flags_read_the_usual_spellings():
 def test_boards_are_pinged_every_25_s_unless_told_otherwise():
     assert config.from_environment({})["BOARD_PING_SECONDS"] == 25
     assert config.from_environment({"BOARD_PING_SECONDS": "0.5"})["BOARD_PING_SECONDS"] == 0.5
+
+
+def test_every_database_wait_is_bounded_by_a_setting():
+    defaults = config.from_environment({})
+    assert defaults["SQLALCHEMY_ENGINE_OPTIONS"]["pool_timeout"] == 2
+    assert (defaults["DATABASE_LOCK_TIMEOUT"], defaults["DATABASE_STATEMENT_TIMEOUT"]) == (2, 5)
+    given = config.from_environment(
+        {
+            "DATABASE_POOL_TIMEOUT": "0.5",
+            "DATABASE_LOCK_TIMEOUT": "1.5",
+            "DATABASE_STATEMENT_TIMEOUT": "3",
+        }
+    )
+    assert given["SQLALCHEMY_ENGINE_OPTIONS"]["pool_timeout"] == 0.5
+    assert (given["DATABASE_LOCK_TIMEOUT"], given["DATABASE_STATEMENT_TIMEOUT"]) == (1.5, 3)
