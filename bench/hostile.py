@@ -3,11 +3,12 @@
     make bench-wallet-hostile  (or: python -m bench.hostile [--database sqlite] [--rate N])
 
 On one gunicorn + gevent worker (PostgreSQL by default, BENCH_DATABASE_URL): every field of every
-callback at the 1 MB body limit, and bodies that are hostile as a whole (nesting, escapes, a
-million keys' worth), each sent --repeat times in a row, reporting the worker's CPU per request
-(from /proc) and the slowest answer. Then normal cancel_bet callbacks paced at --rate, alone and
-beside a connection that sends the hostile bodies back to back, reporting their latency. Every
-answer must be HTTP 200 with the code expected; the ledger must audit clean afterwards.
+callback at the 1 MB body limit, and bodies that are hostile as a whole (nesting, escapes, many
+keys or values, under and over the bound on them), each sent --repeat times in a row, reporting
+the worker's CPU per request (from /proc) and the slowest answer. Then normal cancel_bet
+callbacks paced at a quarter of the capacity just measured (or --rate), alone and beside a
+connection that sends the hostile bodies back to back, reporting their latency. Every answer
+must be HTTP 200 with the code expected; the ledger must audit clean afterwards.
 """
 
 import argparse
@@ -93,10 +94,18 @@ def field_cases():
 def body_cases():
     """(label, callback, data, code): bodies hostile as a whole, each about the body limit."""
     half = LIMIT // 2 - 1
-    keys = {"userId": "user0"} | {f"k{i}": 0 for i in range(LIMIT // 13)}
     escapes = LIMIT // 6 - 10
     yield "nested arrays", "get_balance", b"[" * half + b"]" * half, "9999"
-    yield f"{len(keys):,} keys", "get_balance", json.dumps(keys).encode(), "0000"
+    # Just under the bound on values (20,000 commas and colons), and far over it.
+    for count, code in ((9_990, "0000"), (LIMIT // 13, "9999")):
+        keys = {"userId": "user0"} | {f"k{i}": 0 for i in range(count)}
+        yield f"{len(keys):,} keys", "get_balance", json.dumps(keys).encode(), code
+    yield (
+        "19,990 numbers",
+        "get_balance",
+        (b'{"userId": "user0", "x": [' + b",".join([b"0"] * 19_990) + b"]}"),
+        "0000",
+    )
     yield (
         "userId of \\u0000 escapes",
         "get_balance",
@@ -148,9 +157,10 @@ async def hostile_costs(port, pids, cases, repeat):
     return rows
 
 
-async def beside(port, cases, rate, seconds, hostile):
-    """Normal cancels paced at `rate`, with a hostile connection sending `cases` if `hostile`."""
-    placed = bets(f"N{int(hostile)}-", rate * seconds)
+async def beside(port, cases, rate, seconds, hostile, hostile_rate=None):
+    """Normal cancels paced at `rate`, with a hostile connection sending `cases` if `hostile`:
+    back to back, or `hostile_rate` a second."""
+    placed = bets(f"N{int(hostile)}{hostile_rate or ''}-", rate * seconds)
     await closed_loop("127.0.0.1", port, [("/wallet/place_bet", b) for b in placed], 16, ok)
     await asyncio.sleep(2)  # let the database finish flushing that burst
     stop, sent = asyncio.Event(), [0]
@@ -158,9 +168,14 @@ async def beside(port, cases, rate, seconds, hostile):
     async def attack():
         connection = RawConnection("127.0.0.1", port)
         await connection.open()
+        started = time.perf_counter()
         try:
             while not stop.is_set():
                 for _, callback, data, _ in cases:
+                    if hostile_rate:
+                        await asyncio.sleep(
+                            max(0, started + sent[0] / hostile_rate - time.perf_counter())
+                        )
                     await connection.request(f"/wallet/{callback}", data)
                     sent[0] += 1
                     if stop.is_set():
@@ -180,27 +195,43 @@ async def beside(port, cases, rate, seconds, hostile):
     return result
 
 
-async def measure(port, pids, repeat, rate, seconds):
+async def capacity(port, count):
+    """cancel_bet per second at full speed from 32 connections, on bets placed for it."""
+    placed = bets("C-", count)
+    await closed_loop("127.0.0.1", port, [("/wallet/place_bet", b) for b in placed], 32, ok)
+    cancels = [("/wallet/cancel_bet", cancel_bet_body(b["txId"], user=b["userId"])) for b in placed]
+    return (await closed_loop("127.0.0.1", port, cancels, 32, ok))["per_second"]
+
+
+async def measure(port, pids, repeat, rate, seconds, hostile_rate):
     cases = [*field_cases(), *body_cases()]
     assert all(len(data) <= LIMIT for _, _, data, _ in cases), "a case is over the body limit"
-    warm = Connection("127.0.0.1", port)
-    await warm.open()
-    for i in range(500):
-        await warm.request("/wallet/get_balance", {"userId": f"user{i % USERS}"})
-    warm.close()
+    warm = [("/wallet/get_balance", {"userId": f"user{i % USERS}"}) for i in range(2000)]
+    await closed_loop("127.0.0.1", port, warm, 32, ok)
+    most = await capacity(port, 3000)
+    # A quarter of what the worker managed just now: room for the hostile bodies' CPU too.
+    rate = rate or max(1, round(most / 4))
     with collector_paused():
         costs = await hostile_costs(port, pids, cases, repeat)
-    alone = await beside(port, cases, rate, seconds, hostile=False)
-    attacked = await beside(port, cases, rate, seconds, hostile=True)
-    return costs, alone, attacked
+    runs = {
+        "alone": await beside(port, cases, rate, seconds, hostile=False),
+        f"beside {hostile_rate} hostile/s": await beside(
+            port, cases, rate, seconds, hostile=True, hostile_rate=hostile_rate
+        ),
+        "beside hostile back to back": await beside(port, cases, rate, seconds, hostile=True),
+    }
+    return costs, most, rate, runs
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--repeat", type=int, default=30, help="requests per hostile case")
-    parser.add_argument("--rate", type=int, default=250, help="normal cancel_bet per second")
+    parser.add_argument(
+        "--rate", type=int, help="normal cancel_bet per second (default: a quarter of capacity)"
+    )
     parser.add_argument("--seconds", type=int, default=20, help="length of each paced run")
+    parser.add_argument("--hostile-rate", type=int, default=20, help="paced hostile bodies/s")
     args = parser.parse_args()
 
     print(
@@ -216,8 +247,15 @@ def main():
         port = free_port()
         server = start_server(env, port, 1)
         try:
-            costs, alone, attacked = asyncio.run(
-                measure(port, worker_pids(server), args.repeat, args.rate, args.seconds)
+            costs, most, rate, runs = asyncio.run(
+                measure(
+                    port,
+                    worker_pids(server),
+                    args.repeat,
+                    args.rate,
+                    args.seconds,
+                    args.hostile_rate,
+                )
             )
         finally:
             server.terminate()
@@ -234,14 +272,14 @@ def main():
         f"median {percentile([row[3] for row in costs], 0.5):.1f} ms"
     )
     print(
-        f"\n  normal cancel_bet at {args.rate}/s{'p50 ms':>12}{'p99 ms':>9}{'max ms':>9}"
-        f"{'errors':>8}"
+        f"\n  cancel_bet capacity just before: {most:.0f}/s\n"
+        f"  normal cancel_bet at {rate}/s{'p50 ms':>12}{'p99 ms':>9}{'max ms':>9}{'errors':>8}"
     )
-    for label, r in (("alone", alone), ("beside hostile bodies", attacked)):
-        extra = f"   ({r['hostile_per_second']:.0f} hostile bodies/s)" if r is attacked else ""
+    for label, r in runs.items():
+        sent = r["hostile_per_second"]
         print(
-            f"  {label:<28}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['max_ms']:>9.1f}"
-            f"{r['errors']:>8}{extra}"
+            f"  {label:<30}{r['p50_ms']:>7.1f}{r['p99_ms']:>9.1f}{r['max_ms']:>9.1f}"
+            f"{r['errors']:>8}" + (f"   ({sent:.0f} hostile bodies/s sent)" if sent else "")
         )
 
 
