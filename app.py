@@ -1,14 +1,15 @@
 """The betting dashboard: the traders' live board, its feed, and the operator's wallet."""
 
-import logging
 import os
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+import accounts
 import config
 import database
 import feed
+import ops
 import wallet
 from sessions import CookieSessionWhenSent
 
@@ -17,7 +18,10 @@ def create_app(test_config=None):
     """Create and configure the application."""
     app = Flask(__name__, instance_relative_config=True)
     app.session_interface = CookieSessionWhenSent()
-    app.config.from_mapping(config.from_environment(instance_path=app.instance_path))
+    try:
+        app.config.from_mapping(config.from_environment(instance_path=app.instance_path))
+    except config.SettingError as exc:
+        ops.refuse_to_start(exc)
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     if test_config:
         app.config.from_mapping(test_config)
@@ -28,10 +32,12 @@ def create_app(test_config=None):
         hops = app.config["PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    ops.logs.configure(app.config["LOG_FORMAT"])
     database.init_app(app)
     wallet.init_app(app)
     feed.init_app(app)
+    accounts.init_app(app)
+    ops.init_app(app)
 
     @app.get("/health")
     def health():

@@ -2,7 +2,14 @@
 
 import json
 import os
+import secrets
 from pathlib import Path
+
+DEVELOPMENT_SECRET = "dev"  # the old default: never with a production database
+
+
+class SettingError(Exception):
+    """A setting the app cannot start with; the message says what to change."""
 
 
 def database_url(environ, instance_path):
@@ -31,11 +38,37 @@ def csv(environ, name):
     return [item.strip() for item in environ.get(name, "").split(",") if item.strip()]
 
 
+def secret_key(environ, instance_path):
+    """SECRET_KEY; without one, a random key kept under instance/ (local use only).
+
+    A production database (DATABASE_URL set) needs a SECRET_KEY of its own: anyone who knows
+    the key can sign themselves a board session.
+    """
+    key = environ.get("SECRET_KEY", "").strip()
+    if environ.get("DATABASE_URL", "").strip() and key in ("", DEVELOPMENT_SECRET):
+        raise SettingError(
+            "SECRET_KEY is unset or the development default while DATABASE_URL is set: set"
+            " SECRET_KEY to a long random value, e.g. the output of"
+            " python3 -c 'import secrets; print(secrets.token_hex(32))'"
+        )
+    if key:
+        return key
+    # Kept in a file so that every worker, and the next start, sign with the same key.
+    path = Path(instance_path) / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(path, "x", encoding="ascii") as out:
+            out.write(secrets.token_hex(32))
+    except FileExistsError:
+        pass
+    return path.read_text(encoding="ascii").strip()
+
+
 def from_environment(environ=None, instance_path="instance"):
     """Build the app's configuration mapping from environment variables."""
     environ = os.environ if environ is None else environ
     return {
-        "SECRET_KEY": environ.get("SECRET_KEY", "dev"),
+        "SECRET_KEY": secret_key(environ, instance_path),
         "SQLALCHEMY_DATABASE_URI": database_url(environ, instance_path),
         "SQLALCHEMY_ENGINE_OPTIONS": {
             # Recycle rather than pre-ping: a ping is a round trip on every money callback.
@@ -88,4 +121,11 @@ def from_environment(environ=None, instance_path="instance"):
         # Seconds between the server's pings to each board: inside any router's idle timeout.
         # A board that neither answers nor takes a write for two of them (plus 5 s) is closed.
         "BOARD_PING_SECONDS": float(environ.get("BOARD_PING_SECONDS", "25")),
+        # Board login and on-call
+        "BOARD_LOGIN": flag(environ, "BOARD_LOGIN", default=True),
+        "BOARD_ORIGINS": csv(environ, "BOARD_ORIGINS"),
+        "BOARD_SESSION_HOURS": float(environ.get("BOARD_SESSION_HOURS", "12")),
+        "METRICS_TOKEN": environ.get("METRICS_TOKEN", ""),
+        "METRICS_ALLOWED_IPS": csv(environ, "METRICS_ALLOWED_IPS"),
+        "LOG_FORMAT": environ.get("LOG_FORMAT", "text").strip().lower() or "text",
     }

@@ -1,7 +1,9 @@
 """gunicorn settings for the platform: gevent workers on $PORT."""
 
 import os
+import shutil
 import sys
+import tempfile
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 worker_class = "gevent"
@@ -32,6 +34,10 @@ worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "10000"))
 graceful_timeout = 25
 timeout = 30
 accesslog = os.environ.get("ACCESS_LOG") or None
+# /metrics adds up every worker's values from files here (prometheus_client's multiprocess
+# mode): a new directory for each start of the server, set before any worker imports the app.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir = tempfile.mkdtemp(prefix="metrics-")
 
 
 def on_starting(server):
@@ -76,3 +82,16 @@ def _stop_feed_on_shutdown(worker, feed):
     while worker.alive:
         time.sleep(0.5)
     feed.stop()
+
+
+def child_exit(server, worker):
+    """Drop a finished worker's gauges of the kind that only count live workers."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the metrics directory this server made."""
+    if "_metrics_dir" in globals():
+        shutil.rmtree(_metrics_dir, ignore_errors=True)

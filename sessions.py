@@ -1,5 +1,6 @@
 """Flask's signed-cookie session, opened only when the request brings its cookie."""
 
+from flask import request
 from flask.sessions import SecureCookieSessionInterface
 
 
@@ -15,3 +16,8 @@ class CookieSessionWhenSent(SecureCookieSessionInterface):
         if app.secret_key and "HTTP_COOKIE" not in request.environ:
             return self.session_class()
         return super().open_session(app, request)
+
+    def get_cookie_secure(self, app):
+        # Secure whenever the page was served over HTTPS: behind the platform's router that is
+        # known from X-Forwarded-Proto, trusted through PROXY_HOPS.
+        return super().get_cookie_secure(app) or request.is_secure

@@ -38,7 +38,11 @@
     const ws = new WebSocket(`${scheme}://${location.host}/ws`);
     board.ws = ws;
     ws.onmessage = (event) => receive(JSON.parse(event.data));
-    ws.onclose = () => {
+    ws.onclose = (event) => {
+      if (event.code === 4401) {
+        location.assign("/login"); // no session, or it ended: the server says so with 4401
+        return;
+      }
       if (board.ws !== ws) return;
       board.ws = null;
       lostSync();

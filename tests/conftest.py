@@ -12,6 +12,9 @@ from database import db
 from tests.upstream import Upstream
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+# The app refuses to start on a database URL without a SECRET_KEY of its own; the servers and
+# commands the tests start inherit this one.
+os.environ.setdefault("SECRET_KEY", "tests-" + os.urandom(16).hex())
 
 
 def base_config(database_url):
@@ -28,6 +31,8 @@ def base_config(database_url):
         "WALLET_MAINTENANCE": False,
         "WALLET_FREE_CREDIT": False,
         "PROXY_HOPS": 0,
+        # The board's login has tests of its own (test_accounts.py); elsewhere it is off.
+        "BOARD_LOGIN": False,
     }
 
 

@@ -25,7 +25,9 @@ def gunicorn(database_url, **settings):
 def web_dyno(database_url, **settings):
     """A web process as the Procfile runs it; yield (its address, the gunicorn process)."""
     port = free_port()
-    env = os.environ | {"DATABASE_URL": database_url, "PORT": str(port)} | settings
+    # The board's login is off unless a test turns it on (BOARD_LOGIN="on").
+    env = os.environ | {"DATABASE_URL": database_url, "PORT": str(port), "BOARD_LOGIN": "off"}
+    env |= settings
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "app:create_app()", "--log-level", "warning"],
         cwd=ROOT,

@@ -1,0 +1,36 @@
+"""Who may open the board: trader accounts, the login, and the gate in front of the board."""
+
+from datetime import timedelta
+from types import SimpleNamespace
+
+from . import gate
+from .cli import bp as cli_bp
+from .limiter import LoginLimiter, RedisCounts
+from .views import bp
+
+
+def init_app(app):
+    """Put the board behind the login (unless BOARD_LOGIN is off); register the login and CLI."""
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=app.config["BOARD_SESSION_HOURS"]),
+    )
+    shared = None
+    if app.config["REDIS_URL"]:
+        import redis
+
+        client = redis.Redis.from_url(
+            app.config["REDIS_URL"], socket_timeout=1, socket_connect_timeout=1
+        )
+        shared = RedisCounts(client, app.config.get("LOGIN_LIMIT_PREFIX", "dashboard:login:"))
+    app.extensions["accounts"] = SimpleNamespace(
+        limiter=LoginLimiter(shared), epochs=gate.AccountEpochs()
+    )
+    app.before_request(gate.check_board_request)
+    app.after_request(gate.tell_a_board_its_session_ended)
+    app.context_processor(
+        lambda: {"board_login": app.config["BOARD_LOGIN"], "csrf_token": gate.csrf_token}
+    )
+    app.register_blueprint(bp)
+    app.register_blueprint(cli_bp)

@@ -1,0 +1,106 @@
+"""Operations on the accounts for the CLI and the login: add, list, disable, passwords, sessions."""
+
+import re
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from database import db
+
+from . import passwords
+from .models import ROLES, User
+
+USERNAME_MAX = 50
+USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,49}")
+
+
+class AccountError(Exception):
+    """An account operation refused; the message says why."""
+
+
+def username_problem(username):
+    """Why `username` cannot name an account, or None."""
+    if not USERNAME.fullmatch(username):
+        return "must be 1 to 50 letters, digits or . _ @ -, starting with a letter or digit"
+    return None
+
+
+def find(username):
+    """The account named `username` (any case), or None."""
+    return db.session.execute(
+        sa.select(User).where(sa.func.lower(User.username) == username.lower())
+    ).scalar_one_or_none()
+
+
+def add(username, password, role="trader"):
+    """Create an account; refuses a taken name, a bad name, role or password."""
+    problem = username_problem(username)
+    if problem:
+        raise AccountError(f"username {problem}")
+    if role not in ROLES:
+        raise AccountError(f"role must be one of {', '.join(ROLES)}")
+    _check_password(password)
+    if find(username) is not None:
+        raise AccountError(f"an account named {username!r} exists already")
+    user = User(
+        username=username,
+        password_hash=passwords.hash_password(password),
+        role=role,
+        active=True,
+        session_epoch=0,
+        created_at=datetime.now(UTC),
+    )
+    db.session.add(user)
+    try:
+        db.session.commit()
+    except sa.exc.IntegrityError:
+        db.session.rollback()
+        raise AccountError(f"an account named {username!r} exists already") from None
+    return user
+
+
+def all_accounts():
+    return db.session.execute(sa.select(User).order_by(User.username)).scalars().all()
+
+
+def set_password(username, password):
+    """A new password; every open session of the account ends."""
+    _check_password(password)
+    user = _existing(username)
+    user.password_hash = passwords.hash_password(password)
+    user.session_epoch += 1
+    db.session.commit()
+    return user
+
+
+def disable(username):
+    """The account can no longer log in; its open sessions end."""
+    user = _existing(username)
+    user.active = False
+    user.session_epoch += 1
+    db.session.commit()
+    return user
+
+
+def end_sessions(user_id):
+    """End every session of the account (log out); returns its new epoch."""
+    with db.engine.begin() as connection:
+        return connection.execute(
+            sa.update(User)
+            .where(User.id == user_id)
+            .values(session_epoch=User.session_epoch + 1)
+            .returning(User.session_epoch)
+        ).scalar_one_or_none()
+
+
+def _existing(username):
+    user = find(username)
+    if user is None:
+        raise AccountError(f"no account named {username!r} (flask --app app users list)")
+    return user
+
+
+def _check_password(password):
+    problem = passwords.password_problem(password)
+    if problem:
+        raise AccountError(f"password {problem}")

@@ -1,0 +1,66 @@
+"""The login page, the login itself, and logging out."""
+
+import logging
+
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+
+from . import gate, passwords, users
+
+bp = Blueprint("accounts", __name__)
+log = logging.getLogger(__name__)
+WRONG = "Wrong username or password."
+
+
+@bp.get("/login")
+def login():
+    """The login form: username, password and the session's CSRF token."""
+    if not current_app.config["BOARD_LOGIN"] or gate.session_user() is not None:
+        return redirect("/")
+    return render_template("login.html")
+
+
+@bp.post("/login")
+def log_in():
+    """Check the credentials; on success, open a session and go to the board."""
+    if not current_app.config["BOARD_LOGIN"]:
+        return redirect("/")
+    if not gate.csrf_valid(request.form.get("csrf_token")):
+        return _form("This form has expired: please try again.", 400)
+    username = request.form.get("username", "").strip()[: users.USERNAME_MAX]
+    password = request.form.get("password", "")
+    limiter = current_app.extensions["accounts"].limiter
+    address = request.remote_addr or "unknown"
+    wait = limiter.retry_after(address, username)
+    if wait:
+        log.warning("login refused: too many failures (address %s, account %r)", address, username)
+        minutes = max(1, round(wait / 60))
+        message = f"Too many failed logins. Try again in {minutes} minute{'s' * (minutes > 1)}."
+        return _form(message, 429, {"Retry-After": str(wait)})
+    user = users.find(username) if username else None
+    usable = user is not None and user.active
+    if not passwords.verify_password(user.password_hash if usable else None, password):
+        limiter.failed(address, username)
+        log.info("login failed (address %s, account %r)", address, username)
+        return _form(WRONG, 401)
+    limiter.succeeded(address, username)
+    gate.start_session(user)
+    log.info("login: %s (%s)", user.username, user.role)
+    return redirect("/")
+
+
+@bp.post("/logout")
+def log_out():
+    """End every session of the account and go back to the login."""
+    if not gate.csrf_valid(request.form.get("csrf_token")):
+        return _form("This form has expired: please try again.", 400)
+    opened = session.get("user")
+    if isinstance(opened, dict) and isinstance(opened.get("id"), int):
+        epoch = users.end_sessions(opened["id"])
+        if epoch is not None:
+            current_app.extensions["accounts"].epochs.moved(opened["id"], epoch)
+    session.clear()
+    return redirect(url_for("accounts.login"))
+
+
+def _form(error, status, headers=None):
+    return render_template("login.html", error=error), status, headers or {}

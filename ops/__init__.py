@@ -1,0 +1,100 @@
+"""How the app shows itself: safe headers and error pages, metrics, readiness, logs, and errors a
+person can act on."""
+
+import logging
+import sys
+import time
+
+import sqlalchemy as sa
+from flask import Response, current_app, g, request
+
+from database import db
+
+from . import commands, errors, headers, logs, metrics
+from .ready import Readiness
+
+__all__ = ["init_app", "logs", "metrics", "refuse_to_start"]
+log = logging.getLogger(__name__)
+
+
+def refuse_to_start(exc):
+    """Stop at start-up with the reason on one line, no traceback."""
+    print(f"error: {exc}", file=sys.stderr, flush=True)
+    # Exit status 3 is gunicorn's "worker failed to boot": the arbiter stops instead of
+    # starting the worker again and again.
+    raise SystemExit(3)
+
+
+def init_app(app):
+    """Headers and error pages on every response, /metrics and /ready, readable CLI errors."""
+    app.after_request(headers.add_security_headers)
+    errors.init_app(app)
+    app.extensions["ops"] = Readiness(app)
+    app.add_url_rule("/metrics", "ops.metrics", serve_metrics)
+    app.add_url_rule("/ready", "ops.ready", ready)
+    _count_wallet_callbacks(app)
+    _count_board_sockets(app)
+    with app.app_context():
+        if isinstance(db.engine.pool, sa.pool.QueuePool):
+            metrics.watch_pool(db.engine.pool)
+        url = db.engine.url.render_as_string(hide_password=True)
+    commands.explain_failures(app.cli, url)
+
+
+def serve_metrics():
+    """Every metric in Prometheus' text format, for METRICS_TOKEN or METRICS_ALLOWED_IPS."""
+    config = current_app.config
+    if not metrics.scrape_allowed(
+        request.headers.get("Authorization", ""),
+        request.remote_addr,
+        config["METRICS_TOKEN"],
+        config["METRICS_ALLOWED_IPS"],
+    ):
+        return {"error": "forbidden"}, 403, {"WWW-Authenticate": "Bearer"}
+    runtime = current_app.extensions.get("feed")
+    if runtime is not None and config.get("FEED_ENABLED"):
+        metrics.feed_health({p: v["up"] for p, v in runtime.health_report()["products"].items()})
+    body, content_type = metrics.exposition()
+    return Response(body, content_type=content_type)
+
+
+def ready():
+    """200 when the database, Redis (when configured) and the feed are usable, else 503."""
+    usable, checks = current_app.extensions["ops"].report()
+    return {"ready": usable, "checks": checks}, 200 if usable else 503
+
+
+def _count_wallet_callbacks(app):
+    # On the wallet blueprint's own hooks: counted without touching its views.
+    def started():
+        g.callback_started = time.perf_counter()
+
+    def answered(response):
+        began = g.pop("callback_started", None)
+        if began is not None and request.endpoint:
+            code = None
+            if response.is_json:
+                answer = response.get_json(silent=True)
+                code = answer.get("code") if isinstance(answer, dict) else None
+            name = request.endpoint.rpartition(".")[2]
+            code = str(code or response.status_code)
+            metrics.wallet_callback(name, code, time.perf_counter() - began)
+        return response
+
+    app.before_request_funcs.setdefault("wallet", []).insert(0, started)
+    app.after_request_funcs.setdefault("wallet", []).append(answered)
+
+
+def _count_board_sockets(app):
+    # Registered after the login's gate: a socket it refused never counts.
+    def opened():
+        if request.path == "/ws":
+            g.board_counted = True
+            metrics.board_opened()
+
+    def closed(_exc):
+        if g.pop("board_counted", False):
+            metrics.board_closed()
+
+    app.before_request(opened)
+    app.teardown_request(closed)
