@@ -1,0 +1,260 @@
+"""The board's login: accounts, the form and its refusals, sessions, and the gate on the board."""
+
+import re
+import uuid
+
+import pytest
+import redis
+
+from accounts import passwords, users
+from accounts.limiter import LIMITS
+from accounts.models import User
+from app import create_app
+from database import db
+from tests.conftest import base_config
+
+PASSWORD = "correct horse battery"
+REDIS_TEST_URL = "redis://127.0.0.1:6379/13"  # a database number of this suite's own
+
+
+@pytest.fixture
+def app_config():
+    return {"BOARD_LOGIN": True}
+
+
+@pytest.fixture
+def alice(app):
+    with app.app_context():
+        users.add("alice", PASSWORD, "trader")
+    return "alice"
+
+
+def csrf(client, path="/login"):
+    page = client.get(path)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+
+
+def log_in(client, username="alice", password=PASSWORD, token=None):
+    token = csrf(client) if token is None else token
+    return client.post(
+        "/login", data={"username": username, "password": password, "csrf_token": token}
+    )
+
+
+def cookie_header(response):
+    return next(v for k, v in response.headers.items() if k == "Set-Cookie" and "session=" in v)
+
+
+# The form -------------------------------------------------------------------------------------
+
+
+def test_the_login_form_has_username_password_and_a_hidden_csrf_token(client):
+    page = client.get("/login")
+    assert page.status_code == 200
+    assert re.search(r'<input name="username"', page.text)
+    assert re.search(r'<input name="password" type="password"', page.text)
+    assert re.search(r'<input type="hidden" name="csrf_token" value="[^"]{20,}"', page.text)
+
+
+def test_a_login_goes_to_the_board_with_a_session_cookie(client, alice):
+    answer = log_in(client)
+    assert answer.status_code == 302 and answer.headers["Location"] == "/"
+    cookie = cookie_header(answer)
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+    assert client.get("/").status_code == 200
+    assert client.get("/feed/status").status_code == 200
+    assert client.get("/feed/bet-stops").status_code == 200
+
+
+def test_the_cookie_is_secure_behind_https(database_url, alice):
+    app = create_app(base_config(database_url) | {"BOARD_LOGIN": True, "PROXY_HOPS": 1})
+    client = app.test_client()
+    https = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+    page = client.get("/login", headers=https)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    answer = client.post(
+        "/login",
+        data={"username": "alice", "password": PASSWORD, "csrf_token": token},
+        headers=https,
+    )
+    assert answer.status_code == 302
+    assert "; Secure" in cookie_header(answer)
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("username", "password"), [("alice", "wrong password!"), ("nobody", PASSWORD)]
+)
+def test_wrong_credentials_say_so_without_telling_which(client, alice, username, password):
+    answer = log_in(client, username, password)
+    assert answer.status_code == 401
+    assert "Wrong username or password." in answer.text
+    assert client.get("/feed/status").status_code == 401
+
+
+def test_a_login_without_the_forms_csrf_token_is_refused(client, alice):
+    csrf(client)
+    for token in ("", "forged-token"):
+        answer = log_in(client, token=token)
+        assert answer.status_code == 400 and "expired" in answer.text
+    assert client.get("/feed/status").status_code == 401
+
+
+def test_a_disabled_account_cannot_log_in(app, client, alice):
+    with app.app_context():
+        users.disable("alice")
+    assert log_in(client).status_code == 401
+
+
+def test_passwords_are_stored_as_argon2id_hashes_only(app, alice):
+    with app.app_context():
+        stored = db.session.execute(db.select(User)).scalar_one().password_hash
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+    assert passwords.verify_password(stored, PASSWORD)
+    assert not passwords.verify_password(stored, PASSWORD + "!")
+
+
+# Repeated failures ------------------------------------------------------------------------------
+
+
+def test_repeated_failures_for_one_account_are_answered_429(client, alice):
+    for _ in range(LIMITS["account"]):
+        assert log_in(client, password="wrong password!").status_code == 401
+    refused = log_in(client)  # even the right password: no more tries for now
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) > 0
+    assert "Too many failed logins" in refused.text
+    assert client.get("/feed/status").status_code == 401
+
+
+def test_repeated_failures_from_one_address_are_answered_429(client, alice):
+    for number in range(LIMITS["address"]):
+        assert log_in(client, username=f"guess{number}", password="x" * 12).status_code == 401
+    assert log_in(client).status_code == 429
+
+
+def test_the_failures_are_counted_in_redis_for_every_worker(database_url, alice):
+    prefix = f"test-login-{uuid.uuid4().hex}:"
+    settings = {"BOARD_LOGIN": True, "REDIS_URL": REDIS_TEST_URL, "LOGIN_LIMIT_PREFIX": prefix}
+    first, second = (create_app(base_config(database_url) | settings) for _ in range(2))
+    try:
+        for _ in range(LIMITS["account"]):
+            assert log_in(first.test_client(), password="wrong password!").status_code == 401
+        # Another process (here another app) sees the same count.
+        assert log_in(second.test_client()).status_code == 429
+        assert redis.Redis.from_url(REDIS_TEST_URL).get(prefix + "account:alice") == b"5"
+    finally:
+        client = redis.Redis.from_url(REDIS_TEST_URL)
+        for key in client.scan_iter(prefix + "*"):
+            client.delete(key)
+        for app in (first, second):
+            with app.app_context():
+                db.engine.dispose()
+
+
+def test_without_redis_the_limit_holds_in_the_process(database_url, alice):
+    settings = {"BOARD_LOGIN": True, "REDIS_URL": "redis://127.0.0.1:9/0"}
+    app = create_app(base_config(database_url) | settings)
+    client = app.test_client()
+    for _ in range(LIMITS["account"]):
+        assert log_in(client, password="wrong password!").status_code == 401
+    assert log_in(client).status_code == 429
+    with app.app_context():
+        db.engine.dispose()
+
+
+# The gate ---------------------------------------------------------------------------------------
+
+
+def test_the_board_and_its_feed_need_a_session(client):
+    board = client.get("/")
+    assert board.status_code == 302 and board.headers["Location"] == "/login"
+    for path in ("/feed/status", "/feed/bet-stops"):
+        answer = client.get(path)
+        assert answer.status_code == 401 and answer.json == {"error": "login required"}
+
+
+def test_the_wallet_and_health_are_not_behind_the_login(client):
+    assert client.get("/health").status_code == 200
+    answer = client.post("/wallet/get_balance", json={"userId": "nobody"})
+    assert answer.status_code == 200 and "code" in answer.json
+
+
+def test_logging_out_ends_the_session(client, alice):
+    log_in(client)
+    token = csrf(client, "/")
+    assert client.post("/logout", data={"csrf_token": "forged"}).status_code == 400
+    answer = client.post("/logout", data={"csrf_token": token})
+    assert answer.status_code == 302 and answer.headers["Location"] == "/login"
+    assert client.get("/feed/status").status_code == 401
+
+
+def test_a_copied_cookie_stops_working_after_logging_out(app, alice):
+    first = app.test_client()
+    log_in(first)
+    copied = app.test_client()
+    copied.set_cookie("session", first.get_cookie("session").value)
+    assert copied.get("/feed/status").status_code == 200
+    first.post("/logout", data={"csrf_token": csrf(first, "/")})
+    assert copied.get("/feed/status").status_code == 401
+
+
+def test_a_new_password_ends_open_sessions(app, client, alice):
+    log_in(client)
+    with app.app_context():
+        users.set_password("alice", "another long password")
+    assert client.get("/feed/status").status_code == 401
+    assert log_in(client, password="another long password").status_code == 302
+
+
+def test_a_session_older_than_its_lifetime_has_ended(database_url, alice):
+    app = create_app(base_config(database_url) | {"BOARD_LOGIN": True, "BOARD_SESSION_HOURS": 0})
+    client = app.test_client()
+    assert log_in(client).status_code == 302
+    assert client.get("/feed/status").status_code == 401
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_with_the_login_off_the_board_is_open_and_says_so(database_url):
+    app = create_app(base_config(database_url) | {"BOARD_LOGIN": False})
+    client = app.test_client()
+    board = client.get("/")
+    assert board.status_code == 200 and 'id="login-off"' in board.text
+    assert client.get("/feed/status").status_code == 200
+    assert client.get("/login").status_code == 302
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_the_board_shows_a_log_out_button_and_no_login_off_notice(client, alice):
+    log_in(client)
+    board = client.get("/")
+    assert 'action="/logout"' in board.text and 'id="login-off"' not in board.text
+
+
+# Secret key -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", [None, "", "dev"])
+def test_a_production_database_refuses_the_default_secret_key(monkeypatch, capsys, key):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app@db.example/app")
+    if key is None:
+        monkeypatch.delenv("SECRET_KEY", raising=False)
+    else:
+        monkeypatch.setenv("SECRET_KEY", key)
+    with pytest.raises(SystemExit) as stopped:
+        create_app({"FEED_ENABLED": False})
+    assert stopped.value.code == 3
+    error = capsys.readouterr().err
+    assert "SECRET_KEY" in error and "Traceback" not in error
+
+
+def test_without_a_database_url_a_local_key_is_made_and_kept(monkeypatch, tmp_path):
+    import config
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    first = config.secret_key({}, tmp_path)
+    assert len(first) >= 32 and first != "dev"
+    assert config.secret_key({}, tmp_path) == first
