@@ -1,0 +1,295 @@
+"""How the app shows itself: headers on every page, error answers, /ready, /metrics and logs."""
+
+import json
+import logging
+import re
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+from prometheus_client.mmap_dict import MmapedDict
+from prometheus_client.parser import text_string_to_metric_families
+
+from app import create_app
+from database import db
+from tests.conftest import base_config
+from tests.servers import ROOT, gunicorn
+from tests.wallet_calls import place_bet_body
+
+REDIS_TEST_URL = "redis://127.0.0.1:6379/13"
+PAGES = [
+    ("GET", "/"),
+    ("GET", "/login"),
+    ("GET", "/feed/status"),
+    ("GET", "/feed/bet-stops"),
+    ("GET", "/health"),
+    ("GET", "/ready"),
+    ("GET", "/metrics"),
+    ("GET", "/static/board.js"),
+    ("GET", "/no-such-page"),
+    ("POST", "/wallet/get_balance"),
+]
+
+
+def make_app(database_url, **settings):
+    return create_app(base_config(database_url) | settings)
+
+
+@pytest.fixture
+def dispose():
+    apps = []
+    yield apps.append
+    for app in apps:
+        with app.app_context():
+            db.engine.dispose()
+
+
+# Headers ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("method", "path"), PAGES)
+def test_every_page_sends_the_security_headers(client, method, path):
+    answer = client.open(path, method=method, json={} if method == "POST" else None)
+    answer.close()  # a static file's answer holds the file open
+    policy = answer.headers["Content-Security-Policy"]
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    assert directives["script-src"] == "'self'" and directives["style-src"] == "'self'"
+    assert directives["frame-ancestors"] == "'none'"
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    assert answer.headers["Referrer-Policy"] == "same-origin"
+    assert "Strict-Transport-Security" not in answer.headers  # plain HTTP: no HSTS
+
+
+def test_hsts_behind_https(database_url, dispose):
+    app = make_app(database_url, PROXY_HOPS=1)
+    dispose(app)
+    answer = app.test_client().get("/health", headers={"X-Forwarded-Proto": "https"})
+    assert answer.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+@pytest.mark.parametrize("template", ["board.html", "login.html", "error.html"])
+def test_templates_hold_no_inline_script_style_or_handler(template):
+    text = (ROOT / "templates" / template).read_text()
+    assert not re.search(r"\son[a-z]+\s*=", text, re.IGNORECASE)
+    assert not re.search(r"<script(?![^>]*\ssrc=)", text)
+    assert "<style" not in text and not re.search(r"\sstyle\s*=", text)
+
+
+# Errors -----------------------------------------------------------------------------------------
+
+
+def test_an_unexpected_error_answers_json_without_a_traceback(database_url, monkeypatch, dispose):
+    app = make_app(database_url, TESTING=False)
+    dispose(app)
+
+    def broken(*_args):
+        raise RuntimeError("secret internals at /srv/app/feed/store.py line 42")
+
+    monkeypatch.setattr(app.extensions["feed"].store, "recent_bet_stops", broken)
+    answer = app.test_client().get("/feed/bet-stops")
+    assert answer.status_code == 500
+    assert answer.json == {"error": "internal server error"}
+    assert b"Traceback" not in answer.data and b"secret internals" not in answer.data
+
+
+def test_an_unexpected_error_on_a_page_shows_a_plain_page(database_url, monkeypatch, dispose):
+    import feed.views
+
+    app = make_app(database_url, TESTING=False)
+    dispose(app)
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(feed.views, "render_template", broken)
+    answer = app.test_client().get("/")
+    assert answer.status_code == 500 and "500 Internal Server Error" in answer.text
+    assert "Traceback" not in answer.text and "secret internals" not in answer.text
+    assert answer.headers["Content-Security-Policy"]
+
+
+def test_an_unknown_api_path_answers_json(client):
+    answer = client.get("/feed/no-such-thing")
+    assert answer.status_code == 404 and answer.json == {"error": "not found"}
+
+
+# /ready -----------------------------------------------------------------------------------------
+
+
+def test_ready_when_the_database_answers(client):
+    answer = client.get("/ready")
+    assert answer.status_code == 200
+    assert answer.json == {
+        "ready": True,
+        "checks": {"database": "ok", "redis": "off", "feed": "off"},
+    }
+
+
+def test_not_ready_when_the_database_is_unreachable(dispose):
+    url = "postgresql+psycopg://postgres@127.0.0.1:9/nothing"
+    app = make_app(url)
+    dispose(app)
+    answer = app.test_client().get("/ready")
+    assert answer.status_code == 503 and answer.json["ready"] is False
+    assert answer.json["checks"]["database"] != "ok"
+    assert "refused" in answer.json["checks"]["database"].lower()
+
+
+@pytest.mark.parametrize(
+    ("url", "usable"), [(REDIS_TEST_URL, True), ("redis://127.0.0.1:9/0", False)]
+)
+def test_ready_says_whether_redis_answers(sqlite_database_url, dispose, url, usable):
+    app = make_app(sqlite_database_url, REDIS_URL=url)
+    dispose(app)
+    answer = app.test_client().get("/ready")
+    assert answer.status_code == (200 if usable else 503)
+    assert (answer.json["checks"]["redis"] == "ok") is usable
+
+
+def test_not_ready_while_the_feed_is_not_connected(sqlite_database_url, dispose):
+    app = make_app(sqlite_database_url, FEED_ENABLED=True)
+    dispose(app)
+    answer = app.test_client().get("/ready")
+    assert answer.status_code == 503
+    assert answer.json["checks"]["feed"] == "down: not connected upstream"
+
+
+def test_health_stays_a_cheap_liveness_check(sqlite_database_url, dispose):
+    app = make_app("postgresql+psycopg://postgres@127.0.0.1:9/nothing")
+    dispose(app)
+    assert app.test_client().get("/health").json == {"status": "ok"}
+
+
+# /metrics ---------------------------------------------------------------------------------------
+
+
+def scrape(client, **headers):
+    return client.get("/metrics", headers=headers, environ_base={"REMOTE_ADDR": "127.0.0.1"})
+
+
+def test_metrics_without_settings_answer_this_machine_only(client):
+    assert scrape(client).status_code == 200
+    remote = client.get("/metrics", environ_base={"REMOTE_ADDR": "203.0.113.5"})
+    assert remote.status_code == 403
+
+
+def test_metrics_with_a_token_want_it_as_a_bearer(sqlite_database_url, dispose):
+    app = make_app(sqlite_database_url, METRICS_TOKEN="s3cret-token")
+    dispose(app)
+    client = app.test_client()
+    assert scrape(client).status_code == 403  # the token replaces "this machine"
+    assert scrape(client, Authorization="Bearer wrong").status_code == 403
+    assert scrape(client, Authorization="Bearer s3cret-token").status_code == 200
+
+
+def test_metrics_for_an_allowed_network(sqlite_database_url, dispose):
+    app = make_app(sqlite_database_url, METRICS_ALLOWED_IPS=["10.0.0.0/8"])
+    dispose(app)
+    client = app.test_client()
+    assert client.get("/metrics", environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code == 200
+    assert client.get("/metrics", environ_base={"REMOTE_ADDR": "11.1.2.3"}).status_code == 403
+
+
+def metric_families(text):
+    return {family.name: family for family in text_string_to_metric_families(text)}
+
+
+def test_metrics_parse_and_name_what_on_call_needs(client):
+    client.post("/wallet/get_balance", json={"userId": "nobody"})
+    families = metric_families(scrape(client).text)
+    for name in (
+        "dashboard_feed_upstream_delay_seconds",
+        "dashboard_board_delay_seconds",
+        "dashboard_feed_frames",
+        "dashboard_feed_frames_skipped",
+        "dashboard_feed_up",
+        "dashboard_boards_connected",
+        "dashboard_boards_cut_off",
+        "dashboard_relay_backlog_messages",
+        "dashboard_db_write_behind_lag_seconds",
+        "dashboard_db_set_aside_rows",
+        "dashboard_wallet_callbacks",
+        "dashboard_wallet_callback_seconds",
+        "dashboard_db_pool_wait_seconds",
+    ):
+        assert name in families, name
+
+
+def callbacks_by_pid(directory):
+    """{pid: wallet callbacks counted} from the workers' metric files."""
+    counted = {}
+    for path in Path(directory).glob("counter_*.db"):
+        pid = int(path.stem.split("_")[1])
+        for _key, value, _ts, _pos in MmapedDict.read_all_values_from_file(str(path)):
+            if "dashboard_wallet_callbacks_total" in _key:
+                counted[pid] = counted.get(pid, 0) + value
+    return counted
+
+
+@pytest.mark.slow
+def test_metrics_add_up_every_gunicorn_worker(sqlite_database_url, tmp_path):
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    with gunicorn(
+        sqlite_database_url,
+        WEB_CONCURRENCY="2",
+        FEED_ENABLED="0",
+        PROMETHEUS_MULTIPROC_DIR=str(directory),
+    ) as address:
+        sent = 0
+        deadline = time.monotonic() + 60
+        # New connections until both workers have answered some (the kernel picks the worker).
+        while len([n for n in callbacks_by_pid(directory).values() if n]) < 2:
+            assert time.monotonic() < deadline, "one worker took every connection"
+            for _ in range(10):
+                body = place_bet_body(f"tx-{uuid.uuid4().hex[:12]}", user="nobody")
+                answer = requests.post(f"http://{address}/wallet/place_bet", json=body, timeout=5)
+                assert answer.status_code == 200
+                sent += 1
+        for _ in range(3):  # whichever worker answers the scrape, it counts both
+            text = requests.get(f"http://{address}/metrics", timeout=5).text
+            families = metric_families(text)
+            calls = families["dashboard_wallet_callbacks"].samples
+            total = sum(s.value for s in calls if s.name == "dashboard_wallet_callbacks_total")
+            assert total == sent
+            assert {s.labels["callback"] for s in calls} == {"place_bet"}
+            latency = families["dashboard_wallet_callback_seconds"].samples
+            count = [s for s in latency if s.name == "dashboard_wallet_callback_seconds_count"]
+            assert sum(s.value for s in count) == sent
+            waits = families["dashboard_db_pool_wait_seconds"].samples
+            pool_waits = next(s.value for s in waits if s.name.endswith("_count"))
+            assert pool_waits >= sent  # every callback took a connection from the pool
+
+
+# Logs -------------------------------------------------------------------------------------------
+
+
+def test_log_lines_start_with_a_utc_timestamp(sqlite_database_url, capsys, dispose):
+    dispose(make_app(sqlite_database_url, LOG_FORMAT="text"))
+    capsys.readouterr()
+    logging.getLogger("feed.client").warning("live odds down: no alive for 20 s")
+    line = capsys.readouterr().err.strip()
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z WARNING feed\.client: live odds down: "
+        r"no alive for 20 s",
+        line,
+    )
+
+
+def test_json_logs_for_log_drains(sqlite_database_url, capsys, dispose, monkeypatch):
+    monkeypatch.setenv("LOG_FORMAT", "json")
+    dispose(create_app(base_config(sqlite_database_url)))
+    capsys.readouterr()
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        logging.getLogger("wallet.views").exception("wallet callback failed")
+    entry = json.loads(capsys.readouterr().err.strip())
+    assert entry["level"] == "ERROR" and entry["logger"] == "wallet.views"
+    assert entry["message"] == "wallet callback failed"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", entry["time"])
+    assert "ValueError: boom" in entry["exception"]
+    dispose(create_app(base_config(sqlite_database_url) | {"LOG_FORMAT": "text"}))
