@@ -1,0 +1,115 @@
+"""`flask users ...`: add, list, disable, new password, and the newcomer's first account."""
+
+import re
+
+import pytest
+
+from accounts import passwords, users
+from accounts.models import User
+from database import db
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def app_config():
+    return {"BOARD_LOGIN": True}
+
+
+@pytest.fixture
+def run(app):
+    runner = app.test_cli_runner()
+
+    def invoke(*args, stdin=None):
+        return runner.invoke(args=["users", *args], input=stdin)
+
+    return invoke
+
+
+def stored(app, username):
+    with app.app_context():
+        return users.find(username)
+
+
+def test_add_reads_the_password_from_standard_input(app, run):
+    result = run("add", "alice", "--role", "admin", stdin=PASSWORD + "\n")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "added alice (admin)"
+    user = stored(app, "alice")
+    assert user.role == "admin" and user.active
+    assert passwords.verify_password(user.password_hash, PASSWORD)
+    assert PASSWORD not in result.output
+
+
+def test_add_defaults_to_the_trader_role(app, run):
+    assert run("add", "bob", stdin=PASSWORD + "\n").exit_code == 0
+    assert stored(app, "bob").role == "trader"
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (("add", "alice", "--role", "boss"), PASSWORD, "'boss' is not one of"),
+        (("add", "al ice"), PASSWORD, "letters, digits"),
+        (("add", "alice"), "short", "at least 10 characters"),
+        (("add", "alice"), "", "no password on standard input"),
+        (("disable", "nobody"), None, "no account named 'nobody'"),
+        (("passwd", "nobody"), PASSWORD, "no account named 'nobody'"),
+    ],
+)
+def test_refusals_say_what_to_change(run, args, stdin, message):
+    result = run(*args, stdin=None if stdin is None else stdin + "\n" if stdin else "")
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_taken_name_is_refused_in_any_case(run):
+    run("add", "alice", stdin=PASSWORD + "\n")
+    result = run("add", "ALICE", stdin=PASSWORD + "\n")
+    assert result.exit_code == 1 and "exists already" in result.output
+
+
+def test_list_shows_name_role_and_state(run):
+    assert "no accounts yet" in run("list").output
+    run("add", "alice", stdin=PASSWORD + "\n")
+    run("add", "bob", "--role", "viewer", stdin=PASSWORD + "\n")
+    run("disable", "bob")
+    lines = run("list").output.splitlines()
+    assert [line.split() for line in lines] == [
+        ["alice", "trader", "active"],
+        ["bob", "viewer", "disabled"],
+    ]
+
+
+def test_passwd_sets_a_new_password_and_ends_sessions(app, run):
+    run("add", "alice", stdin=PASSWORD + "\n")
+    result = run("passwd", "alice", stdin="another long password\n")
+    assert result.exit_code == 0 and "sessions are ended" in result.output
+    user = stored(app, "alice")
+    assert passwords.verify_password(user.password_hash, "another long password")
+    assert user.session_epoch == 1
+
+
+def test_local_makes_one_account_and_prints_its_password_once(app, run):
+    first = run("local")
+    assert first.exit_code == 0
+    password = re.search(r"password: (\S+)", first.output).group(1)
+    assert passwords.verify_password(stored(app, "local").password_hash, password)
+    again = run("local")
+    assert password not in again.output and "/login" in again.output
+    with app.app_context():
+        assert db.session.query(User).count() == 1
+
+
+def test_local_with_the_login_off_says_so(database_url):
+    from app import create_app
+    from tests.conftest import base_config
+
+    app = create_app(base_config(database_url) | {"BOARD_LOGIN": False})
+    result = app.test_cli_runner().invoke(args=["users", "local"])
+    assert "login is off" in result.output
+    with app.app_context():
+        assert db.session.query(User).count() == 0
+    with app.app_context():
+        db.engine.dispose()
