@@ -113,3 +113,56 @@ def test_local_with_the_login_off_says_so(database_url):
         assert db.session.query(User).count() == 0
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.mark.slow
+def test_bin_run_prints_a_login_that_opens_the_board(sqlite_database_url, tmp_path):
+    import os
+    import subprocess
+
+    import requests
+
+    from tests.servers import ROOT
+    from tests.upstream import free_port, wait_until
+
+    port = free_port()
+    env = os.environ | {
+        "DATABASE_URL": sqlite_database_url,
+        "PORT": str(port),
+        "FEED_URL": "ws://127.0.0.1:9/ws",  # no simulator: this test is about the login
+    }
+    env.pop("BOARD_LOGIN", None)
+    output = tmp_path / "run.log"
+    with output.open("wb") as log:
+        server = subprocess.Popen(
+            [str(ROOT / "bin" / "run")],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_until(lambda: "password: " in output.read_text(), timeout=60, what="the login")
+        found = re.search(r"username: (\S+)\s+password: (\S+)", output.read_text())
+        base = f"http://127.0.0.1:{port}"
+        http = requests.Session()
+
+        def answers():
+            try:
+                return http.get(base + "/login", timeout=2).status_code == 200
+            except requests.ConnectionError:
+                return False
+
+        wait_until(answers, timeout=60, what="the server")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', http.get(base + "/login").text)
+        board = http.post(
+            base + "/login",
+            data={"username": found[1], "password": found[2], "csrf_token": token[1]},
+            timeout=5,
+        )
+        assert board.status_code == 200 and 'id="feed-banner"' in board.text
+        http.close()
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
