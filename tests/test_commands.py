@@ -1,0 +1,120 @@
+"""The CLI as the README shows it, from a fresh shell: errors a person can act on, no tracebacks."""
+
+import os
+import socket
+import subprocess
+
+import pytest
+
+pytestmark = pytest.mark.slow  # each case starts the CLI afresh
+
+from tests.servers import ROOT
+
+FLASK = str(ROOT / "bin" / "flask")
+
+
+def fresh_shell(**settings):
+    """A shell's environment with no venv active: just the system's PATH and these settings."""
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root")}
+    env["SECRET_KEY"] = os.environ["SECRET_KEY"]
+    return env | settings
+
+
+def flask(*args, env, stdin=None, timeout=60):
+    return subprocess.run(
+        [FLASK, *args], env=env, input=stdin, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def refused(result, sentence):
+    """The command failed with `sentence` on standard error, and no traceback anywhere."""
+    assert result.returncode != 0
+    assert sentence in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.fixture
+def migrated(sqlite_database_url):
+    return fresh_shell(DATABASE_URL=sqlite_database_url, FEED_ENABLED="0")
+
+
+def test_the_readme_examples_run_from_a_fresh_shell(migrated):
+    added = flask("users", "add", "alice", env=migrated, stdin="correct horse battery\n")
+    assert added.returncode == 0, added.stderr
+    assert flask("users", "list", env=migrated).stdout.split() == ["alice", "trader", "active"]
+    deposit = flask("wallet", "deposit", "alice", "10", env=migrated)
+    assert deposit.returncode == 0 and deposit.stdout.startswith("alice: balance 10.0")
+
+
+def test_help_describes_every_group(migrated):
+    text = flask("--help", env=migrated).stdout
+    for group in ("feed", "wallet", "users"):
+        line = next(line for line in text.splitlines() if line.strip().startswith(group + " "))
+        assert len(line.split()) > 2, f"no description for {group}: {line!r}"
+
+
+def test_a_database_not_migrated_says_to_run_db_upgrade(tmp_path):
+    env = fresh_shell(DATABASE_URL=f"sqlite:///{tmp_path / 'new.sqlite'}", FEED_ENABLED="0")
+    for command in (("wallet", "audit"), ("users", "list"), ("wallet", "deposit", "bob", "5")):
+        refused(flask(*command, env=env), "run `flask --app app db upgrade`")
+
+
+def test_an_unreachable_database_is_named(tmp_path):
+    env = fresh_shell(DATABASE_URL="postgresql://postgres@127.0.0.1:9/nothing", FEED_ENABLED="0")
+    result = flask("users", "list", env=env)
+    refused(result, "cannot reach the database at postgresql+psycopg://postgres@127.0.0.1:9/")
+
+
+def test_a_port_in_use_is_said_so(migrated):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        refused(flask("feed", "simulate", "--port", port, env=migrated), "port is in use")
+
+
+@pytest.mark.parametrize(
+    ("url", "sentence"),
+    [
+        ("http://feed.example/ws", "must be a ws:// or wss:// URL"),
+        ("not a url", "must be a ws:// or wss:// URL"),
+        ("ws://127.0.0.1:9/ws", "cannot connect to ws://127.0.0.1:9/ws"),
+    ],
+)
+def test_feed_record_names_a_bad_url(migrated, tmp_path, url, sentence):
+    result = flask("feed", "record", str(tmp_path / "out.jsonl"), "--url", url, env=migrated)
+    refused(result, sentence)
+
+
+def test_feed_record_without_a_url_says_which_setting(migrated, tmp_path):
+    refused(flask("feed", "record", str(tmp_path / "out.jsonl"), env=migrated), "FEED_URL")
+
+
+@pytest.mark.parametrize(
+    "content", ["{not json\n", '{"t": 0.1, "text": "x"}\n[1, 2]\n', "plain words\n"]
+)
+def test_feed_replay_refuses_a_file_that_is_not_a_recording(migrated, tmp_path, content):
+    recording = tmp_path / "recording.jsonl"
+    recording.write_text(content)
+    result = flask("feed", "replay", str(recording), "--port", "0", env=migrated)
+    refused(result, "is not a recording")
+
+
+@pytest.mark.parametrize("rate", ["0", "-3"])
+def test_feed_simulate_refuses_a_rate_that_is_not_positive(migrated, rate):
+    refused(flask("feed", "simulate", "--rate", rate, env=migrated), "Invalid value for '--rate'")
+
+
+@pytest.mark.parametrize(
+    ("amount", "sentence"), [("-5", "must not be negative"), ("abc", "is not a decimal number")]
+)
+def test_wallet_deposit_refuses_a_bad_amount(migrated, amount, sentence):
+    refused(flask("wallet", "deposit", "alice", amount, env=migrated), sentence)
+
+
+def test_wallet_audit_says_what_it_checked(migrated):
+    flask("wallet", "deposit", "alice", "10", env=migrated)
+    flask("wallet", "deposit", "bob", "5", "--free", env=migrated)
+    result = flask("wallet", "audit", env=migrated)
+    assert result.returncode == 0
+    assert result.stdout.strip() == "ledger consistent: 2 accounts and 2 entries checked"
