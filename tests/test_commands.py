@@ -6,10 +6,9 @@ import subprocess
 
 import pytest
 
-pytestmark = pytest.mark.slow  # each case starts the CLI afresh
-
 from tests.servers import ROOT
 
+pytestmark = pytest.mark.slow  # each case starts the CLI afresh
 FLASK = str(ROOT / "bin" / "flask")
 
 
