@@ -5,6 +5,7 @@ import logging
 import signal
 import threading
 import time
+from urllib.parse import urlsplit
 
 import click
 import websocket
@@ -17,6 +18,8 @@ from .consumer import Consumer
 
 bp = Blueprint("feed_cli", __name__, cli_group="feed")
 log = logging.getLogger(__name__)
+bp.cli.help = bp.cli.short_help = "Consume the upstream feed; simulate it, record it, replay it."
+POSITIVE = click.FloatRange(min=0, min_open=True)
 
 
 @bp.cli.command("consume")
@@ -48,7 +51,7 @@ def consume():
 @bp.cli.command("simulate")
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=8765, show_default=True)
-@click.option("--rate", default=20.0, show_default=True, help="Messages a second.")
+@click.option("--rate", type=POSITIVE, default=20.0, show_default=True, help="Messages a second.")
 @click.option("--seed", type=int, default=None, help="Make the simulation repeatable.")
 @click.option("--outage-every", default=180.0, show_default=True, help="Seconds; 0 for none.")
 def simulate(host, port, rate, seed, outage_every):
@@ -66,7 +69,16 @@ def record(file, url, seconds):
     url = feed_url(url or config["FEED_URL"], config["FEED_TOKEN"], config["FEED_LANG"])
     if not url:
         raise click.UsageError("no --url and no FEED_URL")
-    ws = websocket.create_connection(url, timeout=10)
+    parts = urlsplit(url)
+    given = parts._replace(query="").geturl()  # the token stays out of messages
+    if parts.scheme not in ("ws", "wss") or not parts.netloc:
+        raise click.BadParameter(
+            f"must be a ws:// or wss:// URL, not {given!r}", param_hint="--url"
+        )
+    try:
+        ws = websocket.create_connection(url, timeout=10)
+    except (OSError, websocket.WebSocketException) as exc:
+        raise click.ClickException(f"cannot connect to {given}: {exc}") from None
     ws.settimeout(1)
     start = time.monotonic()
     count = 0
@@ -88,7 +100,10 @@ def record(file, url, seconds):
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=8765, show_default=True)
-@click.option("--speed", default=1.0, show_default=True, help="2.0 plays twice as fast.")
+@click.option("--speed", type=POSITIVE, default=1.0, show_default=True, help="2.0: twice as fast.")
 def replay(file, host, port, speed):
     """Serve the recording FILE as an upstream feed at ws://HOST:PORT/ws."""
-    asyncio.run(simulator.replay(host, port, file, speed))
+    try:
+        asyncio.run(simulator.replay(host, port, file, speed))
+    except simulator.RecordingError as exc:
+        raise click.BadParameter(str(exc), param_hint="FILE") from None

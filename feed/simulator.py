@@ -248,10 +248,35 @@ async def simulate(host, port, rate=20.0, seed=None, outage_every=180.0):
                 broadcast(clients, encode(cmd, data, now, simulator.rng))
 
 
+class RecordingError(ValueError):
+    """A file that is not a recording of `flask feed record`; says which line."""
+
+
+def read_recording(path):
+    """The entries of a recording: one JSON object a line with `t` and `text` or `binary`."""
+    entries = []
+    with open(path, encoding="utf-8", errors="replace") as recording:
+        for number, line in enumerate(recording, 1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                entry = None
+            if not (
+                isinstance(entry, dict) and "t" in entry and ("text" in entry or "binary" in entry)
+            ):
+                raise RecordingError(
+                    f"{path} is not a recording of `flask feed record`: line {number} is not"
+                    ' JSON with "t" and "text" or "binary"'
+                )
+            entries.append(entry)
+    return entries
+
+
 async def replay(host, port, path, speed=1.0):
     """Serve a recording (JSON lines from `flask feed record`) to each client, at `speed`."""
-    with open(path, encoding="utf-8") as recording:
-        entries = [json.loads(line) for line in recording if line.strip()]
+    entries = read_recording(path)
 
     async def handler(websocket):
         commands = asyncio.create_task(_answer_commands(websocket))

@@ -2,17 +2,21 @@
 
 import click
 from flask import Blueprint, current_app
+from sqlalchemy import func, select
 
 from database import Busy, db, run_in_transaction
 
 from . import audit as books
 from . import ledger
 from .formats import format_amount, parse_amount
+from .models import Account, LedgerEntry
 
 bp = Blueprint("wallet_cli", __name__, cli_group="wallet")
+bp.cli.help = bp.cli.short_help = "The operator's cashier step and the ledger audit."
 
 
-@bp.cli.command("deposit")
+# "-5" is an AMOUNT to refuse, not an unknown option.
+@bp.cli.command("deposit", context_settings={"ignore_unknown_options": True})
 @click.argument("user_id")
 @click.argument("amount")
 @click.option("--free", is_flag=True, help="Credit free credit (chips) instead of real credit.")
@@ -45,4 +49,6 @@ def audit():
         click.echo(problem, err=True)
     if problems:
         raise SystemExit(1)
-    click.echo("ledger consistent")
+    accounts = db.session.scalar(select(func.count()).select_from(Account))
+    entries = db.session.scalar(select(func.count()).select_from(LedgerEntry))
+    click.echo(f"ledger consistent: {accounts} accounts and {entries} entries checked")
