@@ -5,12 +5,13 @@ import logging
 import sys
 import time
 
+import click
 import sqlalchemy as sa
 from flask import Response, current_app, g, request
 
 from database import db
 
-from . import commands, errors, headers, logs, metrics
+from . import commands, errors, headers, logs, metrics, startup
 from .ready import Readiness
 
 __all__ = ["init_app", "logs", "metrics", "refuse_to_start"]
@@ -38,6 +39,12 @@ def init_app(app):
         if isinstance(db.engine.pool, sa.pool.QueuePool):
             metrics.watch_pool(db.engine.pool)
         url = db.engine.url.render_as_string(hide_password=True)
+        # A server (not a command, which may be `db upgrade` itself) starts only on a database
+        # that serves this code: else one sentence, not a traceback per request.
+        if not app.testing and click.get_current_context(silent=True) is None:
+            problem = startup.database_problem()
+            if problem:
+                refuse_to_start(problem)
     commands.explain_failures(app.cli, url)
 
 

@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from tests.servers import ROOT
+from tests.upstream import free_port
 
 pytestmark = pytest.mark.slow  # each case starts the CLI afresh
 FLASK = str(ROOT / "bin" / "flask")
@@ -117,3 +118,34 @@ def test_wallet_audit_says_what_it_checked(migrated):
     result = flask("wallet", "audit", env=migrated)
     assert result.returncode == 0
     assert result.stdout.strip() == "ledger consistent: 2 accounts and 2 entries checked"
+
+
+def start_server(env):
+    """Run the Procfile's web command until it stops by itself; its output."""
+    return subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "gunicorn"), "app:create_app()"],
+        cwd=ROOT,
+        env=env | {"PORT": str(free_port())},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("settings", "sentence"),
+    [
+        ({"DATABASE_URL": "sqlite:///{tmp}/new.sqlite"}, "run `flask --app app db upgrade`"),
+        (
+            {"DATABASE_URL": "postgresql://postgres@127.0.0.1:9/nothing"},
+            "cannot reach the database at postgresql+psycopg://postgres@127.0.0.1:9/",
+        ),
+        ({"DATABASE_URL": "sqlite:///{tmp}/any.sqlite", "SECRET_KEY": ""}, "set SECRET_KEY"),
+    ],
+)
+def test_the_server_stops_at_start_with_a_sentence(tmp_path, settings, sentence):
+    env = fresh_shell(FEED_ENABLED="0") | {k: v.format(tmp=tmp_path) for k, v in settings.items()}
+    result = start_server(env)
+    assert result.returncode != 0
+    assert sentence in result.stderr
+    assert "Traceback" not in result.stderr
