@@ -3,6 +3,7 @@
 from . import fields
 from .market import PRODUCTS
 
+PRODUCT_NAMES = {1: "live", 3: "prematch"}
 ALIVE_TIMEOUT_MS = 20_000  # no alive for 20 s: the feed is down
 MAX_OFFSET_S = 20  # an alive whose offset_time exceeds 20 s: the odds source is down
 
@@ -39,6 +40,21 @@ class FeedHealth:
             and now_ms - last <= ALIVE_TIMEOUT_MS
             and self.offset[product] <= MAX_OFFSET_S
         )
+
+    def describe(self, product, now_ms):
+        """The product's state in words, for the log: "live odds down: no alive for 20 s"."""
+        name = PRODUCT_NAMES.get(product, f"product {product}")
+        if self.product_up(product, now_ms):
+            return f"{name} odds up"
+        if not self.connected:
+            why = "upstream disconnected"
+        elif self.last_alive[product] is None:
+            why = "no alive yet"
+        elif now_ms - self.last_alive[product] > ALIVE_TIMEOUT_MS:
+            why = f"no alive for {ALIVE_TIMEOUT_MS // 1000} s"
+        else:
+            why = f"the source is {self.offset[product]:g} s behind"
+        return f"{name} odds down: {why}"
 
     def report(self, now_ms):
         """The board's view: per product, up or down and the age of its last alive."""

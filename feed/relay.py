@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import threading
+from logging import INFO, WARNING
 
 from . import frames
 from .frames import FrameError
@@ -185,8 +186,10 @@ class Relay:
     def _publish_health(self, now, refresh=False, force=False):
         verdict = self.health.verdict(now)
         if verdict != self.verdict:
+            for product, up in verdict.items():  # one line per product that changed
+                if up != self.verdict.get(product):
+                    log.log(INFO if up else WARNING, self.health.describe(product, now))
             self.verdict = verdict
-            log.warning("feed health: %s", verdict)
         elif not force and (not refresh or now - self.health_published < HEALTH_REFRESH_MS):
             return
         self.health_published = now
