@@ -110,3 +110,20 @@ def test_our_own_shutdown_is_not_logged_as_an_upstream_failure(caplog):
     assert not reader.is_alive()
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert warnings == []
+
+
+def sample(name, **labels):
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0
+
+
+def test_frames_are_counted_by_cmd_and_skipped_ones_by_kind(relay):
+    before = sample("dashboard_feed_frames_total", cmd="10000")
+    skipped = sample("dashboard_feed_frames_skipped_total", kind="bad_json")
+    delays = sample("dashboard_feed_upstream_delay_seconds_count")
+    alive(relay, offset_time=0)
+    relay.receive("{not json")
+    assert sample("dashboard_feed_frames_total", cmd="10000") == before + 1
+    assert sample("dashboard_feed_frames_skipped_total", kind="bad_json") == skipped + 1
+    assert sample("dashboard_feed_upstream_delay_seconds_count") == delays + 1
