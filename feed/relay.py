@@ -8,6 +8,8 @@ import math
 import threading
 from logging import INFO, WARNING
 
+from ops import metrics
+
 from . import frames
 from .frames import FrameError
 from .market import MessageError
@@ -97,6 +99,7 @@ class Relay:
         """Apply one decoded frame and publish what it changed; never raises."""
         with self._changing():
             self.counts["frames"] += 1
+            metrics.frame_received(frame.cmd, frame.time or None, received)
             try:
                 self._handle(frame, received)
             except Exception as exc:  # the rules or a message did not foresee this frame
@@ -245,5 +248,6 @@ class Relay:
 
     def _count_once(self, kind, message, *args, trace=False):
         self.counts[kind] += 1
+        metrics.frame_skipped(kind)
         if self.counts[kind] == 1:  # log each kind once; the counts tell the rest
             log.warning(message, *args, exc_info=trace)

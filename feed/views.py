@@ -5,6 +5,8 @@ import logging
 from flask import Blueprint, current_app, render_template, request
 from flask_sock import Sock
 
+from ops import metrics
+
 from .hub import NUDGE_EVERY
 from .stream import BoardSocket, message_frame, text_frame
 
@@ -47,6 +49,7 @@ def stream(ws):
                 board.close(1001, "going away")  # this process stops: the board tries another
             elif subscription.dropped and board.connected:
                 log.info("dropping a board socket that fell behind")
+                metrics.board_cut_off("fell behind")
                 board.close(1013, "fell behind; reconnect and resync")
         except OSError:
             return  # the board went away mid-write
