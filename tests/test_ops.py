@@ -238,6 +238,9 @@ def test_metrics_add_up_every_gunicorn_worker(sqlite_database_url, tmp_path):
         WEB_CONCURRENCY="2",
         FEED_ENABLED="0",
         PROMETHEUS_MULTIPROC_DIR=str(directory),
+        # Several workers are the deployed shape, which has Redis (keys of this test's own).
+        REDIS_URL=REDIS_TEST_URL,
+        REDIS_PREFIX=f"test-metrics-{uuid.uuid4().hex}",
     ) as address:
         sent = 0
         deadline = time.monotonic() + 60
