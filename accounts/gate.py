@@ -1,6 +1,7 @@
 """Who may open the board: a login session for its paths, and /ws only from the board's own pages.
 
-One before-request check, by path, in front of every view of the board, the feed's included. The
+One before-request check, by path, in front of every view: whatever is not listed as open needs
+a session, so a page or endpoint added later is behind the login from its first day. The
 wallet's callbacks are not behind it: they keep their own gate.
 """
 
@@ -20,7 +21,9 @@ from ops import metrics
 from . import sockets
 from .models import User
 
-BOARD_PATHS = frozenset({"/", "/ws", "/feed/bet-stops", "/feed/status"})
+# Open without a session: the login itself, static files, the platform's and on-call's checks
+# (/metrics has its own gate), and the wallet's callbacks (their own gate).
+OPEN_PATHS = ("/login", "/logout", "/static/", "/health", "/ready", "/metrics", "/wallet/")
 EPOCHS_FRESH_S = 5  # how stale an open board's view of its account may be
 log = logging.getLogger(__name__)
 
@@ -28,7 +31,7 @@ log = logging.getLogger(__name__)
 def check_board_request():
     """Refuse a board path to a foreign page or a visitor without a session."""
     path = request.path
-    if path not in BOARD_PATHS:
+    if path.startswith(OPEN_PATHS):
         return None
     if path == "/ws" and not origin_allowed(
         request.headers.get("Origin"), request.host, current_app.config["BOARD_ORIGINS"]
@@ -39,9 +42,10 @@ def check_board_request():
         return None
     user = session_user()
     if user is None:
-        if path == "/ws":
+        if path == "/ws" and request.headers.get("Upgrade", "").lower() == "websocket":
             return sockets.refuse_at_handshake(sockets.SESSION_ENDED, "login required")
-        if path == "/":
+        page = request.method == "GET" and request.accept_mimetypes.accept_html
+        if path == "/" or (page and not path.startswith("/feed/")):
             return redirect(url_for("accounts.login"))
         return {"error": "login required"}, 401
     g.board_user = user

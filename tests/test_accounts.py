@@ -258,3 +258,17 @@ def test_without_a_database_url_a_local_key_is_made_and_kept(monkeypatch, tmp_pa
     first = config.secret_key({}, tmp_path)
     assert len(first) >= 32 and first != "dev"
     assert config.secret_key({}, tmp_path) == first
+
+
+def test_a_path_added_later_is_behind_the_login_from_its_first_day(app, client):
+    @app.get("/feed/markets")
+    def markets():
+        return {"markets": []}
+
+    assert client.get("/feed/markets").status_code == 401
+    page = client.get("/some/new/page", headers={"Accept": "text/html"})
+    assert page.status_code == 302 and page.headers["Location"] == "/login"
+
+
+def test_a_plain_request_to_the_socket_without_a_session_is_refused(client):
+    assert client.get("/ws").status_code == 401
