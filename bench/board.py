@@ -115,7 +115,12 @@ def main():
             ):
                 connected = time.monotonic()
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-                page = browser.new_page(viewport={"width": 1280, "height": 800})
+                page = browser.new_page(
+                    # Playwright compiles wait_for_function's predicates with eval in the page, which
+                    # the app's Content-Security-Policy forbids; test_accounts_browser.py keeps it on.
+                    viewport={"width": 1280, "height": 800},
+                    bypass_csp=True,
+                )
                 page.goto(f"http://{address}/")
                 page.wait_for_function(
                     f"window.marketBoard.lines.size >= {total}", timeout=int(args.burst_at * 1000)

@@ -1,5 +1,7 @@
 """The board's login in a real browser: headless Chromium via Playwright, against gunicorn."""
 
+import time
+
 import pytest
 
 from app import create_app
@@ -45,6 +47,14 @@ def context(browser):  # noqa: F811
     context.close()
 
 
+def until_true(page, expression, timeout=10):
+    """Poll `expression` from here: wait_for_function would eval in the page, against its CSP."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+        time.sleep(0.05)
+
+
 def fill_login(page, username, password):
     page.fill('input[name="username"]', username)
     page.fill('input[name="password"]', password)
@@ -67,7 +77,7 @@ def test_the_board_asks_for_a_login_and_then_shows_itself(server, context):
     shot(page, "wrong")
     fill_login(page, "alice", PASSWORD)
     page.wait_for_url(server + "/")
-    page.wait_for_function("window.marketBoard && window.marketBoard.synced", timeout=10000)
+    until_true(page, "window.marketBoard && window.marketBoard.synced")
     assert page.locator("#logout button").is_visible()
     assert page.locator("#login-off").count() == 0
     assert context.policy_violations == []
@@ -97,7 +107,7 @@ def test_a_board_whose_session_ends_shows_the_login(server, context):
     board = context.new_page()
     board.goto(server + "/login")
     fill_login(board, "alice", PASSWORD)
-    board.wait_for_function("window.marketBoard && window.marketBoard.synced", timeout=10000)
+    until_true(board, "window.marketBoard && window.marketBoard.synced")
     other = context.new_page()  # another tab of the same browser logs out
     other.goto(server + "/")
     other.click("#logout button")
@@ -110,7 +120,7 @@ def test_with_the_login_off_the_banner_says_so(sqlite_database_url, context):
     with gunicorn(sqlite_database_url, BOARD_LOGIN="off", FEED_ENABLED="0") as address:
         page = context.new_page()
         page.goto(f"http://{address}/")
-        page.wait_for_function("window.marketBoard && window.marketBoard.synced", timeout=10000)
+        until_true(page, "window.marketBoard && window.marketBoard.synced")
         assert "Login off" in page.locator("#feed-banner #login-off").inner_text()
         assert page.locator("#logout").count() == 0
         assert context.policy_violations == []

@@ -87,7 +87,12 @@ def page(browser, upstream, sqlite_database_url):
             {"event_id": EVENT, "product": 1, "change_type": 1, "event_name": NAME, "timestamp": 1},
         )
         upstream.send_frame(frames.ODDS_CHANGE, odds(1000))
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page = browser.new_page(
+            # Playwright compiles wait_for_function's predicates with eval in the page, which
+            # the app's Content-Security-Policy forbids; test_accounts_browser.py keeps it on.
+            viewport={"width": 1280, "height": 800},
+            bypass_csp=True,
+        )
         page.goto(f"http://{address}/")
         page.wait_for_selector(f'.line[data-event-id="{EVENT}"][data-status="active"]')
         yield page
@@ -268,7 +273,12 @@ def test_a_message_during_a_big_first_render_is_not_undone_by_the_snapshot(
         ws.send(json.dumps(snapshot))
 
     with gunicorn(sqlite_database_url, FEED_ENABLED="0") as address:
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page = browser.new_page(
+            # Playwright compiles wait_for_function's predicates with eval in the page, which
+            # the app's Content-Security-Policy forbids; test_accounts_browser.py keeps it on.
+            viewport={"width": 1280, "height": 800},
+            bypass_csp=True,
+        )
         page.route_web_socket("**/ws", serve)
         page.goto(f"http://{address}/")
         page.wait_for_function("marketBoard.synced && marketBoard.pending > 0", polling=5)
