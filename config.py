@@ -64,6 +64,14 @@ def secret_key(environ, instance_path):
     return path.read_text(encoding="ascii").strip()
 
 
+def log_format(environ):
+    """LOG_FORMAT: text (the default) or json."""
+    value = environ.get("LOG_FORMAT", "").strip().lower() or "text"
+    if value not in ("text", "json"):
+        raise SettingError(f"LOG_FORMAT must be text or json, not {value!r}")
+    return value
+
+
 def from_environment(environ=None, instance_path="instance"):
     """Build the app's configuration mapping from environment variables."""
     environ = os.environ if environ is None else environ
@@ -127,5 +135,5 @@ def from_environment(environ=None, instance_path="instance"):
         "BOARD_SESSION_HOURS": float(environ.get("BOARD_SESSION_HOURS", "12")),
         "METRICS_TOKEN": environ.get("METRICS_TOKEN", ""),
         "METRICS_ALLOWED_IPS": csv(environ, "METRICS_ALLOWED_IPS"),
-        "LOG_FORMAT": environ.get("LOG_FORMAT", "text").strip().lower() or "text",
+        "LOG_FORMAT": log_format(environ),
     }

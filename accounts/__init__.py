@@ -23,7 +23,8 @@ def init_app(app):
         client = redis.Redis.from_url(
             app.config["REDIS_URL"], socket_timeout=1, socket_connect_timeout=1
         )
-        shared = RedisCounts(client, app.config.get("LOGIN_LIMIT_PREFIX", "dashboard:login:"))
+        prefix = app.config.get("REDIS_PREFIX") or "dashboard"
+        shared = RedisCounts(client, app.config.get("LOGIN_LIMIT_PREFIX") or f"{prefix}:login:")
     app.extensions["accounts"] = SimpleNamespace(
         limiter=LoginLimiter(shared), epochs=gate.AccountEpochs()
     )

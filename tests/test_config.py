@@ -45,3 +45,12 @@ def test_every_database_wait_is_bounded_by_a_setting():
     )
     assert given["SQLALCHEMY_ENGINE_OPTIONS"]["pool_timeout"] == 0.5
     assert (given["DATABASE_LOCK_TIMEOUT"], given["DATABASE_STATEMENT_TIMEOUT"]) == (1.5, 3)
+
+
+def test_log_format_is_text_or_json():
+    import pytest
+
+    assert config.log_format({}) == "text"
+    assert config.log_format({"LOG_FORMAT": "JSON"}) == "json"
+    with pytest.raises(config.SettingError, match="LOG_FORMAT must be text or json"):
+        config.log_format({"LOG_FORMAT": "jsno"})
