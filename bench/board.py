@@ -116,8 +116,8 @@ def main():
                 connected = time.monotonic()
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
                 page = browser.new_page(
-                    # Playwright compiles wait_for_function's predicates with eval in the page, which
-                    # the app's Content-Security-Policy forbids; test_accounts_browser.py keeps it on.
+                    # Playwright compiles wait_for_function's predicates with eval in the
+                    # page, which the app's Content-Security-Policy forbids.
                     viewport={"width": 1280, "height": 800},
                     bypass_csp=True,
                 )
