@@ -23,7 +23,8 @@ from .models import User
 
 # Open without a session: the login itself, static files, the platform's and on-call's checks
 # (/metrics has its own gate), and the wallet's callbacks (their own gate).
-OPEN_PATHS = ("/login", "/logout", "/static/", "/health", "/ready", "/metrics", "/wallet/")
+OPEN_PATHS = frozenset({"/login", "/logout", "/health", "/ready", "/metrics"})
+OPEN_PREFIXES = ("/static/", "/wallet/")
 EPOCHS_FRESH_S = 5  # how stale an open board's view of its account may be
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 def check_board_request():
     """Refuse a board path to a foreign page or a visitor without a session."""
     path = request.path
-    if path.startswith(OPEN_PATHS):
+    if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
         return None
     if path == "/ws" and not origin_allowed(
         request.headers.get("Origin"), request.host, current_app.config["BOARD_ORIGINS"]
