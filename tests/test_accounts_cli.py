@@ -166,3 +166,42 @@ def test_bin_run_prints_a_login_that_opens_the_board(sqlite_database_url, tmp_pa
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_add_at_a_terminal_asks_twice_and_echoes_nothing(sqlite_database_url):
+    import os
+    import pty
+    import subprocess
+
+    from tests.servers import ROOT
+
+    controller, terminal = pty.openpty()
+    env = os.environ | {"DATABASE_URL": sqlite_database_url, "FEED_ENABLED": "0"}
+    command = subprocess.Popen(
+        [str(ROOT / "bin" / "flask"), "users", "add", "carol"],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env=env,
+    )
+    os.close(terminal)
+    seen = b""
+
+    def read_until(text):
+        nonlocal seen
+        while text not in seen:
+            chunk = os.read(controller, 1024)
+            assert chunk, seen
+            seen += chunk
+
+    read_until(b"Password for carol: ")
+    os.write(controller, PASSWORD.encode() + b"\n")
+    read_until(b"Repeat for confirmation: ")
+    os.write(controller, PASSWORD.encode() + b"\n")
+    assert command.wait(timeout=60) == 0
+    try:
+        read_until(b"added carol (trader)")
+    finally:
+        os.close(controller)
+    assert PASSWORD.encode() not in seen
