@@ -63,4 +63,5 @@ def log_out():
 
 
 def _form(error, status, headers=None):
-    return render_template("login.html", error=error), status, headers or {}
+    username = request.form.get("username", "")[: users.USERNAME_MAX]
+    return render_template("login.html", error=error, username=username), status, headers or {}
