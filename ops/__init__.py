@@ -1,7 +1,6 @@
 """How the app shows itself: safe headers and error pages, metrics, readiness, logs, and errors a
 person can act on."""
 
-import logging
 import sys
 import time
 
@@ -15,7 +14,6 @@ from . import commands, errors, headers, logs, metrics, startup
 from .ready import Readiness
 
 __all__ = ["init_app", "logs", "metrics", "refuse_to_start"]
-log = logging.getLogger(__name__)
 
 
 def refuse_to_start(exc):
