@@ -13,6 +13,8 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "img-src 'self' data:",
         "connect-src 'self'",  # the board's /ws: CSP 3 lets 'self' match ws: and wss: too
         "font-src 'self'",
+        "media-src 'self' data:",  # an alert sound, if the board plays one
+        "worker-src 'self'",
         "form-action 'self'",
         "base-uri 'none'",
         "frame-ancestors 'none'",
