@@ -18,10 +18,11 @@ def init_app(app):
     )
     shared = None
     if app.config["REDIS_URL"]:
-        import redis
+        from feed.bus import redis_client  # the platform's TLS settings included
 
-        client = redis.Redis.from_url(
-            app.config["REDIS_URL"], socket_timeout=1, socket_connect_timeout=1
+        config = app.config
+        client = redis_client(
+            config["REDIS_URL"], config["REDIS_TLS_VERIFY"], config["REDIS_CA_CERTS"], 1
         )
         prefix = app.config.get("REDIS_PREFIX") or "dashboard"
         shared = RedisCounts(client, app.config.get("LOGIN_LIMIT_PREFIX") or f"{prefix}:login:")

@@ -60,8 +60,12 @@ def check_redis(client):
 
 
 def check_feed(runtime):
-    report = runtime.health_report()
-    if not report["connected"]:
+    # The feed's status in either shape: this process consumes, or it follows the feed process
+    # (whose health the status carries).
+    report = runtime.status()
+    if "products" not in report:
+        return "down: no word from the feed process"
+    if not report.get("connected"):
         return "down: not connected upstream"
     down = [p for p, product in report["products"].items() if not product["up"]]
     if down:
@@ -78,10 +82,11 @@ class Readiness:
         self.redis = Probe(check_redis)
         self.redis_client = None
         if app.config.get("REDIS_URL"):
-            import redis
+            from feed.bus import redis_client
 
-            self.redis_client = redis.Redis.from_url(
-                app.config["REDIS_URL"], socket_timeout=1, socket_connect_timeout=1
+            config = app.config
+            self.redis_client = redis_client(
+                config["REDIS_URL"], config["REDIS_TLS_VERIFY"], config["REDIS_CA_CERTS"], 1
             )
 
     def report(self):

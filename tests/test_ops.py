@@ -16,7 +16,7 @@ from app import create_app
 from database import db
 from tests.conftest import base_config
 from tests.servers import ROOT, gunicorn
-from tests.wallet_calls import place_bet_body
+from tests.wallet.calls import place_bet_body
 
 REDIS_TEST_URL = "redis://127.0.0.1:6379/13"
 PAGES = [
