@@ -1,5 +1,7 @@
 """Whether the database can serve this code, checked once as a server starts."""
 
+import time
+
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from flask import current_app
@@ -11,8 +13,23 @@ from .commands import explain
 NOT_MIGRATED = "the database is not migrated{detail}: run `flask --app app db upgrade` first"
 
 
-def database_problem():
-    """A sentence on why the database cannot serve this code, or None."""
+def database_problem(patience=10.0):
+    """A sentence on why the database cannot serve this code, or None.
+
+    A SQLite file whose write lock another process holds (a release step, a feed process
+    writing) is there and reachable: it is asked again for up to `patience` seconds.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return _database_problem()
+        except sa.exc.OperationalError as exc:
+            if "database is locked" not in str(exc.orig) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _database_problem():
     migrate = current_app.extensions["migrate"]
     heads = set(ScriptDirectory(migrate.directory).get_heads())
     url = db.engine.url.render_as_string(hide_password=True)
@@ -24,6 +41,8 @@ def database_problem():
                 connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars()
             )
     except sa.exc.DBAPIError as exc:
+        if "database is locked" in str(exc.orig):
+            raise
         return explain(exc, url) or f"the database at {url} failed: {exc.orig}"
     if applied != heads:
         at, needs = ", ".join(sorted(applied)) or "nothing", ", ".join(sorted(heads))
