@@ -325,7 +325,36 @@ async def run_case(kind, clients, args, upstream, tmp):
     return result
 
 
+async def ceiling(tmp):
+    """/health's requests a second on one gevent worker: how fast this machine is right now."""
+    port = free_port()
+    env = os.environ | {"PORT": str(port), "FEED_ENABLED": "0"}
+    env |= {"DATABASE_URL": f"sqlite:///{tmp}/ceiling.sqlite", "WEB_CONCURRENCY": "1"}
+    env.pop("REDIS_URL", None)
+    command = [sys.executable, "-m", "gunicorn", "--log-level", "warning", "app:create_app()"]
+    server = subprocess.Popen(command, cwd=ROOT, env=env)
+    try:
+        await wait_for(lambda: answers_health(port), 30, "the ceiling's server")
+        await closed_loop("127.0.0.1", port, [("/health", None)] * 2000, 32, ok)  # warm up
+        return (await closed_loop("127.0.0.1", port, [("/health", None)] * 20000, 32, ok))[
+            "per_second"
+        ]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def answers_health(port):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5):
+            return True
+    except OSError:
+        return False
+
+
 async def main(args):
+    with tempfile.TemporaryDirectory() as tmp:
+        print(f"# /health ceiling: {await ceiling(tmp):.0f} requests/s", flush=True)
     upstream = Upstream(args.events)
     async with serve(upstream.handler, "127.0.0.1", args.upstream_port, compression=None):
         alives = asyncio.create_task(upstream.alives())

@@ -1,6 +1,7 @@
 """`flask feed ...`: consume the upstream, run a simulated one, record it, replay a recording."""
 
 import asyncio
+import json
 import logging
 import signal
 import threading
@@ -12,7 +13,7 @@ import websocket
 from flask import Blueprint, current_app
 
 from . import simulator
-from .bus import RedisBus
+from .bus import BusError, RedisBus
 from .client import feed_url
 from .consumer import Consumer
 
@@ -46,6 +47,25 @@ def consume():
         pass
     consumer.stop()
     log.info("feed consumer %s stopped", consumer.identity)
+
+
+@bp.cli.command("status")
+def status():
+    """Print what each feed process reports through REDIS_URL: role, epoch, upstream, lag.
+
+    The feed processes serve no HTTP; this (or /feed/status on any web worker, under
+    `consumers`) is where their roles show.
+    """
+    config = current_app.config
+    if not config["REDIS_URL"]:
+        raise click.UsageError("no REDIS_URL: the web process is the consumer; see /feed/status")
+    bus = RedisBus.from_config(config)
+    try:
+        epoch, seq = bus.last()
+        reports = bus.reports()
+    except BusError as exc:
+        raise click.ClickException(f"Redis unreachable: {exc}") from None
+    click.echo(json.dumps({"epoch": epoch, "seq": seq, "consumers": reports}, indent=2))
 
 
 @bp.cli.command("simulate")

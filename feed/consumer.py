@@ -420,10 +420,17 @@ class BusOutlet:
     def _send(self, batch):
         batch = [(seq, text) for seq, text, _ in batch if seq > (self.published or 0)]
         while batch and not self.fenced:
-            # A due checkpoint goes on the bus right after the message it was taken at.
-            cut = len(batch)
+            if self.published is not None and batch[0][0] != self.published + 1:
+                # The relay skipped a number on purpose (a change it could not tell the boards):
+                # they resync, from a checkpoint that must exist first.
+                self._checkpoint_now()
+                batch = [m for m in batch if m[0] > self.published]
+                continue
+            # Up to the next gap; and a due checkpoint goes right after the message it was taken at.
+            first = batch[0][0]
+            cut = next((i for i, m in enumerate(batch) if m[0] != first + i), len(batch))
             if self.due is not None:
-                cut = next((i for i, m in enumerate(batch) if m[0] > self.due[0]), cut)
+                cut = min(cut, next((i for i, m in enumerate(batch) if m[0] > self.due[0]), cut))
             chunk, batch = batch[:cut], batch[cut:]
             if chunk:
                 self._check(self.bus.publish(self.epoch, chunk))

@@ -1,8 +1,9 @@
 """Moves serialised relay messages from the feed to every browser socket of this process.
 
-The interface is `publish(seq, text)`, `subscribe()`, `nudge()` and `close()`, and a subscription's
-`take()`, `dropped` and `wake()`, so a Redis pub/sub hub can replace this one without touching the
-feed or the sockets.
+The interface is `publish(seq, text)`, `subscribe(after)`, `nudge()` and `close()`, and a
+subscription's `take()`, `dropped` and `wake()`. It is fed by the relay in the same process, or by
+the mirror of a web worker that follows the feed process over the bus (feed/bus.py, feed/mirror.py):
+moving messages between processes is the bus's job, fanning them out to sockets is this one's.
 
 Each browser's bounded queue is a window on one shared backlog: a subscription is just how far
 its handler has read. Publishing is an append and a few wake-ups, whatever the number of

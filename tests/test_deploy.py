@@ -276,6 +276,27 @@ def test_a_leader_frozen_past_its_lease_never_publishes_over_its_successor(
         board.close()
 
 
+def test_flask_feed_status_says_which_process_leads_and_which_stands_by(
+    upstream, sqlite_database_url, redis_bus_url
+):
+    settings = deployed(upstream, *redis_bus_url)
+    with feed_process(sqlite_database_url, DYNO="feed.1", **settings):
+        upstream.wait_connected()
+        with feed_process(sqlite_database_url, DYNO="feed.2", **settings):
+
+            def roles():
+                env = os.environ | {"DATABASE_URL": sqlite_database_url} | settings
+                command = [sys.executable, "-m", "flask", "--app", "app", "feed", "status"]
+                result = subprocess.run(
+                    command, cwd=ROOT, env=env, capture_output=True, timeout=60, check=True
+                )
+                report = json.loads(result.stdout)
+                return {c["id"]: (c["role"], c["upstream"]) for c in report["consumers"]}
+
+            wait_until(lambda: len(roles()) == 2, timeout=20, what="both reporting")
+            assert roles() == {"feed.1": ("leader", True), "feed.2": ("standby", False)}
+
+
 def test_sigterm_hands_the_lease_over_at_once(upstream, sqlite_database_url, redis_bus_url):
     # A 20 s lease: a takeover much sooner than that is a hand-over, not a lapse.
     settings = deployed(upstream, *redis_bus_url, FEED_LEASE_SECONDS="20")
