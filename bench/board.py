@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 
 from bench.load import percentile
 from feed import frames
+from tests.board_page import CHROMIUM, FLAGS
 from tests.servers import ROOT, gunicorn
-from tests.test_board import CHROMIUM, FLAGS
 from tests.upstream import free_port, wait_until
 
 

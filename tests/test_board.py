@@ -1,31 +1,24 @@
 """The board in a real browser: headless Chromium via Playwright, against the app under gunicorn."""
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
 from feed import frames
-from tests.servers import ROOT, gunicorn
+from tests.board_page import GREY, chromium, shot
+from tests.servers import gunicorn
 from tests.upstream import wait_until
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-ARTIFACTS = ROOT / "artifacts"
+
+@pytest.fixture(scope="module")
+def browser():
+    yield from chromium()
+
+
 EVENT = "sr:match:500"
 NAME = 'Lions <img src=x onerror="window.__injected=1"> v Tigers'
-GREY = "rgb(217, 220, 225)"
 
 
 def odds(ts, status=1, price=2.0):
@@ -62,21 +55,6 @@ def odds(ts, status=1, price=2.0):
     }
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        message = f"needs Chromium at {CHROMIUM} (bin/chromium installs it)"
-        if os.environ.get("CI"):
-            pytest.fail("CI must run the browser tests; " + message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
 def page(browser, upstream, sqlite_database_url):
     with gunicorn(sqlite_database_url, FEED_URL=upstream.url) as address:
@@ -101,11 +79,6 @@ def page(browser, upstream, sqlite_database_url):
 
 def line(page, market_id):
     return page.locator(f'.line[data-event-id="{EVENT}"][data-market-id="{market_id}"]')
-
-
-def shot(page, name):
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=ARTIFACTS / f"board-{name}.png", full_page=True)
 
 
 def wait_status(page, market_id, status):
@@ -143,9 +116,9 @@ def test_bet_stop_all_greys_every_line_keeping_odds(page, upstream):
         row = line(page, market_id)
         assert row.get_attribute("aria-disabled") == "true"
         assert row.evaluate("e => getComputedStyle(e).backgroundColor") == GREY
-        assert "Suspended" in row.inner_text()
+        assert "BetStop: all" in row.locator(".state").inner_text()
     assert line(page, 1).locator('[data-outcome-id="1"] .odds').inner_text() == "2.00"
-    assert line(page, 1).get_attribute("title") == "BetStop: all"
+    assert line(page, 1).get_attribute("title").startswith("BetStop: all since ")
     assert page.locator("#suspended-count").inner_text() == "2"
     assert page.locator("#bet-stop-log li").first.inner_text().endswith("all · suspended · 2 lines")
     shot(page, "bet-stop-all")
