@@ -516,6 +516,7 @@
     if (row.dataset.product !== String(line.product)) row.dataset.product = line.product;
     if (status === "active") row.removeAttribute("aria-disabled");
     else if (row.getAttribute("aria-disabled") !== "true") row.setAttribute("aria-disabled", "true");
+    entry.status = status;
     const why = whyText(entry, kind);
     if (kind !== entry.kind || why !== entry.whyText || since !== entry.sinceMs) {
       entry.kind = kind;
@@ -526,7 +527,6 @@
       paintState(entry, why, since);
       row.title = kind ? `${why}${since ? ` since ${clock(since)}` : ""}` : "";
     }
-    entry.status = status;
     const stopped = STOPPED.has(status);
     if (stopped !== entry.stopped) {
       entry.stopped = stopped;
@@ -574,7 +574,7 @@
 
   function paintCounter(entry, now) {
     if (!entry.for) return;
-    const live = entry.stopped || STOPPED.has(entry.status);
+    const live = STOPPED.has(entry.status);
     setText(entry.for, live && entry.sinceMs && now - entry.sinceMs < 86400000 && now >= entry.sinceMs - 60000
       ? duration(now - entry.sinceMs) : "");
   }
