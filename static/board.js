@@ -274,7 +274,8 @@
     entry.sport = sport;
     entry.search = [event.name, event.event_id, sport, competition].join(" ").toLowerCase();
     setText(entry.badge, PRODUCTS[event.product] || `Product ${event.product}`);
-    entry.badge.className = `badge ${event.product === 1 ? "live" : "prematch"}`;
+    const badgeClass = `badge ${event.product === 1 ? "live" : "prematch"}`;
+    if (entry.badge.className !== badgeClass) entry.badge.className = badgeClass;
     setText(entry.name, event.name || event.event_id);
     setText(entry.sub, [sport, competition].filter(Boolean).join(" · "));
     const cancelled = CANCELLED_FIXTURE.has(String(event.status || "").toLowerCase());
