@@ -660,6 +660,7 @@
     li.classList.toggle("ended", Boolean(until));
     li.replaceChildren(
       el("time", null, clock(since)),
+      document.createTextNode(" "),
       el("b", null, what),
       document.createTextNode(until ? ` · until ${clock(until)} · lasted ${duration(until - since)}` : " · still down"),
     );

@@ -179,3 +179,46 @@ def new_page(browser, address, viewport=(1280, 800), **context):
 
 def texts(locator):
     return [text.strip() for text in locator.all_inner_texts()]
+
+
+def page_server(sqlite_template, tmp_path_factory):
+    """The app under gunicorn with no upstream, only to serve the page (yield from it)."""
+    import shutil
+
+    from tests.servers import gunicorn
+
+    path = tmp_path_factory.mktemp("board") / "board.sqlite"
+    shutil.copy(sqlite_template, path)
+    with gunicorn(f"sqlite:///{path}", FEED_ENABLED="0") as address:
+        yield address
+
+
+def two_events():
+    """A live football match and a prematch basketball game, with named lines."""
+    football = event("sr:match:1", "Arsenal v Benfica", home_score=1, away_score=0, status="6")
+    basketball = event(
+        "sr:match:2",
+        "Lakers v Celtics",
+        product=3,
+        sport="basketball",
+        start_time=now_ms() + 3 * 3600_000,
+    )
+    lines = [
+        line("sr:match:1", 1),
+        line(
+            "sr:match:1",
+            18,
+            "total=2.5",
+            {"12": (1.8, "Over 2.5"), "13": (2.0, "Under 2.5")},
+            name="Total",
+        ),
+        line(
+            "sr:match:2",
+            219,
+            "",
+            {"4": (1.6, "{$competitor1}"), "5": (2.3, "{$competitor2}")},
+            product=3,
+            name="Winner (incl. overtime)",
+        ),
+    ]
+    return [football, basketball], lines

@@ -137,6 +137,18 @@ def test_bet_stop_with_a_group_greys_only_that_group_and_odds_reopen(page, upstr
     )
 
 
+def test_odds_flashes_run_no_animation_and_are_taken_off_by_one_timer(page, upstream):
+    # A board left open all day: a flash is a class, not an animation restyling cells per frame.
+    upstream.send_frame(frames.ODDS_CHANGE, odds(3000, price=2.4))
+    cell = f'.line[data-event-id="{EVENT}"][data-market-id="1"] [data-outcome-id="1"]'
+    page.wait_for_selector(f"{cell}.flash-up")
+    assert page.evaluate("document.getAnimations().length") == 0
+    page.wait_for_selector(f"{cell}:not(.flash-up)", timeout=6000)
+    upstream.send_frame(frames.ODDS_CHANGE, odds(4000, price=2.1))
+    page.wait_for_selector(f"{cell}.flash-down")
+    assert page.evaluate("document.getAnimations().length") == 0
+
+
 def test_upstream_away_turns_the_banner_down_and_lines_suspended(page, upstream):
     upstream.stop()
     page.wait_for_selector('#feed-banner[data-feed-status="down"]', timeout=5000)
