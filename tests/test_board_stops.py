@@ -6,7 +6,7 @@ import time
 import pytest
 
 from feed import frames
-from tests.board_page import GREY, chromium, new_page, shot
+from tests.board_page import GREY, chromium, new_page, page_server, shot
 from tests.servers import gunicorn
 from tests.upstream import wait_until
 
@@ -91,6 +91,11 @@ def served(upstream, sqlite_database_url):
         upstream.send_frame(frames.ODDS_CHANGE, odds(now_ms() - 120_000))
         upstream.send_frame(frames.ODDS_CHANGE, odds(now_ms() - 120_000, event=PREMATCH, product=3))
         yield address
+
+
+@pytest.fixture(scope="module")
+def address_only(sqlite_template, tmp_path_factory):
+    yield from page_server(sqlite_template, tmp_path_factory)
 
 
 @pytest.fixture
@@ -232,6 +237,7 @@ def test_odds_stay_exactly_where_they_were_when_lines_stop_and_reopen(page, upst
 
 
 def test_a_cancelled_fixture_looks_cancelled_and_nothing_on_it_reads_bettable(page, upstream):
+    page.wait_for_function("document.getElementById('suspended-count').textContent.trim() === '0'")
     upstream.send_frame(
         frames.FIXTURE_CHANGE,
         {"event_id": EVENT, "product": 1, "change_type": 3, "timestamp": now_ms()},
@@ -243,15 +249,39 @@ def test_a_cancelled_fixture_looks_cancelled_and_nothing_on_it_reads_bettable(pa
     assert card.locator(".event-name").evaluate("e => getComputedStyle(e).textDecorationLine") == (
         "line-through"
     )
+    # The feed closes a cancelled fixture's lines: none shows as bettable, no heading stays empty.
     lines = card.locator(".line")
+    page.wait_for_function(
+        f"""[...document.querySelectorAll('{LINE}')].every(
+            e => e.dataset.status === 'cancelled' && e.getAttribute('aria-disabled') === 'true')"""
+    )
     assert lines.count() == 4
-    for n in range(4):
-        assert lines.nth(n).get_attribute("data-status") == "suspended"
-        assert lines.nth(n).get_attribute("data-stop") == "fixture_cancelled"
-        assert lines.nth(n).get_attribute("aria-disabled") == "true"
-        assert lines.nth(n).locator(".why").inner_text() == "Fixture cancelled"
-    page.wait_for_function("document.getElementById('suspended-count').textContent.trim() === '4'")
+    assert not card.locator(".market").first.is_visible()
     shot(page, "cancelled-fixture", docs=True)
+    page.check("#show-closed")
+    for n in range(4):
+        assert lines.nth(n).is_visible()
+        assert lines.nth(n).locator(".why").inner_text() == "Cancelled"
+
+
+def test_lines_of_a_cancelled_fixture_the_feed_left_open_read_stopped(browser, address_only):
+    """Whatever the feed does with the lines, the board never shows a cancelled event bettable."""
+    from tests.board_page import PlayedSocket, event, line, open_played, snapshot
+
+    played = PlayedSocket(
+        snapshot(
+            [event("sr:match:1", "Ajax v PSV", status="cancelled")],
+            [line("sr:match:1", 1), line("sr:match:1", 18, "total=2.5", name="Total")],
+        )
+    )
+    page = open_played(browser, address_only, played)
+    rows = page.locator('.line[data-event-id="sr:match:1"]')
+    for n in range(2):
+        assert rows.nth(n).get_attribute("data-status") == "suspended"
+        assert rows.nth(n).get_attribute("data-stop") == "fixture_cancelled"
+        assert rows.nth(n).locator(".why").inner_text() == "Fixture cancelled"
+    assert page.locator("#suspended-count").inner_text() == "2"
+    page.context.close()
 
 
 def test_closed_lines_are_hidden_or_labelled_by_kind_and_an_empty_market_has_no_heading(
@@ -280,12 +310,14 @@ def test_closed_lines_are_hidden_or_labelled_by_kind_and_an_empty_market_has_no_
             "market": [{"id": 18, "specifiers": "total=2.5", "void_reason": 1}],
         },
     )
-    page.wait_for_selector(f'{LINE}[data-market-id="166"][data-status="settled"]', state="hidden")
+    page.wait_for_selector(f'{LINE}[data-market-id="166"][data-status="settled"]', state="attached")
     page.wait_for_selector(
         f'{LINE}[data-market-id="18"][data-specifiers="total=2.5"][data-status="cancelled"]',
-        state="hidden",
+        state="attached",
     )
     corners = page.locator(f'.event[data-event-id="{EVENT}"] .market[data-market-id="166"]')
+    assert not row(page, 166).is_visible()
+    assert not row(page, 18, "total=2.5").is_visible()
     assert not corners.is_visible()  # no empty heading
     totals = page.locator(f'.event[data-event-id="{EVENT}"] .market[data-market-id="18"] h3')
     assert totals.is_visible()  # one line still open
