@@ -11,9 +11,9 @@
   const PRODUCTS = { 1: "Live", 3: "Prematch" };
   const MAX_LOG = 50;
   const MAX_PINNED = 200;
-  const FLASH_MS = 3000;
-  const CARD_FLASH_MS = 1500;
-  const HIGHLIGHT_MS = 2500;
+  const FLASH_MS = 2500; // off at the next clock tick after: 2.5 to 3.5 s
+  const CARD_FLASH_MS = 1000;
+  const HIGHLIGHT_MS = 2000;
   // The market a dense row shows for an event: the first of these the event has, else its first.
   const MAIN_MARKETS = [1, 186, 219, 406, 251, 340, 610, 11, 18, 16];
   // Sportradar's match status descriptions: the words a trader reads for the feed's code.
@@ -144,13 +144,14 @@
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const ws = new WebSocket(`${scheme}://${location.host}/ws`);
     board.ws = ws;
-    ws.onmessage = (event) => receive(JSON.parse(event.data));
+    ws.onmessage = (event) => enqueue(JSON.parse(event.data));
     ws.onclose = (event) => {
       if (event.code === 4401) {
         location.assign("/login"); // no session, or it ended: the server says so with 4401
         return;
       }
       if (board.ws !== ws) return;
+      flush();
       board.ws = null;
       lostSync();
       // Exponential backoff with full jitter, capped at 10 s.
@@ -165,6 +166,30 @@
     board.synced = false;
     repaintAll();
     paintBanner();
+  }
+
+  // Odds that only move are applied in batches, at most every BATCH_MS: a board taking twenty
+  // odds changes a second then draws four frames a second, not twenty. Anything that stops or
+  // closes a line, a BetStop, health, a snapshot, applies at once, with what waits before it.
+  const BATCH_MS = 250;
+  const queue = [];
+  let flushTimer = 0;
+  function enqueue(message) {
+    queue.push(message);
+    if (urgent(message)) flush();
+    else if (!flushTimer) flushTimer = setTimeout(flush, BATCH_MS);
+  }
+
+  function urgent(message) {
+    if (message.type !== "odds_change" && message.type !== "fixture_change") return true;
+    for (const line of message.lines || []) if (line.status !== "active") return true;
+    return false;
+  }
+
+  function flush() {
+    clearTimeout(flushTimer);
+    flushTimer = 0;
+    for (const message of queue.splice(0)) receive(message);
   }
 
   function receive(message) {
@@ -593,24 +618,21 @@
     scheduleCount();
   }
 
-  // One shared sweep takes flashes off: no animation runs per cell, and nothing runs per frame.
+  // The once-a-second clock takes flashes off (see tick): no animation runs per cell, nothing
+  // runs per frame, and taking them off costs no frame of its own.
   const flashes = new Map(); // element -> [class, until]
-  let sweepTimer = 0;
   function flash(node, className, other, ms) {
     if (other && node.classList.contains(other)) node.classList.remove(other);
     if (!node.classList.contains(className)) node.classList.add(className);
     flashes.set(node, [className, Date.now() + ms]);
-    if (!sweepTimer) sweepTimer = setTimeout(sweep, 500);
   }
-  function sweep() {
-    const now = Date.now();
+  function sweep(now) {
     for (const [node, [className, until]] of flashes) {
       if (until <= now) {
         node.classList.remove(className);
         flashes.delete(node);
       }
     }
-    sweepTimer = flashes.size ? setTimeout(sweep, 500) : 0;
   }
 
   // Health -------------------------------------------------------------------------------------
@@ -1071,6 +1093,7 @@
   let ticks = 0;
   function tick() {
     const now = Date.now();
+    sweep(now);
     paintAliveAges();
     paintOutageBanner(now);
     for (const entry of observer ? onScreen : board.events.values()) {
