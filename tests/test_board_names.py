@@ -235,3 +235,53 @@ def test_a_prematch_event_past_its_start_time_is_flagged(browser, upstream, serv
     page.wait_for_selector(f'.event[data-event-id="{EVENT}"].late')
     assert card.locator(".event-notice").inner_text().startswith("Start time passed")
     assert card.locator(".event-notice").is_visible()
+
+
+def test_the_simulated_feed_reads_in_words_with_no_bare_id_or_template(browser, tmp_path):
+    """What `make run` shows: every market and outcome of the simulator named."""
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import sys
+
+    from tests.board_page import DOCS
+    from tests.servers import ROOT
+    from tests.upstream import free_port, wait_until
+
+    def listening(port):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            return False
+
+    url = f"sqlite:///{tmp_path}/board.sqlite"
+    env = os.environ | {"DATABASE_URL": url, "FEED_ENABLED": "0"}
+    flask = [sys.executable, "-m", "flask", "--app", "app"]
+    subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
+    port = free_port()
+    simulate = [*flask, "feed", "simulate", "--port", str(port), "--seed", "3"]
+    simulator = subprocess.Popen(
+        [*simulate, "--outage-every", "0"], cwd=ROOT, env=env, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_until(lambda: listening(port), what="the simulator")
+        with gunicorn(url, FEED_URL=f"ws://127.0.0.1:{port}/ws") as address:
+            page = new_page(browser, address)
+            page.wait_for_function("marketBoard.lines.size >= 150", timeout=15000)
+            page.wait_for_timeout(2000)  # a few odds moves and BetStops
+            names = texts(page.locator(".outcome .oname"))
+            assert names and not [name for name in names if name.isdigit() or "{" in name]
+            headings = texts(page.locator(".market h3"))
+            assert not [h for h in headings if "{" in h or h.startswith("Market ")]
+            assert "Over 2.5" in names and "Yes" in names and "X" in names
+            status = status_of(address)["names"]
+            assert (status["unknown_markets"], status["unknown_outcomes"]) == (0, 0)
+            shot(page, "simulated")
+            if os.environ.get("BOARD_DOCS_SCREENSHOTS"):
+                shutil.copy(ROOT / "artifacts" / "board-simulated.png", DOCS / "board.png")
+            page.context.close()
+    finally:
+        simulator.terminate()
+        simulator.wait(timeout=10)
