@@ -331,6 +331,7 @@
       badge: article.querySelector(".badge"), name: article.querySelector(".event-name"),
       sub: article.querySelector(".event-sub"), meta: article.querySelector(".event-meta"),
       count: article.querySelector(".event-stopped"), notice: article.querySelector(".event-notice"),
+      stopNote: article.querySelector(".event-why"), stopText: "",
       markets: article.querySelector(".markets"), late: false,
     };
     article.querySelector(".pin").addEventListener("click", () => togglePin(entry));
@@ -746,7 +747,10 @@
     const reasons = parts.length ? healthReasons() : [];
     const text = [...parts, ...reasons].join(" — ");
     setText(banner, text);
-    if (banner.hidden !== !text) banner.hidden = !text;
+    if (banner.hidden !== !text) {
+      banner.hidden = !text;
+      document.body.classList.toggle("outage-on", Boolean(text));
+    }
   }
 
   // BetStop log, alerts ------------------------------------------------------------------------
@@ -760,6 +764,11 @@
     const received = log.received_at || message.received || Date.now();
     if (entry) {
       entry.lastStop = received;
+      if ((message.lines || []).length) {
+        const since = message.lines[0].updated_at || received;
+        entry.stopText = [`BetStop: ${data.groups || "all"}`, reason, `since ${clock(since)}`].filter(Boolean).join(" · ");
+        dirtyEvents.add(entry);
+      }
       flash(entry.el, "stop-flash", null, CARD_FLASH_MS);
       if (board.sort === "bet-stop") scheduleOrder();
     }
@@ -914,6 +923,11 @@
         setText(entry.count, entry.stopped ? `${entry.stopped} stopped` : "");
         entry.el.classList.toggle("has-stopped", entry.stopped > 0);
       }
+      let betStopped = false;
+      for (const line of entry.stoppedLines) if (line.kind === "bet_stop") { betStopped = true; break; }
+      if (!betStopped) entry.stopText = "";
+      setText(entry.stopNote, entry.stopText);
+      entry.stopNote.title = entry.stopText;
     }
     dirtyEvents.clear();
     let stopped = 0;

@@ -108,9 +108,10 @@ def test_a_product_down_shows_a_banner_with_since_when_and_the_servers_reason(pa
     assert re.search(r"LIVE FEED DOWN since \d\d:\d\d:\d\d \(0:0\d\)", text), text
     assert "relay link down" in text
     assert "relay link down" in page.locator("#feed-banner").inner_text()
-    # It cannot be missed: across the page, in red, above the board.
+    # It cannot be missed: across the window, in red, fixed in view whatever is scrolled.
     box = banner.bounding_box()
-    assert box["width"] >= 1200 and box["y"] < 200
+    assert box["width"] >= 1280 and 0 <= box["y"] <= 800 - box["height"]
+    assert banner.evaluate("e => getComputedStyle(e).position") == "fixed"
     assert banner.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(179, 38, 30)"
     shot(page, "product-down", docs=True)
     played.health(HEALTHY)

@@ -83,7 +83,8 @@ def page(browser, address, played):
 
 
 def order(page):
-    return texts(page.locator("#events .event:not([hidden]) .event-name"))
+    # Text content, not inner text: an off-screen card's content is not rendered.
+    return page.locator("#events .event:not([hidden]) .event-name").all_text_contents()
 
 
 def lines_of(played, event_id):

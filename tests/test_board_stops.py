@@ -143,6 +143,8 @@ def test_a_bet_stop_says_its_groups_its_reason_since_when_and_for_how_long(page,
     )
     wait_stop(page, 1, "bet_stop")
     assert state(page, 1).locator(".why").inner_text() == "BetStop: score · Possible goal"
+    note = page.locator(f'.event[data-event-id="{EVENT}"] .event-why')
+    assert note.inner_text().startswith("BetStop: score · Possible goal · since ")
     since = state(page, 1).locator(".since").inner_text()
     assert CLOCK.match(since)
     expected = page.evaluate(
