@@ -55,7 +55,8 @@ class Outcome:
     name: str = ""  # the feed's own name for it, then the name the descriptions give it
 
     def to_json(self):
-        return {"odds": self.odds, "active": self.active, "name": self.name}
+        named = {"name": self.name} if self.name else {}
+        return {"odds": self.odds, "active": self.active} | named
 
 
 @dataclass

@@ -356,8 +356,12 @@
     return parts.length === 2 && parts[0] && parts[1] ? parts : [null, null];
   }
 
+  // Sportradar's ids of the sports the shipped descriptions cover, for a feed that sends ids.
+  const SPORTS = { "sr:sport:1": "Football", "sr:sport:2": "Basketball", "sr:sport:4": "Ice hockey", "sr:sport:5": "Tennis" };
+
   function sportName(sport) {
     if (!sport) return "";
+    if (SPORTS[sport]) return SPORTS[sport];
     const text = String(sport).replace(/_/g, " ");
     return text.charAt(0).toUpperCase() + text.slice(1);
   }
