@@ -94,6 +94,19 @@ def test_odds_arrive_and_show(page):
     shot(page, "active")
 
 
+def test_the_page_holds_no_inline_script_style_or_handler(page):
+    # So that a Content-Security-Policy without 'unsafe-inline' lets the whole board work.
+    inline = page.evaluate(
+        """() => ({
+            scripts: [...document.scripts].filter(s => !s.src).length,
+            styles: document.querySelectorAll('style').length,
+            attributes: [...document.querySelectorAll('*')].flatMap(e => [...e.attributes]
+                .map(a => a.name).filter(n => n === 'style' || n.startsWith('on'))),
+        })"""
+    )
+    assert inline == {"scripts": 0, "styles": 0, "attributes": []}
+
+
 def test_markup_in_an_event_name_is_shown_as_text(page):
     assert page.locator(f'.event[data-event-id="{EVENT}"] .event-name').inner_text() == NAME
     assert page.evaluate("window.__injected") is None
