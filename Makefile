@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run run-deployed test lint bench bench-wallet bench-wallet-hostile bench-board bench-relay
+.PHONY: run run-deployed test lint bench bench-wallet bench-wallet-hostile bench-board bench-board-idle bench-relay
 
 run: $(VENV)/.run
 	$(VENV)/bin/flask --app app db upgrade
@@ -24,7 +24,7 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: bench-wallet bench-wallet-hostile bench-board bench-relay
+bench: bench-wallet bench-wallet-hostile bench-board bench-board-idle bench-relay
 
 bench-wallet: $(VENV)/.dev
 	bin/services
@@ -40,6 +40,10 @@ bench-relay: $(VENV)/.dev
 bench-board: $(VENV)/.dev
 	bin/chromium
 	$(PY) -m bench.board
+
+bench-board-idle: $(VENV)/.dev
+	bin/chromium
+	$(PY) -m bench.board --idle
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)

@@ -81,11 +81,13 @@ class FeedRuntime:
             leader = max(leaders, key=lambda c: c.get("epoch") or 0, default=None)
             if leader is not None:
                 status |= (leader.get("health") or {}) | {"counts": leader.get("counts")}
+                status |= {"names": leader.get("names")}
             return status | {"consumers": consumers}
         return (
             self.consumer.health_report()
             | self.consumer.status()
             | {"counts": dict(self.consumer.relay.counts)}
+            | {"names": self.consumer.state.descriptions.report()}
         )
 
 

@@ -245,7 +245,11 @@ class Consumer:
             self.fenced.clear()
 
     def _counts(self):
-        return {"health": self.health_report(), "counts": dict(self.term.relay.counts)}
+        return {
+            "health": self.health_report(),
+            "counts": dict(self.term.relay.counts),
+            "names": self.term.state.descriptions.report(),
+        }
 
     def _lease_step(self):
         with self.lock:

@@ -52,9 +52,11 @@ class MessageError(ValueError):
 class Outcome:
     odds: float | None
     active: bool = True
+    name: str = ""  # the feed's own name for it, then the name the descriptions give it
 
     def to_json(self):
-        return {"odds": self.odds, "active": self.active}
+        named = {"name": self.name} if self.name else {}
+        return {"odds": self.odds, "active": self.active} | named
 
 
 @dataclass
@@ -346,9 +348,12 @@ class MarketState:
         line.status = status
         line.updated_at = until
         line.reason = reason
+        names, market_id, specifiers = self.descriptions, update.market_id, update.specifiers
+        for outcome_id, outcome in update.outcomes.items():
+            outcome.name = names.outcome_name(market_id, specifiers, outcome_id, outcome.name)
         line.outcomes.update(update.outcomes)
         line.groups = groups
-        line.name = update.name or line.name or self.descriptions.name(update.market_id)
+        line.name = names.market_name(market_id, specifiers, update.name or line.name)
         return line
 
     def _stop_market(self, event_id, market_id, timestamp):
@@ -417,7 +422,7 @@ class MarketState:
             if line is None:  # remembered closed, so that odds arriving late cannot open it
                 line = MarketLine(event_id, market_id, specifiers, product)
                 line.groups = self.descriptions.groups(market_id)
-                line.name = self.descriptions.name(market_id)
+                line.name = self.descriptions.market_name(market_id, specifiers)
                 self.lines[key] = line
                 self.lines_by_event.setdefault(event_id, {})[key] = line
             elif line.status == status:
@@ -746,7 +751,8 @@ def _outcomes(value, skipped):
         if active is None:
             skipped.append("bad_active")
             active = False  # an outcome we cannot tell is open is not bettable
-        outcomes[outcome_id] = Outcome(None if odds is None else float(odds), active)
+        name = item.get("name") if isinstance(item.get("name"), str) else ""
+        outcomes[outcome_id] = Outcome(None if odds is None else float(odds), active, name)
     return outcomes, whole
 
 

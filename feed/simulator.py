@@ -42,6 +42,15 @@ TEAMS = {
     ],
     "basketball": ["Bulls", "Celtics", "Lakers", "Knicks", "Heat", "Nets", "Suns", "Spurs"],
     "tennis": ["Alcaraz", "Sinner", "Zverev", "Medvedev", "Rune", "Fritz", "Ruud", "Draper"],
+    "ice_hockey": ["Bruins", "Canucks", "Flames", "Jets", "Kings", "Oilers", "Rangers", "Senators"],
+}
+# The match statuses a live event goes through (UOF codes: 6 1st half, 31 halftime, 13 1st
+# quarter, 8 1st set, 1 1st period, ...).
+STATUSES = {
+    "football": [6, 31, 7],
+    "basketball": [13, 14, 15, 16],
+    "tennis": [8, 9, 10],
+    "ice_hockey": [1, 2, 3],
 }
 # sport -> [(market id, specifiers, outcome ids)]
 MARKETS = {
@@ -65,6 +74,14 @@ MARKETS = {
         (187, "hcp=-2.5", ["1714", "1715"]),
         (189, "total=22.5", ["12", "13"]),
     ],
+    "ice_hockey": [
+        (406, "", ["4", "5"]),
+        (1, "", ["1", "2", "3"]),
+        (410, "hcp=-1.5", ["1714", "1715"]),
+        (412, "total=5.5", ["12", "13"]),
+        (443, "periodnr=1", ["1", "2", "3"]),
+        (446, "periodnr=1|total=1.5", ["12", "13"]),
+    ],
 }
 GROUPS = ["score", "corner", "booking", "1st_half", "regular_play", "incl_ot"]
 
@@ -77,7 +94,7 @@ class Simulator:
         self.outage_every, self.outage_length = outage_every, outage_length
         self.events = []
         for number in range(events):
-            sport = ("football", "football", "basketball", "tennis")[number % 4]
+            sport = ("football", "football", "basketball", "tennis", "ice_hockey")[number % 5]
             home, away = self.rng.sample(TEAMS[sport], 2)
             self.events.append(
                 {
@@ -87,6 +104,7 @@ class Simulator:
                     "product": 1 if number % 3 else 3,
                     "start_time": int(time.time() * 1000) + number * 600_000,
                     "score": [0, 0],
+                    "status": 0,  # index into STATUSES[sport]
                     "odds": {
                         (market_id, specifiers): {
                             o: round(self.rng.uniform(1.2, 6.0), 2) for o in outcomes
@@ -126,6 +144,8 @@ class Simulator:
                 event["odds"][key][outcome] = round(min(max(moved, 1.01), 50.0), 2)
         if event["product"] == 1 and self.rng.random() < 0.05:
             event["score"][self.rng.randrange(2)] += 1
+        if event["product"] == 1 and self.rng.random() < 0.01:
+            event["status"] = (event["status"] + 1) % len(STATUSES[event["sport"]])
         return [(frames.ODDS_CHANGE, self._odds(event, now, {k: event["odds"][k] for k in keys}))]
 
     def alive(self, now, started):
@@ -197,6 +217,7 @@ class Simulator:
             }
         if event["product"] == 1:
             data["home_score"], data["away_score"] = event["score"]
+            data["match_status"] = STATUSES[event["sport"]][event["status"]]
         return data
 
 

@@ -1,12 +1,84 @@
 // The traders' market board: applies the relay's /ws messages in order, touching only what changed.
+//
+// Idle cost matters as much as speed: a board stays open all day. Nothing here animates per
+// frame. Odds flashes and card flashes are one class each, taken off by one shared sweep timer;
+// the only per-second work is the live counters of the stopped lines on screen and the banner.
 "use strict";
 
 (() => {
   const STOPPED = new Set(["suspended", "handed_over"]);
+  const CLOSED = new Set(["deactivated", "settled", "cancelled"]);
   const PRODUCTS = { 1: "Live", 3: "Prematch" };
   const MAX_LOG = 50;
-  const FLASH_UP = [{ backgroundColor: "#e6f4ea", color: "#137333" }, {}];
-  const FLASH_DOWN = [{ backgroundColor: "#fce8e6", color: "#b3261e" }, {}];
+  const MAX_PINNED = 200;
+  const FLASH_MS = 2500; // off at the next clock tick after: 2.5 to 3.5 s
+  const CARD_FLASH_MS = 1000;
+  const HIGHLIGHT_MS = 2000;
+  // The market a dense row shows for an event: the first of these the event has, else its first.
+  const MAIN_MARKETS = [1, 186, 219, 406, 251, 340, 610, 11, 18, 16];
+  // Sportradar's match status descriptions: the words a trader reads for the feed's code.
+  const MATCH_STATUS = {
+    0: "Not started", 1: "1st period", 2: "2nd period", 3: "3rd period", 4: "4th period",
+    5: "5th period", 6: "1st half", 7: "2nd half", 8: "1st set", 9: "2nd set", 10: "3rd set",
+    11: "4th set", 12: "5th set", 13: "1st quarter", 14: "2nd quarter", 15: "3rd quarter",
+    16: "4th quarter", 17: "Golden set", 20: "Started", 21: "In progress", 30: "Break",
+    31: "Halftime", 32: "Awaiting extra time", 33: "Extra time halftime", 34: "Awaiting penalties",
+    35: "Awaiting penalties", 36: "Awaiting penalties", 40: "Overtime", 41: "1st extra",
+    42: "2nd extra", 50: "Penalties", 51: "Penalties", 52: "Penalties", 60: "Postponed",
+    61: "Start delayed", 70: "Cancelled", 80: "Interrupted", 81: "Suspended", 90: "Abandoned",
+    91: "Walkover", 92: "Retired", 93: "Walkover, player 1 won", 94: "Walkover, player 2 won",
+    95: "Player 1 retired, player 2 won", 96: "Player 2 retired, player 1 won", 97: "Defaulted",
+    98: "Defaulted", 99: "Only result", 100: "Ended", 110: "After extra time",
+    120: "After penalties", 130: "After golden set", 141: "1st map", 142: "2nd map",
+    143: "3rd map", 144: "4th map", 145: "5th map", 301: "First break", 302: "Second break",
+    303: "Third break", 304: "Fourth break", 305: "Fifth break", 306: "Sixth break",
+    440: "Sudden death", 441: "6th set", 442: "7th set", 443: "Awaiting sudden death",
+  };
+  // Sportradar's betstop reasons, in words.
+  const BET_STOP_REASONS = [
+    "Unknown", "Possible goal", "Possible red card", "Scout lost", "Possible goal (home)",
+    "Possible goal (away)", "Possible red card (home)", "Possible red card (away)",
+    "Possible penalty", "Possible penalty (home)", "Possible penalty (away)",
+    "Connected to supervisor", "Match ended", "Game point", "Tie-break",
+    "Possible direct foul (home)", "Possible direct foul (away)", "Possible direct foul",
+    "Dangerous free kick (home)", "Dangerous free kick (away)", "Dangerous goal position (home)",
+    "Dangerous goal position (away)", "Goal under review", "Score under review", "Disconnection",
+    "Possible checkout", "Multiple suspensions", "Possible dangerous free kick",
+    "Possible dangerous goal position", "Possible touchdown (home)", "Possible touchdown (away)",
+    "Possible field goal (home)", "Possible field goal (away)", "Possible safety (home)",
+    "Possible safety (away)", "Possible turnover (home)", "Possible turnover (away)",
+    "Video review", "Red zone (home)", "Red zone (away)", "Possible boundary", "Possible wicket",
+    "Possible challenge (home)", "Possible challenge (away)", "Possible turnover",
+    "Unknown operator", "Free ball", "Deep ball", "Possible run", "Maintenance",
+    "Base hit deleted", "Match delayed", "Match postponed", "Scout disconnection (TV signal)",
+    "Possible offsetting penalty", "Possible punt (home)", "Possible punt (away)",
+    "Possible fourth down attempt (home)", "Possible fourth down attempt (away)",
+    "Possible onside kick (home)", "Possible onside kick (away)", "Possible challenge",
+    "Possible card", "Delayed penalty", "Shootout begins", "Empty net", "Possible try (home)",
+    "Possible try (away)", "Possible drop goal (home)", "Possible drop goal (away)",
+    "Possible card (home)", "Possible card (away)", "Possible penalty (home)",
+    "Possible penalty (away)", "Delayed penalty (home)", "Delayed penalty (away)",
+    "Two-man advantage (home)", "Two-man advantage (away)", "Possible field goal",
+    "Rollback event",
+  ];
+  const CANCELLED_FIXTURE = new Set(["cancelled", "70", "90"]); // cancelled, abandoned
+  const KIND_WORDS = {
+    bet_stop: "BetStop", suspended: "Suspended by the feed", handed_over: "Handed over",
+    reconnecting: "Reconnecting", fixture_cancelled: "Fixture cancelled",
+    settled: "Settled", cancelled: "Cancelled", deactivated: "Deactivated",
+  };
+
+  const CLOCK = new Intl.DateTimeFormat(undefined, {
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+  });
+  const DAY_CLOCK = new Intl.DateTimeFormat(undefined, {
+    day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", second: "2-digit",
+    hourCycle: "h23",
+  });
+  const START = new Intl.DateTimeFormat(undefined, {
+    weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit",
+    hourCycle: "h23",
+  });
 
   const board = {
     seq: 0,
@@ -15,12 +87,18 @@
     retry: 0,
     health: null,
     healthAt: 0,
-    events: new Map(), // event_id -> {event, el, markets: Map(market_id -> el)}
-    lines: new Map(), // key -> {line, el, outcomes: Map(id -> el)}
+    disconnectedAt: Date.now(),
+    events: new Map(), // event_id -> event entry (see eventEntry)
+    lines: new Map(), // key -> line entry (see createLine)
     stats: null,
     renderedAt: 0,
     builtAt: 0,
     pending: 0, // snapshot lines not built yet (a big board is built a screenful first)
+    outages: { 1: null, 3: null }, // product -> {since, li} while it is down
+    pinned: new Set(),
+    expanded: new Set(),
+    sounds: 0, // BetStop sounds played (the tests read it)
+    sort: "live",
   };
   const $ = (id) => document.getElementById(id);
   const el = (tag, className, text) => {
@@ -29,7 +107,36 @@
     if (text !== undefined) node.textContent = text; // feed text is always text, never markup
     return node;
   };
+  const setText = (node, text) => { if (node.textContent !== text) node.textContent = text; };
   const lineKey = (line) => `${line.event_id}\u0000${line.market_id}\u0000${line.specifiers}`;
+  const stored = (name, fallback) => {
+    try { return localStorage.getItem(`board.${name}`) ?? fallback; } catch { return fallback; }
+  };
+  const store = (name, value) => {
+    try { localStorage.setItem(`board.${name}`, value); } catch { /* private mode: not kept */ }
+  };
+
+  // Times ----------------------------------------------------------------------------------------
+
+  function clock(ms) {
+    if (!ms) return "";
+    const date = new Date(ms);
+    return new Date().toDateString() === date.toDateString() ? CLOCK.format(date) : DAY_CLOCK.format(date);
+  }
+
+  function duration(ms) {
+    const total = Math.max(0, Math.floor(ms / 1000));
+    const h = Math.floor(total / 3600), m = Math.floor((total % 3600) / 60), s = total % 60;
+    const ss = String(s).padStart(2, "0");
+    return h ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
+  }
+
+  function timezoneLabel() {
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "local time";
+    const part = new Intl.DateTimeFormat(undefined, { timeZoneName: "short" })
+      .formatToParts(new Date()).find((p) => p.type === "timeZoneName");
+    return part && part.value !== zone ? `${zone} (${part.value})` : zone;
+  }
 
   // Connection ---------------------------------------------------------------------------------
 
@@ -37,13 +144,14 @@
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const ws = new WebSocket(`${scheme}://${location.host}/ws`);
     board.ws = ws;
-    ws.onmessage = (event) => receive(JSON.parse(event.data));
+    ws.onmessage = (event) => enqueue(JSON.parse(event.data));
     ws.onclose = (event) => {
       if (event.code === 4401) {
         location.assign("/login"); // no session, or it ended: the server says so with 4401
         return;
       }
       if (board.ws !== ws) return;
+      flush();
       board.ws = null;
       lostSync();
       // Exponential backoff with full jitter, capped at 10 s.
@@ -54,9 +162,34 @@
 
   function lostSync() {
     // Until a fresh snapshot, nothing on screen may read as bettable.
+    if (board.synced) board.disconnectedAt = Date.now();
     board.synced = false;
     repaintAll();
     paintBanner();
+  }
+
+  // Odds that only move are applied in batches, at most every BATCH_MS: a board taking twenty
+  // odds changes a second then draws four frames a second, not twenty. Anything that stops or
+  // closes a line, a BetStop, health, a snapshot, applies at once, with what waits before it.
+  const BATCH_MS = 250;
+  const queue = [];
+  let flushTimer = 0;
+  function enqueue(message) {
+    queue.push(message);
+    if (urgent(message)) flush();
+    else if (!flushTimer) flushTimer = setTimeout(flush, BATCH_MS);
+  }
+
+  function urgent(message) {
+    if (message.type !== "odds_change" && message.type !== "fixture_change") return true;
+    for (const line of message.lines || []) if (line.status !== "active") return true;
+    return false;
+  }
+
+  function flush() {
+    clearTimeout(flushTimer);
+    flushTimer = 0;
+    for (const message of queue.splice(0)) receive(message);
   }
 
   function receive(message) {
@@ -82,8 +215,10 @@
       applyHealth(message.health);
     } else {
       if (message.event) upsertEvent(message.event);
-      for (const line of message.lines) upsertLine(line);
-      if (message.type === "bet_stop") logBetStop(message.entry);
+      const reason = reasonWords(message.data);
+      const stop = message.type === "bet_stop";
+      for (const line of message.lines || []) upsertLine(line, reason);
+      if (stop) betStop(message, reason);
     }
     scheduleCount();
   }
@@ -97,8 +232,10 @@
   function render(snapshot) {
     $("events").replaceChildren();
     $("bet-stop-log").replaceChildren();
+    for (const entry of board.events.values()) if (observer) observer.unobserve(entry.el);
     board.events.clear();
     board.lines.clear();
+    onScreen.clear();
     board.seq = snapshot.seq;
     board.synced = true;
     board.retry = 0;
@@ -106,10 +243,20 @@
     board.healthAt = Date.now();
     board.pending = snapshot.lines.length;
     for (const event of snapshot.events) upsertEvent(event);
-    // Oldest first: each is prepended, so the newest ends on top.
-    for (const entry of snapshot.bet_stops) logBetStop(entry);
+    // Oldest first: each goes on top, so the newest ends on top.
+    for (const entry of snapshot.bet_stops) {
+      const event = board.events.get(entry.event_id);
+      if (event) event.lastStop = Math.max(event.lastStop, entry.received_at || 0);
+      logBetStop(entry.event_id, entry.received_at, entry.groups, entry.status, entry.lines_hit, "");
+    }
+    trackOutages();
+    for (const product of Object.keys(board.outages)) {
+      const outage = board.outages[product];
+      if (outage) insertLog(outage.li, outage.since);
+    }
     paintBanner();
     applyFilters();
+    scheduleOrder();
     const generation = ++rendering;
     let next = 0;
     const chunk = (budget) => {
@@ -119,7 +266,7 @@
         for (const stop = Math.min(next + 64, snapshot.lines.length); next < stop; next++) {
           const line = snapshot.lines[next];
           // A message applied since the snapshot already drew this line, newer than this.
-          if (!board.lines.has(lineKey(line))) upsertLine(line);
+          if (!board.lines.has(lineKey(line))) upsertLine(line, "");
         }
       }
       board.pending = snapshot.lines.length - next;
@@ -138,33 +285,150 @@
 
   function upsertEvent(event) {
     let entry = board.events.get(event.event_id);
-    if (!entry) {
-      const article = $("event-template").content.firstElementChild.cloneNode(true);
-      article.dataset.eventId = event.event_id;
-      entry = { event, el: article, markets: new Map() };
-      board.events.set(event.event_id, entry);
-      $("events").append(article);
-    }
+    if (!entry) entry = createEvent(event);
+    const before = entry.event;
     entry.event = event;
     const article = entry.el;
-    article.dataset.product = event.product;
-    article.dataset.search = `${event.name} ${event.event_id}`.toLowerCase();
-    const badge = article.querySelector(".badge");
-    badge.textContent = PRODUCTS[event.product] || `Product ${event.product}`;
-    badge.className = `badge ${event.product === 1 ? "live" : "prematch"}`;
-    article.querySelector(".event-name").textContent = event.name || event.event_id;
-    article.querySelector(".event-meta").textContent = eventMeta(event);
+    const names = competitors(event);
+    const renamed = !before || before.name !== event.name ||
+      names[0] !== entry.competitors[0] || names[1] !== entry.competitors[1];
+    entry.competitors = names;
+    if (String(article.dataset.product) !== String(event.product)) article.dataset.product = event.product;
+    const sport = sportName(event.sport);
+    const competition = event.competition || event.tournament || "";
+    entry.sport = sport;
+    entry.search = [event.name, event.event_id, sport, competition].join(" ").toLowerCase();
+    setText(entry.badge, PRODUCTS[event.product] || `Product ${event.product}`);
+    const badgeClass = `badge ${event.product === 1 ? "live" : "prematch"}`;
+    if (entry.badge.className !== badgeClass) entry.badge.className = badgeClass;
+    setText(entry.name, event.name || event.event_id);
+    setText(entry.sub, [sport, competition].filter(Boolean).join(" · "));
+    const cancelled = CANCELLED_FIXTURE.has(String(event.status || "").toLowerCase());
+    if (cancelled !== entry.cancelled) {
+      entry.cancelled = cancelled;
+      entry.cancelledAt = cancelled ? Date.now() : 0;
+      article.classList.toggle("cancelled", cancelled);
+      for (const line of entry.lines) paintLine(line);
+      scheduleCount();
+    }
+    paintEventMeta(entry);
+    paintNotice(entry);
+    if (sport) addSportOption(sport);
+    if (renamed && before) relabel(entry);
+    if (before && (before.product !== event.product || before.start_time !== event.start_time ||
+        before.sport !== event.sport)) scheduleOrder();
+    applyFilter(entry);
     return entry;
   }
 
-  function eventMeta(event) {
-    const score = event.home_score !== null && event.home_score !== undefined
-      ? `${event.home_score} – ${event.away_score}` : "";
-    if (event.product === 1) return [score, event.status].filter(Boolean).join(" · ");
-    if (event.start_time) {
-      return new Date(event.start_time).toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" });
+  function createEvent(event) {
+    const article = $("event-template").content.firstElementChild.cloneNode(true);
+    article.dataset.eventId = event.event_id;
+    const entry = {
+      event: null, el: article, blocks: new Map(), lines: new Set(), stoppedLines: new Set(),
+      stopped: 0, shownStopped: -1, lastStop: 0, mainRank: Infinity, mainBlock: null,
+      cancelled: false, cancelledAt: 0, competitors: [null, null], sport: "", search: "",
+      badge: article.querySelector(".badge"), name: article.querySelector(".event-name"),
+      sub: article.querySelector(".event-sub"), meta: article.querySelector(".event-meta"),
+      count: article.querySelector(".event-stopped"), notice: article.querySelector(".event-notice"),
+      stopNote: article.querySelector(".event-why"), stopText: "",
+      markets: article.querySelector(".markets"), late: false,
+    };
+    article.querySelector(".pin").addEventListener("click", () => togglePin(entry));
+    article.querySelector(".history-button").addEventListener("click", () => openHistory(entry));
+    article.querySelector(".expand").addEventListener("click", () => toggleExpanded(entry));
+    if (board.pinned.has(event.event_id)) paintPin(entry, true);
+    if (board.expanded.has(event.event_id)) paintExpanded(entry, true);
+    board.events.set(event.event_id, entry);
+    $("events").append(article);
+    if (observer) observer.observe(article);
+    scheduleOrder();
+    return entry;
+  }
+
+  function competitors(event) {
+    if (Array.isArray(event.competitors) && event.competitors.length === 2) {
+      return event.competitors.map((c) => (typeof c === "string" ? c : c && c.name) || null);
     }
-    return "";
+    const home = event.home_team || event.home, away = event.away_team || event.away;
+    if (home && away) return [String(home), String(away)];
+    const parts = String(event.name || "").split(/\s+(?:v|vs\.?|-|–|—|@)\s+/i);
+    return parts.length === 2 && parts[0] && parts[1] ? parts : [null, null];
+  }
+
+  // Sportradar's ids of the sports the shipped descriptions cover, for a feed that sends ids.
+  const SPORTS = { "sr:sport:1": "Football", "sr:sport:2": "Basketball", "sr:sport:4": "Ice hockey", "sr:sport:5": "Tennis" };
+
+  function sportName(sport) {
+    if (!sport) return "";
+    if (SPORTS[sport]) return SPORTS[sport];
+    const text = String(sport).replace(/_/g, " ");
+    return text.charAt(0).toUpperCase() + text.slice(1);
+  }
+
+  function statusWords(status) {
+    if (status === null || status === undefined || status === "") return "";
+    const text = String(status);
+    if (/^\d+$/.test(text)) return MATCH_STATUS[text] || `Status ${text}`;
+    return text.charAt(0).toUpperCase() + text.slice(1).replace(/_/g, " ");
+  }
+
+  function paintEventMeta(entry) {
+    const event = entry.event;
+    const parts = [];
+    if (event.home_score !== null && event.home_score !== undefined) {
+      parts.push(`${event.home_score} – ${event.away_score ?? 0}`);
+    }
+    const words = statusWords(event.status);
+    if (event.product === 1 || !event.start_time) {
+      if (words) parts.push(words);
+      if (event.clock) parts.push(String(event.clock));
+    } else {
+      if (words && words !== "Not started") parts.push(words);
+      parts.push(START.format(new Date(event.start_time)));
+    }
+    setText(entry.meta, parts.join(" · "));
+    const late = event.product === 3 && Boolean(event.start_time) && event.start_time < Date.now() &&
+      !entry.cancelled;
+    if (late !== entry.late) {
+      entry.late = late;
+      entry.el.classList.toggle("late", late);
+      paintNotice(entry);
+    }
+  }
+
+  function paintNotice(entry) {
+    let text = "";
+    if (entry.cancelled) text = `Fixture cancelled${entry.cancelledAt ? ` (seen ${clock(entry.cancelledAt)})` : ""}: nothing on it can be bet`;
+    else if (entry.late) text = `Start time passed (${START.format(new Date(entry.event.start_time))}) and still prematch`;
+    setText(entry.notice, text);
+    entry.notice.hidden = !text;
+  }
+
+  function relabel(entry) {
+    for (const li of $("bet-stop-log").children) {
+      if (li.dataset.eventId === entry.event.event_id) setText(li.querySelector(".log-event"), entry.event.name || entry.event.event_id);
+    }
+    for (const block of entry.blocks.values()) setText(block.heading, withEntities(block.name, entry));
+    for (const line of entry.lines) {
+      for (const [id, cell] of line.cells) {
+        const outcome = line.line.outcomes[id];
+        setText(cell.name, withEntities((outcome && outcome.name) || id, entry));
+      }
+    }
+  }
+
+  // {$competitor1}, {$competitor2} and {$event} are filled here, from the event as it is now: its
+  // names may come after its lines, or change. Without names, a bare competitor reads 1 or 2.
+  function withEntities(text, entry) {
+    if (!text || !text.includes("{$")) return text;
+    const [home, away] = entry.competitors;
+    const bare = /^\{\$competitor[12]\}$/.test(text.trim());
+    return text.replace(/\{\$(competitor1|competitor2|event)\}/g, (_, which) => {
+      if (which === "event") return entry.event.name || "event";
+      const one = which === "competitor1";
+      return (one ? home : away) || (bare ? (one ? "1" : "2") : (one ? "Home" : "Away"));
+    });
   }
 
   function eventEntry(line) {
@@ -174,7 +438,7 @@
 
   // Lines --------------------------------------------------------------------------------------
 
-  function upsertLine(line) {
+  function upsertLine(line, reason) {
     const key = lineKey(line);
     let entry = board.lines.get(key);
     if (!entry) {
@@ -183,44 +447,87 @@
     }
     const previous = entry.line;
     entry.line = line;
+    entry.reason = reason || reasonWords(line) || (previous && line.status === previous.status ? entry.reason : "");
     for (const [id, outcome] of Object.entries(line.outcomes)) {
-      let cell = entry.outcomes.get(id);
+      let cell = entry.cells.get(id);
       if (!cell) {
-        cell = el("span", "outcome");
-        cell.dataset.outcomeId = id;
-        cell.append(el("span", "oid", id), el("span", "odds"));
-        entry.el.append(cell);
-        entry.outcomes.set(id, cell);
+        cell = { el: el("span", "outcome"), name: el("span", "oname"), odds: el("span", "odds") };
+        cell.el.dataset.outcomeId = id;
+        cell.el.append(cell.name, cell.odds);
+        entry.cellsEl.append(cell.el);
+        entry.cells.set(id, cell);
       }
+      setText(cell.name, withEntities(outcome.name || id, entry.event));
       const before = previous && previous.outcomes[id] ? previous.outcomes[id].odds : null;
       paintOdds(cell, outcome.odds, before);
+      const off = outcome.active === false;
+      if (cell.el.classList.contains("off") !== off) cell.el.classList.toggle("off", off);
     }
     paintLine(entry);
   }
 
   function createLine(line) {
     const event = eventEntry(line);
-    let market = event.markets.get(line.market_id);
-    if (!market) {
-      market = el("div", "market");
-      market.dataset.marketId = line.market_id;
-      market.append(el("h3", null, line.name || `Market ${line.market_id}`));
-      event.markets.set(line.market_id, market);
-      event.el.querySelector(".markets").append(market);
+    const name = line.name || `Market ${line.market_id}`;
+    const blockKey = `${line.market_id}\u0000${name}`;
+    let block = event.blocks.get(blockKey);
+    if (!block) {
+      block = { el: el("section", "market"), heading: el("h3", "market-name"), name, lines: 0, shown: 0 };
+      block.el.dataset.marketId = line.market_id;
+      setText(block.heading, withEntities(name, event));
+      block.el.append(block.heading);
+      event.blocks.set(blockKey, block);
+      event.markets.append(block.el);
+      const rank = MAIN_MARKETS.indexOf(line.market_id);
+      const score = rank < 0 ? 100 + event.blocks.size : rank;
+      if (score < event.mainRank) {
+        if (event.mainBlock) event.mainBlock.el.classList.remove("main");
+        event.mainRank = score;
+        event.mainBlock = block;
+        block.el.classList.add("main");
+      }
     }
     const row = el("div", "line");
+    row.tabIndex = 0;
     row.dataset.eventId = line.event_id;
     row.dataset.marketId = line.market_id;
     row.dataset.specifiers = line.specifiers;
-    row.append(el("span", "spec", line.specifiers), el("span", "lock", "Suspended"));
-    market.append(row);
-    return { line, el: row, outcomes: new Map() };
+    const entry = {
+      line: null, el: row, event, block, cells: new Map(), cellsEl: el("span", "cells"),
+      state: el("span", "state"), why: null, since: null, for: null,
+      status: "", kind: "", sinceMs: 0, shown: false, stopped: false, reason: "",
+    };
+    row.append(el("span", "spec", specText(line.specifiers)), entry.cellsEl, entry.state);
+    block.lines++;
+    block.el.append(row);
+    event.lines.add(entry);
+    return entry;
   }
 
-  function effectiveStatus(line) {
-    if (line.status !== "active") return line.status;
-    if (!board.synced || !productUp(line.product)) return "suspended"; // the feed-health overlay
-    return "active";
+  function specText(specifiers) {
+    if (!specifiers) return "";
+    return specifiers.split("|").map((part) => part.slice(part.indexOf("=") + 1)).join(" · ");
+  }
+
+  function reasonWords(data) {
+    if (!data || typeof data !== "object") return "";
+    const code = data.betstop_reason ?? data.stop_reason ?? data.bet_stop_reason;
+    if (code === undefined || code === null || code === "") return "";
+    if (/^\d+$/.test(String(code))) return BET_STOP_REASONS[Number(code)] || `Reason ${code}`;
+    return String(code).slice(0, 80); // a reason the feed already gives in words
+  }
+
+  // What the trader sees for a line: the feed's own status first, then what stops it from outside.
+  function lineState(entry) {
+    const line = entry.line;
+    if (CLOSED.has(line.status)) return [line.status, line.status, line.updated_at];
+    if (entry.event.cancelled) return ["suspended", "fixture_cancelled", entry.event.cancelledAt];
+    if (line.status === "handed_over") return ["handed_over", "handed_over", line.updated_at];
+    if (line.status === "suspended") return ["suspended", line.reason ? "bet_stop" : "suspended", line.updated_at];
+    if (line.status !== "active") return ["suspended", "suspended", line.updated_at]; // unknown: fail safe
+    if (!board.synced) return ["suspended", "reconnecting", board.disconnectedAt];
+    if (!productUp(line.product)) return ["suspended", "feed_down", downSince(line.product)];
+    return ["active", "", 0];
   }
 
   function productUp(product) {
@@ -228,41 +535,109 @@
     return Boolean(health && health.connected && health.products[product] && health.products[product].up);
   }
 
-  function paintLine(entry) {
-    const { line, el: row } = entry;
-    const status = effectiveStatus(line);
-    if (row.dataset.status !== status) row.dataset.status = status;
-    row.dataset.product = line.product;
-    if (status === "active") row.removeAttribute("aria-disabled");
-    else row.setAttribute("aria-disabled", "true");
-    row.title = stopReason(line, status);
+  function downSince(product) {
+    const outage = board.outages[product];
+    return outage ? outage.since : Date.now();
   }
 
-  function stopReason(line, status) {
-    if (!STOPPED.has(status)) return "";
-    if (line.status === "active") {
-      if (!board.synced) return "Reconnecting";
-      return (board.health && board.health.reason) || "Feed down for this product"; // e.g. relay link down
+  function paintLine(entry) {
+    const { el: row, line } = entry;
+    const [status, kind, since] = lineState(entry);
+    if (row.dataset.status !== status) row.dataset.status = status;
+    if (row.dataset.product !== String(line.product)) row.dataset.product = line.product;
+    if (status === "active") row.removeAttribute("aria-disabled");
+    else if (row.getAttribute("aria-disabled") !== "true") row.setAttribute("aria-disabled", "true");
+    entry.status = status;
+    const why = whyText(entry, kind);
+    if (kind !== entry.kind || why !== entry.whyText || since !== entry.sinceMs) {
+      entry.kind = kind;
+      entry.whyText = why;
+      entry.sinceMs = since;
+      if (kind) row.dataset.stop = kind;
+      else delete row.dataset.stop;
+      paintState(entry, why, since);
+      row.title = kind ? `${why}${since ? ` since ${clock(since)}` : ""}` : "";
     }
-    if (line.status === "handed_over") return "Handed over to live";
-    return line.reason ? `BetStop: ${line.reason}` : "Suspended by the feed";
+    const stopped = STOPPED.has(status);
+    if (stopped !== entry.stopped) {
+      entry.stopped = stopped;
+      entry.event.stopped += stopped ? 1 : -1;
+      if (stopped) entry.event.stoppedLines.add(entry);
+      else entry.event.stoppedLines.delete(entry);
+      dirtyEvents.add(entry.event);
+    }
+    const shown = !CLOSED.has(status);
+    if (shown !== entry.shown) {
+      entry.shown = shown;
+      entry.block.shown += shown ? 1 : -1;
+      // A market whose lines are all closed shows no empty heading (unless closed lines are shown).
+      entry.block.el.classList.toggle("all-closed", entry.block.shown === 0);
+    }
+  }
+
+  function whyText(entry, kind) {
+    if (!kind) return "";
+    if (kind === "feed_down") {
+      const reason = board.health && board.health.reason; // e.g. "relay link down"
+      return reason ? String(reason).slice(0, 80) : `${PRODUCTS[entry.line.product] || "Product"} feed down`;
+    }
+    if (kind === "bet_stop") {
+      return [`BetStop: ${entry.line.reason}`, entry.reason].filter(Boolean).join(" · ");
+    }
+    if (kind === "suspended") return [KIND_WORDS.suspended, entry.reason].filter(Boolean).join(" · ");
+    return KIND_WORDS[kind] || kind;
+  }
+
+  function paintState(entry, why, since) {
+    if (!entry.why) {
+      if (!why) return;
+      entry.why = el("b", "why");
+      entry.since = el("time", "since");
+      entry.for = el("span", "for");
+      const when = el("small", "when");
+      when.append(entry.since, entry.for);
+      entry.state.append(entry.why, when);
+    }
+    setText(entry.why, why);
+    setText(entry.since, since ? clock(since) : "");
+    paintCounter(entry, Date.now());
+  }
+
+  function paintCounter(entry, now) {
+    if (!entry.for) return;
+    const live = STOPPED.has(entry.status);
+    setText(entry.for, live && entry.sinceMs && now - entry.sinceMs < 86400000 && now >= entry.sinceMs - 60000
+      ? duration(now - entry.sinceMs) : "");
   }
 
   function paintOdds(cell, odds, before) {
     const text = odds === null || odds === undefined ? "–" : odds.toFixed(2);
-    const oddsEl = cell.lastChild;
-    if (oddsEl.textContent !== text) oddsEl.textContent = text;
-    if (before === null || before === undefined || odds === null || odds === before) return;
+    setText(cell.odds, text);
+    if (before === null || before === undefined || odds === null || odds === undefined || odds === before) return;
     const up = odds > before;
-    cell.classList.toggle("flash-up", up);
-    cell.classList.toggle("flash-down", !up);
-    // The Web Animations API restarts a flash without forcing a layout of the whole board.
-    cell.animate(up ? FLASH_UP : FLASH_DOWN, { duration: 3000, easing: "ease-out" });
+    flash(cell.el, up ? "flash-up" : "flash-down", up ? "flash-down" : "flash-up", FLASH_MS);
   }
 
   function repaintAll() {
     for (const entry of board.lines.values()) paintLine(entry);
     scheduleCount();
+  }
+
+  // The once-a-second clock takes flashes off (see tick): no animation runs per cell, nothing
+  // runs per frame, and taking them off costs no frame of its own.
+  const flashes = new Map(); // element -> [class, until]
+  function flash(node, className, other, ms) {
+    if (other && node.classList.contains(other)) node.classList.remove(other);
+    if (!node.classList.contains(className)) node.classList.add(className);
+    flashes.set(node, [className, Date.now() + ms]);
+  }
+  function sweep(now) {
+    for (const [node, [className, until]] of flashes) {
+      if (until <= now) {
+        node.classList.remove(className);
+        flashes.delete(node);
+      }
+    }
   }
 
   // Health -------------------------------------------------------------------------------------
@@ -276,10 +651,46 @@
       const was = before && before.connected && before.products[product] && before.products[product].up;
       if (Boolean(was) !== productUp(Number(product))) changed.add(Number(product));
     }
+    trackOutages();
     if (changed.size) {
       for (const entry of board.lines.values()) if (changed.has(entry.line.product)) paintLine(entry);
     }
     paintBanner();
+  }
+
+  // A product going down is an entry in the log; coming back up gives it its duration.
+  function trackOutages() {
+    const health = board.health;
+    if (!health) return;
+    for (const product of Object.keys(board.outages)) {
+      const up = productUp(Number(product));
+      const outage = board.outages[product];
+      const info = health.products[product] || {};
+      if (!up && !outage) {
+        const since = Number(info.down_since) || Date.now();
+        const li = el("li", "outage");
+        li.dataset.product = product;
+        li.dataset.at = since;
+        board.outages[product] = { since, li };
+        paintOutage(product, since, null);
+        insertLog(li, since);
+        if (board.synced && board.renderedAt) beep();
+      } else if (up && outage) {
+        board.outages[product] = null;
+        paintOutage(product, outage.since, Date.now(), outage.li);
+      }
+    }
+  }
+
+  function paintOutage(product, since, until, li = board.outages[product].li) {
+    const what = `${PRODUCTS[product] || `Product ${product}`} feed down`;
+    li.classList.toggle("ended", Boolean(until));
+    li.replaceChildren(
+      el("time", null, clock(since)),
+      document.createTextNode(" "),
+      el("b", null, what),
+      document.createTextNode(until ? ` · until ${clock(until)} · lasted ${duration(until - since)}` : " · still down"),
+    );
   }
 
   function paintBanner() {
@@ -288,70 +699,468 @@
     const products = health ? Object.keys(health.products) : [];
     const up = board.synced && health && health.connected && products.every((p) => health.products[p].up);
     banner.dataset.feedStatus = up ? "up" : "down";
-    banner.querySelector(".banner-state").textContent = !board.synced
+    setText(banner.querySelector(".banner-state"), !board.synced
       ? "Reconnecting…" : up ? "Feed connected" : health && health.connected ? "Feed degraded"
-        : health && health.reason ? `Feed down: ${health.reason}` : "Feed down";
+        : health && health.reason ? `Feed down: ${health.reason}` : "Feed down");
     for (const chip of banner.querySelectorAll(".product")) {
       const product = chip.dataset.product;
       const ok = board.synced && productUp(Number(product));
       chip.dataset.up = String(ok);
-      chip.querySelector(".product-state").textContent = ok ? "up" : "down";
+      setText(chip.querySelector(".product-state"), ok ? "up" : "down");
     }
+    setText(banner.querySelector(".health-reason"), healthReasons().join(" · "));
     paintAliveAges();
+    paintOutageBanner(Date.now());
+    scheduleCount();
+  }
+
+  // Whatever the server says about why (a "reason" on the health report or on a product).
+  function healthReasons() {
+    const health = board.health;
+    if (!health) return [];
+    const reasons = [];
+    if (health.reason) reasons.push(String(health.reason));
+    for (const [product, info] of Object.entries(health.products || {})) {
+      if (info && info.reason) reasons.push(`${PRODUCTS[product] || product}: ${info.reason}`);
+    }
+    return reasons.map((r) => r.slice(0, 200));
   }
 
   function paintAliveAges() {
     const health = board.health;
     for (const chip of $("feed-banner").querySelectorAll(".product")) {
       const info = health && health.products[chip.dataset.product];
-      const age = info && info.alive_age_ms !== null ? info.alive_age_ms + (Date.now() - board.healthAt) : null;
-      chip.querySelector(".alive-age").textContent = age === null ? "no alive yet" : `alive ${Math.round(age / 1000)} s ago`;
+      const age = info && info.alive_age_ms !== null && info.alive_age_ms !== undefined
+        ? info.alive_age_ms + (Date.now() - board.healthAt) : null;
+      setText(chip.querySelector(".alive-age"), age === null ? "no alive yet" : `alive ${Math.round(age / 1000)} s ago`);
     }
   }
 
-  // BetStop log, filters, count ----------------------------------------------------------------
+  function paintOutageBanner(now) {
+    const banner = $("outage-banner");
+    const parts = [];
+    if (!board.synced) {
+      parts.push(`Board disconnected since ${clock(board.disconnectedAt)} (${duration(now - board.disconnectedAt)}): reconnecting, every line reads suspended`);
+    } else {
+      for (const [product, outage] of Object.entries(board.outages)) {
+        if (outage) {
+          parts.push(`${(PRODUCTS[product] || `Product ${product}`).toUpperCase()} FEED DOWN since ${clock(outage.since)} (${duration(now - outage.since)}): every ${(PRODUCTS[product] || "").toLowerCase()} line is suspended`);
+        }
+      }
+    }
+    const reasons = parts.length ? healthReasons() : [];
+    const text = [...parts, ...reasons].join(" — ");
+    setText(banner, text);
+    if (banner.hidden !== !text) {
+      banner.hidden = !text;
+      document.body.classList.toggle("outage-on", Boolean(text));
+    }
+  }
 
-  // One shape for a log entry, whether from a snapshot or a live bet_stop message (its `entry`).
-  function logBetStop(entry) {
-    const event = board.events.get(entry.event_id);
-    const item = el("li");
-    item.dataset.eventId = entry.event_id;
-    item.append(
-      el("time", null, new Date(entry.received_at).toLocaleTimeString()),
-      el("b", null, event && event.event.name ? event.event.name : entry.event_id),
-      document.createTextNode(` · ${entry.groups || "all"} · ${entry.status} · ${entry.lines_hit} lines`),
-    );
+  // BetStop log, alerts ------------------------------------------------------------------------
+
+  function betStop(message, reason) {
+    // The log entry's one shape (`entry`), as the snapshot's; older servers sent only the data.
+    const log = message.entry || {};
+    const data = message.data || {};
+    const eventId = log.event_id ?? data.event_id;
+    const entry = board.events.get(eventId);
+    const received = log.received_at || message.received || Date.now();
+    if (entry) {
+      entry.lastStop = received;
+      if ((message.lines || []).length) {
+        const since = message.lines[0].updated_at || received;
+        entry.stopText = [`BetStop: ${data.groups || "all"}`, reason, `since ${clock(since)}`].filter(Boolean).join(" · ");
+        dirtyEvents.add(entry);
+      }
+      flash(entry.el, "stop-flash", null, CARD_FLASH_MS);
+      if (board.sort === "bet-stop") scheduleOrder();
+    }
+    logBetStop(eventId, received, log.groups || data.groups || "all", log.status || message.status,
+      log.lines_hit ?? (message.lines || []).length, reason);
+    beep();
+  }
+
+  function logBetStop(eventId, at, groups, status, hits, reason) {
+    const entry = board.events.get(eventId);
+    const li = el("li", "bet-stop");
+    li.dataset.eventId = eventId;
+    li.dataset.at = at || 0;
+    const jump = el("button", "log-jump");
+    jump.type = "button";
+    jump.append(el("time", null, clock(at)), document.createTextNode(" "),
+      el("b", "log-event", entry && entry.event.name ? entry.event.name : String(eventId)));
+    jump.addEventListener("click", () => goToEvent(eventId));
+    const text = [groups || "all", status, `${hits} line${hits === 1 ? "" : "s"}`, reason].filter(Boolean);
+    li.append(jump, document.createTextNode(` · ${text.join(" · ")}`));
+    insertLog(li, at || 0);
+    if (entry) li.hidden = entry.el.hidden;
+  }
+
+  function insertLog(li, at) {
     const log = $("bet-stop-log");
-    log.prepend(item);
-    while (log.childElementCount > MAX_LOG) log.lastElementChild.remove();
+    let before = log.firstElementChild;
+    while (before && Number(before.dataset.at) > at) before = before.nextElementSibling;
+    log.insertBefore(li, before);
+    while (log.childElementCount > MAX_LOG) {
+      const last = log.lastElementChild;
+      if (Object.values(board.outages).some((o) => o && o.li === last)) break; // never drop a live outage
+      last.remove();
+    }
+    if (li.classList.contains("outage")) li.hidden = Boolean($("product-filter").value) && $("product-filter").value !== li.dataset.product;
+  }
+
+  function goToEvent(eventId) {
+    const entry = board.events.get(eventId);
+    if (!entry || entry.el.hidden) return;
+    entry.el.scrollIntoView({ block: "center" });
+    entry.el.focus({ preventScroll: true });
+    flash(entry.el, "highlight", null, HIGHLIGHT_MS);
+  }
+
+  let audio = null;
+  let lastBeep = 0;
+  function beep() {
+    if (!$("sound").checked || Date.now() - lastBeep < 1000) return;
+    lastBeep = Date.now();
+    board.sounds++;
+    try {
+      audio = audio || new AudioContext();
+      if (audio.state === "suspended") audio.resume();
+      const tone = audio.createOscillator();
+      const gain = audio.createGain();
+      tone.frequency.value = 880;
+      gain.gain.setValueAtTime(0.12, audio.currentTime);
+      gain.gain.exponentialRampToValueAtTime(0.0001, audio.currentTime + 0.18);
+      tone.connect(gain).connect(audio.destination);
+      tone.start();
+      tone.stop(audio.currentTime + 0.2);
+    } catch { /* no audio device: the card still flashes */ }
+  }
+
+  async function openHistory(entry) {
+    const dialog = $("history");
+    const list = dialog.querySelector(".history-list");
+    const state = dialog.querySelector(".history-state");
+    setText($("history-title"), `BetStops of ${entry.event.name || entry.event.event_id}`);
+    list.replaceChildren();
+    setText(state, "Loading…");
+    if (!dialog.open) dialog.showModal();
+    try {
+      const answer = await fetch(`/feed/bet-stops?event_id=${encodeURIComponent(entry.event.event_id)}&limit=100`);
+      if (!answer.ok) throw new Error(`HTTP ${answer.status}`);
+      const { bet_stops: stops } = await answer.json();
+      setText(state, stops.length ? `${stops.length} BetStop${stops.length === 1 ? "" : "s"}, newest first` : "No BetStop for this event yet.");
+      for (const stop of stops) {
+        const li = el("li");
+        li.append(el("time", null, clock(stop.received_at)), el("b", null, ` ${entry.event.name || stop.event_id}`),
+          document.createTextNode(` · ${stop.groups} · ${stop.status} · ${stop.lines_hit} lines`));
+        list.append(li);
+      }
+    } catch (error) {
+      setText(state, `Could not load the history: ${error.message}`);
+    }
+  }
+
+  // Finding things: filters, count, order -------------------------------------------------------
+
+  function matches(entry) {
+    const product = $("product-filter").value;
+    const sport = $("sport-filter").value;
+    const text = $("event-search").value.trim().toLowerCase();
+    return !((product && String(entry.event.product) !== product) ||
+      (sport && entry.sport !== sport) || (text && !entry.search.includes(text)));
+  }
+
+  function applyFilter(entry) {
+    const hidden = !matches(entry);
+    if (entry.el.hidden !== hidden) {
+      entry.el.hidden = hidden;
+      for (const li of $("bet-stop-log").children) {
+        if (li.dataset.eventId === entry.event.event_id) li.hidden = hidden;
+      }
+      scheduleCount();
+    }
   }
 
   function applyFilters() {
-    const product = $("product-filter").value;
-    const text = $("event-search").value.trim().toLowerCase();
-    for (const { el: article } of board.events.values()) {
-      article.hidden = Boolean((product && article.dataset.product !== product) ||
-        (text && !article.dataset.search.includes(text)));
+    for (const entry of board.events.values()) {
+      entry.el.hidden = !matches(entry);
     }
+    const product = $("product-filter").value;
+    for (const li of $("bet-stop-log").children) {
+      if (li.classList.contains("outage")) li.hidden = Boolean(product) && product !== li.dataset.product;
+      else {
+        const entry = board.events.get(li.dataset.eventId);
+        li.hidden = entry ? entry.el.hidden : Boolean(product || $("sport-filter").value || $("event-search").value.trim());
+      }
+    }
+    scheduleOrder();
+    scheduleCount();
   }
 
+  function addSportOption(sport) {
+    const select = $("sport-filter");
+    for (const option of select.options) if (option.value === sport) return;
+    const option = el("option", null, sport);
+    option.value = sport;
+    let before = null;
+    for (const other of select.options) if (other.value && other.value > sport) { before = other; break; }
+    select.insertBefore(option, before);
+  }
+
+  const dirtyEvents = new Set();
   let countPending = false;
   function scheduleCount() {
     if (countPending) return;
     countPending = true;
-    requestAnimationFrame(() => {
-      countPending = false;
-      let suspended = 0;
-      for (const entry of board.lines.values()) if (STOPPED.has(effectiveStatus(entry.line))) suspended++;
-      $("suspended-count").textContent = suspended;
-    });
+    requestAnimationFrame(paintCount);
+  }
+
+  let shownTitle = "";
+  let shownIcon = "";
+  function paintCount() {
+    countPending = false;
+    for (const entry of dirtyEvents) {
+      if (entry.shownStopped !== entry.stopped) {
+        entry.shownStopped = entry.stopped;
+        setText(entry.count, entry.stopped ? `${entry.stopped} stopped` : "");
+        entry.el.classList.toggle("has-stopped", entry.stopped > 0);
+      }
+      let betStopped = false;
+      for (const line of entry.stoppedLines) if (line.kind === "bet_stop") { betStopped = true; break; }
+      if (!betStopped) entry.stopText = "";
+      setText(entry.stopNote, entry.stopText);
+      entry.stopNote.title = entry.stopText;
+    }
+    dirtyEvents.clear();
+    let stopped = 0;
+    let visible = 0;
+    for (const entry of board.events.values()) {
+      if (!entry.el.hidden) {
+        stopped += entry.stopped;
+        visible++;
+      }
+    }
+    setText($("suspended-count"), String(stopped));
+    const filtering = $("product-filter").value || $("sport-filter").value || $("event-search").value.trim();
+    const noMatch = $("no-match");
+    const none = Boolean(filtering) && visible === 0 && board.events.size > 0;
+    if (noMatch.hidden !== !none) noMatch.hidden = !none;
+    if (none) setText(noMatch, `No event matches the filters${$("event-search").value.trim() ? ` and “${$("event-search").value.trim()}”` : ""}.`);
+    // The tab says it when the trader is looking elsewhere.
+    const down = Object.entries(board.outages).filter(([, o]) => o).map(([p]) => PRODUCTS[p] || p);
+    const parts = [];
+    if (!board.synced) parts.push("Reconnecting");
+    if (down.length) parts.push(`${down.join(" + ")} DOWN`);
+    if (stopped) parts.push(`${stopped} stopped`);
+    const title = parts.length ? `${parts.join(" · ")} — Market board` : "Market board";
+    if (title !== shownTitle) document.title = shownTitle = title;
+    const icon = !board.synced || down.length ? "down" : stopped ? "stopped" : "ok";
+    if (icon !== shownIcon) {
+      shownIcon = icon;
+      const link = $("favicon");
+      link.href = link.dataset[icon];
+      document.documentElement.dataset.alert = icon;
+    }
+  }
+
+  let orderTimer = 0;
+  function scheduleOrder() {
+    if (!orderTimer) orderTimer = setTimeout(order, 100);
+  }
+
+  function compareEvents(a, b) {
+    const pinned = Number(board.pinned.has(b.event.event_id)) - Number(board.pinned.has(a.event.event_id));
+    if (pinned) return pinned;
+    if ($("group-sport").checked && a.sport !== b.sport) {
+      return (a.sport || "~").localeCompare(b.sport || "~");
+    }
+    if (board.sort === "bet-stop" && a.lastStop !== b.lastStop) return b.lastStop - a.lastStop;
+    const live = Number(b.event.product === 1) - Number(a.event.product === 1);
+    if (live) return live;
+    const start = (a.event.start_time || Infinity) - (b.event.start_time || Infinity);
+    if (start) return start;
+    return String(a.event.name || a.event.event_id).localeCompare(String(b.event.name || b.event.event_id));
+  }
+
+  // Moves only the cards that are out of place, so the order costs nothing when nothing changed.
+  function order() {
+    orderTimer = 0;
+    const container = $("events");
+    const sorted = [...board.events.values()].sort(compareEvents);
+    const wanted = [];
+    const grouping = $("group-sport").checked;
+    let group = null;
+    for (const entry of sorted) {
+      const pinned = board.pinned.has(entry.event.event_id);
+      const heading = pinned ? "Pinned" : grouping ? entry.sport || "Other" : null;
+      if (heading !== null && heading !== group && !entry.el.hidden) {
+        group = heading;
+        wanted.push(groupHeading(heading));
+      }
+      wanted.push(entry.el);
+    }
+    let current = container.firstElementChild;
+    for (const node of wanted) {
+      if (node === current) current = current.nextElementSibling;
+      else container.insertBefore(node, current);
+    }
+    while (current) {
+      const next = current.nextElementSibling;
+      current.remove(); // a group heading no longer wanted
+      current = next;
+    }
+  }
+
+  const headings = new Map();
+  function groupHeading(text) {
+    let heading = headings.get(text);
+    if (!heading) {
+      heading = el("h2", "group-head", text);
+      headings.set(text, heading);
+    }
+    return heading;
+  }
+
+  function togglePin(entry) {
+    const id = entry.event.event_id;
+    const pinned = !board.pinned.has(id);
+    if (pinned) board.pinned.add(id);
+    else board.pinned.delete(id);
+    while (board.pinned.size > MAX_PINNED) board.pinned.delete(board.pinned.values().next().value);
+    store("pinned", JSON.stringify([...board.pinned]));
+    paintPin(entry, pinned);
+    order();
+  }
+
+  function paintPin(entry, pinned) {
+    const button = entry.el.querySelector(".pin");
+    button.setAttribute("aria-pressed", String(pinned));
+    button.textContent = pinned ? "Pinned" : "Pin";
+    entry.el.classList.toggle("pinned", pinned);
+  }
+
+  function toggleExpanded(entry) {
+    const id = entry.event.event_id;
+    const expanded = !board.expanded.has(id);
+    if (expanded) board.expanded.add(id);
+    else board.expanded.delete(id);
+    paintExpanded(entry, expanded);
+  }
+
+  function paintExpanded(entry, expanded) {
+    entry.el.classList.toggle("expanded", expanded);
+    entry.el.querySelector(".expand").setAttribute("aria-expanded", String(expanded));
+  }
+
+  function stepEvent(step) {
+    const cards = [...$("events").querySelectorAll(".event:not([hidden])")];
+    if (!cards.length) return;
+    const current = document.activeElement && document.activeElement.closest(".event");
+    const at = cards.indexOf(current);
+    const next = cards[at < 0 ? (step > 0 ? 0 : cards.length - 1) : Math.min(cards.length - 1, Math.max(0, at + step))];
+    next.focus({ preventScroll: true });
+    next.scrollIntoView({ block: "nearest" });
+  }
+
+  function onKey(event) {
+    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
+    const target = event.target;
+    if (target.closest("input, select, textarea, dialog")) {
+      if (event.key === "Escape" && target.id === "event-search") target.blur();
+      return;
+    }
+    if (event.key === "/") {
+      event.preventDefault();
+      $("event-search").focus();
+      $("event-search").select();
+    } else if (event.key === "j" || event.key === "k") {
+      event.preventDefault();
+      stepEvent(event.key === "j" ? 1 : -1);
+    } else if (event.key === "Enter" && target.classList.contains("event")) {
+      event.preventDefault();
+      const entry = board.events.get(target.dataset.eventId);
+      if (entry) toggleExpanded(entry);
+    }
+  }
+
+  const THEMES = ["auto", "dark", "light"];
+  function applyTheme(theme) {
+    if (theme === "auto") delete document.documentElement.dataset.theme;
+    else document.documentElement.dataset.theme = theme;
+    setText($("theme"), `Theme: ${theme}`);
+    $("theme").dataset.value = theme;
+  }
+
+  // The clock: live counters of the stopped lines on screen, alive ages, outage durations ------
+
+  const onScreen = new Set();
+  const observer = "IntersectionObserver" in window ? new IntersectionObserver((entries) => {
+    const now = Date.now();
+    for (const change of entries) {
+      const entry = board.events.get(change.target.dataset.eventId);
+      if (!entry) continue;
+      if (change.isIntersecting) {
+        onScreen.add(entry);
+        for (const line of entry.stoppedLines) paintCounter(line, now);
+      } else onScreen.delete(entry);
+    }
+  }, { rootMargin: "200px" }) : null;
+
+  let ticks = 0;
+  function tick() {
+    const now = Date.now();
+    sweep(now);
+    paintAliveAges();
+    paintOutageBanner(now);
+    for (const entry of observer ? onScreen : board.events.values()) {
+      for (const line of entry.stoppedLines) paintCounter(line, now);
+    }
+    if (++ticks % 30 === 0) for (const entry of board.events.values()) if (entry.event.product === 3) paintEventMeta(entry);
   }
 
   document.addEventListener("DOMContentLoaded", () => {
+    try {
+      for (const id of JSON.parse(stored("pinned", "[]"))) if (typeof id === "string") board.pinned.add(id);
+    } catch { /* a damaged entry: start with no pins */ }
+    $("timezone").textContent = timezoneLabel();
     $("product-filter").addEventListener("change", applyFilters);
+    $("sport-filter").addEventListener("change", applyFilters);
     $("event-search").addEventListener("input", applyFilters);
+    $("sort").value = stored("sort", "live") === "bet-stop" ? "bet-stop" : "live";
+    board.sort = $("sort").value;
+    $("sort").addEventListener("change", () => { board.sort = $("sort").value; store("sort", board.sort); order(); });
+    $("group-sport").checked = stored("group", "0") === "1";
+    $("group-sport").addEventListener("change", () => { store("group", $("group-sport").checked ? "1" : "0"); order(); });
+    $("dense").checked = stored("dense", "0") === "1";
+    $("events").classList.toggle("dense", $("dense").checked);
+    $("dense").addEventListener("change", () => {
+      $("events").classList.toggle("dense", $("dense").checked);
+      store("dense", $("dense").checked ? "1" : "0");
+    });
     $("show-closed").addEventListener("change", (e) => document.body.classList.toggle("show-closed", e.target.checked));
-    setInterval(paintAliveAges, 1000);
+    $("sound").checked = stored("sound", "0") === "1";
+    $("sound").addEventListener("change", () => {
+      store("sound", $("sound").checked ? "1" : "0");
+      if ($("sound").checked) {
+        try { audio = audio || new AudioContext(); audio.resume(); } catch { /* no audio */ }
+      }
+    });
+    const theme = stored("theme", "auto");
+    applyTheme(THEMES.includes(theme) ? theme : "auto");
+    $("theme").addEventListener("click", () => {
+      const next = THEMES[(THEMES.indexOf($("theme").dataset.value) + 1) % THEMES.length];
+      store("theme", next);
+      applyTheme(next);
+    });
+    $("controls-toggle").addEventListener("click", () => {
+      const open = !$("bar").classList.contains("controls-open");
+      $("bar").classList.toggle("controls-open", open);
+      $("controls-toggle").setAttribute("aria-expanded", String(open));
+    });
+    document.addEventListener("keydown", onKey);
+    setInterval(tick, 1000);
     paintBanner();
     connect();
   });

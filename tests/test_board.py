@@ -1,31 +1,24 @@
 """The board in a real browser: headless Chromium via Playwright, against the app under gunicorn."""
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
 from feed import frames
-from tests.servers import ROOT, gunicorn
+from tests.board_page import GREY, chromium, shot
+from tests.servers import gunicorn
 from tests.upstream import wait_until
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-ARTIFACTS = ROOT / "artifacts"
+
+@pytest.fixture(scope="module")
+def browser():
+    yield from chromium()
+
+
 EVENT = "sr:match:500"
 NAME = 'Lions <img src=x onerror="window.__injected=1"> v Tigers'
-GREY = "rgb(217, 220, 225)"
 
 
 def odds(ts, status=1, price=2.0):
@@ -62,21 +55,6 @@ def odds(ts, status=1, price=2.0):
     }
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        message = f"needs Chromium at {CHROMIUM} (bin/chromium installs it)"
-        if os.environ.get("CI"):
-            pytest.fail("CI must run the browser tests; " + message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
 def page(browser, upstream, sqlite_database_url):
     with gunicorn(sqlite_database_url, FEED_URL=upstream.url) as address:
@@ -103,11 +81,6 @@ def line(page, market_id):
     return page.locator(f'.line[data-event-id="{EVENT}"][data-market-id="{market_id}"]')
 
 
-def shot(page, name):
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=ARTIFACTS / f"board-{name}.png", full_page=True)
-
-
 def wait_status(page, market_id, status):
     page.wait_for_selector(
         f'.line[data-event-id="{EVENT}"][data-market-id="{market_id}"][data-status="{status}"]',
@@ -119,6 +92,19 @@ def test_odds_arrive_and_show(page):
     assert line(page, 1).locator('[data-outcome-id="1"] .odds').inner_text() == "2.00"
     assert page.locator("#feed-banner").get_attribute("data-feed-status") == "up"
     shot(page, "active")
+
+
+def test_the_page_holds_no_inline_script_style_or_handler(page):
+    # So that a Content-Security-Policy without 'unsafe-inline' lets the whole board work.
+    inline = page.evaluate(
+        """() => ({
+            scripts: [...document.scripts].filter(s => !s.src).length,
+            styles: document.querySelectorAll('style').length,
+            attributes: [...document.querySelectorAll('*')].flatMap(e => [...e.attributes]
+                .map(a => a.name).filter(n => n === 'style' || n.startsWith('on'))),
+        })"""
+    )
+    assert inline == {"scripts": 0, "styles": 0, "attributes": []}
 
 
 def test_markup_in_an_event_name_is_shown_as_text(page):
@@ -143,9 +129,9 @@ def test_bet_stop_all_greys_every_line_keeping_odds(page, upstream):
         row = line(page, market_id)
         assert row.get_attribute("aria-disabled") == "true"
         assert row.evaluate("e => getComputedStyle(e).backgroundColor") == GREY
-        assert "Suspended" in row.inner_text()
+        assert "BetStop: all" in row.locator(".state").inner_text()
     assert line(page, 1).locator('[data-outcome-id="1"] .odds').inner_text() == "2.00"
-    assert line(page, 1).get_attribute("title") == "BetStop: all"
+    assert line(page, 1).get_attribute("title").startswith("BetStop: all since ")
     assert page.locator("#suspended-count").inner_text() == "2"
     assert page.locator("#bet-stop-log li").first.inner_text().endswith("all · suspended · 2 lines")
     shot(page, "bet-stop-all")
@@ -162,6 +148,18 @@ def test_bet_stop_with_a_group_greys_only_that_group_and_odds_reopen(page, upstr
         f"""() => document.querySelector('.line[data-event-id="{EVENT}"][data-market-id="1"]'
             + ' [data-outcome-id="1"]').classList.contains('flash-up')"""
     )
+
+
+def test_odds_flashes_run_no_animation_and_are_taken_off_by_one_timer(page, upstream):
+    # A board left open all day: a flash is a class, not an animation restyling cells per frame.
+    upstream.send_frame(frames.ODDS_CHANGE, odds(3000, price=2.4))
+    cell = f'.line[data-event-id="{EVENT}"][data-market-id="1"] [data-outcome-id="1"]'
+    page.wait_for_selector(f"{cell}.flash-up")
+    assert page.evaluate("document.getAnimations().length") == 0
+    page.wait_for_selector(f"{cell}:not(.flash-up)", timeout=6000)
+    upstream.send_frame(frames.ODDS_CHANGE, odds(4000, price=2.1))
+    page.wait_for_selector(f"{cell}.flash-down")
+    assert page.evaluate("document.getAnimations().length") == 0
 
 
 def test_upstream_away_turns_the_banner_down_and_lines_suspended(page, upstream):

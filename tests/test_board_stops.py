@@ -1,0 +1,341 @@
+"""Stopped lines at a glance: why, since when, for how long; a layout that does not move."""
+
+import re
+import time
+
+import pytest
+
+from feed import frames
+from tests.board_page import GREY, chromium, new_page, page_server, shot
+from tests.servers import gunicorn
+from tests.upstream import wait_until
+
+pytestmark = pytest.mark.browser
+
+EVENT = "sr:match:800"
+PREMATCH = "sr:match:801"
+LINE = f'.line[data-event-id="{EVENT}"]'
+CLOCK = re.compile(r"^\d\d:\d\d:\d\d$")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    yield from chromium()
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def odds(ts, status=1, price=2.0, handed_166=False, event=EVENT, product=1):
+    return {
+        "event_id": event,
+        "product": product,
+        "timestamp": ts,
+        "markets": [
+            {
+                "id": 1,
+                "lines": [
+                    {
+                        "specifiers": "",
+                        "status": status,
+                        "outcomes": [
+                            {"id": "1", "odds": price},
+                            {"id": "2", "odds": 3.1},
+                            {"id": "3", "odds": 3.4},
+                        ],
+                    }
+                ],
+            },
+            {
+                "id": 166,
+                "lines": [
+                    {
+                        "specifiers": "total=9.5",
+                        "status": -2 if handed_166 else status,
+                        "outcomes": [{"id": "12", "odds": 1.8}, {"id": "13", "odds": 2.0}],
+                    }
+                ],
+            },
+            {
+                "id": 18,
+                "lines": [
+                    {
+                        "specifiers": f"total={total}",
+                        "status": status,
+                        "outcomes": [{"id": "12", "odds": 1.9}, {"id": "13", "odds": 1.9}],
+                    }
+                    for total in ("2.5", "3.5")
+                ],
+            },
+        ],
+    }
+
+
+@pytest.fixture
+def served(upstream, sqlite_database_url):
+    with gunicorn(sqlite_database_url, FEED_URL=upstream.url) as address:
+        upstream.wait_connected()
+        upstream.alive()
+        upstream.send_frame(
+            frames.FIXTURE_CHANGE,
+            {
+                "event_id": EVENT,
+                "product": 1,
+                "change_type": 1,
+                "event_name": "Porto v Roma",
+                "sport": "football",
+                "timestamp": 1,
+            },
+        )
+        upstream.send_frame(frames.ODDS_CHANGE, odds(now_ms() - 120_000))
+        upstream.send_frame(frames.ODDS_CHANGE, odds(now_ms() - 120_000, event=PREMATCH, product=3))
+        yield address
+
+
+@pytest.fixture(scope="module")
+def address_only(sqlite_template, tmp_path_factory):
+    yield from page_server(sqlite_template, tmp_path_factory)
+
+
+@pytest.fixture
+def page(browser, served):
+    page = new_page(browser, served)
+    page.wait_for_selector(f'.line[data-event-id="{EVENT}"][data-market-id="18"]')
+    yield page
+    page.context.close()
+
+
+def row(page, market_id, specifiers=None):
+    selector = f'.line[data-event-id="{EVENT}"][data-market-id="{market_id}"]'
+    if specifiers is not None:
+        selector += f'[data-specifiers="{specifiers}"]'
+    return page.locator(selector)
+
+
+def wait_stop(page, market_id, kind):
+    page.wait_for_selector(
+        f'.line[data-event-id="{EVENT}"][data-market-id="{market_id}"][data-stop="{kind}"]',
+        timeout=5000,
+    )
+
+
+def state(page, market_id):
+    return row(page, market_id).first.locator(".state")
+
+
+def seconds(counter):
+    minutes, secs = counter.split(":")[-2:]
+    return int(minutes) * 60 + int(secs)
+
+
+def test_a_bet_stop_says_its_groups_its_reason_since_when_and_for_how_long(page, upstream):
+    sent = now_ms() - 65_000
+    upstream.send_frame(
+        frames.BET_STOP,
+        {
+            "event_id": EVENT,
+            "groups": "score",
+            "product": 1,
+            "timestamp": sent,
+            "betstop_reason": 1,
+        },
+    )
+    wait_stop(page, 1, "bet_stop")
+    assert state(page, 1).locator(".why").inner_text() == "BetStop: score · Possible goal"
+    note = page.locator(f'.event[data-event-id="{EVENT}"] .event-why')
+    assert note.inner_text().startswith("BetStop: score · Possible goal · since ")
+    since = state(page, 1).locator(".since").inner_text()
+    assert CLOCK.match(since)
+    expected = page.evaluate(
+        "ms => new Intl.DateTimeFormat(undefined, {hour: '2-digit', minute: '2-digit',"
+        " second: '2-digit', hourCycle: 'h23'}).format(new Date(ms))",
+        sent,
+    )
+    assert since == expected
+    first = seconds(state(page, 1).locator(".for").inner_text())
+    assert 64 <= first <= 80
+    # A live counter, without hovering and without a reload.
+    wait_until(
+        lambda: seconds(state(page, 1).locator(".for").inner_text()) >= first + 2,
+        timeout=6,
+        what="the counter to count",
+    )
+    # The corners market is in no group named "score": it stays open.
+    assert row(page, 166).get_attribute("data-status") == "active"
+    assert row(page, 166).locator(".state").inner_text() == ""
+    shot(page, "bet-stop-reason", docs=True)
+
+
+def test_each_reason_reads_distinctly(page, upstream):
+    # A prematch line handed over to the live producer.
+    handed = odds(now_ms(), event=PREMATCH, product=3, handed_166=True)
+    upstream.send_frame(frames.ODDS_CHANGE, handed)
+    page.wait_for_selector(f'.line[data-event-id="{PREMATCH}"][data-stop="handed_over"]')
+    handed_over = page.locator(f'.line[data-event-id="{PREMATCH}"][data-market-id="166"]')
+    assert handed_over.locator(".why").inner_text() == "Handed over"
+    upstream.send_frame(
+        frames.BET_STOP, {"event_id": EVENT, "groups": "all", "timestamp": now_ms()}
+    )
+    wait_stop(page, 1, "bet_stop")
+    assert state(page, 1).locator(".why").inner_text() == "BetStop: all"
+    bet_stop_colour = state(page, 1).locator(".why").evaluate("e => getComputedStyle(e).color")
+    upstream.send_frame(frames.ODDS_CHANGE, odds(now_ms() + 1000))  # everything reopens
+    wait_active(page, 1)
+    upstream.alive(offset=30)  # the odds source is late: every product is down
+    wait_stop(page, 1, "feed_down")
+    assert state(page, 1).locator(".why").inner_text() == "Live feed down"
+    assert row(page, 1).get_attribute("data-status") == "suspended"
+    feed_down_colour = state(page, 1).locator(".why").evaluate("e => getComputedStyle(e).color")
+    assert feed_down_colour != bet_stop_colour
+    upstream.alive()
+    wait_active(page, 1)
+    page.evaluate("marketBoard.ws.close()")
+    wait_stop(page, 1, "reconnecting")
+    assert state(page, 1).locator(".why").inner_text() == "Reconnecting"
+    page.wait_for_selector(
+        f'.line[data-event-id="{EVENT}"][data-market-id="1"][data-status="active"]', timeout=15000
+    )
+
+
+def wait_active(page, market_id):
+    page.wait_for_selector(
+        f'.line[data-event-id="{EVENT}"][data-market-id="{market_id}"][data-status="active"]'
+    )
+
+
+def boxes(page):
+    """Where every odds cell, line and state slot of the event is, in page coordinates."""
+    return page.evaluate(
+        """event => [...document.querySelectorAll(
+              `.event[data-event-id="${event}"] .outcome, .event[data-event-id="${event}"] .line,
+               .event[data-event-id="${event}"] .state`)].map(e => {
+            const r = e.getBoundingClientRect();
+            return [r.x, r.y + scrollY, r.width, r.height].map(v => Math.round(v * 100) / 100);
+        })""",
+        EVENT,
+    )
+
+
+def test_odds_stay_exactly_where_they_were_when_lines_stop_and_reopen(page, upstream):
+    before = boxes(page)
+    assert len(before) == 4 + 4 + 9  # lines, a state slot each, and their cells
+    upstream.send_frame(
+        frames.BET_STOP, {"event_id": EVENT, "groups": "all", "timestamp": now_ms()}
+    )
+    wait_stop(page, 18, "bet_stop")
+    assert row(page, 18).first.evaluate("e => getComputedStyle(e).backgroundColor") == GREY
+    assert boxes(page) == before
+    upstream.send_frame(frames.ODDS_CHANGE, odds(now_ms() + 1000, price=2.5))
+    wait_active(page, 18)
+    assert boxes(page) == before
+    upstream.alive(offset=30)
+    wait_stop(page, 1, "feed_down")
+    page.wait_for_selector("#outage-banner:not([hidden])")
+    assert boxes(page) == before  # the outage banner lies over the board, it moves nothing
+    upstream.alive()
+    wait_active(page, 1)
+    assert boxes(page) == before
+
+
+def test_a_cancelled_fixture_looks_cancelled_and_nothing_on_it_reads_bettable(page, upstream):
+    page.wait_for_function("document.getElementById('suspended-count').textContent.trim() === '0'")
+    upstream.send_frame(
+        frames.FIXTURE_CHANGE,
+        {"event_id": EVENT, "product": 1, "change_type": 3, "timestamp": now_ms()},
+    )
+    card = page.locator(f'.event[data-event-id="{EVENT}"]')
+    page.wait_for_selector(f'.event[data-event-id="{EVENT}"].cancelled')
+    assert card.locator(".event-notice").is_visible()
+    assert card.locator(".event-notice").inner_text().startswith("Fixture cancelled")
+    assert card.locator(".event-name").evaluate("e => getComputedStyle(e).textDecorationLine") == (
+        "line-through"
+    )
+    # The feed closes a cancelled fixture's lines: none shows as bettable, no heading stays empty.
+    lines = card.locator(".line")
+    page.wait_for_function(
+        f"""[...document.querySelectorAll('{LINE}')].every(
+            e => e.dataset.status === 'cancelled' && e.getAttribute('aria-disabled') === 'true')"""
+    )
+    assert lines.count() == 4
+    assert not card.locator(".market").first.is_visible()
+    shot(page, "cancelled-fixture", docs=True)
+    page.check("#show-closed")
+    for n in range(4):
+        assert lines.nth(n).is_visible()
+        assert lines.nth(n).locator(".why").inner_text() == "Cancelled"
+
+
+def test_lines_of_a_cancelled_fixture_the_feed_left_open_read_stopped(browser, address_only):
+    """Whatever the feed does with the lines, the board never shows a cancelled event bettable."""
+    from tests.board_page import PlayedSocket, event, line, open_played, snapshot
+
+    played = PlayedSocket(
+        snapshot(
+            [event("sr:match:1", "Ajax v PSV", status="cancelled")],
+            [line("sr:match:1", 1), line("sr:match:1", 18, "total=2.5", name="Total")],
+        )
+    )
+    page = open_played(browser, address_only, played)
+    rows = page.locator('.line[data-event-id="sr:match:1"]')
+    for n in range(2):
+        assert rows.nth(n).get_attribute("data-status") == "suspended"
+        assert rows.nth(n).get_attribute("data-stop") == "fixture_cancelled"
+        assert rows.nth(n).locator(".why").inner_text() == "Fixture cancelled"
+    assert page.locator("#suspended-count").inner_text() == "2"
+    page.context.close()
+
+
+def test_closed_lines_are_hidden_or_labelled_by_kind_and_an_empty_market_has_no_heading(
+    page, upstream
+):
+    upstream.send_frame(
+        frames.BET_SETTLEMENT,
+        {
+            "event_id": EVENT,
+            "product": 1,
+            "timestamp": now_ms(),
+            "certainty": 2,
+            "outcomes": {
+                "market": [
+                    {"id": 166, "specifiers": "total=9.5", "outcome": [{"id": "12", "result": 1}]}
+                ]
+            },
+        },
+    )
+    upstream.send_frame(
+        frames.BET_CANCEL,
+        {
+            "event_id": EVENT,
+            "product": 1,
+            "timestamp": now_ms(),
+            "market": [{"id": 18, "specifiers": "total=2.5", "void_reason": 1}],
+        },
+    )
+    page.wait_for_selector(f'{LINE}[data-market-id="166"][data-status="settled"]', state="attached")
+    page.wait_for_selector(
+        f'{LINE}[data-market-id="18"][data-specifiers="total=2.5"][data-status="cancelled"]',
+        state="attached",
+    )
+    corners = page.locator(f'.event[data-event-id="{EVENT}"] .market[data-market-id="166"]')
+    assert not row(page, 166).is_visible()
+    assert not row(page, 18, "total=2.5").is_visible()
+    assert not corners.is_visible()  # no empty heading
+    totals = page.locator(f'.event[data-event-id="{EVENT}"] .market[data-market-id="18"] h3')
+    assert totals.is_visible()  # one line still open
+    page.check("#show-closed")
+    assert corners.is_visible()
+    assert row(page, 166).locator(".why").inner_text() == "Settled"
+    assert row(page, 18, "total=2.5").locator(".why").inner_text() == "Cancelled"
+    upstream.send_frame(
+        frames.BET_STOP,
+        {
+            "event_id": EVENT,
+            "groups": "all",
+            "market_status": "deactivated",
+            "timestamp": now_ms() + 1000,
+        },
+    )
+    page.wait_for_selector(f'{LINE}[data-market-id="1"][data-status="deactivated"]')
+    assert row(page, 1).locator(".why").inner_text() == "Deactivated"
+    shot(page, "closed-lines")
