@@ -28,6 +28,7 @@ from .descriptions import MarketDescriptions
 from .health import FeedHealth
 from .market import ACTIVE, SUSPENDED, MarketState
 from .relay import Relay
+from .retention import Retention
 from .store import FeedStore
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,8 @@ class Term:
                 max_message_bytes=config["FEED_MAX_FRAME_BYTES"],
             )
         self.subscribe_also = config["FEED_SUBSCRIBE"]
+        self.retention = Retention(int(config["FEED_CLOSED_GRACE_SECONDS"] * 1000))
+        self.clock = clock
         self.stopped = threading.Event()
 
     def subscriptions(self):
@@ -92,13 +95,18 @@ class Term:
             self.client.stop()
 
     def _every_second(self):
-        # Health only: the database has a thread of its own (FeedStore.start), so a write that
-        # waits never holds back the news that the feed went down.
+        # Health and memory only: the database has a thread of its own (FeedStore.start), so a
+        # write that waits never holds back the news that the feed went down.
+        sweep_every = min(60_000, max(1000, self.retention.grace_ms))
+        next_sweep = self.clock() + sweep_every
         while not self.stopped.wait(1):
             try:
                 self.relay.tick()
+                if self.clock() >= next_sweep:
+                    next_sweep = self.clock() + sweep_every
+                    self.relay.prune(self.retention, self.clock())
             except Exception:
-                log.exception("feed health tick failed")
+                log.exception("feed housekeeping failed")
 
 
 def suspend_for_gap(state, reason=FEED_GAP):
