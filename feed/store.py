@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from database import Busy, db, run_in_transaction
+from database import Busy, run_in_transaction
 
 from .market import CANCELLED, DEACTIVATED, SETTLED, STATUSES, SUSPENDED, Event, MarketLine, Outcome
 from .models import BetStopRecord, FeedEvent, FeedLine, Unstorable, fit
@@ -371,13 +371,12 @@ class FeedStore:
     # Reading ------------------------------------------------------------------------------
 
     def recent_bet_stops(self, limit=100, event_id=None):
-        with self.app.app_context():
-            query = select(BetStopRecord).order_by(BetStopRecord.id.desc()).limit(limit)
-            if event_id:
-                query = query.where(BetStopRecord.event_id == event_id)
-            result = [record.to_json() for record in db.session.scalars(query)]
-            db.session.remove()
-        return result
+        """The latest BetStop log entries, newest first."""
+        query = select(*BetStopRecord.__table__.columns).order_by(BetStopRecord.id.desc())
+        if event_id:
+            query = query.where(BetStopRecord.event_id == event_id)
+        rows = self._read(lambda connection: connection.execute(query.limit(limit)).all())
+        return [BetStopRecord(**row._asdict()).to_json() for row in rows]
 
     def load(self):
         """The last known events and lines, as the state's own objects.
@@ -387,33 +386,43 @@ class FeedStore:
         """
         recent = _stamp(self.clock() - self.grace_ms)
         kept_line = or_(FeedLine.status.not_in(CLOSED), FeedLine.changed_at >= recent)
-        with self.app.app_context():
-            lines = [
-                MarketLine(
-                    event_id=row.event_id,
-                    market_id=row.market_id,
-                    specifiers=row.specifiers,
-                    product=row.product,
-                    status=row.status,
-                    outcomes={k: Outcome(**v) for k, v in row.outcomes.items()},
-                    groups=tuple(row.groups) if row.groups is not None else None,
-                    name=row.name,
-                    updated_at=row.updated_at,
-                    reason=row.reason,
-                )
-                for row in db.session.scalars(select(FeedLine).where(kept_line))
-            ]
-            kept_event = or_(
-                exists().where(FeedLine.event_id == FeedEvent.event_id, kept_line),
-                FeedEvent.changed_at >= recent,
-                ~exists().where(FeedLine.event_id == FeedEvent.event_id),  # odds yet to come
+        kept_event = or_(
+            exists().where(FeedLine.event_id == FeedEvent.event_id, kept_line),
+            FeedEvent.changed_at >= recent,
+            ~exists().where(FeedLine.event_id == FeedEvent.event_id),  # odds yet to come
+        )
+
+        def read(connection):
+            lines = connection.execute(select(*FeedLine.__table__.columns).where(kept_line))
+            events = connection.execute(select(*FeedEvent.__table__.columns).where(kept_event))
+            return lines.all(), events.all()
+
+        line_rows, event_rows = self._read(read)
+        lines = [
+            MarketLine(
+                event_id=row.event_id,
+                market_id=row.market_id,
+                specifiers=row.specifiers,
+                product=row.product,
+                status=row.status,
+                outcomes={k: Outcome(**v) for k, v in row.outcomes.items()},
+                groups=tuple(row.groups) if row.groups is not None else None,
+                name=row.name,
+                updated_at=row.updated_at,
+                reason=row.reason,
             )
-            events = [
-                Event(**{c: getattr(row, c) for c in Event.__dataclass_fields__})
-                for row in db.session.scalars(select(FeedEvent).where(kept_event))
-            ]
-            db.session.remove()
+            for row in line_rows
+        ]
+        events = [
+            Event(**{c: getattr(row, c) for c in Event.__dataclass_fields__}) for row in event_rows
+        ]
         return events, lines
+
+    def _read(self, work):
+        # A transaction of its own, as writes have: on SQLite it waits for the write lock in
+        # sleeps the worker can serve other requests during (every transaction takes it).
+        with self.app.app_context():
+            return run_in_transaction(work)
 
 
 def _write(connection, part):

@@ -265,17 +265,23 @@ def test_a_large_backlog_is_written_a_bounded_number_of_rows_at_a_time(runtime, 
 
     def third_fails(work):
         calls.append(work)
-        if len(calls) == 3:
+        if len(calls) == 3 and not failed:
+            failed.append(work)
             database_down(work)
         return real(work)
+
+    failed = []
 
     monkeypatch.setattr(feed.store, "run_in_transaction", third_fails)
     with pytest.raises(OperationalError):
         runtime.store.flush()
+    assert len(calls) == 3
     assert len(runtime.store.load()[1]) == 2000
     assert runtime.store.status()["waiting"]["lines"] == 3000
+    calls.clear()
     runtime.store.flush()
-    assert len(runtime.store.load()[1]) == 5000 and len(calls) == 6
+    assert len(calls) == 3
+    assert len(runtime.store.load()[1]) == 5000
 
 
 def test_bet_stops_waiting_for_the_database_are_bounded(runtime, monkeypatch):
@@ -361,3 +367,95 @@ def try_flush(store):
     except Exception as exc:
         return type(exc).__name__
     return "written"
+
+
+# Pruning and what a restart loads -------------------------------------------------------------
+
+DAY_MS = 86_400_000
+
+
+def written_at(store, ms, lines=(), event=None, bet_stops=()):
+    """Write `lines`, `event` and BetStops for `bet_stops` event ids as if at time `ms`."""
+    clock, store.clock = store.clock, lambda: ms
+    try:
+        store.changed(list(lines), event)
+        for event_id in bet_stops:
+            stop = Frame(frames.BET_STOP, ms, {"event_id": event_id, "timestamp": ms})
+            store.log_bet_stop(stop, Applied(lines=[], status="suspended"), ms)
+        store.flush()
+    finally:
+        store.clock = clock
+
+
+def event_json(event_id):
+    return {"event_id": event_id, "product": 1, "name": event_id, "status": ""}
+
+
+def old_and_new_rows(store):
+    now = store.clock()
+    long_ago = now - 31 * DAY_MS
+    written_at(
+        store,
+        long_ago,
+        [line_json("old", 1, status="settled"), line_json("old", 2)],
+        event_json("old"),
+        ["old"] * 3,
+    )
+    written_at(store, long_ago, event=event_json("gone"))  # no line at all, for 31 days
+    written_at(store, now, [line_json("new", 1, status="cancelled")], event_json("new"), ["new"])
+
+
+def test_prune_deletes_what_is_older_than_the_retention_and_nothing_else(runtime, monkeypatch):
+    old_and_new_rows(runtime.store)
+    monkeypatch.setattr(feed.store, "PRUNE_BATCH", 2)
+    transactions = []
+    real = feed.store.run_in_transaction
+    monkeypatch.setattr(
+        feed.store, "run_in_transaction", lambda work: transactions.append(work) or real(work)
+    )
+    deleted = runtime.store.prune()
+    assert deleted == {"bet_stops": 3, "lines": 1, "events": 1}
+    assert len(transactions) == 2 + 1 + 1  # two rows a transaction: three BetStops took two
+    events, lines = runtime.store.load()
+    assert {(ln.event_id, ln.market_id) for ln in lines} == {("old", 2), ("new", 1)}
+    assert {e.event_id for e in events} == {"old", "new"}
+    assert [e["event_id"] for e in runtime.store.recent_bet_stops()] == ["new"]
+
+
+def test_the_feeds_own_loop_prunes(database_url):
+    config = {"FEED_ENABLED": True, "FEED_URL": "", "FEED_FLUSH_SECONDS": 0.05}
+    app = create_app(base_config(database_url) | config)
+    runtime = app.extensions["feed"]
+    old_and_new_rows(runtime.store)
+    runtime.start()
+    try:
+        wait_until(
+            lambda: [e["event_id"] for e in runtime.store.recent_bet_stops()] == ["new"],
+            what="the old BetStops pruned",
+        )
+    finally:
+        runtime.stop()
+        with app.app_context():
+            db.engine.dispose()
+
+
+def test_a_restart_loads_no_line_closed_for_longer_than_the_grace(runtime):
+    store = runtime.store
+    now = store.clock()
+    before_grace = now - store.grace_ms - 1000
+    written_at(
+        store,
+        before_grace,
+        [
+            line_json("done", 1, status="settled"),
+            line_json("live", 1, status="deactivated"),
+            line_json("live", 2),
+        ],
+        event_json("done"),
+    )
+    written_at(store, before_grace, event=event_json("live"))
+    written_at(store, before_grace, event=event_json("fixture"))  # no odds yet
+    written_at(store, now, [line_json("live", 3, status="settled")])
+    events, lines = store.load()
+    assert {(ln.event_id, ln.market_id) for ln in lines} == {("live", 2), ("live", 3)}
+    assert {e.event_id for e in events} == {"live", "fixture"}
