@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import platform
 import random
+import socket
 import subprocess
 import sys
 import tempfile
@@ -64,11 +65,14 @@ class RollingFeed:
         ]
 
     def opening(self, now):
-        """Fill the set of live events, their ends spread over a lifetime."""
-        messages = []
-        while len(self.events) < self.live:
+        """Every live event's fixture and odds, as a new connection starts with."""
+        while len(self.events) < self.live:  # the first time: ends spread over a lifetime
             ends = now / 1000 + self.lifetime * (len(self.events) + 1) / self.live
-            messages += self._open(now, ends)
+            self._open(now, ends)
+        messages = []
+        for event_id, (_, lines) in self.events.items():
+            messages.append((frames.FIXTURE_CHANGE, self._fixture(event_id, now)))
+            messages.append((frames.ODDS_CHANGE, self._odds(event_id, lines, now)))
         return messages
 
     def step(self, now):
@@ -95,17 +99,20 @@ class RollingFeed:
         event_id = f"sr:match:{70000000 + self.created}"
         lines = self.lines()
         self.events[event_id] = (ends, lines)
-        fixture = {
+        odds = self._odds(event_id, lines, now)
+        return [(frames.FIXTURE_CHANGE, self._fixture(event_id, now)), (frames.ODDS_CHANGE, odds)]
+
+    def _fixture(self, event_id, now):
+        number = int(event_id.rsplit(":", 1)[1]) - 70000000
+        return {
             "event_id": event_id,
             "product": 1,
             "change_type": 1,
             "start_time": now,
             "timestamp": now,
-            "event_name": f"Home {self.created} v Away {self.created}",
+            "event_name": f"Home {number} v Away {number}",
             "sport": "football",
         }
-        odds = self._odds(event_id, lines, now)
-        return [(frames.FIXTURE_CHANGE, fixture), (frames.ODDS_CHANGE, odds)]
 
     def _odds(self, event_id, lines, now):
         markets = {}
@@ -148,6 +155,7 @@ class Upstream:
         self.clients = set()
         self.sent = {}  # BetStop key -> monotonic send time
         self.count = 0
+        self.go = asyncio.Event()  # set once the boards are in
 
     async def handler(self, websocket):
         now = int(time.time() * 1000)
@@ -165,6 +173,7 @@ class Upstream:
             self.clients.discard(websocket)
 
     async def run(self):
+        await self.go.wait()
         tick, started, next_alive = 0.02, time.monotonic(), 0.0
         while True:
             await asyncio.sleep(tick)
@@ -199,17 +208,19 @@ def start_server(port, upstream_url, database_url, grace):
 
 
 def new_board(port):
-    """(ms a new board waited for its snapshot, its size in bytes, its lines, closed lines)."""
+    """A new board's snapshot: (ms to its first byte, ms to its last, bytes, lines, closed)."""
     started = time.perf_counter()
     ws = websocket.create_connection(f"ws://127.0.0.1:{port}/ws", timeout=60)
     try:
+        ws.sock.recv(1, socket.MSG_PEEK)  # the server has built it and started writing
+        first = time.perf_counter()
         text = ws.recv()
     finally:
         ws.close()
-    waited = (time.perf_counter() - started) * 1000
+    whole = time.perf_counter()
     lines = json.loads(text)["lines"]
     closed = sum(line["status"] in ("settled", "cancelled", "deactivated") for line in lines)
-    return waited, len(text), len(lines), closed
+    return (first - started) * 1000, (whole - started) * 1000, len(text), len(lines), closed
 
 
 def status(port):
@@ -228,7 +239,8 @@ def database_mb(database_url, engine):
 
 
 HEADER = (
-    f"{'t s':>6}{'RSS MB':>8}{'CPU %':>7}{'snap MB':>8}{'lines':>7}{'closed':>7}{'snap ms':>8}"
+    f"{'t s':>6}{'RSS MB':>8}{'CPU %':>7}{'snap MB':>8}{'lines':>7}{'closed':>7}{'1st B ms':>9}"
+    f"{'all ms':>8}"
     f"{'lag ms':>8}{'waiting':>8}{'DB MB':>7}{'stops':>6}{'p50 ms':>7}{'p99 ms':>7}"
 )
 
@@ -258,6 +270,7 @@ async def soak(args, tmp):
             pipe.send(("connect", port, "/ws", False, args.boards))
             joined = await loop.run_in_executor(None, pipe.recv)
             print(f"# {joined} boards in", flush=True)
+            upstream.go.set()
             print(HEADER, flush=True)
             started = time.monotonic()
             cpu, at = cpu_seconds(pid), time.monotonic()
@@ -273,10 +286,11 @@ async def soak(args, tmp):
                     "t": now - started,
                     "rss_mb": rss_kb(pid) / 1000,
                     "cpu_pct": (now_cpu - cpu) / (now - at) * 100,
-                    "snapshot_mb": snapshot[1] / 1e6,
-                    "lines": snapshot[2],
-                    "closed": snapshot[3],
-                    "snapshot_ms": snapshot[0],
+                    "snapshot_mb": snapshot[2] / 1e6,
+                    "lines": snapshot[3],
+                    "closed": snapshot[4],
+                    "first_byte_ms": snapshot[0],
+                    "snapshot_ms": snapshot[1],
                     "lag_ms": store["lag_ms"],
                     "waiting": sum(store["waiting"].values()),
                     "database_mb": database_mb(database_url, engine),
@@ -302,7 +316,8 @@ async def soak(args, tmp):
 def line(r):
     return (
         f"{r['t']:>6.0f}{r['rss_mb']:>8.1f}{r['cpu_pct']:>7.0f}{r['snapshot_mb']:>8.2f}"
-        f"{r['lines']:>7}{r['closed']:>7}{r['snapshot_ms']:>8.0f}{r['lag_ms']:>8}"
+        f"{r['lines']:>7}{r['closed']:>7}{r['first_byte_ms']:>9.0f}{r['snapshot_ms']:>8.0f}"
+        f"{r['lag_ms']:>8}"
         f"{r['waiting']:>8}{r['database_mb']:>7.1f}{r['bet_stops']:>6}{r['p50_ms']:>7.1f}"
         f"{r['p99_ms']:>7.1f}"
     )
@@ -319,9 +334,10 @@ def summary(rows, feed):
 
     return (
         f"events opened: {feed.created}; second half of the run: RSS {spread('rss_mb')} MB, "
-        f"snapshot {spread('snapshot_mb')} MB ({spread('lines')} lines), new board waited "
-        f"{spread('snapshot_ms')} ms, write-behind lag {spread('lag_ms')} ms, BetStop p99 "
-        f"{spread('p99_ms')} ms, database {spread('database_mb')} MB"
+        f"snapshot {spread('snapshot_mb')} MB ({spread('lines')} lines), its first byte after "
+        f"{spread('first_byte_ms')} ms and its last after {spread('snapshot_ms')} ms, "
+        f"write-behind lag {spread('lag_ms')} ms, BetStop p99 {spread('p99_ms')} ms, "
+        f"database {spread('database_mb')} MB"
     )
 
 
