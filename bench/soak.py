@@ -245,10 +245,10 @@ class Upstream:
                 broadcast(self.clients, frames.encode_text(cmd, data, now))
 
 
-def start_server(port, upstream_url, database_url, grace):
+def start_server(root, port, upstream_url, database_url, grace):
     env = os.environ | {"DATABASE_URL": database_url, "FEED_ENABLED": "0"}
     flask = [sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"]
-    subprocess.run(flask, cwd=ROOT, env=env, check=True, capture_output=True)
+    subprocess.run(flask, cwd=root, env=env, check=True, capture_output=True)
     env |= {
         "PORT": str(port),
         "FEED_URL": upstream_url,
@@ -257,7 +257,7 @@ def start_server(port, upstream_url, database_url, grace):
         "FEED_CLOSED_GRACE_SECONDS": str(grace),
     }
     command = [sys.executable, "-m", "gunicorn", "--log-level", "warning", "app:create_app()"]
-    return subprocess.Popen(command, cwd=ROOT, env=env)
+    return subprocess.Popen(command, cwd=root, env=env)
 
 
 def new_board(port):
@@ -309,7 +309,8 @@ async def soak(args, tmp):
         database_url, engine = f"sqlite:///{tmp}/soak.sqlite", None
     async with serve(upstream.handler, "127.0.0.1", upstream_port, compression=None):
         sender = asyncio.create_task(upstream.run())
-        server = start_server(port, f"ws://127.0.0.1:{upstream_port}/ws", database_url, args.grace)
+        upstream_url = f"ws://127.0.0.1:{upstream_port}/ws"
+        server = start_server(args.root, port, upstream_url, database_url, args.grace)
         context = multiprocessing.get_context("spawn")
         pipe, theirs = context.Pipe()
         crowd_process = context.Process(target=boards, args=(theirs,), daemon=True)
@@ -331,7 +332,9 @@ async def soak(args, tmp):
                 await asyncio.sleep(args.sample)
                 now_cpu, now = cpu_seconds(pid), time.monotonic()
                 snapshot = await loop.run_in_executor(None, new_board, port)
-                store = (await loop.run_in_executor(None, status, port))["store"]
+                # An app without the store's status (an older checkout, --root) shows -1.
+                store = (await loop.run_in_executor(None, status, port)).get("store")
+                store = store or {"lag_ms": -1, "waiting": {"all": -1}}
                 pipe.send(("collect",))
                 receipts = await loop.run_in_executor(None, pipe.recv)
                 delays = [(t - upstream.sent[key]) * 1000 for key, t in receipts]
@@ -410,13 +413,16 @@ def cli():
         default="sqlite",
         help="postgres: BENCH_DATABASE_URL, recreated",
     )
+    parser.add_argument(
+        "--root", default=ROOT, help="serve the app of this checkout (to compare with another)"
+    )
     args = parser.parse_args()
     print(
         f"# soak {datetime.now(UTC):%Y-%m-%d} on {platform.node()}: {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, {args.minutes:g} min at {args.rate} msgs/s, "
         f"{args.boards} boards, {args.events} events live x {10 * args.lines_per_market} lines, "
         f"each settled after {args.lifetime:g} s, closed lines kept {args.grace:g} s, "
-        f"{args.database}",
+        f"{args.database}, app from {args.root}",
         flush=True,
     )
     with tempfile.TemporaryDirectory() as tmp:
