@@ -1,5 +1,6 @@
 """The feed's tables: the last known events and lines, and the log of every BetStop."""
 
+import functools
 import math
 from datetime import datetime
 
@@ -89,39 +90,52 @@ def fit(model, row, keys):
     the `keys` columns is never altered: one that does not fit makes the whole row Unstorable,
     as two cut keys could name the same row.
     """
-    fitted = {}
-    for name, value in row.items():
-        column = model.__table__.columns[name]
-        fitted[name] = _fit_value(column, value, name in keys)
-    return fitted
+    columns = _columns(model)
+    return {name: _fit_value(columns[name], value, name in keys) for name, value in row.items()}
+
+
+@functools.cache
+def _columns(model):
+    """Per column of `model`: (name, kind, length or range, whether it may be empty)."""
+    specs = {}
+    for column in model.__table__.columns:
+        kind, limit = column.type, None
+        if isinstance(kind, String):
+            limit = kind.length
+        elif isinstance(kind, Integer):  # BigInteger included
+            limit = INTEGER_RANGES[BigInteger if isinstance(kind, BigInteger) else Integer]
+        specs[column.name] = (column.name, type(kind), limit, column.nullable)
+    return specs
 
 
 def _fit_value(column, value, is_key):
-    kind = column.type
+    name, kind, limit, nullable = column
     if value is None:
-        if column.nullable or column.primary_key:
+        if nullable or is_key:
             return None
-        return "" if isinstance(kind, String) else 0
-    if isinstance(kind, String):
+        return "" if issubclass(kind, String) else 0
+    if issubclass(kind, String):
+        if type(value) is str and len(value) <= limit and value.isprintable():
+            return value  # the usual case, checked at C speed
         text = clean_text(value if isinstance(value, str) else str(value))
-        if is_key and (text != str(value) or len(text) > kind.length):
-            raise Unstorable(f"{column.name}_unstorable")
-        return text[: kind.length]
-    if isinstance(kind, Integer):  # BigInteger included
-        low, high = INTEGER_RANGES[BigInteger if isinstance(kind, BigInteger) else Integer]
+        if is_key and (text != str(value) or len(text) > limit):
+            raise Unstorable(f"{name}_unstorable")
+        return text[:limit]
+    if issubclass(kind, Integer):
+        low, high = limit
         number = value if isinstance(value, int) and not isinstance(value, bool) else None
         if number is None and isinstance(value, float) and math.isfinite(value):
             number = int(value)
         if number is not None and low <= number <= high:
             return number
         if is_key:
-            raise Unstorable(f"{column.name}_out_of_range")
-        if column.nullable:
+            raise Unstorable(f"{name}_out_of_range")
+        if nullable:
             return None
         if number is None:
             return 0
         return min(max(number, low), high)
-    if isinstance(kind, JSON):
+    if issubclass(kind, JSON):
         return clean_json(value)
     return value
 

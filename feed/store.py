@@ -1,7 +1,7 @@
 """Keeps the feed's state in the database: lines, events and the BetStop log, written behind.
 
-The relay only queues: `changed()` and `log_bet_stop()` make every value fit its column and
-return at once. The store's own thread writes what is queued every FEED_FLUSH_SECONDS, at most
+The relay only queues (`changed()`, `log_bet_stop()`) and returns at once. The store's own
+thread makes every value fit its column, then writes every FEED_FLUSH_SECONDS, at most
 FEED_FLUSH_ROWS rows a transaction, so neither the relay nor the feed's health ever waits on the
 database. A row the database still refuses is set aside (counted, logged once) and the rows
 around it are written. While the database is away everything waits for it (BetStops up to
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 UPSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 CLOSED = (SETTLED, CANCELLED, DEACTIVATED)
 LINE_KEYS = ("event_id", "market_id", "specifiers")
+KEYS = {FeedLine: LINE_KEYS, FeedEvent: ("event_id",), BetStopRecord: ("event_id",)}
 LINE_COLUMNS = (*LINE_KEYS, "product", "status", "name", "groups", "updated_at", "reason")
 EVENT_COLUMNS = (
     "event_id",
@@ -89,17 +90,28 @@ class FeedStore:
     # Queueing: called by the relay, never touches the database ------------------------------
 
     def changed(self, lines, event):
-        """Queue the lines' and event's JSON (as the relay publishes them) for the next write."""
+        """Queue the lines' and event's JSON (as the relay publishes them) for the next write.
+
+        The JSON is kept as it is (the relay never changes it after publishing); picking the
+        columns and making them fit is left to the store's thread, once per row written however
+        often it changed, so the relay pays next to nothing.
+        """
         now = self.clock()
         stamp = _stamp(now)
-        rows = [self._line_row(line, stamp) for line in lines]
-        event_row = self._event_row(event, stamp) if event is not None else None
         with self.lock:
-            for row in rows:
-                if row is not None:
-                    self.lines[tuple(row[k] for k in LINE_KEYS)] = row
-            if event_row is not None:
-                self.events[event_row["event_id"]] = event_row
+            for line in lines:
+                try:
+                    self.lines[(line["event_id"], line["market_id"], line["specifiers"])] = (
+                        line,
+                        stamp,
+                    )
+                except (KeyError, TypeError):  # no key, or not even a hashable one
+                    self._set_aside_locked(FeedLine, "key_unstorable")
+            if event is not None:
+                try:
+                    self.events[event["event_id"]] = (event, stamp)
+                except (KeyError, TypeError):
+                    self._set_aside_locked(FeedEvent, "key_unstorable")
             if self.waiting_since is None:
                 self.waiting_since = now
 
@@ -109,8 +121,9 @@ class FeedStore:
         row = {
             "event_id": str(data.get("event_id")),
             "product": data.get("product") if isinstance(data.get("product"), int) else None,
-            "groups": str(data.get("groups") or "all"),
-            "market_status": str(data.get("market_status") or ""),
+            # Cut here too, as they also go to every board in the snapshot's BetStop list.
+            "groups": str(data.get("groups") or "all")[:200],
+            "market_status": str(data.get("market_status") or "")[:32],
             "status": applied.status,
             "sent_at": data.get("timestamp")
             if isinstance(data.get("timestamp"), int)
@@ -119,39 +132,46 @@ class FeedStore:
             "lines_hit": len(applied.lines),
             "lines": [[line.market_id, line.specifiers] for line in applied.lines],
         }
-        fitted = self._fit(BetStopRecord, row, ("event_id",))
-        if fitted is not None:
-            with self.lock:
-                self.bet_stops.append(fitted)
-                if len(self.bet_stops) > self.backlog:
-                    self._drop_oldest_bet_stops()
-                if self.waiting_since is None:
-                    self.waiting_since = received_ms
-        return BetStopRecord(**(fitted or row)).to_json()
+        with self.lock:
+            self.bet_stops.append(row)
+            if len(self.bet_stops) > self.backlog:
+                self._drop_oldest_bet_stops()
+            if self.waiting_since is None:
+                self.waiting_since = received_ms
+        entry = {k: row[k] for k in ("event_id", "product", "groups", "market_status")}
+        return entry | {
+            "status": row["status"],
+            "sent_at": row["sent_at"],
+            "received_at": received_ms,
+            "lines_hit": row["lines_hit"],
+        }
 
-    def _line_row(self, line, stamp):
-        row = {c: line.get(c) for c in LINE_COLUMNS}
-        if row["status"] not in STATUSES:  # read back, a status we do not know reads stopped
-            row["status"] = SUSPENDED
-        row["outcomes"] = line.get("outcomes") or {}
-        row["changed_at"] = stamp
-        return self._fit(FeedLine, row, LINE_KEYS)
-
-    def _event_row(self, event, stamp):
-        row = {c: event.get(c) for c in EVENT_COLUMNS} | {"changed_at": stamp}
-        return self._fit(FeedEvent, row, ("event_id",))
-
-    def _fit(self, model, row, keys):
+    def _fitted(self, model, queued):
+        """What was queued as a row of `model`, made to fit, or None when it is set aside."""
+        if model is FeedLine:
+            line, stamp = queued
+            row = {c: line.get(c) for c in LINE_COLUMNS}
+            row["outcomes"], row["changed_at"] = line.get("outcomes") or {}, stamp
+            if row["status"] not in STATUSES:  # read back, a status we do not know reads stopped
+                row["status"] = SUSPENDED
+        elif model is FeedEvent:
+            event, stamp = queued
+            row = {c: event.get(c) for c in EVENT_COLUMNS} | {"changed_at": stamp}
+        else:
+            row = queued
         try:
-            return fit(model, row, keys)
+            return fit(model, row, KEYS[model])
         except Unstorable as exc:
             self._set_aside(model, exc.reason, row)
             return None
 
+    def _set_aside_locked(self, model, reason):
+        self.counts["set_aside"] += 1
+        self.set_aside_reasons[f"{model.__tablename__}.{reason}"] += 1
+
     def _set_aside(self, model, reason, row, exc=None):
         with self.lock:
-            self.counts["set_aside"] += 1
-            self.set_aside_reasons[f"{model.__tablename__}.{reason}"] += 1
+            self._set_aside_locked(model, reason)
             first = self.set_aside_reasons[f"{model.__tablename__}.{reason}"] == 1
         if first:  # once per kind of row and reason; the counts in /feed/status tell the rest
             log.warning(
@@ -183,12 +203,17 @@ class FeedStore:
             events, self.events = self.events, {}
             bet_stops, self.bet_stops = list(self.bet_stops), collections.deque()
             since, self.waiting_since = self.waiting_since, None
-            work = (
-                [(BetStopRecord, row) for row in bet_stops]
-                + [(FeedEvent, row) for row in events.values()]
-                + [(FeedLine, row) for row in lines.values()]
+            self.writing, self.writing_since = len(bet_stops) + len(events) + len(lines), since
+        work = [
+            (model, fitted)
+            for model, rows in (
+                (BetStopRecord, bet_stops),
+                (FeedEvent, events.values()),
+                (FeedLine, lines.values()),
             )
-            self.writing, self.writing_since = len(work), since
+            for row in rows
+            if (fitted := self._fitted(model, row)) is not None
+        ]
         written = collections.Counter()
         size = self.rows_per_write
         parts = collections.deque(work[i : i + size] for i in range(0, len(work), size))
@@ -225,8 +250,13 @@ class FeedStore:
 
     def _requeue(self, items, since):
         with self.lock:  # anything queued since then is newer and wins
-            lines = {tuple(r[k] for k in LINE_KEYS): r for m, r in items if m is FeedLine}
-            events = {r["event_id"]: r for m, r in items if m is FeedEvent}
+            # A fitted row is its own queued form: fitting it again changes nothing.
+            lines = {
+                tuple(r[k] for k in LINE_KEYS): (r, r["changed_at"])
+                for m, r in items
+                if m is FeedLine
+            }
+            events = {r["event_id"]: (r, r["changed_at"]) for m, r in items if m is FeedEvent}
             self.lines = lines | self.lines
             self.events = events | self.events
             self.bet_stops.extendleft(reversed([r for m, r in items if m is BetStopRecord]))
