@@ -19,7 +19,7 @@ import sqlalchemy as sa
 import websocket
 
 from feed import frames
-from tests.servers import gunicorn
+from tests.servers import gunicorn, web_dyno
 from tests.upstream import wait_until
 
 EVENT = "sr:match:77"
@@ -152,28 +152,24 @@ def test_boards_hear_the_feed_go_down_while_a_write_waits_for_a_lock(
         wait_until(lambda: written(address), timeout=30, what="the store caught up")
 
 
-def gunicorn_worker():
-    """The pid of the worker of the gunicorn this test process started."""
-    for master in Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split():
-        if b"gunicorn" in Path(f"/proc/{master}/cmdline").read_bytes():
-            children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-            if children:
-                return int(children[0])
-    raise AssertionError("no gunicorn worker")
+def worker_of(server):
+    """The pid of the gunicorn master `server`'s worker."""
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    return int(children[0]) if children else None
 
 
 @pytest.mark.slow
 def test_what_the_status_calls_written_survives_a_killed_worker(upstream, sqlite_database_url):
-    with gunicorn(sqlite_database_url, FEED_URL=upstream.url) as address:
+    with web_dyno(sqlite_database_url, FEED_URL=upstream.url) as (address, server):
         healthy_board_with_odds(upstream, address, sqlite_database_url)
         for number in range(20):
             stop = {"event_id": EVENT, "groups": "all", "timestamp": 2000 + number}
             upstream.send_frame(frames.BET_STOP, stop, 2000 + number)
         wait_until(lambda: len(snapshot(address)["bet_stops"]) == 20, what="the BetStops")
         wait_until(lambda: written(address), what="everything written")
-        killed = gunicorn_worker()
+        killed = worker_of(server)
         os.kill(killed, signal.SIGKILL)  # no shutdown, no last flush
-        wait_until(lambda: gunicorn_worker() != killed, timeout=30, what="a new worker")
+        wait_until(lambda: worker_of(server) not in (None, killed), timeout=30, what="a worker")
         wait_until(lambda: snapshot(address)["bet_stops"], timeout=30, what="the board restored")
         restored = snapshot(address)
         assert [e["sent_at"] for e in restored["bet_stops"]] == list(range(2000, 2020))
