@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run run-deployed test lint bench bench-wallet bench-wallet-hostile bench-board bench-board-idle bench-relay
+.PHONY: run run-deployed test lint bench bench-wallet bench-wallet-hostile bench-board bench-board-idle bench-relay bench-soak
 
 run: $(VENV)/.run
 	$(VENV)/bin/flask --app app db upgrade
@@ -36,6 +36,10 @@ bench-wallet-hostile: $(VENV)/.dev
 
 bench-relay: $(VENV)/.dev
 	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(PY) -m bench.relay
+
+# Ten minutes by default; SOAK_ARGS="--minutes 1" for a short run (python -m bench.soak --help).
+bench-soak: $(VENV)/.dev
+	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(PY) -m bench.soak $(SOAK_ARGS)
 
 bench-board: $(VENV)/.dev
 	bin/chromium

@@ -126,6 +126,15 @@ def from_environment(environ=None, instance_path="instance"):
         "REDIS_CA_CERTS": environ.get("REDIS_CA_CERTS", "").strip(),
         # A consumer that stops renewing its lease is replaced after this many seconds.
         "FEED_LEASE_SECONDS": float(environ.get("FEED_LEASE_SECONDS", "5")),
+        # The feed's write-behind: how often, how many rows a transaction, how many BetStops
+        # may wait for a database that is away. A killed worker loses at most what waits.
+        "FEED_FLUSH_SECONDS": float(environ.get("FEED_FLUSH_SECONDS", "1")),
+        "FEED_FLUSH_ROWS": int(environ.get("FEED_FLUSH_ROWS", "2000")),
+        "FEED_STORE_BACKLOG": int(environ.get("FEED_STORE_BACKLOG", "100000")),
+        # Closed lines and events leave memory and snapshots after the grace, the database
+        # (with the BetStop log) after the retention.
+        "FEED_CLOSED_GRACE_SECONDS": float(environ.get("FEED_CLOSED_GRACE_SECONDS", "600")),
+        "FEED_RETENTION_DAYS": float(environ.get("FEED_RETENTION_DAYS", "30")),
         # Seconds between the server's pings to each board: inside any router's idle timeout.
         # A board that neither answers nor takes a write for two of them (plus 5 s) is closed.
         "BOARD_PING_SECONDS": float(environ.get("BOARD_PING_SECONDS", "25")),

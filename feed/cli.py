@@ -1,4 +1,5 @@
-"""`flask feed ...`: consume the upstream, run a simulated one, record it, replay a recording."""
+"""`flask feed ...`: consume the upstream, run a simulated one, record it, replay a recording,
+prune the database."""
 
 import asyncio
 import json
@@ -19,7 +20,9 @@ from .consumer import Consumer
 
 bp = Blueprint("feed_cli", __name__, cli_group="feed")
 log = logging.getLogger(__name__)
-bp.cli.help = bp.cli.short_help = "Consume the upstream feed; simulate it, record it, replay it."
+bp.cli.help = bp.cli.short_help = (
+    "Consume the upstream feed; simulate it, record it, replay it; prune its tables."
+)
 POSITIVE = click.FloatRange(min=0, min_open=True)
 
 
@@ -127,3 +130,16 @@ def replay(file, host, port, speed):
         asyncio.run(simulator.replay(host, port, file, speed))
     except simulator.RecordingError as exc:
         raise click.BadParameter(str(exc), param_hint="FILE") from None
+
+
+@bp.cli.command("prune")
+@click.option(
+    "--days", type=click.FloatRange(min=0), default=None, help="Defaults to FEED_RETENTION_DAYS."
+)
+def prune(days):
+    """Delete BetStops, closed lines and finished events older than the retention."""
+    deleted = current_app.extensions["feed"].store.prune(days)
+    click.echo(
+        f"pruned {deleted['bet_stops']} BetStops, {deleted['lines']} closed lines, "
+        f"{deleted['events']} events"
+    )

@@ -28,6 +28,7 @@ from .descriptions import MarketDescriptions
 from .health import FeedHealth
 from .market import ACTIVE, SUSPENDED, MarketState
 from .relay import Relay
+from .retention import Retention
 from .store import FeedStore
 
 log = logging.getLogger(__name__)
@@ -73,32 +74,38 @@ class Term:
                 max_message_bytes=config["FEED_MAX_FRAME_BYTES"],
             )
         self.subscribe_also = config["FEED_SUBSCRIBE"]
+        self.retention = Retention(int(config["FEED_CLOSED_GRACE_SECONDS"] * 1000))
+        self.clock = clock
         self.stopped = threading.Event()
 
     def subscriptions(self):
         """Every event we know of, and those the operator listed in FEED_SUBSCRIBE."""
         return sorted(set(self.subscribe_also) | set(self.state.events))
 
-    def start(self, store):
+    def start(self):
         if self.client is not None:
             threading.Thread(target=self.client.run, name="feed-client", daemon=True).start()
         else:
             log.warning("no FEED_URL: the board shows the last known state, suspended")
-        threading.Thread(
-            target=self._every_second, args=(store,), name="feed-ticker", daemon=True
-        ).start()
+        threading.Thread(target=self._every_second, name="feed-ticker", daemon=True).start()
 
     def stop(self):
         self.stopped.set()
         if self.client is not None:
             self.client.stop()
 
-    def _every_second(self, store):
+    def _every_second(self):
+        # Health and memory only: the database has a thread of its own (FeedStore.start), so a
+        # write that waits never holds back the news that the feed went down.
+        sweep_every = min(60_000, max(1000, self.retention.grace_ms))
+        next_sweep = self.clock() + sweep_every
         while not self.stopped.wait(1):
             try:
                 self.relay.tick()
-                store.flush()
-            except Exception:  # the database may be briefly away; try again next second
+                if self.clock() >= next_sweep:
+                    next_sweep = self.clock() + sweep_every
+                    self.relay.prune(self.retention, self.clock())
+            except Exception:
                 log.exception("feed housekeeping failed")
 
 
@@ -123,7 +130,7 @@ class Consumer:
             raise ValueError("a consumer publishes to a hub or to a bus")
         self.app, self.config, self.clock = app, app.config, clock
         self.hub, self.bus = hub, bus
-        self.store = FeedStore(app)
+        self.store = FeedStore(app, clock)
         self.identity = identity()
         self.token = f"{self.identity}:{random.getrandbits(64):016x}"
         self.lease_s = float(app.config["FEED_LEASE_SECONDS"])
@@ -175,9 +182,10 @@ class Consumer:
         if self.started:
             return
         self.started = True
+        self.store.start()
         if self.bus is None:
             self.term.relay.restore()
-            self.term.start(self.store)
+            self.term.start()
         else:
             threading.Thread(target=self._campaign, name="feed-lease", daemon=True).start()
 
@@ -190,7 +198,7 @@ class Consumer:
             if self.outlet is not None:
                 self.outlet.stop(drain=True)
             try:
-                self.store.flush()
+                self.store.stop()
             finally:
                 if self.bus is not None and self.role == "leader":
                     self.role = "standby"
@@ -214,6 +222,7 @@ class Consumer:
             if self.role == "leader"
             else False,
             "at": self.clock(),
+            "store": self.store.status(),
         }
 
     # Leadership ------------------------------------------------------------------------------
@@ -291,7 +300,7 @@ class Consumer:
         self.outlet.attach(term.relay)
         self.term, self.role = term, "leader"
         self.outlet.start()
-        term.start(self.store)
+        term.start()
         log.warning(
             "leading the feed: epoch %s from seq %s, %s lines suspended for the gap",
             epoch,
@@ -305,10 +314,7 @@ class Consumer:
         self.term.stop()
         self.outlet.stop(drain=False)
         self.outlet = None
-        try:
-            self.store.flush()
-        except Exception:
-            log.exception("writing the last changes failed")
+        self.store.write()  # never raises: a failure is logged once, the rows wait
         self.term = Term(self.app, self.store, _Discard(), self.clock)
 
 

@@ -13,6 +13,7 @@ from ops import metrics
 from . import frames
 from .frames import FrameError
 from .market import MessageError
+from .snapshot import BoardSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +69,14 @@ class Relay:
         self.verdict = health.verdict(clock())
         self.health_published = 0  # when the last health message went out (ms)
         self._snapshot = None  # (seq, text) of the last snapshot served
+        self.board = BoardSnapshot(self._encode)  # the state as JSON, redone line by line
 
     def restore(self):
         """Load the last known board, and the latest BetStops, which the rules remember again."""
         events, lines = self.store.load()
         logged = self.store.recent_bet_stops(RESTORED_BET_STOPS)  # newest first
         self.state.restore(events, lines, list(reversed(logged)))
+        self.board.reset(self.state.snapshot())
         self._snapshot = None
         self.bet_stops.extend(reversed(logged[: self.bet_stops.maxlen]))
 
@@ -146,6 +149,7 @@ class Relay:
                 message["entry"] = entry
                 self.bet_stops.append(entry)
             self.store.changed(message["lines"], message.get("event"))
+            self.board.changed(message["lines"], message.get("event"))
             self._publish(message)
         except Exception:
             # The state changed and the boards may not have been told. A gap in the sequence
@@ -153,6 +157,7 @@ class Relay:
             # show a line as it was before the change.
             self.seq += 1
             self._snapshot = None
+            self.board.reset(self.state.snapshot())  # it may have missed the change too
             self.counts["resyncs"] += 1
             raise
 
@@ -177,14 +182,23 @@ class Relay:
         """
         with self.lock:
             if self._snapshot is None or self._snapshot[0] != self.seq:
-                board = self.state.snapshot() | {
+                head = {
                     "type": "snapshot",
                     "seq": self.seq,
                     "health": self.health.report(self.clock()),
                     "bet_stops": list(self.bet_stops),
                 }
-                self._snapshot = (self.seq, self._encode(board))
+                self._snapshot = (self.seq, self.board.text(head))
             return self._snapshot
+
+    def prune(self, retention, now):
+        """Let `retention` drop closed lines and events; boards see it in their next snapshot."""
+        with self.lock:
+            lines, events = retention.sweep(self.state, now)
+            if lines or events:
+                self.board.forget(lines, events)
+                self._snapshot = None
+        return lines, events
 
     def _publish_health(self, now, refresh=False, force=False):
         verdict = self.health.verdict(now)

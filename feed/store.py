@@ -1,80 +1,119 @@
-"""Keeps the feed's state in the database: lines written behind, every BetStop at once."""
+"""Keeps the feed's state in the database: lines, events and the BetStop log, written behind.
 
+The relay only queues (`changed()`, `log_bet_stop()`) and returns at once. The store's own
+thread makes every value fit its column, then writes every FEED_FLUSH_SECONDS, at most
+FEED_FLUSH_ROWS rows a transaction, so neither the relay nor the feed's health ever waits on the
+database. A row the database still refuses is set aside (counted, logged once) and the rows
+around it are written. While the database is away everything waits for it (BetStops up to
+FEED_STORE_BACKLOG), with one log line when it goes and one when it comes back.
+"""
+
+import collections
+import logging
 import threading
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, delete, exists, insert, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from database import db, run_in_transaction
+from database import Busy, run_in_transaction
 
-from .market import Event, MarketLine, Outcome
-from .models import BetStopRecord, FeedEvent, FeedLine
+from .market import CANCELLED, DEACTIVATED, SETTLED, STATUSES, SUSPENDED, Event, MarketLine, Outcome
+from .models import BetStopRecord, FeedEvent, FeedLine, Unstorable, fit
+
+log = logging.getLogger(__name__)
 
 UPSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+CLOSED = (SETTLED, CANCELLED, DEACTIVATED)
+LINE_KEYS = ("event_id", "market_id", "specifiers")
+KEYS = {FeedLine: LINE_KEYS, FeedEvent: ("event_id",), BetStopRecord: ("event_id",)}
+LINE_COLUMNS = (*LINE_KEYS, "product", "status", "name", "groups", "updated_at", "reason")
+EVENT_COLUMNS = (
+    "event_id",
+    "product",
+    "name",
+    "sport",
+    "start_time",
+    "status",
+    "home_score",
+    "away_score",
+)
+PRUNE_EVERY_MS = 3_600_000
+PRUNE_BATCH = 1000  # rows deleted a transaction: other writers get the database in between
+PRUNE_PAUSE_S = 0.01
+STOP_WAIT_S = 15  # on shutdown, how long a write under way may take before the last flush
+
+
+def _is_outage(exc):
+    """Whether `exc` says the database (not a row) failed: every row then waits for it."""
+    return isinstance(
+        exc, Busy | OperationalError | InterfaceError | DisconnectionError | PoolTimeout
+    )
+
+
+def wall_ms():
+    return int(time.time() * 1000)
+
+
+def _stamp(ms):
+    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 class FeedStore:
-    """Reads and writes the feed tables for one app; safe to call from the feed's thread."""
+    """Reads and writes the feed tables for one app; its queue is safe to fill from any thread."""
 
-    def __init__(self, app):
+    def __init__(self, app, clock=wall_ms):
         self.app = app
-        self.dirty_lines = {}
-        self.dirty_events = {}
-        self.pending_bet_stops = []
+        self.clock = clock  # milliseconds since the epoch
+        config = app.config
+        self.interval = config["FEED_FLUSH_SECONDS"]
+        self.rows_per_write = max(1, config["FEED_FLUSH_ROWS"])
+        self.backlog = max(1, config["FEED_STORE_BACKLOG"])
+        self.retention_days = config["FEED_RETENTION_DAYS"]
+        self.grace_ms = int(config["FEED_CLOSED_GRACE_SECONDS"] * 1000)
         self.lock = threading.Lock()
+        self.lines, self.events = {}, {}  # waiting to be written: newer replaces older
+        self.bet_stops = collections.deque()
+        self.waiting_since = None  # our time (ms) of the oldest change not written yet
+        self.writing = 0  # rows of the flush under way
+        self.writing_since = None
+        self.counts = collections.Counter()  # rows written, set aside, dropped
+        self.set_aside_reasons = collections.Counter()
+        self.outage = None  # {"since", "error", "attempts"} while the database refuses writes
+        self.stopped = threading.Event()
+        self.thread = None
+        self.next_prune = 0
+
+    # Queueing: called by the relay, never touches the database ------------------------------
 
     def changed(self, lines, event):
-        """Remember what changed, as the lines' and event's JSON; flush() writes it."""
+        """Queue the lines' and event's JSON (as the relay publishes them) for the next write.
+
+        The JSON is kept as it is (the relay never changes it after publishing); picking the
+        columns and making them fit is left to the store's thread, once per row written however
+        often it changed, so the relay pays next to nothing.
+        """
+        now = self.clock()
+        stamp = _stamp(now)
         with self.lock:
             for line in lines:
-                key = (line["event_id"], line["market_id"], line["specifiers"])
-                self.dirty_lines[key] = line
-            if event is not None:
-                self.dirty_events[event["event_id"]] = event
-
-    def flush(self):
-        """Write what changed since the last flush; on failure keep it for the next one."""
-        with self.lock:
-            lines, self.dirty_lines = self.dirty_lines, {}
-            events, self.dirty_events = self.dirty_events, {}
-            bet_stops, self.pending_bet_stops = self.pending_bet_stops, []
-        if not (lines or events or bet_stops):
-            return
-        try:
-            with self.app.app_context():
-                run_in_transaction(
-                    lambda connection: self._write(
-                        connection, list(lines.values()), list(events.values()), bet_stops
+                try:
+                    self.lines[(line["event_id"], line["market_id"], line["specifiers"])] = (
+                        line,
+                        stamp,
                     )
-                )
-        except Exception:
-            with self.lock:  # newer changes since then win over these
-                self.dirty_lines = lines | self.dirty_lines
-                self.dirty_events = events | self.dirty_events
-                self.pending_bet_stops = bet_stops + self.pending_bet_stops
-            raise
-
-    def _write(self, connection, lines, events, bet_stops):
-        # Each table's rows go as one statement run for many parameter sets, not one statement
-        # with every row in VALUES: a whole board (tens of thousands of lines, ten columns each)
-        # is far past what one statement may bind on SQLite, and PostgreSQL's 65,535 parameters.
-        if bet_stops:
-            connection.execute(insert(BetStopRecord), bet_stops)
-        if events:
-            connection.execute(self._upsert(connection, FeedEvent, ("event_id",), events), events)
-        if lines:
-            keys = ("event_id", "market_id", "specifiers")
-            connection.execute(self._upsert(connection, FeedLine, keys, lines), lines)
-
-    @staticmethod
-    def _upsert(connection, model, keys, rows):
-        """INSERT of `rows`' columns that updates the row already there under `keys`."""
-        statement = UPSERTS[connection.dialect.name](model)
-        return statement.on_conflict_do_update(
-            index_elements=list(keys),
-            set_={c: statement.excluded[c] for c in rows[0] if c not in keys},
-        )
+                except (KeyError, TypeError):  # no key, or not even a hashable one
+                    self._set_aside_locked(FeedLine, "key_unstorable")
+            if event is not None:
+                try:
+                    self.events[event["event_id"]] = (event, stamp)
+                except (KeyError, TypeError):
+                    self._set_aside_locked(FeedEvent, "key_unstorable")
+            if self.waiting_since is None:
+                self.waiting_since = now
 
     def log_bet_stop(self, frame, applied, received_ms):
         """Queue the BetStop for the log (written by the next flush); return its log entry."""
@@ -82,50 +121,411 @@ class FeedStore:
         row = {
             "event_id": str(data.get("event_id")),
             "product": data.get("product") if isinstance(data.get("product"), int) else None,
+            # Cut here too, as they also go to every board in the snapshot's BetStop list.
             "groups": str(data.get("groups") or "all")[:200],
             "market_status": str(data.get("market_status") or "")[:32],
             "status": applied.status,
             "sent_at": data.get("timestamp")
             if isinstance(data.get("timestamp"), int)
             else frame.time,
-            "received_at": datetime.fromtimestamp(received_ms / 1000, UTC),
+            "received_at": _stamp(received_ms),
             "lines_hit": len(applied.lines),
             "lines": [[line.market_id, line.specifiers] for line in applied.lines],
         }
         with self.lock:
-            self.pending_bet_stops.append(row)
-        return BetStopRecord(**row).to_json()
+            self.bet_stops.append(row)
+            if len(self.bet_stops) > self.backlog:
+                self._drop_oldest_bet_stops()
+            if self.waiting_since is None:
+                self.waiting_since = received_ms
+        entry = {k: row[k] for k in ("event_id", "product", "groups", "market_status")}
+        return entry | {
+            "status": row["status"],
+            "sent_at": row["sent_at"],
+            "received_at": received_ms,
+            "lines_hit": row["lines_hit"],
+        }
+
+    def _fitted(self, model, queued):
+        """What was queued as a row of `model`, made to fit, or None when it is set aside."""
+        if model is FeedLine:
+            line, stamp = queued
+            row = {c: line.get(c) for c in LINE_COLUMNS}
+            row["outcomes"], row["changed_at"] = line.get("outcomes") or {}, stamp
+            if row["status"] not in STATUSES:  # read back, a status we do not know reads stopped
+                row["status"] = SUSPENDED
+        elif model is FeedEvent:
+            event, stamp = queued
+            row = {c: event.get(c) for c in EVENT_COLUMNS} | {"changed_at": stamp}
+        else:
+            row = queued
+        try:
+            return fit(model, row, KEYS[model])
+        except Unstorable as exc:
+            self._set_aside(model, exc.reason, row)
+            return None
+
+    def _set_aside_locked(self, model, reason):
+        self.counts["set_aside"] += 1
+        self.set_aside_reasons[f"{model.__tablename__}.{reason}"] += 1
+
+    def _set_aside(self, model, reason, row, exc=None):
+        with self.lock:
+            self._set_aside_locked(model, reason)
+            first = self.set_aside_reasons[f"{model.__tablename__}.{reason}"] == 1
+        if first:  # once per kind of row and reason; the counts in /feed/status tell the rest
+            log.warning(
+                "feed store: setting aside a %s row (%s)%s: %.200r",
+                model.__tablename__,
+                reason,
+                f": {exc}" if exc is not None else "",
+                row,
+            )
+
+    def _drop_oldest_bet_stops(self):
+        # Called with the lock held. Past the backlog the log loses its oldest entries, not the
+        # process its memory; what a board shows never depended on them.
+        while len(self.bet_stops) > self.backlog:
+            self.bet_stops.popleft()
+            self.counts["bet_stops_dropped"] += 1
+
+    # Writing -------------------------------------------------------------------------------
+
+    def flush(self):
+        """Write everything queued so far, FEED_FLUSH_ROWS rows a transaction; return the counts.
+
+        A row the database refuses is set aside and the others written. When the database
+        itself fails, what is not written yet goes back in the queue (behind anything newer)
+        and the error is raised.
+        """
+        with self.lock:
+            lines, self.lines = self.lines, {}
+            events, self.events = self.events, {}
+            bet_stops, self.bet_stops = list(self.bet_stops), collections.deque()
+            since, self.waiting_since = self.waiting_since, None
+            self.writing, self.writing_since = len(bet_stops) + len(events) + len(lines), since
+        work = [
+            (model, fitted)
+            for model, rows in (
+                (BetStopRecord, bet_stops),
+                (FeedEvent, events.values()),
+                (FeedLine, lines.values()),
+            )
+            for row in rows
+            if (fitted := self._fitted(model, row)) is not None
+        ]
+        written = collections.Counter()
+        size = self.rows_per_write
+        parts = collections.deque(work[i : i + size] for i in range(0, len(work), size))
+        try:
+            with self.app.app_context():
+                while parts:
+                    part = parts[0]
+                    try:
+                        run_in_transaction(lambda connection, part=part: _write(connection, part))
+                    except Exception as exc:
+                        if _is_outage(exc):
+                            raise
+                        # A row the database refuses: halve until it stands alone, set it aside.
+                        parts.popleft()
+                        if len(part) == 1:
+                            self._set_aside(part[0][0], type(exc).__name__, part[0][1], exc)
+                        else:
+                            parts.extendleft([part[len(part) // 2 :], part[: len(part) // 2]])
+                        continue
+                    parts.popleft()
+                    for model, _ in part:
+                        written[model.__tablename__] += 1
+                    with self.lock:
+                        self.writing -= len(part)
+                    time.sleep(0)  # under gevent: let the worker in between two writes
+        except Exception:
+            self._requeue([item for part in parts for item in part], since)
+            raise
+        finally:
+            with self.lock:
+                self.counts.update({f"written_{table}": n for table, n in written.items()})
+                self.writing, self.writing_since = 0, None
+        return written
+
+    def _requeue(self, items, since):
+        with self.lock:  # anything queued since then is newer and wins
+            # A fitted row is its own queued form: fitting it again changes nothing.
+            lines = {
+                tuple(r[k] for k in LINE_KEYS): (r, r["changed_at"])
+                for m, r in items
+                if m is FeedLine
+            }
+            events = {r["event_id"]: (r, r["changed_at"]) for m, r in items if m is FeedEvent}
+            self.lines = lines | self.lines
+            self.events = events | self.events
+            self.bet_stops.extendleft(reversed([r for m, r in items if m is BetStopRecord]))
+            self._drop_oldest_bet_stops()
+            if items and since is not None:
+                self.waiting_since = min(since, self.waiting_since or since)
+
+    # The store's own thread ------------------------------------------------------------------
+
+    def start(self):
+        """Write the queue every FEED_FLUSH_SECONDS, and prune hourly, in a thread of its own."""
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._run, name="feed-store", daemon=True)
+            self.thread.start()
+
+    def stop(self):
+        """Stop the thread, then write what is left."""
+        self.stopped.set()
+        if self.thread is not None:
+            self.thread.join(STOP_WAIT_S)
+        self.write()
+
+    def _run(self):
+        while not self.stopped.wait(self.interval):
+            self.write()
+            if self.clock() >= self.next_prune and not self.outage:
+                self.next_prune = self.clock() + PRUNE_EVERY_MS
+                try:
+                    self.prune()
+                except Exception as exc:
+                    log.warning("feed store: pruning failed, next try in an hour: %s", exc)
+
+    def write(self):
+        """Flush, and log only when the database goes away or comes back: never raises."""
+        try:
+            written = self.flush()
+        except Exception as exc:
+            self._outage(exc)
+        else:
+            self._recovered(written)
+
+    def _outage(self, exc):
+        if self.outage is not None:
+            self.outage["attempts"] += 1
+            return
+        self.outage = {"since": self.clock(), "error": _describe(exc), "attempts": 1}
+        waiting = self.waiting()
+        log.warning(
+            "feed store: database unavailable (%s); waiting to be written: %d lines, "
+            "%d events, %d BetStops",
+            self.outage["error"],
+            waiting["lines"],
+            waiting["events"],
+            waiting["bet_stops"],
+            # A database error says enough; anything else is a bug, whose trace is wanted (once).
+            exc_info=None if _is_outage(exc) else exc,
+        )
+
+    def _recovered(self, written):
+        if self.outage is None:
+            return
+        outage, self.outage = self.outage, None
+        log.warning(
+            "feed store: database back after %.1f s and %d failed writes; wrote %d lines, "
+            "%d events, %d BetStops; %d BetStops dropped so far (backlog full)",
+            (self.clock() - outage["since"]) / 1000,
+            outage["attempts"],
+            written["feed_lines"],
+            written["feed_events"],
+            written["feed_bet_stops"],
+            self.counts["bet_stops_dropped"],
+        )
+
+    def waiting(self):
+        """Rows not in the database yet, queued or being written, by kind."""
+        with self.lock:
+            return {
+                "lines": len(self.lines),
+                "events": len(self.events),
+                "bet_stops": len(self.bet_stops),
+                "writing": self.writing,
+            }
+
+    def status(self):
+        """What /feed/status shows of the store: its backlog, its lag and what it refused."""
+        waiting = self.waiting()
+        with self.lock:
+            oldest = min(
+                (t for t in (self.waiting_since, self.writing_since) if t is not None),
+                default=None,
+            )
+            counts = dict(self.counts)
+            reasons = dict(self.set_aside_reasons)
+        return {
+            "database": "down" if self.outage else "up",
+            "waiting": waiting,
+            "lag_ms": 0 if oldest is None else max(0, self.clock() - oldest),
+            "set_aside": counts.pop("set_aside", 0),
+            "set_aside_reasons": reasons,
+            "bet_stops_dropped": counts.pop("bet_stops_dropped", 0),
+            "written": counts,
+        }
+
+    # Pruning ----------------------------------------------------------------------------------
+
+    def prune(self, days=None):
+        """Delete, in small transactions, what is older than `days` (FEED_RETENTION_DAYS).
+
+        That is BetStops received before then, closed lines last written before then, and events
+        last written before then that have no line left. Returns the counts deleted.
+        """
+        days = self.retention_days if days is None else days
+        cutoff = _stamp(self.clock()) - timedelta(days=days)
+        deleted = collections.Counter()
+        with self.app.app_context():
+            deleted["bet_stops"] = _delete_in_batches(
+                BetStopRecord, (BetStopRecord.id,), BetStopRecord.received_at < cutoff
+            )
+            deleted["lines"] = _delete_in_batches(
+                FeedLine,
+                (FeedLine.event_id, FeedLine.market_id, FeedLine.specifiers),
+                and_(FeedLine.status.in_(CLOSED), _written_before(FeedLine, cutoff)),
+            )
+            deleted["events"] = _delete_in_batches(
+                FeedEvent,
+                (FeedEvent.event_id,),
+                and_(
+                    _written_before(FeedEvent, cutoff),
+                    ~exists().where(FeedLine.event_id == FeedEvent.event_id),
+                ),
+            )
+        if any(deleted.values()):
+            log.info(
+                "feed store: pruned %d BetStops, %d closed lines and %d events older than %g days",
+                deleted["bet_stops"],
+                deleted["lines"],
+                deleted["events"],
+                days,
+            )
+        return deleted
+
+    # Reading ------------------------------------------------------------------------------
 
     def recent_bet_stops(self, limit=100, event_id=None):
-        with self.app.app_context():
-            query = select(BetStopRecord).order_by(BetStopRecord.id.desc()).limit(limit)
-            if event_id:
-                query = query.where(BetStopRecord.event_id == event_id)
-            result = [record.to_json() for record in db.session.scalars(query)]
-            db.session.remove()
-        return result
+        """The latest BetStop log entries, newest first."""
+        query = select(*BetStopRecord.__table__.columns).order_by(BetStopRecord.id.desc())
+        if event_id:
+            query = query.where(BetStopRecord.event_id == event_id)
+        rows = self._read(lambda connection: connection.execute(query.limit(limit)).all())
+        return [BetStopRecord(**row._asdict()).to_json() for row in rows]
 
     def load(self):
-        """The last known events and lines, as the state's own objects."""
-        with self.app.app_context():
-            events = [
-                Event(**{c: getattr(row, c) for c in Event.__dataclass_fields__})
-                for row in db.session.scalars(select(FeedEvent))
-            ]
-            lines = [
-                MarketLine(
-                    event_id=row.event_id,
-                    market_id=row.market_id,
-                    specifiers=row.specifiers,
-                    product=row.product,
-                    status=row.status,
-                    outcomes={k: Outcome(**v) for k, v in row.outcomes.items()},
-                    groups=tuple(row.groups) if row.groups is not None else None,
-                    name=row.name,
-                    updated_at=row.updated_at,
-                    reason=row.reason,
-                )
-                for row in db.session.scalars(select(FeedLine))
-            ]
-            db.session.remove()
+        """The last known events and lines, as the state's own objects.
+
+        Lines closed longer ago than FEED_CLOSED_GRACE_SECONDS are left out, as memory would
+        have dropped them, and so are events left with no line that way.
+        """
+        recent = _stamp(self.clock() - self.grace_ms)
+        kept_line = or_(FeedLine.status.not_in(CLOSED), FeedLine.changed_at >= recent)
+        kept_event = or_(
+            exists().where(FeedLine.event_id == FeedEvent.event_id, kept_line),
+            FeedEvent.changed_at >= recent,
+            ~exists().where(FeedLine.event_id == FeedEvent.event_id),  # odds yet to come
+        )
+
+        def read(connection):
+            lines = connection.execute(select(*FeedLine.__table__.columns).where(kept_line))
+            events = connection.execute(select(*FeedEvent.__table__.columns).where(kept_event))
+            return lines.all(), events.all()
+
+        line_rows, event_rows = self._read(read)
+        lines = [
+            MarketLine(
+                event_id=row.event_id,
+                market_id=row.market_id,
+                specifiers=row.specifiers,
+                product=row.product,
+                status=row.status,
+                outcomes={k: Outcome(**v) for k, v in row.outcomes.items()},
+                groups=tuple(row.groups) if row.groups is not None else None,
+                name=row.name,
+                updated_at=row.updated_at,
+                reason=row.reason,
+            )
+            for row in line_rows
+        ]
+        events = [
+            Event(**{c: getattr(row, c) for c in Event.__dataclass_fields__}) for row in event_rows
+        ]
         return events, lines
+
+    def _read(self, work):
+        # A transaction of its own, as writes have: on SQLite it waits for the write lock in
+        # sleeps the worker can serve other requests during (every transaction takes it).
+        with self.app.app_context():
+            return run_in_transaction(work)
+
+
+def _write(connection, part):
+    # Each table's rows go as one statement run for many parameter sets, not one statement
+    # with every row in VALUES: a whole board is far past what one statement may bind
+    # (SQLite's limit, and PostgreSQL's 65,535 parameters).
+    _limit_time(connection)
+    by_model = collections.defaultdict(list)
+    for model, row in part:
+        by_model[model].append(row)
+    if by_model[BetStopRecord]:
+        connection.execute(insert(BetStopRecord), by_model[BetStopRecord])
+    for model, keys in ((FeedEvent, ("event_id",)), (FeedLine, LINE_KEYS)):
+        rows = by_model[model]
+        if rows:
+            connection.execute(_upsert(connection, model, keys, rows), rows)
+
+
+def _limit_time(connection):
+    # The limits run_in_transaction gives each transaction (DATABASE_LOCK_TIMEOUT, counted from
+    # its start, and DATABASE_STATEMENT_TIMEOUT), applied on PostgreSQL for this transaction
+    # alone: a lock held elsewhere or a slow statement costs one attempt, and the rows wait for
+    # the next flush. SQLite's lock is waited for by run_in_transaction; its transactions are
+    # kept short by FEED_FLUSH_ROWS and the prune's batches.
+    if connection.dialect.name == "postgresql":
+        options = connection.get_execution_options()
+        deadline = options.get("lock_deadline")
+        lock_ms = 0 if deadline is None else max(1, int((deadline - time.monotonic()) * 1000))
+        statement_ms = round(options.get("statement_timeout", 0) * 1000)
+        connection.exec_driver_sql(
+            "SELECT set_config('lock_timeout', %s, true),"
+            " set_config('statement_timeout', %s, true)",
+            (f"{lock_ms}ms", f"{statement_ms}ms"),
+        )
+
+
+def _upsert(connection, model, keys, rows):
+    """INSERT of `rows`' columns that updates the row already there under `keys`."""
+    statement = UPSERTS[connection.dialect.name](model)
+    return statement.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={c: statement.excluded[c] for c in rows[0] if c not in keys},
+    )
+
+
+def _written_before(model, cutoff):
+    return or_(model.changed_at < cutoff, model.changed_at.is_(None))
+
+
+def _delete_in_batches(model, key_columns, condition):
+    """Delete the rows of `model` that meet `condition`, PRUNE_BATCH a transaction."""
+
+    def one_batch(connection):
+        _limit_time(connection)
+        keys = connection.execute(select(*key_columns).where(condition).limit(PRUNE_BATCH)).all()
+        if keys:
+            if len(key_columns) == 1:
+                match = key_columns[0].in_([key[0] for key in keys])
+            else:
+                match = tuple_(*key_columns).in_([tuple(key) for key in keys])
+            connection.execute(delete(model).where(match))
+        return len(keys)
+
+    total = 0
+    while True:
+        count = run_in_transaction(one_batch)
+        total += count
+        if count < PRUNE_BATCH:
+            return total
+        time.sleep(PRUNE_PAUSE_S)
+
+
+def _describe(exc):
+    """One line for a log: the exception's class and the first line of its message."""
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {detail[0] if detail else ''}"[:300]

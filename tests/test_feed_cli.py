@@ -11,6 +11,7 @@ import pytest
 import websocket
 
 from feed import frames
+from feed.market import Applied
 from tests.servers import ROOT
 from tests.upstream import free_port, wait_until
 
@@ -97,3 +98,35 @@ def test_record_then_replay_gives_back_the_same_frames(tmp_path):
         player.wait(timeout=10)
     expected = [base64.b64decode(e["binary"]) if "binary" in e else e["text"] for e in lines]
     assert replayed == expected
+
+
+def test_prune_command_deletes_what_is_older_than_the_retention(app):
+    store = app.extensions["feed"].store
+    now = store.clock()
+    for at, event_id in ((now - 31 * 86_400_000, "old"), (now, "new")):
+        store.clock = lambda at=at: at
+        stop = frames.Frame(frames.BET_STOP, at, {"event_id": event_id, "timestamp": at})
+        store.log_bet_stop(stop, Applied(lines=[], status="suspended"), at)
+        store.changed([closed_line(event_id)], {"event_id": event_id, "product": 1})
+        store.flush()
+    store.clock = lambda: now
+    result = app.test_cli_runner().invoke(args=["feed", "prune"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == "pruned 1 BetStops, 1 closed lines, 1 events"
+    assert [e["event_id"] for e in store.recent_bet_stops()] == ["new"]
+    store.clock = lambda: now + 1000
+    result = app.test_cli_runner().invoke(args=["feed", "prune", "--days", "0"])
+    assert result.output.splitlines()[-1] == "pruned 1 BetStops, 1 closed lines, 1 events"
+    assert store.recent_bet_stops() == []
+
+
+def closed_line(event_id):
+    return {
+        "event_id": event_id,
+        "market_id": 1,
+        "specifiers": "",
+        "product": 1,
+        "status": "settled",
+        "updated_at": 0,
+        "outcomes": {},
+    }

@@ -1,0 +1,62 @@
+"""The board's snapshot, kept as JSON text line by line so that no board waits for a rebuild.
+
+Serialising a 100,000-line board whole takes about a second, during which a gevent worker does
+nothing else. Here each event and line is serialised again only after it changed (when the next
+snapshot is asked for), and a snapshot is those texts joined: tens of milliseconds for the same
+board.
+"""
+
+
+class BoardSnapshot:
+    """Every event and line of the board as JSON text, each redone only after it changed."""
+
+    def __init__(self, encode):
+        self.encode = encode  # value -> JSON text: the relay's, strict
+        self.events = {}  # event id -> text
+        self.lines = {}  # (event id, market id, specifiers) -> text
+        self.changed_events = {}  # event id -> JSON not serialised yet
+        self.changed_lines = {}
+
+    def reset(self, board):
+        """Start again from a whole board: `{"events": [...], "lines": [...]}` as JSON."""
+        self.events, self.lines = {}, {}
+        self.changed_events = {event["event_id"]: event for event in board["events"]}
+        self.changed_lines = {_key(line): line for line in board["lines"]}
+
+    def changed(self, lines, event):
+        """Note the JSON of lines and an event as just published (newest wins)."""
+        for line in lines:
+            self.changed_lines[_key(line)] = line
+        if event is not None:
+            self.changed_events[event["event_id"]] = event
+
+    def forget(self, line_keys, event_ids):
+        """Leave these lines and events out of every snapshot from now on."""
+        for key in line_keys:
+            self.lines.pop(key, None)
+            self.changed_lines.pop(key, None)
+        for event_id in event_ids:
+            self.events.pop(event_id, None)
+            self.changed_events.pop(event_id, None)
+
+    def text(self, head):
+        """The snapshot: `head`'s fields, then `events` and `lines`, as one JSON object."""
+        for key, line in self.changed_lines.items():
+            self.lines[key] = self.encode(line)
+        for event_id, event in self.changed_events.items():
+            self.events[event_id] = self.encode(event)
+        self.changed_lines, self.changed_events = {}, {}
+        return "".join(
+            (
+                self.encode(head)[:-1],
+                ',"events":[',
+                ",".join(self.events.values()),
+                '],"lines":[',
+                ",".join(self.lines.values()),
+                "]}",
+            )
+        )
+
+
+def _key(line):
+    return (line["event_id"], line["market_id"], line["specifiers"])

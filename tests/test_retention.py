@@ -1,0 +1,212 @@
+"""What the market state forgets, and the snapshot built line by line: memory that stays flat."""
+
+import json
+import random
+
+import pytest
+
+from feed import frames
+from feed.descriptions import MarketDescriptions
+from feed.frames import Frame
+from feed.health import FeedHealth
+from feed.hub import LocalHub
+from feed.market import MarketState
+from feed.relay import Relay
+from feed.retention import MEMORY_KEPT_MS, Retention
+from feed.simulator import Simulator
+
+GRACE = 60_000
+
+
+class NoStore:
+    """The relay's store, minus the database."""
+
+    def changed(self, lines, event):
+        pass
+
+    def log_bet_stop(self, frame, applied, received_ms):
+        return {"event_id": frame.data.get("event_id")}
+
+
+def odds(event_id, *markets, timestamp=1000, status=1):
+    data = {
+        "event_id": event_id,
+        "product": 1,
+        "timestamp": timestamp,
+        "markets": [
+            {
+                "id": market,
+                "lines": [
+                    {"specifiers": "", "status": status, "outcomes": [{"id": "1", "odds": 2}]}
+                ],
+            }
+            for market in markets
+        ],
+    }
+    return Frame(frames.ODDS_CHANGE, timestamp, data)
+
+
+def settle(event_id, *markets, timestamp=5000):
+    """A settlement of `markets`: market ids, or (market id, specifiers)."""
+    markets = [m if isinstance(m, tuple) else (m, "") for m in markets]
+    data = {
+        "event_id": event_id,
+        "timestamp": timestamp,
+        "outcomes": {"market": [{"id": m, "specifiers": s, "outcome": []} for m, s in markets]},
+    }
+    return Frame(frames.BET_SETTLEMENT, timestamp, data)
+
+
+@pytest.fixture
+def relay():
+    state = MarketState(MarketDescriptions.load(None))
+    return Relay(state, FeedHealth(), LocalHub(), NoStore(), clock=lambda: 0)
+
+
+def board(relay):
+    snapshot = json.loads(relay.snapshot()[1])
+    lines = {(line["event_id"], line["market_id"]) for line in snapshot["lines"]}
+    return {event["event_id"] for event in snapshot["events"]}, lines
+
+
+def test_closed_lines_go_after_the_grace_and_open_ones_stay(relay):
+    retention = Retention(GRACE)
+    relay.handle(odds("a", 1, 18, 29), 0)
+    relay.handle(settle("a", 1), 0)
+    relay.handle(odds("a", 18, status=0, timestamp=6000), 0)  # deactivated
+    assert relay.prune(retention, 1_000) == ([], [])  # first seen closed now
+    assert relay.prune(retention, 1_000 + GRACE - 1) == ([], [])
+    assert board(relay) == ({"a"}, {("a", 1), ("a", 18), ("a", 29)})
+    dropped, _ = relay.prune(retention, 1_000 + GRACE)
+    assert sorted(dropped) == [("a", 1, ""), ("a", 18, "")]
+    assert board(relay) == ({"a"}, {("a", 29)})
+    assert set(relay.state.lines) == {("a", 29, "")}
+
+
+def test_a_line_reopened_within_the_grace_is_kept_and_its_clock_starts_again(relay):
+    retention = Retention(GRACE)
+    relay.handle(odds("a", 1, 18), 0)
+    relay.handle(odds("a", 1, status=0, timestamp=2000), 0)
+    relay.prune(retention, 0)
+    relay.handle(odds("a", 1, timestamp=3000), 0)  # active again
+    relay.prune(retention, GRACE // 2)
+    relay.handle(odds("a", 1, status=0, timestamp=4000), 0)
+    relay.prune(retention, GRACE)
+    assert board(relay)[1] == {("a", 1), ("a", 18)}
+    relay.prune(retention, GRACE + GRACE)
+    assert board(relay)[1] == {("a", 18)}
+
+
+def test_stale_odds_cannot_reopen_a_line_once_it_is_forgotten(relay):
+    retention = Retention(GRACE)
+    relay.handle(odds("a", 1, 18, timestamp=1000), 0)
+    relay.handle(settle("a", 1, 18, timestamp=5000), 0)
+    relay.prune(retention, 0)
+    relay.prune(retention, GRACE)
+    assert board(relay) == (set(), set())
+    relay.handle(odds("a", 1, timestamp=4000), 0)  # older than the settlement: stays stopped
+    assert relay.state.lines[("a", 1, "")].status == "suspended"
+    relay.handle(odds("a", 18, timestamp=6000), 0)  # the feed's newest word
+    assert relay.state.lines[("a", 18, "")].status == "active"
+
+
+def test_the_memory_of_a_forgotten_event_goes_a_day_later(relay):
+    retention = Retention(GRACE)
+    relay.handle(odds("a", 1), 0)
+    relay.handle(settle("a", 1), 0)
+    relay.handle(Frame(frames.BET_STOP, 1000, {"event_id": "never-seen", "timestamp": 1000}), 0)
+    relay.prune(retention, 0)
+    relay.prune(retention, GRACE)
+    assert set(relay.state.memory) == {"a", "never-seen"}
+    relay.prune(retention, MEMORY_KEPT_MS - 1)
+    assert set(relay.state.memory) == {"a", "never-seen"}
+    relay.prune(retention, MEMORY_KEPT_MS)  # orphaned since 0
+    assert set(relay.state.memory) == {"a"}
+    relay.prune(retention, GRACE + MEMORY_KEPT_MS)  # orphaned since its lines went, at GRACE
+    assert relay.state.memory == {}
+
+
+def test_an_event_goes_with_its_last_line_and_leaves_the_subscribe_list(app):
+    runtime = app.extensions["feed"]
+    retention = Retention(GRACE)
+    runtime.relay.handle(odds("a", 1, 18), 0)
+    runtime.relay.handle(odds("b", 1), 0)
+    runtime.relay.handle(settle("a", 1, 18), 0)
+    runtime.relay.prune(retention, 0)
+    assert runtime.term.subscriptions() == ["a", "b"]
+    assert runtime.relay.prune(retention, GRACE) == ([("a", 1, ""), ("a", 18, "")], ["a"])
+    assert runtime.term.subscriptions() == ["b"]
+    assert board(runtime.relay) == ({"b"}, {("b", 1)})
+    assert "a" not in runtime.state.events and "a" not in runtime.state.lines_by_event
+
+
+def test_an_event_without_odds_stays_unless_it_is_over(relay):
+    retention = Retention(GRACE)
+    fixture = {"product": 3, "change_type": 1, "timestamp": 1000}
+    relay.handle(Frame(frames.FIXTURE_CHANGE, 1000, fixture | {"event_id": "later"}), 0)
+    relay.handle(Frame(frames.FIXTURE_CHANGE, 1000, fixture | {"event_id": "off"}), 0)
+    cancel = fixture | {"event_id": "off", "change_type": 3, "timestamp": 2000}
+    relay.handle(Frame(frames.FIXTURE_CHANGE, 2000, cancel), 0)
+    relay.prune(retention, 0)
+    assert relay.prune(retention, 10 * GRACE) == ([], ["off"])
+    assert board(relay)[0] == {"later"}
+
+
+def test_a_snapshot_is_built_from_what_changed_not_from_the_whole_state(relay, monkeypatch):
+    for number in range(200):
+        relay.handle(odds(f"e{number}", 1, 18, 29), 0)
+    relay.snapshot()
+
+    def whole_state():
+        raise AssertionError("the whole state serialised again")
+
+    monkeypatch.setattr(relay.state, "snapshot", whole_state)
+    relay.handle(odds("e7", 1, timestamp=2000, status=-1), 0)
+    seq, text = relay.snapshot()
+    snapshot = json.loads(text)
+    assert (snapshot["type"], snapshot["seq"]) == ("snapshot", seq)
+    assert len(snapshot["lines"]) == 600
+    (line,) = [ln for ln in snapshot["lines"] if ln["event_id"] == "e7" and ln["market_id"] == 1]
+    assert line["status"] == "suspended"
+
+
+def test_the_snapshot_always_equals_the_state_through_a_random_feed(relay):
+    # The snapshot follows the relay's messages; the state follows the rules. Whatever the
+    # feed does (and whatever the rules become), the two must agree after every message.
+    rng = random.Random(5)
+    simulator = Simulator(events=12, seed=5, outage_every=0)
+    retention = Retention(1000)
+    now, dropped = 1_000_000, 0
+    messages = [Frame(cmd, now, data) for cmd, data in simulator.opening(now)]
+    for step in range(1500):
+        now += 100
+        messages = [Frame(cmd, now, data) for cmd, data in simulator.step(now)]
+        if rng.random() < 0.05:
+            event = rng.choice(simulator.events)["event_id"]
+            markets = [key[1:] for key in relay.state.lines_by_event.get(event, {})]
+            messages.append(settle(event, *markets, timestamp=now))
+        for frame in messages:
+            relay.handle(frame, now)
+        if step % 50 == 0:
+            dropped += len(relay.prune(retention, now)[0])
+        if step % 25 == 0:
+            assert_snapshot_is_the_state(relay)
+    assert_snapshot_is_the_state(relay)
+    assert dropped > 0
+
+
+def assert_snapshot_is_the_state(relay):
+    snapshot = json.loads(relay.snapshot()[1])
+    state = json.loads(json.dumps(relay.state.snapshot()))
+    # But for `updated_at`: a BetStop moves it on lines it finds stopped already without telling
+    # the boards (nothing they show changes), so the boards, the snapshot among them, keep the
+    # earlier one. The board reads nothing from it.
+    assert by_line(snapshot["lines"]) == by_line(state["lines"])
+    assert {e["event_id"]: e for e in snapshot["events"]} == {
+        e["event_id"]: e for e in state["events"]
+    }
+
+
+def by_line(lines):
+    key = ("event_id", "market_id", "specifiers")
+    return {tuple(ln[k] for k in key): ln | {"updated_at": None} for ln in lines}
