@@ -6,12 +6,17 @@ import pytest
 
 from app import create_app
 from database import db
+from tests.board_page import ARTIFACTS, chromium
 from tests.conftest import base_config
 from tests.servers import gunicorn
-from tests.test_board import ARTIFACTS, browser  # noqa: F401 (the module's Chromium fixture)
 
 pytestmark = pytest.mark.browser
 PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    yield from chromium()
 
 
 @pytest.fixture
@@ -29,7 +34,7 @@ def server(sqlite_database_url):
 
 
 @pytest.fixture
-def context(browser):  # noqa: F811
+def context(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     context.policy_violations = []
 
