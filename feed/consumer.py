@@ -182,9 +182,9 @@ class Consumer:
         if self.started:
             return
         self.started = True
-        self.store.start()
         if self.bus is None:
             self.term.relay.restore()
+            self.store.start()
             self.term.start()
         else:
             threading.Thread(target=self._campaign, name="feed-lease", daemon=True).start()
@@ -300,6 +300,7 @@ class Consumer:
         self.outlet.attach(term.relay)
         self.term, self.role = term, "leader"
         self.outlet.start()
+        self.store.start()  # once: it goes on writing (and pruning) if this process stands down
         term.start()
         log.warning(
             "leading the feed: epoch %s from seq %s, %s lines suspended for the gap",

@@ -42,6 +42,7 @@ EVENT_COLUMNS = (
     "away_score",
 )
 PRUNE_EVERY_MS = 3_600_000
+PRUNE_FIRST_MS = 60_000  # after start: a process starting among others has other work first
 PRUNE_BATCH = 1000  # rows deleted a transaction: other writers get the database in between
 PRUNE_PAUSE_S = 0.01
 STOP_WAIT_S = 15  # on shutdown, how long a write under way may take before the last flush
@@ -269,6 +270,7 @@ class FeedStore:
     def start(self):
         """Write the queue every FEED_FLUSH_SECONDS, and prune hourly, in a thread of its own."""
         if self.thread is None:
+            self.next_prune = self.clock() + PRUNE_FIRST_MS
             self.thread = threading.Thread(target=self._run, name="feed-store", daemon=True)
             self.thread.start()
 

@@ -426,7 +426,8 @@ def test_prune_deletes_what_is_older_than_the_retention_and_nothing_else(runtime
     assert [e["event_id"] for e in runtime.store.recent_bet_stops()] == ["new"]
 
 
-def test_the_feeds_own_loop_prunes(database_url):
+def test_the_feeds_own_loop_prunes(database_url, monkeypatch):
+    monkeypatch.setattr(feed.store, "PRUNE_FIRST_MS", 0)  # not a minute after the start
     config = {"FEED_ENABLED": True, "FEED_URL": "", "FEED_FLUSH_SECONDS": 0.05}
     app = create_app(base_config(database_url) | config)
     runtime = app.extensions["feed"]
