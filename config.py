@@ -129,7 +129,7 @@ def from_environment(environ=None, instance_path="instance"):
         # The feed's write-behind: how often, how many rows a transaction, how many BetStops
         # may wait for a database that is away. A killed worker loses at most what waits.
         "FEED_FLUSH_SECONDS": float(environ.get("FEED_FLUSH_SECONDS", "1")),
-        "FEED_FLUSH_ROWS": int(environ.get("FEED_FLUSH_ROWS", "2000")),
+        "FEED_FLUSH_ROWS": int(environ.get("FEED_FLUSH_ROWS", "500")),
         "FEED_STORE_BACKLOG": int(environ.get("FEED_STORE_BACKLOG", "100000")),
         # Closed lines and events leave memory and snapshots after the grace, the database
         # (with the BetStop log) after the retention.

@@ -102,10 +102,7 @@ class FeedStore:
         with self.lock:
             for line in lines:
                 try:
-                    self.lines[(line["event_id"], line["market_id"], line["specifiers"])] = (
-                        line,
-                        stamp,
-                    )
+                    self.lines[_line_key(line)] = (line, stamp)
                 except (KeyError, TypeError):  # no key, or not even a hashable one
                     self._set_aside_locked(FeedLine, "key_unstorable")
             if event is not None:
@@ -205,22 +202,26 @@ class FeedStore:
             bet_stops, self.bet_stops = list(self.bet_stops), collections.deque()
             since, self.waiting_since = self.waiting_since, None
             self.writing, self.writing_since = len(bet_stops) + len(events) + len(lines), since
-        work = [
-            (model, fitted)
-            for model, rows in (
-                (BetStopRecord, bet_stops),
-                (FeedEvent, events.values()),
-                (FeedLine, lines.values()),
-            )
-            for row in rows
-            if (fitted := self._fitted(model, row)) is not None
-        ]
+        queued = collections.deque(
+            [(BetStopRecord, row) for row in bet_stops]
+            + [(FeedEvent, item) for item in events.values()]
+            + [(FeedLine, item) for item in lines.values()]
+        )
         written = collections.Counter()
-        size = self.rows_per_write
-        parts = collections.deque(work[i : i + size] for i in range(0, len(work), size))
+        parts = collections.deque()  # rows made to fit, waiting for their transaction
         try:
             with self.app.app_context():
-                while parts:
+                while parts or queued:
+                    if not parts:
+                        # One transaction's rows made to fit at a time: under gevent the worker
+                        # gets in between, as it does between two writes.
+                        taken = [
+                            queued.popleft() for _ in range(min(self.rows_per_write, len(queued)))
+                        ]
+                        fitted = [(m, f) for m, q in taken if (f := self._fitted(m, q)) is not None]
+                        if fitted:
+                            parts.append(fitted)
+                        continue
                     part = parts[0]
                     try:
                         run_in_transaction(lambda connection, part=part: _write(connection, part))
@@ -241,7 +242,13 @@ class FeedStore:
                         self.writing -= len(part)
                     time.sleep(0)  # under gevent: let the worker in between two writes
         except Exception:
-            self._requeue([item for part in parts for item in part], since)
+            # A row made to fit is its own queued form: fitting it again changes nothing.
+            fitted = [
+                (m, r if m is BetStopRecord else (r, r["changed_at"]))
+                for part in parts
+                for m, r in part
+            ]
+            self._requeue(fitted + list(queued), since)
             raise
         finally:
             with self.lock:
@@ -250,17 +257,13 @@ class FeedStore:
         return written
 
     def _requeue(self, items, since):
-        with self.lock:  # anything queued since then is newer and wins
-            # A fitted row is its own queued form: fitting it again changes nothing.
-            lines = {
-                tuple(r[k] for k in LINE_KEYS): (r, r["changed_at"])
-                for m, r in items
-                if m is FeedLine
-            }
-            events = {r["event_id"]: (r, r["changed_at"]) for m, r in items if m is FeedEvent}
+        """Put `items`, (model, queued form), back in the queue, behind anything newer."""
+        with self.lock:
+            lines = {_line_key(q[0]): q for m, q in items if m is FeedLine}
+            events = {q[0]["event_id"]: q for m, q in items if m is FeedEvent}
             self.lines = lines | self.lines
             self.events = events | self.events
-            self.bet_stops.extendleft(reversed([r for m, r in items if m is BetStopRecord]))
+            self.bet_stops.extendleft(reversed([q for m, q in items if m is BetStopRecord]))
             self._drop_oldest_bet_stops()
             if items and since is not None:
                 self.waiting_since = min(since, self.waiting_since or since)
@@ -455,6 +458,10 @@ class FeedStore:
         # sleeps the worker can serve other requests during (every transaction takes it).
         with self.app.app_context():
             return run_in_transaction(work)
+
+
+def _line_key(line):
+    return (line["event_id"], line["market_id"], line["specifiers"])
 
 
 def _write(connection, part):
