@@ -170,9 +170,10 @@ class Relay:
             self._publish_health(self.clock(), force=True)
 
     def tick(self):
-        """Called every second: notice an alive that is overdue."""
+        """Called every second: notice an alive that is overdue; keep the snapshot ready."""
         with self._changing():
             self._publish_health(self.clock())
+            self.board.refresh()
 
     def snapshot(self):
         """(seq, text) of the whole board as of message `seq`.

@@ -1,9 +1,9 @@
 """The board's snapshot, kept as JSON text line by line so that no board waits for a rebuild.
 
 Serialising a 100,000-line board whole takes about a second, during which a gevent worker does
-nothing else. Here each event and line is serialised again only after it changed (when the next
-snapshot is asked for), and a snapshot is those texts joined: tens of milliseconds for the same
-board.
+nothing else. Here each event and line is serialised again only after it changed (by the relay's
+ticker every second, or by the next snapshot if it comes first), and a snapshot is those texts
+joined: tens of milliseconds for the same board.
 """
 
 
@@ -39,13 +39,18 @@ class BoardSnapshot:
             self.events.pop(event_id, None)
             self.changed_events.pop(event_id, None)
 
-    def text(self, head):
-        """The snapshot: `head`'s fields, then `events` and `lines`, as one JSON object."""
+    def refresh(self):
+        """Serialise what changed since the last time: the relay's ticker does it every second,
+        so a new board's snapshot finds at most a second's changes left to do."""
         for key, line in self.changed_lines.items():
             self.lines[key] = self.encode(line)
         for event_id, event in self.changed_events.items():
             self.events[event_id] = self.encode(event)
         self.changed_lines, self.changed_events = {}, {}
+
+    def text(self, head):
+        """The snapshot: `head`'s fields, then `events` and `lines`, as one JSON object."""
+        self.refresh()
         return "".join(
             (
                 self.encode(head)[:-1],

@@ -1,7 +1,6 @@
-"""What the market state forgets, and the snapshot built line by line: memory that stays flat."""
+"""What the market state forgets after a grace: memory, snapshots and SUBSCRIBE stay flat."""
 
 import json
-import random
 
 import pytest
 
@@ -13,7 +12,6 @@ from feed.hub import LocalHub
 from feed.market import MarketState
 from feed.relay import Relay
 from feed.retention import MEMORY_KEPT_MS, Retention
-from feed.simulator import Simulator
 
 GRACE = 60_000
 
@@ -150,63 +148,3 @@ def test_an_event_without_odds_stays_unless_it_is_over(relay):
     relay.prune(retention, 0)
     assert relay.prune(retention, 10 * GRACE) == ([], ["off"])
     assert board(relay)[0] == {"later"}
-
-
-def test_a_snapshot_is_built_from_what_changed_not_from_the_whole_state(relay, monkeypatch):
-    for number in range(200):
-        relay.handle(odds(f"e{number}", 1, 18, 29), 0)
-    relay.snapshot()
-
-    def whole_state():
-        raise AssertionError("the whole state serialised again")
-
-    monkeypatch.setattr(relay.state, "snapshot", whole_state)
-    relay.handle(odds("e7", 1, timestamp=2000, status=-1), 0)
-    seq, text = relay.snapshot()
-    snapshot = json.loads(text)
-    assert (snapshot["type"], snapshot["seq"]) == ("snapshot", seq)
-    assert len(snapshot["lines"]) == 600
-    (line,) = [ln for ln in snapshot["lines"] if ln["event_id"] == "e7" and ln["market_id"] == 1]
-    assert line["status"] == "suspended"
-
-
-def test_the_snapshot_always_equals_the_state_through_a_random_feed(relay):
-    # The snapshot follows the relay's messages; the state follows the rules. Whatever the
-    # feed does (and whatever the rules become), the two must agree after every message.
-    rng = random.Random(5)
-    simulator = Simulator(events=12, seed=5, outage_every=0)
-    retention = Retention(1000)
-    now, dropped = 1_000_000, 0
-    messages = [Frame(cmd, now, data) for cmd, data in simulator.opening(now)]
-    for step in range(1500):
-        now += 100
-        messages = [Frame(cmd, now, data) for cmd, data in simulator.step(now)]
-        if rng.random() < 0.05:
-            event = rng.choice(simulator.events)["event_id"]
-            markets = [key[1:] for key in relay.state.lines_by_event.get(event, {})]
-            messages.append(settle(event, *markets, timestamp=now))
-        for frame in messages:
-            relay.handle(frame, now)
-        if step % 50 == 0:
-            dropped += len(relay.prune(retention, now)[0])
-        if step % 25 == 0:
-            assert_snapshot_is_the_state(relay)
-    assert_snapshot_is_the_state(relay)
-    assert dropped > 0
-
-
-def assert_snapshot_is_the_state(relay):
-    snapshot = json.loads(relay.snapshot()[1])
-    state = json.loads(json.dumps(relay.state.snapshot()))
-    # But for `updated_at`: a BetStop moves it on lines it finds stopped already without telling
-    # the boards (nothing they show changes), so the boards, the snapshot among them, keep the
-    # earlier one. The board reads nothing from it.
-    assert by_line(snapshot["lines"]) == by_line(state["lines"])
-    assert {e["event_id"]: e for e in snapshot["events"]} == {
-        e["event_id"]: e for e in state["events"]
-    }
-
-
-def by_line(lines):
-    key = ("event_id", "market_id", "specifiers")
-    return {tuple(ln[k] for k in key): ln | {"updated_at": None} for ln in lines}
