@@ -397,6 +397,55 @@ def summary(rows, feed):
     )
 
 
+class NoStore:
+    """A relay's store that keeps nothing: the snapshot's cost alone is measured."""
+
+    def changed(self, lines, event):
+        pass
+
+    def log_bet_stop(self, frame, applied, received_ms):
+        return {"event_id": frame.data.get("event_id")}
+
+
+def snapshot_costs(lines, repeats=5):
+    """In this process: a relay with `lines` lines, and what its snapshots cost (ms)."""
+    from feed.descriptions import MarketDescriptions
+    from feed.health import FeedHealth
+    from feed.hub import LocalHub
+    from feed.market import MarketState
+    from feed.relay import Relay
+
+    relay = Relay(
+        MarketState(MarketDescriptions.load(None)), FeedHealth(), LocalHub(), NoStore(), lambda: 0
+    )
+    feed = RollingFeed(lines // 50, 3600, 5)
+    for cmd, data in feed.opening(1000):
+        relay.handle(frames.Frame(cmd, 1000, data), 0)
+
+    def timed(work):
+        started = time.perf_counter()
+        work()
+        return (time.perf_counter() - started) * 1000
+
+    first = timed(relay.snapshot)
+    ticks, builds = [], []
+    for repeat in range(repeats):
+        for step in range(500):  # a second of the feed at 500 messages a second
+            for cmd, data in feed.step(2000 + repeat * 1000 + step):
+                relay.handle(frames.Frame(cmd, 2000, data), 0)
+        ticks.append(timed(relay.tick))
+        relay.handle(frames.Frame(frames.ALIVE, 0, {"offset_time": 0}), 0)  # a change: a new seq
+        builds.append(timed(relay.snapshot))
+    whole = timed(lambda: relay._encode(relay.state.snapshot()))
+    size = len(relay.snapshot()[1])
+    print(
+        f"{len(relay.state.lines)} lines, {size / 1e6:.1f} MB: first snapshot {first:.0f} ms; then "
+        f"each second's changes serialised by the ticker in {min(ticks):.0f}–{max(ticks):.0f} ms "
+        f"and a snapshot built in {min(builds):.0f}–{max(builds):.0f} ms; the whole state "
+        f"serialised at once (as before): {whole:.0f} ms"
+    )
+
+
 def cli():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="how long to run")
@@ -416,7 +465,15 @@ def cli():
     parser.add_argument(
         "--root", default=ROOT, help="serve the app of this checkout (to compare with another)"
     )
+    parser.add_argument(
+        "--snapshot-lines",
+        type=int,
+        help="instead: time the snapshot of a board of this many lines, in this process",
+    )
     args = parser.parse_args()
+    if args.snapshot_lines:
+        snapshot_costs(args.snapshot_lines)
+        return
     print(
         f"# soak {datetime.now(UTC):%Y-%m-%d} on {platform.node()}: {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, {args.minutes:g} min at {args.rate} msgs/s, "
