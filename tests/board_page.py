@@ -158,6 +158,9 @@ def open_played(browser, address, played, viewport=(1280, 800), **context):
     if "storage_state" not in context:
         context.setdefault("locale", "en-GB")
         context.setdefault("timezone_id", "Europe/Berlin")
+    # Playwright compiles wait_for_function's predicates with eval in the page, which the app's
+    # Content-Security-Policy forbids.
+    context.setdefault("bypass_csp", True)
     ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, **context)
     page = ctx.new_page()
     page.route_web_socket("**/ws", played.serve)
@@ -170,6 +173,9 @@ def new_page(browser, address, viewport=(1280, 800), **context):
     """A page on the app's real /ws, in a fresh context (Berlin time, British English)."""
     context.setdefault("locale", "en-GB")
     context.setdefault("timezone_id", "Europe/Berlin")
+    # Playwright compiles wait_for_function's predicates with eval in the page, which the app's
+    # Content-Security-Policy forbids.
+    context.setdefault("bypass_csp", True)
     ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, **context)
     page = ctx.new_page()
     page.goto(f"http://{address}/")

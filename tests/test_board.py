@@ -313,6 +313,9 @@ def test_relay_link_down_shows_every_line_suspended_with_its_reason(browser, sql
         assert rows.count() == 6
         for index in range(6):
             assert rows.nth(index).get_attribute("data-status") == "suspended"
-            assert rows.nth(index).get_attribute("title") == "relay link down"
+            assert rows.nth(index).get_attribute("data-stop") == "feed_down"
+            assert rows.nth(index).locator(".why").inner_text() == "relay link down"
+            assert rows.nth(index).get_attribute("title").startswith("relay link down since ")
         assert "relay link down" in page.locator("#feed-banner").inner_text()
+        assert "relay link down" in page.locator("#outage-banner").inner_text()
         page.close()
