@@ -190,9 +190,20 @@ def test_each_reason_reads_distinctly(page, upstream):
     assert feed_down_colour != bet_stop_colour
     upstream.alive()
     wait_active(page, 1)
-    page.evaluate("marketBoard.ws.close()")
-    wait_stop(page, 1, "reconnecting")
-    assert state(page, 1).locator(".why").inner_text() == "Reconnecting"
+    # The board may reconnect and resync within a frame: record what the line said meanwhile.
+    page.evaluate(
+        """selector => {
+            window.seen = [];
+            const row = document.querySelector(selector);
+            new MutationObserver(() => window.seen.push(
+                [row.dataset.stop, row.querySelector('.why').textContent])
+            ).observe(row, {attributes: true, attributeFilter: ['data-stop']});
+            marketBoard.ws.close();
+        }""",
+        f'{LINE}[data-market-id="1"]',
+    )
+    page.wait_for_function("window.seen.length > 0")
+    assert page.evaluate("window.seen[0]") == ["reconnecting", "Reconnecting"]
     page.wait_for_selector(
         f'.line[data-event-id="{EVENT}"][data-market-id="1"][data-status="active"]', timeout=15000
     )
