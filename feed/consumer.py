@@ -296,7 +296,11 @@ class Consumer:
         term.relay.seq = max(term.relay.seq, seq)  # sequence numbers go on from the last leader
         gap = suspend_for_gap(term.state)
         if gap:
-            self.store.changed([line.to_json() for line in gap], None)
+            # The restored snapshot holds these lines as they were read: it must see the change
+            # too, or a board resyncing now would be shown them active.
+            rows = [line.to_json() for line in gap]
+            term.relay.board.changed(rows, None)
+            self.store.changed(rows, None)
         self.outlet.attach(term.relay)
         self.term, self.role = term, "leader"
         self.outlet.start()
