@@ -294,7 +294,7 @@ def database_mb(database_url, engine):
 HEADER = (
     f"{'t s':>6}{'RSS MB':>8}{'CPU %':>7}{'snap MB':>8}{'lines':>7}{'closed':>7}{'1st B ms':>9}"
     f"{'all ms':>8}"
-    f"{'lag ms':>8}{'waiting':>8}{'DB MB':>7}{'stops':>6}{'p50 ms':>7}{'p99 ms':>7}"
+    f"{'lag ms':>8}{'waiting':>8}{'DB MB':>7}{'stops':>6}{'p50 ms':>8}{'p99 ms':>8}{'load':>6}"
 )
 
 
@@ -353,6 +353,7 @@ async def soak(args, tmp):
                     "bet_stops": len({key for key, _ in receipts}),
                     "p50_ms": percentile(delays, 0.5),
                     "p99_ms": percentile(delays, 0.99),
+                    "load": os.getloadavg()[0],  # the machine's: shared, its state is a figure too
                 }
                 cpu, at = now_cpu, now
                 rows.append(row)
@@ -374,8 +375,8 @@ def line(r):
         f"{r['t']:>6.0f}{r['rss_mb']:>8.1f}{r['cpu_pct']:>7.0f}{r['snapshot_mb']:>8.2f}"
         f"{r['lines']:>7}{r['closed']:>7}{r['first_byte_ms']:>9.0f}{r['snapshot_ms']:>8.0f}"
         f"{r['lag_ms']:>8}"
-        f"{r['waiting']:>8}{r['database_mb']:>7.1f}{r['bet_stops']:>6}{r['p50_ms']:>7.1f}"
-        f"{r['p99_ms']:>7.1f}"
+        f"{r['waiting']:>8}{r['database_mb']:>7.1f}{r['bet_stops']:>6}{r['p50_ms']:>8.1f}"
+        f"{r['p99_ms']:>8.1f}{r['load']:>6.1f}"
     )
 
 
