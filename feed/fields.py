@@ -29,12 +29,8 @@ def integer(value):
         whole = math.isfinite(value) and value.is_integer() and -_INT_LIMIT < value < _INT_LIMIT
         return int(value) if whole else None
     if isinstance(value, str):
-        text = value.strip()
-        digits = text[1:] if text[:1] in "+-" else text
-        if digits.isascii() and digits.isdigit() and len(digits) <= MAX_DIGITS:
-            return integer(int(text))
-        number_ = number(text)
-        return integer(number_) if isinstance(number_, float) else None
+        read = number(value.strip())
+        return None if read is None else integer(read)
     return None
 
 
