@@ -439,9 +439,7 @@ class MarketState:
         """Update the event; a cancelled fixture (change_type 3) closes its lines, now and later."""
         event_id = _event_id(data, "event_id")
         skipped = []
-        product = None
-        if data.get("product", data.get("product_id")) is not None:
-            product = _odds_product(data, skipped)
+        product = _stop_product(data, skipped)
         event = self._event(event_id, product, data)
         start_time = fields.timestamp_ms(data.get("start_time"))
         if start_time is not None:
@@ -467,11 +465,9 @@ class MarketState:
         event = self.events.get(event_id)
         if event is None:
             return Applied()
-        code = data.get("match_status_code", data.get("status_code"))
-        if isinstance(code, str) and len(code) <= MAX_NAME:
-            event.status = code
-        elif fields.integer(code) is not None:
-            event.status = str(fields.integer(code))
+        status = _match_status(data.get("match_status_code", data.get("status_code")))
+        if status is not None:
+            event.status = status
         return Applied(event=event)
 
     def _event(self, event_id, product, data):
@@ -484,11 +480,9 @@ class MarketState:
             score = fields.integer(data.get(name))
             if score is not None:
                 setattr(event, name, score)
-        match_status = data.get("match_status")
-        if isinstance(match_status, str) and len(match_status) <= MAX_NAME:
-            event.status = match_status
-        elif fields.integer(match_status) is not None:
-            event.status = str(fields.integer(match_status))
+        status = _match_status(data.get("match_status"))
+        if status is not None:
+            event.status = status
         title = data.get("event_name") or data.get("name")
         home, away = data.get("home_team"), data.get("away_team")
         if not title and isinstance(home, str) and isinstance(away, str) and home and away:
@@ -672,10 +666,18 @@ def _odds_product(data, skipped):
 
 
 def _stop_product(data, skipped):
-    """A BetStop's product: None, every product, when absent or not one we know."""
+    """A BetStop's (or fixture change's) product: None when absent or not one we know."""
     if data.get("product", data.get("product_id")) is None:
         return None
     return _odds_product(data, skipped)
+
+
+def _match_status(value):
+    """An event's match status as sent, text or a number; None when it cannot be read."""
+    if isinstance(value, str) and len(value) <= MAX_NAME:
+        return value
+    number = fields.integer(value)
+    return None if number is None else str(number)
 
 
 def _timestamp(data, sent):
