@@ -27,6 +27,7 @@ MAX_GROUPS = 64  # group names in one BetStop or market; more cannot be read: ev
 MAX_NAME = 64  # characters of one group name, outcome id
 MAX_REASON = 200  # characters of a line's reason
 MAX_STOPS = 64  # BetStops remembered per event; beyond, they merge into one that stops everything
+FORGOTTEN = "closed"  # the reason of the stop left for a line dropped while closed
 
 # UOF's numeric statuses and the feed's strings, to our names.
 STATUS_NAMES = {
@@ -531,6 +532,25 @@ class MarketState:
             product = product if product in PRODUCTS else None
             memory.remember(Stop(timestamp, status, groups, product, reason))
             memory.saw(timestamp)
+
+    def forget(self, event_id, keys):
+        """Drop these lines of an event, and the event with its last line; True if the event went.
+
+        The event's memory then stops every line up to the newest time the dropped lines carried:
+        odds stamped before their close create the line suspended, as the rules kept it closed.
+        """
+        lines = self.lines_by_event[event_id]
+        newest = max(lines[key].updated_at for key in keys)
+        memory = self._memory(event_id)
+        memory.remember(Stop(newest, SUSPENDED, None, None, FORGOTTEN))
+        memory.saw(newest)
+        for key in keys:
+            del lines[key]
+            self.lines.pop(key, None)
+        if lines:
+            return False
+        del self.lines_by_event[event_id]
+        return self.events.pop(event_id, None) is not None
 
     def snapshot(self):
         return {

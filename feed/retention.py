@@ -7,21 +7,20 @@ at all goes after the same grace. Open lines, and events with an open line, are 
 Time is ours, not the feed's: the sweep notes when it first saw each one closed, so a line with a
 wild timestamp is kept no longer and dropped no sooner than any other.
 
-Forgetting a closed line must not let stale odds reopen it: the event's memory (the BetStops
-lines created later obey) is told to stop every line of the event up to the newest time the
-dropped lines carried, so odds stamped before the close create the line suspended, as the rules
-would have kept it closed. Odds stamped later are the feed's newest word and apply. The memory of
-an event with neither lines nor the event left is itself forgotten a day later.
+Forgetting a closed line must not let stale odds reopen it: `MarketState.forget` tells the event's
+memory (the BetStops lines created later obey) to stop every line of the event up to the newest
+time the dropped lines carried, so odds stamped before the close create the line suspended, as the
+rules would have kept it closed. Odds stamped later are the feed's newest word and apply. The
+memory of an event with neither lines nor the event left is itself forgotten a day later.
 """
 
-from .market import CANCELLED, DEACTIVATED, SETTLED, SUSPENDED, EventMemory, Stop
+from .market import CANCELLED, DEACTIVATED, SETTLED
 
 CLOSED = frozenset({SETTLED, CANCELLED, DEACTIVATED})
 # Event statuses that say it is over: ours (a fixture change cancelling it) and UOF's match
 # status codes for cancelled, abandoned and ended (full time, after extra time, after penalties).
 FINISHED = frozenset({"cancelled", "70", "90", "100", "110", "120"})
 MEMORY_KEPT_MS = 86_400_000  # how long an event's memory outlives its lines and the event
-FORGOTTEN = "closed"  # the reason of the stop left for a line dropped while closed
 
 
 class Retention:
@@ -47,16 +46,11 @@ class Retention:
             going = [k for k, line in lines.items() if line.status in CLOSED and expired(k)]
             if not going:
                 continue
-            _stop_up_to(state, event_id, max(lines[k].updated_at for k in going))
             for key in going:
-                del lines[key]
-                state.lines.pop(key, None)
                 del seen[key]
             dropped_lines.extend(going)
-            if not lines:  # its last line went: so does the event
-                del state.lines_by_event[event_id]
-                if state.events.pop(event_id, None) is not None:
-                    dropped_events.append(event_id)
+            if state.forget(event_id, going):  # its last line went: so did the event
+                dropped_events.append(event_id)
         for event_id, event in list(state.events.items()):
             if state.lines_by_event.get(event_id) or event.status not in FINISHED:
                 continue
@@ -74,10 +68,3 @@ class Retention:
                 del seen[key]
         self.closed_since = seen
         return dropped_lines, dropped_events
-
-
-def _stop_up_to(state, event_id, timestamp):
-    """Make the event's memory stop any line that odds older than `timestamp` would create."""
-    memory = state.memory.setdefault(event_id, EventMemory())
-    memory.remember(Stop(timestamp, SUSPENDED, None, None, FORGOTTEN))
-    memory.saw(timestamp)
