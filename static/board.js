@@ -326,7 +326,7 @@
     article.dataset.eventId = event.event_id;
     const entry = {
       event: null, el: article, blocks: new Map(), lines: new Set(), stoppedLines: new Set(),
-      stopped: 0, shownStopped: -1, lastStop: 0, mainRank: Infinity, mainBlock: null,
+      shownStopped: -1, lastStop: 0, mainRank: Infinity, mainBlock: null,
       cancelled: false, cancelledAt: 0, competitors: [null, null], sport: "", search: "",
       badge: article.querySelector(".badge"), name: article.querySelector(".event-name"),
       sub: article.querySelector(".event-sub"), meta: article.querySelector(".event-meta"),
@@ -561,7 +561,6 @@
     const stopped = STOPPED.has(status);
     if (stopped !== entry.stopped) {
       entry.stopped = stopped;
-      entry.event.stopped += stopped ? 1 : -1;
       if (stopped) entry.event.stoppedLines.add(entry);
       else entry.event.stoppedLines.delete(entry);
       dirtyEvents.add(entry.event);
@@ -922,10 +921,11 @@
   function paintCount() {
     countPending = false;
     for (const entry of dirtyEvents) {
-      if (entry.shownStopped !== entry.stopped) {
-        entry.shownStopped = entry.stopped;
-        setText(entry.count, entry.stopped ? `${entry.stopped} stopped` : "");
-        entry.el.classList.toggle("has-stopped", entry.stopped > 0);
+      const count = entry.stoppedLines.size;
+      if (entry.shownStopped !== count) {
+        entry.shownStopped = count;
+        setText(entry.count, count ? `${count} stopped` : "");
+        entry.el.classList.toggle("has-stopped", count > 0);
       }
       let betStopped = false;
       for (const line of entry.stoppedLines) if (line.kind === "bet_stop") { betStopped = true; break; }
@@ -938,7 +938,7 @@
     let visible = 0;
     for (const entry of board.events.values()) {
       if (!entry.el.hidden) {
-        stopped += entry.stopped;
+        stopped += entry.stoppedLines.size;
         visible++;
       }
     }
