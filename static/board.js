@@ -63,7 +63,7 @@
   ];
   const CANCELLED_FIXTURE = new Set(["cancelled", "70", "90"]); // cancelled, abandoned
   const KIND_WORDS = {
-    bet_stop: "BetStop", suspended: "Suspended by the feed", handed_over: "Handed over",
+    suspended: "Suspended by the feed", handed_over: "Handed over",
     reconnecting: "Reconnecting", fixture_cancelled: "Fixture cancelled",
     settled: "Settled", cancelled: "Cancelled", deactivated: "Deactivated",
   };
@@ -216,9 +216,8 @@
     } else {
       if (message.event) upsertEvent(message.event);
       const reason = reasonWords(message.data);
-      const stop = message.type === "bet_stop";
       for (const line of message.lines || []) upsertLine(line, reason);
-      if (stop) betStop(message, reason);
+      if (message.type === "bet_stop") betStop(message, reason);
     }
     scheduleCount();
   }
@@ -290,8 +289,8 @@
     entry.event = event;
     const article = entry.el;
     const names = competitors(event);
-    const renamed = !before || before.name !== event.name ||
-      names[0] !== entry.competitors[0] || names[1] !== entry.competitors[1];
+    const renamed = before && (before.name !== event.name ||
+      names[0] !== entry.competitors[0] || names[1] !== entry.competitors[1]);
     entry.competitors = names;
     if (String(article.dataset.product) !== String(event.product)) article.dataset.product = event.product;
     const sport = sportName(event.sport);
@@ -314,7 +313,7 @@
     paintEventMeta(entry);
     paintNotice(entry);
     if (sport) addSportOption(sport);
-    if (renamed && before) relabel(entry);
+    if (renamed) relabel(entry);
     if (before && (before.product !== event.product || before.start_time !== event.start_time ||
         before.sport !== event.sport)) scheduleOrder();
     applyFilter(entry);
@@ -472,7 +471,7 @@
     const blockKey = `${line.market_id}\u0000${name}`;
     let block = event.blocks.get(blockKey);
     if (!block) {
-      block = { el: el("section", "market"), heading: el("h3", "market-name"), name, lines: 0, shown: 0 };
+      block = { el: el("section", "market"), heading: el("h3", "market-name"), name, shown: 0 };
       block.el.dataset.marketId = line.market_id;
       setText(block.heading, withEntities(name, event));
       block.el.append(block.heading);
@@ -498,7 +497,6 @@
       status: "", kind: "", sinceMs: 0, shown: false, stopped: false, reason: "",
     };
     row.append(el("span", "spec", specText(line.specifiers)), entry.cellsEl, entry.state);
-    block.lines++;
     block.el.append(row);
     event.lines.add(entry);
     return entry;
