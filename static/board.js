@@ -295,6 +295,7 @@
     if (String(article.dataset.product) !== String(event.product)) article.dataset.product = event.product;
     const sport = sportName(event.sport);
     const competition = event.competition || event.tournament || "";
+    if (sport && sport !== entry.sport) addSportOption(sport);
     entry.sport = sport;
     entry.search = [event.name, event.event_id, sport, competition].join(" ").toLowerCase();
     setText(entry.badge, PRODUCTS[event.product] || `Product ${event.product}`);
@@ -312,7 +313,6 @@
     }
     paintEventMeta(entry);
     paintNotice(entry);
-    if (sport) addSportOption(sport);
     if (renamed) relabel(entry);
     if (before && (before.product !== event.product || before.start_time !== event.start_time ||
         before.sport !== event.sport)) scheduleOrder();
@@ -456,9 +456,10 @@
         entry.cellsEl.append(cell.el);
         entry.cells.set(id, cell);
       }
-      setText(cell.name, withEntities(outcome.name || id, entry.event));
-      const before = previous && previous.outcomes[id] ? previous.outcomes[id].odds : null;
-      paintOdds(cell, outcome.odds, before);
+      const was = previous && previous.outcomes[id];
+      // A name changes only with the outcome's own, or with the event's (relabel redraws those).
+      if (!was || was.name !== outcome.name) setText(cell.name, withEntities(outcome.name || id, entry.event));
+      paintOdds(cell, outcome.odds, was ? was.odds : null);
       const off = outcome.active === false;
       if (cell.el.classList.contains("off") !== off) cell.el.classList.toggle("off", off);
     }
