@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from datetime import UTC, datetime
 
 from bench.load import percentile
 from feed import frames
-from tests.board_page import CHROMIUM, FLAGS
+from tests.board_page import CHROMIUM, FLAGS, listening
 from tests.servers import ROOT, gunicorn
 from tests.upstream import free_port, wait_until
 
@@ -58,7 +57,7 @@ def replayed_board(entries):
             stderr=subprocess.DEVNULL,
         )
         try:
-            wait_until(lambda: _listening(port), what="the replayed upstream")
+            wait_until(lambda: listening(port), what="the replayed upstream")
             with (
                 gunicorn(url, FEED_URL=f"ws://127.0.0.1:{port}/ws") as address,
                 sync_playwright() as playwright,
@@ -354,14 +353,6 @@ STOP_MEASURING = """() => {
     window.__stop = true;
     return [marketBoard.stats.apply, window.__frames];
 }"""
-
-
-def _listening(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ in the relay's shape, so that every case is exact and quick.
 
 import json
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -222,6 +223,15 @@ def new_page(browser, address, viewport=(1280, 800), **context):
 
 def texts(locator):
     return [text.strip() for text in locator.all_inner_texts()]
+
+
+def listening(port):
+    """Whether something (an upstream the board's app is to follow) accepts on the local port."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
 
 
 def page_server(sqlite_template, tmp_path_factory):
