@@ -73,6 +73,18 @@ def replayed_board(entries):
             upstream.wait(timeout=10)
 
 
+def open_board(browser, address):
+    """The board in a new page at 1280x800."""
+    page = browser.new_page(
+        # Playwright compiles wait_for_function's predicates with eval in the page, which the
+        # app's Content-Security-Policy forbids.
+        viewport={"width": 1280, "height": 800},
+        bypass_csp=True,
+    )
+    page.goto(f"http://{address}/")
+    return page
+
+
 def alives(now, until):
     """Alives every 5 s, so that the feed reads healthy for the whole run."""
     return [
@@ -137,13 +149,7 @@ def burst(args):
     total = args.events * (args.lines // 2) * 2
     entries = burst_recording(args.events, args.lines, args.burst, args.burst_at)
     with replayed_board(entries) as (address, browser, connected):
-        page = browser.new_page(
-            # Playwright compiles wait_for_function's predicates with eval in the page, which
-            # the app's Content-Security-Policy forbids.
-            viewport={"width": 1280, "height": 800},
-            bypass_csp=True,
-        )
-        page.goto(f"http://{address}/")
+        page = open_board(browser, address)
         page.wait_for_function(
             f"window.marketBoard.lines.size >= {total}", timeout=int(args.burst_at * 1000)
         )
@@ -275,13 +281,7 @@ def idle(args):
     length = start_at + warmup + args.seconds + 15  # room for the page to load and settle
     entries = idle_recording(args.idle_events, args.rate, length - start_at, start_at)
     with replayed_board(entries) as (address, browser, connected):
-        page = browser.new_page(
-            # Playwright compiles wait_for_function's predicates with eval in the page, which
-            # the app's Content-Security-Policy forbids.
-            viewport={"width": 1280, "height": 800},
-            bypass_csp=True,
-        )
-        page.goto(f"http://{address}/")
+        page = open_board(browser, address)
         page.wait_for_function(
             f"window.marketBoard.lines.size >= {args.idle_events * len(IDLE_MARKETS)}"
         )
