@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from datetime import UTC, datetime
 
 from bench.load import percentile
 from feed import frames
-from tests.board_page import CHROMIUM, FLAGS
+from tests.board_page import CHROMIUM, FLAGS, listening
 from tests.servers import ROOT, gunicorn
 from tests.upstream import free_port, wait_until
 
@@ -58,7 +57,7 @@ def replayed_board(entries):
             stderr=subprocess.DEVNULL,
         )
         try:
-            wait_until(lambda: _listening(port), what="the replayed upstream")
+            wait_until(lambda: listening(port), what="the replayed upstream")
             with (
                 gunicorn(url, FEED_URL=f"ws://127.0.0.1:{port}/ws") as address,
                 sync_playwright() as playwright,
@@ -72,6 +71,18 @@ def replayed_board(entries):
         finally:
             upstream.terminate()
             upstream.wait(timeout=10)
+
+
+def open_board(browser, address):
+    """The board in a new page at 1280x800."""
+    page = browser.new_page(
+        # Playwright compiles wait_for_function's predicates with eval in the page, which the
+        # app's Content-Security-Policy forbids.
+        viewport={"width": 1280, "height": 800},
+        bypass_csp=True,
+    )
+    page.goto(f"http://{address}/")
+    return page
 
 
 def alives(now, until):
@@ -138,13 +149,7 @@ def burst(args):
     total = args.events * (args.lines // 2) * 2
     entries = burst_recording(args.events, args.lines, args.burst, args.burst_at)
     with replayed_board(entries) as (address, browser, connected):
-        page = browser.new_page(
-            # Playwright compiles wait_for_function's predicates with eval in the page, which
-            # the app's Content-Security-Policy forbids.
-            viewport={"width": 1280, "height": 800},
-            bypass_csp=True,
-        )
-        page.goto(f"http://{address}/")
+        page = open_board(browser, address)
         page.wait_for_function(
             f"window.marketBoard.lines.size >= {total}", timeout=int(args.burst_at * 1000)
         )
@@ -276,13 +281,7 @@ def idle(args):
     length = start_at + warmup + args.seconds + 15  # room for the page to load and settle
     entries = idle_recording(args.idle_events, args.rate, length - start_at, start_at)
     with replayed_board(entries) as (address, browser, connected):
-        page = browser.new_page(
-            # Playwright compiles wait_for_function's predicates with eval in the page, which
-            # the app's Content-Security-Policy forbids.
-            viewport={"width": 1280, "height": 800},
-            bypass_csp=True,
-        )
-        page.goto(f"http://{address}/")
+        page = open_board(browser, address)
         page.wait_for_function(
             f"window.marketBoard.lines.size >= {args.idle_events * len(IDLE_MARKETS)}"
         )
@@ -354,14 +353,6 @@ STOP_MEASURING = """() => {
     window.__stop = true;
     return [marketBoard.stats.apply, window.__frames];
 }"""
-
-
-def _listening(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ from bench import crowd
 from bench.load import closed_loop, open_loop, percentile
 from bench.wallet import POSTGRES, bets, free_port, fresh_postgres, ok, prepare
 from feed import frames
-from feed.simulator import Simulator
+from feed.simulator import Simulator, _answer_commands
 from tests.wallet.calls import cancel_bet_body
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,9 +70,7 @@ class Upstream:
             await websocket.send(frames.encode_text(cmd, data, now))
         self.feeds.add(websocket)
         try:
-            async for raw in websocket:
-                if json.loads(raw).get("cmd") == frames.PING:
-                    await websocket.send(frames.encode_text(frames.PING, "pong", now))
+            await _answer_commands(websocket)
         except ConnectionClosed:
             pass  # the server under test was stopped
         finally:

@@ -63,7 +63,7 @@
   ];
   const CANCELLED_FIXTURE = new Set(["cancelled", "70", "90"]); // cancelled, abandoned
   const KIND_WORDS = {
-    bet_stop: "BetStop", suspended: "Suspended by the feed", handed_over: "Handed over",
+    suspended: "Suspended by the feed", handed_over: "Handed over",
     reconnecting: "Reconnecting", fixture_cancelled: "Fixture cancelled",
     settled: "Settled", cancelled: "Cancelled", deactivated: "Deactivated",
   };
@@ -216,9 +216,8 @@
     } else {
       if (message.event) upsertEvent(message.event);
       const reason = reasonWords(message.data);
-      const stop = message.type === "bet_stop";
       for (const line of message.lines || []) upsertLine(line, reason);
-      if (stop) betStop(message, reason);
+      if (message.type === "bet_stop") betStop(message, reason);
     }
     scheduleCount();
   }
@@ -290,12 +289,13 @@
     entry.event = event;
     const article = entry.el;
     const names = competitors(event);
-    const renamed = !before || before.name !== event.name ||
-      names[0] !== entry.competitors[0] || names[1] !== entry.competitors[1];
+    const renamed = before && (before.name !== event.name ||
+      names[0] !== entry.competitors[0] || names[1] !== entry.competitors[1]);
     entry.competitors = names;
     if (String(article.dataset.product) !== String(event.product)) article.dataset.product = event.product;
     const sport = sportName(event.sport);
     const competition = event.competition || event.tournament || "";
+    if (sport && sport !== entry.sport) addSportOption(sport);
     entry.sport = sport;
     entry.search = [event.name, event.event_id, sport, competition].join(" ").toLowerCase();
     setText(entry.badge, PRODUCTS[event.product] || `Product ${event.product}`);
@@ -313,8 +313,7 @@
     }
     paintEventMeta(entry);
     paintNotice(entry);
-    if (sport) addSportOption(sport);
-    if (renamed && before) relabel(entry);
+    if (renamed) relabel(entry);
     if (before && (before.product !== event.product || before.start_time !== event.start_time ||
         before.sport !== event.sport)) scheduleOrder();
     applyFilter(entry);
@@ -326,7 +325,7 @@
     article.dataset.eventId = event.event_id;
     const entry = {
       event: null, el: article, blocks: new Map(), lines: new Set(), stoppedLines: new Set(),
-      stopped: 0, shownStopped: -1, lastStop: 0, mainRank: Infinity, mainBlock: null,
+      shownStopped: -1, lastStop: 0, mainRank: Infinity, mainBlock: null,
       cancelled: false, cancelledAt: 0, competitors: [null, null], sport: "", search: "",
       badge: article.querySelector(".badge"), name: article.querySelector(".event-name"),
       sub: article.querySelector(".event-sub"), meta: article.querySelector(".event-meta"),
@@ -457,9 +456,10 @@
         entry.cellsEl.append(cell.el);
         entry.cells.set(id, cell);
       }
-      setText(cell.name, withEntities(outcome.name || id, entry.event));
-      const before = previous && previous.outcomes[id] ? previous.outcomes[id].odds : null;
-      paintOdds(cell, outcome.odds, before);
+      const was = previous && previous.outcomes[id];
+      // A name changes only with the outcome's own, or with the event's (relabel redraws those).
+      if (!was || was.name !== outcome.name) setText(cell.name, withEntities(outcome.name || id, entry.event));
+      paintOdds(cell, outcome.odds, was ? was.odds : null);
       const off = outcome.active === false;
       if (cell.el.classList.contains("off") !== off) cell.el.classList.toggle("off", off);
     }
@@ -472,7 +472,7 @@
     const blockKey = `${line.market_id}\u0000${name}`;
     let block = event.blocks.get(blockKey);
     if (!block) {
-      block = { el: el("section", "market"), heading: el("h3", "market-name"), name, lines: 0, shown: 0 };
+      block = { el: el("section", "market"), heading: el("h3", "market-name"), name, shown: 0 };
       block.el.dataset.marketId = line.market_id;
       setText(block.heading, withEntities(name, event));
       block.el.append(block.heading);
@@ -498,7 +498,6 @@
       status: "", kind: "", sinceMs: 0, shown: false, stopped: false, reason: "",
     };
     row.append(el("span", "spec", specText(line.specifiers)), entry.cellsEl, entry.state);
-    block.lines++;
     block.el.append(row);
     event.lines.add(entry);
     return entry;
@@ -561,7 +560,6 @@
     const stopped = STOPPED.has(status);
     if (stopped !== entry.stopped) {
       entry.stopped = stopped;
-      entry.event.stopped += stopped ? 1 : -1;
       if (stopped) entry.event.stoppedLines.add(entry);
       else entry.event.stoppedLines.delete(entry);
       dirtyEvents.add(entry.event);
@@ -922,10 +920,11 @@
   function paintCount() {
     countPending = false;
     for (const entry of dirtyEvents) {
-      if (entry.shownStopped !== entry.stopped) {
-        entry.shownStopped = entry.stopped;
-        setText(entry.count, entry.stopped ? `${entry.stopped} stopped` : "");
-        entry.el.classList.toggle("has-stopped", entry.stopped > 0);
+      const count = entry.stoppedLines.size;
+      if (entry.shownStopped !== count) {
+        entry.shownStopped = count;
+        setText(entry.count, count ? `${count} stopped` : "");
+        entry.el.classList.toggle("has-stopped", count > 0);
       }
       let betStopped = false;
       for (const line of entry.stoppedLines) if (line.kind === "bet_stop") { betStopped = true; break; }
@@ -938,7 +937,7 @@
     let visible = 0;
     for (const entry of board.events.values()) {
       if (!entry.el.hidden) {
-        stopped += entry.stopped;
+        stopped += entry.stoppedLines.size;
         visible++;
       }
     }

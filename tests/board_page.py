@@ -8,6 +8,7 @@ in the relay's shape, so that every case is exact and quick.
 
 import json
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -94,6 +95,43 @@ def line(event_id, market_id, specifiers="", outcomes=None, product=1, **fields)
             for oid, (odds, name) in outcomes.items()
         },
     } | fields
+
+
+def feed_odds(event_id, ts, status=1, price=2.0, product=1, status_166=None, more=()):
+    """An upstream odds change's data: the 1x2 (home at `price`), total corners 9.5 (at
+    `status_166` if given), then the markets `more`."""
+    return {
+        "event_id": event_id,
+        "product": product,
+        "timestamp": ts,
+        "markets": [
+            {
+                "id": 1,
+                "lines": [
+                    {
+                        "specifiers": "",
+                        "status": status,
+                        "outcomes": [
+                            {"id": "1", "odds": price},
+                            {"id": "2", "odds": 3.1},
+                            {"id": "3", "odds": 3.4},
+                        ],
+                    }
+                ],
+            },
+            {
+                "id": 166,
+                "lines": [
+                    {
+                        "specifiers": "total=9.5",
+                        "status": status if status_166 is None else status_166,
+                        "outcomes": [{"id": "12", "odds": 1.8}, {"id": "13", "odds": 2.0}],
+                    }
+                ],
+            },
+            *more,
+        ],
+    }
 
 
 class PlayedSocket:
@@ -185,6 +223,15 @@ def new_page(browser, address, viewport=(1280, 800), **context):
 
 def texts(locator):
     return [text.strip() for text in locator.all_inner_texts()]
+
+
+def listening(port):
+    """Whether something (an upstream the board's app is to follow) accepts on the local port."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
 
 
 def page_server(sqlite_template, tmp_path_factory):

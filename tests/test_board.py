@@ -5,7 +5,7 @@ import json
 import pytest
 
 from feed import frames
-from tests.board_page import GREY, chromium, shot
+from tests.board_page import GREY, chromium, feed_odds, shot
 from tests.servers import gunicorn
 from tests.upstream import wait_until
 
@@ -22,37 +22,7 @@ NAME = 'Lions <img src=x onerror="window.__injected=1"> v Tigers'
 
 
 def odds(ts, status=1, price=2.0):
-    return {
-        "event_id": EVENT,
-        "product": 1,
-        "timestamp": ts,
-        "markets": [
-            {
-                "id": 1,
-                "lines": [
-                    {
-                        "specifiers": "",
-                        "status": status,
-                        "outcomes": [
-                            {"id": "1", "odds": price},
-                            {"id": "2", "odds": 3.1},
-                            {"id": "3", "odds": 3.4},
-                        ],
-                    }
-                ],
-            },
-            {
-                "id": 166,
-                "lines": [
-                    {
-                        "specifiers": "total=9.5",
-                        "status": status,
-                        "outcomes": [{"id": "12", "odds": 1.8}, {"id": "13", "odds": 2.0}],
-                    }
-                ],
-            },
-        ],
-    }
+    return feed_odds(EVENT, ts, status, price)
 
 
 @pytest.fixture

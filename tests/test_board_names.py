@@ -241,20 +241,12 @@ def test_the_simulated_feed_reads_in_words_with_no_bare_id_or_template(browser, 
     """What `make run` shows: every market and outcome of the simulator named."""
     import os
     import shutil
-    import socket
     import subprocess
     import sys
 
-    from tests.board_page import DOCS
+    from tests.board_page import DOCS, listening
     from tests.servers import ROOT
     from tests.upstream import free_port, wait_until
-
-    def listening(port):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return True
-        except OSError:
-            return False
 
     url = f"sqlite:///{tmp_path}/board.sqlite"
     env = os.environ | {"DATABASE_URL": url, "FEED_ENABLED": "0"}

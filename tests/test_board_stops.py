@@ -1,12 +1,11 @@
 """Stopped lines at a glance: why, since when, for how long; a layout that does not move."""
 
 import re
-import time
 
 import pytest
 
 from feed import frames
-from tests.board_page import GREY, chromium, new_page, page_server, shot
+from tests.board_page import GREY, chromium, feed_odds, new_page, now_ms, page_server, shot
 from tests.servers import gunicorn
 from tests.upstream import wait_until
 
@@ -23,53 +22,20 @@ def browser():
     yield from chromium()
 
 
-def now_ms():
-    return int(time.time() * 1000)
-
-
 def odds(ts, status=1, price=2.0, handed_166=False, event=EVENT, product=1):
-    return {
-        "event_id": event,
-        "product": product,
-        "timestamp": ts,
-        "markets": [
+    totals = {
+        "id": 18,
+        "lines": [
             {
-                "id": 1,
-                "lines": [
-                    {
-                        "specifiers": "",
-                        "status": status,
-                        "outcomes": [
-                            {"id": "1", "odds": price},
-                            {"id": "2", "odds": 3.1},
-                            {"id": "3", "odds": 3.4},
-                        ],
-                    }
-                ],
-            },
-            {
-                "id": 166,
-                "lines": [
-                    {
-                        "specifiers": "total=9.5",
-                        "status": -2 if handed_166 else status,
-                        "outcomes": [{"id": "12", "odds": 1.8}, {"id": "13", "odds": 2.0}],
-                    }
-                ],
-            },
-            {
-                "id": 18,
-                "lines": [
-                    {
-                        "specifiers": f"total={total}",
-                        "status": status,
-                        "outcomes": [{"id": "12", "odds": 1.9}, {"id": "13", "odds": 1.9}],
-                    }
-                    for total in ("2.5", "3.5")
-                ],
-            },
+                "specifiers": f"total={total}",
+                "status": status,
+                "outcomes": [{"id": "12", "odds": 1.9}, {"id": "13", "odds": 1.9}],
+            }
+            for total in ("2.5", "3.5")
         ],
     }
+    status_166 = -2 if handed_166 else None
+    return feed_odds(event, ts, status, price, product, status_166, more=[totals])
 
 
 @pytest.fixture
