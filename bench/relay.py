@@ -326,8 +326,8 @@ async def run_case(kind, clients, args, upstream, tmp):
 async def ceiling(tmp):
     """/health's requests a second on one gevent worker: how fast this machine is right now."""
     port = free_port()
-    env = os.environ | {"PORT": str(port), "FEED_ENABLED": "0"}
-    env |= {"DATABASE_URL": f"sqlite:///{tmp}/ceiling.sqlite", "WEB_CONCURRENCY": "1"}
+    env = prepare(f"sqlite:///{tmp}/ceiling.sqlite")  # the server starts on a migrated one only
+    env |= {"PORT": str(port), "FEED_ENABLED": "0", "WEB_CONCURRENCY": "1"}
     env.pop("REDIS_URL", None)
     command = [sys.executable, "-m", "gunicorn", "--log-level", "warning", "app:create_app()"]
     server = subprocess.Popen(command, cwd=ROOT, env=env)
