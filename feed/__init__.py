@@ -7,7 +7,7 @@ from .bus import RedisBus
 from .cli import bp as cli_bp
 from .consumer import Consumer
 from .hub import LocalHub
-from .mirror import Mirror
+from .mirror import Mirror, link_down_health
 from .store import FeedStore
 from .stream import BOARD_SOCKET_OPTIONS
 from .views import bp, sock
@@ -70,15 +70,37 @@ class FeedRuntime:
         """This process's role, its link to the bus, its boards and its lag."""
         return self._status() | {"pid": os.getpid()}
 
+    def vitals(self):
+        """What /metrics shows of the feed: each product's health, the database writer's backlog
+        and, deployed, the consumer's own metrics (its text, or "" when it cannot be heard)."""
+        if self.mirror is None:
+            products = self.consumer.health_report()["products"]
+            return {"products": products, "store": self.store.status(), "metrics": None}
+        leader = self._leader(self._consumers()) if self.mirror.link == "up" else None
+        if leader is None:  # nothing heard from a consumer: its products read down
+            return {"products": link_down_health()["products"], "store": None, "metrics": ""}
+        return {
+            "products": (leader.get("health") or {}).get("products", {}),
+            "store": leader.get("store"),
+            "metrics": leader.get("metrics") or "",
+        }
+
+    def _consumers(self):
+        try:
+            return self.bus.reports()
+        except Exception:  # the link is down: the mirror's status says so
+            return []
+
+    @staticmethod
+    def _leader(consumers):
+        leaders = [c for c in consumers if c.get("role") == "leader"]
+        return max(leaders, key=lambda c: c.get("epoch") or 0, default=None)
+
     def _status(self):
         if self.mirror is not None:
             status = self.mirror.status()
-            try:
-                consumers = self.bus.reports()
-            except Exception:  # the link is down: the mirror's status says so
-                consumers = []
-            leaders = [c for c in consumers if c.get("role") == "leader"]
-            leader = max(leaders, key=lambda c: c.get("epoch") or 0, default=None)
+            consumers = self._consumers()
+            leader = self._leader(consumers)
             if leader is not None:
                 status |= (leader.get("health") or {}) | {"counts": leader.get("counts")}
                 status |= {"names": leader.get("names")}

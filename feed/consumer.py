@@ -22,6 +22,8 @@ import socket
 import threading
 import time
 
+from ops import metrics
+
 from .bus import BusError
 from .client import UpstreamClient, backoff_delay
 from .descriptions import MarketDescriptions
@@ -258,6 +260,7 @@ class Consumer:
             "health": self.health_report(),
             "counts": dict(self.term.relay.counts),
             "names": self.term.state.descriptions.report(),
+            "metrics": metrics.feed_side_text(),  # for /metrics of every web worker
         }
 
     def _lease_step(self):

@@ -18,6 +18,8 @@ import contextlib
 import threading
 import time
 
+from ops import metrics
+
 BACKLOG = 2048  # messages a browser may fall behind before it is dropped (references, not copies)
 BACKLOG_BYTES = 32 * 1024 * 1024  # and bytes of them: BOARD_BACKLOG_BYTES's default
 GROUP_SIZE = 16  # subscribers woken by one event: small groups let other requests in between
@@ -44,6 +46,7 @@ class Subscription:
         self.hub, self.group = hub, group
         self.after = after  # seq of the last message taken
         self.lost = False
+        self.published = None  # monotonic time the oldest message of the last take() arrived
 
     @property
     def dropped(self):
@@ -60,10 +63,10 @@ class Subscription:
         than the backlog reaches is marked dropped and gets nothing.
         """
         arrived = self.group.arrived  # looked at before the backlog, so no publish is missed
-        taken = self.hub.since(self.after)
+        taken, self.published = self.hub.since(self.after)
         if taken == [] and not self.dropped:
             arrived.wait(timeout)
-            taken = self.hub.since(self.after)
+            taken, self.published = self.hub.since(self.after)
         if taken is None:
             self.lost = True
             return []
@@ -77,10 +80,12 @@ class LocalHub:
 
     def __init__(self, backlog=BACKLOG, backlog_bytes=BACKLOG_BYTES):
         self.messages = collections.deque()
+        self.arrivals = collections.deque()  # monotonic time each of `messages` was published
         self.backlog, self.backlog_bytes = backlog, backlog_bytes
         self.bytes = 0  # of the messages in the backlog (the relay's are ASCII: chars are bytes)
         self.evicted = 0  # seq of the newest message pushed out of the backlog
         self.groups = []
+        self.subscriptions = set()
         self.closed = False
         self.lock = threading.Lock()
         self.slice_started = time.monotonic()
@@ -93,11 +98,13 @@ class LocalHub:
     def publish(self, seq, text):
         with self.lock:
             self.messages.append((seq, text))
+            self.arrivals.append(time.monotonic())
             self.bytes += len(text)
             while len(self.messages) > 1 and (
                 len(self.messages) > self.backlog or self.bytes > self.backlog_bytes
             ):
                 self.evicted, old = self.messages.popleft()
+                self.arrivals.popleft()
                 self.bytes -= len(old)
             groups = [group for group in self.groups if group.members]
         for group in groups:
@@ -110,17 +117,27 @@ class LocalHub:
             self.slice_started = time.monotonic()
 
     def since(self, after):
-        """Messages published after seq `after`, oldest first; None if some have been evicted."""
+        """(messages published after seq `after`, oldest first, or None if some have been
+        evicted; the monotonic time the oldest of them was published, or None)."""
         with self.lock:
             if self.evicted > after:
-                return None
+                return None, None
             taken = []
             for item in reversed(self.messages):
                 if item[0] <= after:
                     break
                 taken.append(item)
+            published = self.arrivals[-len(taken)] if taken else None
         taken.reverse()
-        return taken
+        return taken, published
+
+    def behind(self):
+        """The most messages any subscriber has yet to take."""
+        with self.lock:
+            if not self.messages or not self.subscriptions:
+                return 0
+            newest = self.messages[-1][0]
+            return max(0, newest - min(s.after for s in self.subscriptions))
 
     def nudge(self):
         """Wake every subscriber's handler, so that it looks at its socket."""
@@ -142,11 +159,14 @@ class LocalHub:
                 self.nudger = threading.Thread(target=self._nudge_forever, name="hub-nudge")
                 self.nudger.daemon = True
                 self.nudger.start()
+            subscription = Subscription(self, group, after)
+            self.subscriptions.add(subscription)
         try:
-            yield Subscription(self, group, after)
+            yield subscription
         finally:
             with self.lock:
                 group.members -= 1
+                self.subscriptions.discard(subscription)
 
     def _nudge_forever(self):
         # Handlers wait without timers (thousands of them would cost every message); this one
@@ -154,6 +174,7 @@ class LocalHub:
         while not self.closed:
             time.sleep(NUDGE_EVERY)
             self.nudge()
+            metrics.relay_backlog(self.behind())
 
     def close(self):
         """Drop every subscriber: their handlers close their sockets."""

@@ -105,6 +105,7 @@ class BoardSocket:
         self.owed_pong = None  # payload of the latest ping of the board's not answered yet
         self.closing = None  # (code, reason) the handler is to close the socket with
         self.gone = False  # the reader found the connection closed, reset or silent
+        self.cut_off = None  # why we end the connection when the board did not: "silent", ...
         self.stopped = False  # the handler is done: reading stopped
         self.protocol = FrameProtocol(client=False, extensions=[])  # what the board sends
         self.allowance, self.refilled = INPUT_ALLOWANCE, clock()
@@ -137,10 +138,12 @@ class BoardSocket:
         try:
             while unsent:
                 unsent = unsent[self.sock.send(unsent) :]
-        except OSError:
+        except OSError as exc:
             # Not connected any more: the close frame is not sent, so closing does not wait on
             # this socket a second time.
             self.ws.connected = False
+            if isinstance(exc, TimeoutError):  # it took nothing for the socket's timeout
+                self.cut_off = "silent"
             raise
 
     def close(self, code, reason=None):
@@ -156,6 +159,7 @@ class BoardSocket:
         if now < self.next_ping:
             return True
         if not self.pong_received:
+            self.cut_off = "silent"
             return False
         self.pong_received = False
         self.send(PING)
@@ -199,9 +203,12 @@ class BoardSocket:
                 # gevent worker run: yield after each read.
                 time.sleep(0)
         except ParseFailed as exc:
+            self.cut_off = "malformed"
             self._close_with(exc.code, "malformed frame")
             return
-        except OSError:  # reset, or silent for longer than the socket's timeout
+        except TimeoutError:  # silent for longer than the socket's timeout
+            self.cut_off = "silent"
+        except OSError:  # reset
             pass
         self.gone = True
         self.wake()
@@ -213,6 +220,7 @@ class BoardSocket:
         self.allowance -= cost
         if self.allowance >= 0:
             return True
+        self.cut_off = "flooded"
         self._close_with(CloseReason.POLICY_VIOLATION, "a board sends nothing but pongs")
         return False
 

@@ -45,16 +45,19 @@ def stream(ws):
                 out = [message_frame(s, text) for s, text in subscription.take() if s > seq]
                 if out:
                     board.send(b"".join(out))
+                    metrics.sent_to_board(subscription.published)
             if source.closing and board.connected:
                 board.close(1001, "going away")  # this process stops: the board tries another
             elif subscription.dropped and board.connected:
                 log.info("dropping a board socket that fell behind")
-                metrics.board_cut_off("fell behind")
+                board.cut_off = "fell behind"
                 board.close(1013, "fell behind; reconnect and resync")
         except OSError:
             return  # the board went away mid-write
         finally:
             board.stop_reading()
+            if board.cut_off:
+                metrics.board_cut_off(board.cut_off)
 
 
 @bp.get("/")

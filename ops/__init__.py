@@ -57,10 +57,7 @@ def serve_metrics():
     ):
         return {"error": "forbidden"}, 403, {"WWW-Authenticate": "Bearer"}
     runtime = current_app.extensions.get("feed")
-    if runtime is not None and config.get("FEED_ENABLED"):
-        products = runtime.status().get("products", {})
-        metrics.feed_health({p: v["up"] for p, v in products.items()})
-    body, content_type = metrics.exposition()
+    body, content_type = metrics.exposition(runtime.vitals() if runtime is not None else {})
     return Response(body, content_type=content_type)
 
 

@@ -9,6 +9,7 @@ Other modules report through the small functions below, never through the metric
 
 import hmac
 import ipaddress
+import itertools
 import os
 import time
 
@@ -22,6 +23,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.parser import text_string_to_metric_families
 
 DELAY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 CALLBACK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
@@ -33,20 +36,18 @@ UPSTREAM_DELAY = Histogram(
 )
 BOARD_DELAY = Histogram(
     "dashboard_board_delay_seconds",
-    "From the relay receiving a message to its write to a board.",
+    "From a message reaching this worker's hub to its write to a board; one write in "
+    "BOARD_DELAY_SAMPLE.",
     buckets=DELAY_BUCKETS,
 )
+# A histogram's observation costs about as much as writing a message to a board: every write
+# observed would double the fan-out's CPU. One in this many is plenty for its quantiles.
+BOARD_DELAY_SAMPLE = 16
 FRAMES = Counter("dashboard_feed_frames_total", "Upstream frames received, by cmd.", ["cmd"])
 SKIPPED = Counter(
     "dashboard_feed_frames_skipped_total",
     "Upstream frames skipped: malformed, or of an unknown cmd; by kind.",
     ["kind"],
-)
-FEED_UP = Gauge(
-    "dashboard_feed_up",
-    "1 while the product's odds are trustworthy (socket up, alives on time), else 0.",
-    ["product"],
-    multiprocess_mode="livemax",
 )
 BOARDS = Gauge("dashboard_boards_connected", "Board sockets open.", multiprocess_mode="livesum")
 BOARDS_CUT_OFF = Counter(
@@ -56,18 +57,15 @@ BOARDS_CUT_OFF = Counter(
 )
 BACKLOG = Gauge(
     "dashboard_relay_backlog_messages",
-    "Relay messages held for boards that have not taken them yet.",
+    "Relay messages the furthest-behind board of a worker has not taken yet.",
     multiprocess_mode="livemax",
 )
-WRITE_BEHIND_LAG = Gauge(
-    "dashboard_db_write_behind_lag_seconds",
-    "Age of the oldest feed change not yet written to the database.",
-    multiprocess_mode="livemax",
-)
-SET_ASIDE = Gauge(
-    "dashboard_db_set_aside_rows",
-    "Feed rows the database refused, kept aside.",
-    multiprocess_mode="livesum",
+# Written by the feed's consumer, which is another process when deployed: /metrics of a web
+# worker then shows the consumer's values (from its report on the bus) instead of its own.
+FEED_SIDE = (
+    "dashboard_feed_upstream_delay_seconds",
+    "dashboard_feed_frames",
+    "dashboard_feed_frames_skipped",
 )
 CALLBACKS = Counter(
     "dashboard_wallet_callbacks_total",
@@ -101,15 +99,13 @@ def frame_skipped(kind):
     SKIPPED.labels(kind=kind).inc()
 
 
-def sent_to_board(received_ms, now_ms):
-    """A relay message received upstream at `received_ms` written to a board at `now_ms`."""
-    BOARD_DELAY.observe(max(now_ms - received_ms, 0) / 1000)
+_board_writes = itertools.count()
 
 
-def feed_health(verdict):
-    """The up/down of each product: {product: bool}."""
-    for product, up in verdict.items():
-        FEED_UP.labels(product=str(product)).set(1 if up else 0)
+def sent_to_board(published):
+    """A write to a board whose oldest message reached the hub at `published` (monotonic)."""
+    if next(_board_writes) % BOARD_DELAY_SAMPLE == 0:
+        BOARD_DELAY.observe(max(time.monotonic() - published, 0))
 
 
 def board_opened():
@@ -126,11 +122,6 @@ def board_cut_off(reason):
 
 def relay_backlog(messages):
     BACKLOG.set(messages)
-
-
-def write_behind(lag_seconds, set_aside_rows):
-    WRITE_BEHIND_LAG.set(lag_seconds)
-    SET_ASIDE.set(set_aside_rows)
 
 
 def wallet_callback(name, code, seconds):
@@ -155,13 +146,69 @@ def watch_pool(pool):
 # The endpoint -----------------------------------------------------------------------------------
 
 
-def exposition():
-    """(body, content type) of every metric, every worker's values added up."""
+def exposition(vitals):
+    """(body, content type) of every metric, every worker's values added up.
+
+    `vitals` is the feed's state of the moment (`FeedRuntime.vitals()`): its products' health
+    and the database writer's backlog become gauges, and the consumer's own metrics (deployed)
+    stand in for this process's feed-side ones.
+    """
+    registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        local = CollectorRegistry()
+        multiprocess.MultiProcessCollector(local)
+    else:
+        local = REGISTRY
+    consumer = vitals.get("metrics")
+    registry.register(_Families(local.collect, skip=FEED_SIDE if consumer is not None else ()))
+    if consumer:
+        registry.register(_Families(lambda: text_string_to_metric_families(consumer)))
+    registry.register(_Families(lambda: _vital_families(vitals)))
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def feed_side_text():
+    """This process's feed-side metrics, for the consumer's report on the bus."""
+    registry = CollectorRegistry()
+    registry.register(_Families(REGISTRY.collect, keep=FEED_SIDE))
+    return generate_latest(registry).decode()
+
+
+class _Families:
+    """A collector of the metric families another one yields, some names left out or kept."""
+
+    def __init__(self, collect, skip=(), keep=None):
+        self.source, self.skip, self.keep = collect, skip, keep
+
+    def collect(self):
+        for family in self.source():
+            if family.name not in self.skip and (self.keep is None or family.name in self.keep):
+                yield family
+
+
+def _vital_families(vitals):
+    # Read at the scrape, not kept in each worker's files: a gauge set by whichever worker last
+    # answered a scrape would go on showing an old value from the others.
+    up = GaugeMetricFamily(
+        "dashboard_feed_up",
+        "1 while the product's odds are trustworthy (socket up, alives on time), else 0.",
+        labels=["product"],
+    )
+    for product, health in sorted(vitals.get("products", {}).items()):
+        up.add_metric([str(product)], 1 if health.get("up") else 0)
+    yield up
+    store = vitals.get("store")
+    if store is not None:
+        yield GaugeMetricFamily(
+            "dashboard_db_write_behind_lag_seconds",
+            "Age of the oldest feed change not yet written to the database.",
+            value=store.get("lag_ms", 0) / 1000,
+        )
+        yield GaugeMetricFamily(
+            "dashboard_db_set_aside_rows",
+            "Feed rows the database refused, kept aside.",
+            value=store.get("set_aside", 0),
+        )
 
 
 def scrape_allowed(authorization, address, token, allowed):

@@ -1,0 +1,212 @@
+"""What /metrics tells on-call, moved by real boards, a real feed and, deployed, over Redis."""
+
+import contextlib
+import json
+import socket
+import time
+import urllib.request
+
+import pytest
+import websocket
+from prometheus_client.parser import text_string_to_metric_families
+
+from feed import frames
+from tests.servers import feed_process, gunicorn, web_dyno
+from tests.test_feed_store import line_json
+from tests.upstream import wait_until
+
+EVENT = "sr:match:5"
+
+
+def scrape(address):
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as answer:
+        return sample_values(answer.read().decode())
+
+
+def sample_values(text):
+    """{(sample name, sorted label items): value} of a scrape."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(samples, name, **labels):
+    return samples.get((name, tuple(sorted(labels.items()))), 0)
+
+
+def odds(timestamp, price=2.0, markets=1):
+    outcomes = [{"id": "1", "odds": price}]
+    return {
+        "event_id": EVENT,
+        "product": 1,
+        "timestamp": timestamp,
+        "markets": [
+            {"id": m, "lines": [{"specifiers": "", "outcomes": outcomes}]}
+            for m in range(1, markets + 1)
+        ],
+    }
+
+
+def next_of_type(ws, kind):
+    while (message := json.loads(ws.recv()))["type"] != kind:
+        pass
+    return message
+
+
+def raw_board(address, receive_buffer=None):
+    """A board's socket after the upgrade, at the byte level: it answers nothing by itself."""
+    board = socket.socket()
+    if receive_buffer:
+        board.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    board.connect(("127.0.0.1", int(address.rsplit(":", 1)[1])))
+    board.sendall(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    board.settimeout(10)
+    assert board.recv(12) == b"HTTP/1.1 101"
+    return board
+
+
+@pytest.mark.slow
+def test_board_delay_backlog_and_cut_offs_move_with_real_boards(upstream, sqlite_database_url):
+    with gunicorn(sqlite_database_url, FEED_URL=upstream.url, BOARD_PING_SECONDS="1") as address:
+        upstream.wait_connected()
+        board = websocket.create_connection(f"ws://{address}/ws", timeout=10)
+        next_of_type(board, "snapshot")
+        for n in range(40):  # one write each: the histogram samples one write in 16
+            upstream.send_frame(frames.ODDS_CHANGE, odds(1000 + n, 2.0 + n / 100), 1000 + n)
+            next_of_type(board, "odds_change")
+        samples = scrape(address)
+        assert value(samples, "dashboard_board_delay_seconds_count") >= 2
+        assert 0 < value(samples, "dashboard_board_delay_seconds_sum") < 5
+        assert value(samples, "dashboard_boards_connected") == 1
+
+        # A board that takes nothing: its handler waits in a write while the feed goes on.
+        stuck = raw_board(address, receive_buffer=4096)
+        sent = 0
+
+        def falls_behind():
+            nonlocal sent
+            for _ in range(50):  # tens of KB each, until every buffer on the way is full
+                sent += 1
+                price = 3.0 + sent / 100
+                upstream.send_frame(frames.ODDS_CHANGE, odds(2000 + sent, price, 200), 2000 + sent)
+            return value(scrape(address), "dashboard_relay_backlog_messages") > 50
+
+        # The gauge is refreshed every few seconds.
+        wait_until(falls_behind, timeout=20, what="the stuck board's backlog shown")
+        # It answers no ping either: cut off as silent, and then nobody is behind.
+        wait_until(
+            lambda: value(scrape(address), "dashboard_boards_cut_off_total", reason="silent") == 1,
+            timeout=30,
+            what="the stuck board cut off",
+        )
+        wait_until(
+            lambda: value(scrape(address), "dashboard_relay_backlog_messages") == 0,
+            timeout=15,
+            what="the backlog back to nothing",
+        )
+        stuck.close()
+
+        # A board that sends what a board never sends, as fast as it can: closed with 1008.
+        flooder = raw_board(address)
+        with contextlib.suppress(OSError):  # once closed, what is sent is refused
+            for _ in range(10_000):
+                flooder.sendall(masked_text(b"x" * 1000))
+        flooder.close()
+        wait_until(
+            lambda: value(scrape(address), "dashboard_boards_cut_off_total", reason="flooded") == 1,
+            what="the flooding board counted",
+        )
+        board.close()
+
+
+def masked_text(payload):
+    """A client's text frame (masked with a zero key: the bytes as they are)."""
+    assert len(payload) < 65536
+    return bytes([0x81, 0xFE]) + len(payload).to_bytes(2, "big") + b"\0\0\0\0" + payload
+
+
+def test_metrics_show_the_database_writers_lag_and_the_rows_it_set_aside(app, client):
+    store = app.extensions["feed"].store
+    started = store.clock()
+    store.changed([line_json(market_id=1), line_json(event_id="e" * 65)], None)
+    store.clock = lambda: started + 7_000  # the writer has not written for 7 s
+    samples = scrape_client(client)
+    assert value(samples, "dashboard_db_write_behind_lag_seconds") >= 7
+    assert value(samples, "dashboard_db_set_aside_rows") == 0
+    store.flush()  # the key that cannot be stored is set aside
+    samples = scrape_client(client)
+    assert value(samples, "dashboard_db_write_behind_lag_seconds") == 0
+    assert value(samples, "dashboard_db_set_aside_rows") == 1
+
+
+def test_feed_up_reads_each_products_health_at_the_scrape(app, client):
+    runtime = app.extensions["feed"]
+    samples = scrape_client(client)
+    assert value(samples, "dashboard_feed_up", product="1") == 0  # never connected
+    runtime.health.socket(True)
+    now = runtime.clock()
+    runtime.health.alive({"now_alive_time": now // 1000, "offset_time": 0}, now)
+    samples = scrape_client(client)
+    assert value(samples, "dashboard_feed_up", product="1") == 1
+    assert value(samples, "dashboard_feed_up", product="3") == 1
+    runtime.health.socket(False)
+    assert value(scrape_client(client), "dashboard_feed_up", product="1") == 0
+
+
+def scrape_client(client):
+    answer = client.get("/metrics", environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert answer.status_code == 200
+    return sample_values(answer.get_data(as_text=True))
+
+
+@pytest.mark.slow
+def test_deployed_every_web_worker_shows_the_feed_process_metrics(
+    upstream, sqlite_database_url, redis_bus_url, tmp_path
+):
+    url, prefix = redis_bus_url
+    settings = {"FEED_URL": upstream.url, "REDIS_URL": url, "REDIS_PREFIX": prefix}
+    with (
+        feed_process(sqlite_database_url, **settings) as consumer,
+        web_dyno(
+            sqlite_database_url,
+            WEB_CONCURRENCY="2",
+            PROMETHEUS_MULTIPROC_DIR=str(tmp_path),
+            **settings,
+        ) as (address, _),
+    ):
+        upstream.wait_connected()
+        for n in range(5):
+            upstream.alive()
+            upstream.send_frame(frames.ODDS_CHANGE, odds(1000 + n), int(time.time() * 1000))
+        upstream.send_frame(frames.BET_STOP, {"event_id": EVENT, "groups": "all"}, 2000)
+
+        def shows_the_consumer(samples):
+            return (
+                value(samples, "dashboard_feed_frames_total", cmd=str(frames.ODDS_CHANGE)) == 5
+                and value(samples, "dashboard_feed_frames_total", cmd=str(frames.BET_STOP)) == 1
+                and value(samples, "dashboard_feed_upstream_delay_seconds_count") >= 5
+                and value(samples, "dashboard_feed_up", product="1") == 1
+                and value(samples, "dashboard_db_write_behind_lag_seconds") < 5
+            )
+
+        # The consumer reports every couple of seconds; whichever worker answers shows it.
+        wait_until(lambda: shows_the_consumer(scrape(address)), timeout=20, what="its report")
+        for _ in range(6):
+            assert shows_the_consumer(scrape(address))
+
+        consumer.kill()  # no consumer: nothing says the odds can be trusted
+        consumer.wait()
+        wait_until(
+            lambda: value(scrape(address), "dashboard_feed_up", product="1") == 0,
+            timeout=30,
+            what="the products read down",
+        )
+        for _ in range(6):
+            samples = scrape(address)
+            assert value(samples, "dashboard_feed_up", product="1") == 0
+            assert value(samples, "dashboard_feed_up", product="3") == 0
