@@ -19,6 +19,7 @@ in a write for as long as its kernel keeps the connection open, which, for a pee
 acknowledges, is for ever.
 """
 
+import _thread
 import collections
 import contextlib
 import socket
@@ -109,7 +110,7 @@ class BoardSocket:
         self.stopped = False  # the handler is done: reading stopped
         self.protocol = FrameProtocol(client=False, extensions=[])  # what the board sends
         self.allowance, self.refilled = INPUT_ALLOWANCE, clock()
-        self.reader = threading.Thread(target=self._read, name="board-reader", daemon=True)
+        self.reading = False  # the reader runs
         # The socket's timeout bounds our writes and the reader's reads alike. A live board
         # answers every ping, and a ping goes out at most `late_by` seconds after it is due
         # (when the handler is next woken), so a live board's side is never silent longer.
@@ -120,7 +121,10 @@ class BoardSocket:
         return self.ws.connected and not self.gone
 
     def start_reading(self):
-        self.reader.start()
+        # A bare thread (a bare greenlet under gevent): a Thread object and its Event and locks
+        # would cost every idle board over 2 KB more.
+        self.reading = True
+        _thread.start_new_thread(self._read, ())
 
     def stop_reading(self):
         """Let the reader go (it may be waiting for the board): the handler is done."""
@@ -179,6 +183,12 @@ class BoardSocket:
         return True
 
     def _read(self):
+        try:
+            self._read_until_done()
+        finally:
+            self.reading = False
+
+    def _read_until_done(self):
         try:
             while self.closing is None:
                 data = self.sock.recv(RECEIVE_BYTES)

@@ -56,8 +56,7 @@ def board_pair(clock=time.monotonic):
 def finish(board, theirs):
     """What the handler and gunicorn do when a board's handler returns."""
     board.stop_reading()
-    board.reader.join(10)
-    assert not board.reader.is_alive()
+    wait_until(lambda: not board.reading, what="the reader to stop")
     board.sock.close()
     theirs.close()
 
@@ -125,8 +124,7 @@ def test_a_board_that_sends_more_than_a_board_needs_is_closed_with_1008():
     with contextlib.suppress(OSError):  # the reader stops reading: the rest may not fit
         theirs.sendall(flood)
     assert woken.wait(10)
-    board.reader.join(10)
-    assert not board.reader.is_alive()  # it stopped reading at once
+    wait_until(lambda: not board.reading, what="the reader to stop")  # at once
     assert not board.answer()
     opcode, (code, _) = frames_from(theirs.recv(200))[0]
     assert (opcode, code) == (Opcode.CLOSE, 1008)
