@@ -292,7 +292,7 @@ def database_mb(database_url, engine):
 
 HEADER = (
     f"{'t s':>6}{'RSS MB':>8}{'CPU %':>7}{'snap MB':>8}{'lines':>7}{'closed':>7}{'1st B ms':>9}"
-    f"{'all ms':>8}"
+    f"{'all ms':>8}{'build ms':>9}"
     f"{'lag ms':>8}{'waiting':>8}{'DB MB':>7}{'stops':>6}{'p50 ms':>8}{'p99 ms':>8}{'load':>6}"
 )
 
@@ -332,8 +332,9 @@ async def soak(args, tmp):
                 now_cpu, now = cpu_seconds(pid), time.monotonic()
                 snapshot = await loop.run_in_executor(None, new_board, port)
                 # An app without the store's status (an older checkout, --root) shows -1.
-                store = (await loop.run_in_executor(None, status, port)).get("store")
-                store = store or {"lag_ms": -1, "waiting": {"all": -1}}
+                report = await loop.run_in_executor(None, status, port)
+                store = report.get("store") or {"lag_ms": -1, "waiting": {"all": -1}}
+                built = report.get("snapshot") or {"ms": -1}
                 pipe.send(("collect",))
                 receipts = await loop.run_in_executor(None, pipe.recv)
                 delays = [(t - upstream.sent[key]) * 1000 for key, t in receipts]
@@ -346,6 +347,7 @@ async def soak(args, tmp):
                     "closed": snapshot[4],
                     "first_byte_ms": snapshot[0],
                     "snapshot_ms": snapshot[1],
+                    "build_ms": built["ms"],  # the server's own time to build it
                     "lag_ms": store["lag_ms"],
                     "waiting": sum(store["waiting"].values()),
                     "database_mb": database_mb(database_url, engine),
@@ -373,6 +375,7 @@ def line(r):
     return (
         f"{r['t']:>6.0f}{r['rss_mb']:>8.1f}{r['cpu_pct']:>7.0f}{r['snapshot_mb']:>8.2f}"
         f"{r['lines']:>7}{r['closed']:>7}{r['first_byte_ms']:>9.0f}{r['snapshot_ms']:>8.0f}"
+        f"{r['build_ms']:>9.1f}"
         f"{r['lag_ms']:>8}"
         f"{r['waiting']:>8}{r['database_mb']:>7.1f}{r['bet_stops']:>6}{r['p50_ms']:>8.1f}"
         f"{r['p99_ms']:>8.1f}{r['load']:>6.1f}"
@@ -392,6 +395,7 @@ def summary(rows, feed):
         f"events opened: {feed.created}; second half of the run: RSS {spread('rss_mb')} MB, "
         f"snapshot {spread('snapshot_mb')} MB ({spread('lines')} lines), its first byte after "
         f"{spread('first_byte_ms')} ms and its last after {spread('snapshot_ms')} ms, "
+        f"built in {spread('build_ms')} ms, "
         f"write-behind lag {spread('lag_ms')} ms, BetStop p99 {spread('p99_ms')} ms, "
         f"database {spread('database_mb')} MB"
     )

@@ -225,6 +225,7 @@ class Consumer:
             else False,
             "at": self.clock(),
             "store": self.store.status(),
+            "snapshot": self.term.relay.board.last_built,  # the latest a board was sent
         }
 
     # Leadership ------------------------------------------------------------------------------

@@ -6,12 +6,16 @@ ticker every second, or by the next snapshot if it comes first), and a snapshot 
 joined: tens of milliseconds for the same board.
 """
 
+import time
+
 
 class BoardSnapshot:
     """Every event and line of the board as JSON text, each redone only after it changed."""
 
-    def __init__(self, encode):
+    def __init__(self, encode, clock=time.perf_counter):
         self.encode = encode  # value -> JSON text: the relay's, strict
+        self.clock = clock
+        self.last_built = None  # {"ms", "bytes", "lines"} of the latest snapshot, for on-call
         self.events = {}  # event id -> text
         self.lines = {}  # (event id, market id, specifiers) -> text
         self.changed_events = {}  # event id -> JSON not serialised yet
@@ -50,8 +54,9 @@ class BoardSnapshot:
 
     def text(self, head):
         """The snapshot: `head`'s fields, then `events` and `lines`, as one JSON object."""
+        started = self.clock()
         self.refresh()
-        return "".join(
+        text = "".join(
             (
                 self.encode(head)[:-1],
                 ',"events":[',
@@ -61,6 +66,12 @@ class BoardSnapshot:
                 "]}",
             )
         )
+        self.last_built = {
+            "ms": round((self.clock() - started) * 1000, 1),
+            "bytes": len(text),
+            "lines": len(self.lines),
+        }
+        return text
 
 
 def _key(line):

@@ -74,3 +74,15 @@ def assert_snapshot_is_the_state(relay):
 def by_line(lines):
     key = ("event_id", "market_id", "specifiers")
     return {tuple(ln[k] for k in key): ln | {"updated_at": None} for ln in lines}
+
+
+def test_feed_status_says_how_long_the_latest_snapshot_took_to_build(client, app):
+    runtime = app.extensions["feed"]
+    assert client.get("/feed/status").get_json()["snapshot"] is None  # none built yet
+    for number in range(50):
+        runtime.relay.handle(odds(f"e{number}", 1, 18), 0)
+    clock = iter([10.0, 10.0123])
+    runtime.relay.board.clock = lambda: next(clock)
+    _, text = runtime.relay.snapshot()
+    built = client.get("/feed/status").get_json()["snapshot"]
+    assert built == {"ms": 12.3, "bytes": len(text), "lines": 100}
