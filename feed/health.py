@@ -22,10 +22,14 @@ class FeedHealth:
             self.last_alive = dict.fromkeys(PRODUCTS)
 
     def alive(self, data, now_ms):
-        """Record an alive (cmd 10000); one without a product speaks for every product."""
+        """Record an alive (cmd 10000); one without a product speaks for every product, one
+        whose product we cannot read or do not know for none (else it could keep live odds up
+        while only prematch is alive)."""
         products = PRODUCTS
-        if isinstance(data, dict) and data.get("product") in PRODUCTS:
-            products = (data["product"],)
+        named = data.get("product") if isinstance(data, dict) else None
+        if named is not None:
+            product = fields.integer(named)
+            products = (product,) if product in PRODUCTS else ()
         raw = data.get("offset_time") if isinstance(data, dict) else None
         offset = fields.offset_seconds(raw, unreadable=MAX_OFFSET_S + 1)  # unreadable: behind
         for product in products:

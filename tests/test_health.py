@@ -1,3 +1,5 @@
+import pytest
+
 from feed.health import FeedHealth
 
 
@@ -41,3 +43,23 @@ def test_socket_down_is_down_at_once():
     assert health.verdict(1_000_001) == {1: False, 3: False}
     health.socket(True)
     assert health.verdict(1_000_001) == {1: False, 3: False}  # needs a fresh alive
+
+
+@pytest.mark.parametrize(
+    ("product", "up"),
+    [
+        ("3", {1: False, 3: True}),  # text, as the feed may send any number
+        (3.0, {1: False, 3: True}),
+        ("1", {1: True, 3: False}),
+        (None, {1: True, 3: True}),  # as good as none: it speaks for every product
+        ("prematch", {1: False, 3: False}),  # a product we cannot read speaks for none of ours
+        (2, {1: False, 3: False}),
+        (float("inf"), {1: False, 3: False}),
+        ([3], {1: False, 3: False}),
+    ],
+)
+def test_an_alive_speaks_for_the_product_it_names_and_no_other(product, up):
+    health = FeedHealth()
+    health.socket(True)
+    health.alive({"product": product, "offset_time": 0}, 0)
+    assert health.verdict(0) == up
