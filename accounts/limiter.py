@@ -1,4 +1,11 @@
-"""Failed logins counted per address and per account; past a limit, no more tries for a while.
+"""Login tries counted per address and per account; past a few failures, each try waits longer.
+
+A try is counted as a failure when it is let in, before its password is checked, and a success
+takes it back: tries sent at once cannot all slip in under one count. After an account's (or an
+address's) free failures, its next try must wait FIRST_DELAY_S after its latest one, and each
+further failure doubles that, up to MAX_DELAY_S; a try sooner is refused, uncounted, with the
+seconds left. A count is forgotten FORGET_S after its latest try. Nobody sleeps: the wait is the
+caller's to keep.
 
 The counts live in Redis when REDIS_URL is set, so every worker and dyno sees the same ones, and
 in this process otherwise. If Redis cannot be reached the process's own counts take over: the
@@ -8,94 +15,153 @@ limit still holds per process rather than not at all.
 import logging
 import threading
 import time
+from collections import OrderedDict
 
 log = logging.getLogger(__name__)
 
-WINDOW_S = 15 * 60
-LIMITS = {"account": 5, "address": 20}  # failures within the window before tries are refused
+FREE_FAILURES = {"address": 20, "account": 5}  # failures let through before any wait
+FIRST_DELAY_S = 1
+MAX_DELAY_S = 15 * 60
+FORGET_S = 60 * 60  # longer than the cap: a try at the cap never finds its count forgotten
 MAX_KEYS = 100_000  # the in-process counts never grow beyond this many addresses and accounts
 
 
-class LocalCounts:
-    """Failure counts in this process, each forgotten `window` seconds after its first failure."""
+def waits(free, first=FIRST_DELAY_S, cap=MAX_DELAY_S):
+    """The wait (ms) owed after each number of failures; the last one holds for any more."""
+    owed, delay = [0] * free, first
+    while delay < cap:
+        owed.append(delay * 1000)
+        delay *= 2
+    return (*owed, cap * 1000)
 
-    def __init__(self, clock=time.monotonic):
-        self.clock = clock
-        self.counts = {}  # key -> [count, expires]
+
+def wait_left(owed, count, latest, now):
+    """Milliseconds still to wait after `count` failures, the latest at `latest` (ms)."""
+    delay = owed[min(count, len(owed) - 1)]
+    # Never more than the delay itself, even with the clock set back.
+    return min(delay, max(0, latest + delay - now))
+
+
+class LocalCounts:
+    """The counts in this process: key -> [failures, latest try in ms], least recent first."""
+
+    def __init__(self):
+        self.counts = OrderedDict()
         self.lock = threading.Lock()
 
-    def count(self, key):
+    def admit(self, keys, owed, now, forget):
         with self.lock:
-            entry = self.counts.get(key)
-            if entry is None or entry[1] <= self.clock():
-                return 0, 0
-            return entry[0], entry[1] - self.clock()
+            states = [self._state(key, now, forget) for key in keys]
+            wait = max(wait_left(o, *state, now) for o, state in zip(owed, states, strict=True))
+            if wait:
+                return wait
+            for key, (count, _latest) in zip(keys, states, strict=True):
+                self._store(key, [count + 1, now], now, forget)
+            return 0
 
-    def add(self, key, window):
+    def succeeded(self, account, address):
         with self.lock:
-            now = self.clock()
-            entry = self.counts.get(key)
-            if entry is None or entry[1] <= now:
-                if len(self.counts) >= MAX_KEYS:
-                    self.counts = {k: e for k, e in self.counts.items() if e[1] > now}
-                    if len(self.counts) >= MAX_KEYS:
-                        self.counts.pop(next(iter(self.counts)))
-                entry = self.counts[key] = [0, now + window]
-            entry[0] += 1
+            self.counts.pop(account, None)
+            state = self.counts.get(address)
+            if state is not None:
+                state[0] -= 1
+                if state[0] <= 0:
+                    del self.counts[address]
 
-    def forget(self, key):
-        with self.lock:
-            self.counts.pop(key, None)
+    def _state(self, key, now, forget):
+        state = self.counts.get(key)
+        if state is None or now - state[1] >= forget:
+            return 0, 0
+        return state[0], state[1]
+
+    def _store(self, key, state, now, forget):
+        self.counts[key] = state
+        self.counts.move_to_end(key)
+        # In order of latest try, the forgotten ones are first, and the least recent when full.
+        while len(self.counts) > MAX_KEYS or now - next(iter(self.counts.values()))[1] >= forget:
+            self.counts.popitem(last=False)
+
+
+# The same rule as LocalCounts.admit, in one step of Redis however many workers try at once.
+ADMIT = """
+local now, forget, at = tonumber(ARGV[1]), tonumber(ARGV[2]), 3
+local counts, wait = {}, 0
+for i, key in ipairs(KEYS) do
+  local state = redis.call('HMGET', key, 'n', 'at')
+  local count, latest = tonumber(state[1]) or 0, tonumber(state[2]) or 0
+  if now - latest >= forget then count, latest = 0, 0 end
+  local size = tonumber(ARGV[at])
+  local delay = tonumber(ARGV[at + math.min(count, size - 1) + 1])
+  wait = math.max(wait, math.min(delay, math.max(0, latest + delay - now)))
+  counts[i] = count
+  at = at + size + 1
+end
+if wait > 0 then return wait end
+for i, key in ipairs(KEYS) do
+  redis.call('HSET', key, 'n', counts[i] + 1, 'at', ARGV[1])
+  redis.call('PEXPIRE', key, forget)
+end
+return 0
+"""
+
+# The account's count cleared; the address's less this try, never a key made without its expiry.
+SUCCEEDED = """
+redis.call('DEL', KEYS[1])
+local count = tonumber(redis.call('HGET', KEYS[2], 'n'))
+if count and count > 1 then
+  redis.call('HSET', KEYS[2], 'n', count - 1)
+elseif count then
+  redis.call('DEL', KEYS[2])
+end
+return 0
+"""
 
 
 class RedisCounts:
-    """The same counts in Redis: one key per address or account, expiring with its window."""
+    """The same counts in Redis: a hash (n, at) per address or account, expiring with its count.
+
+    Each change is one script, run whole: tries from every worker at once are all counted.
+    """
 
     def __init__(self, client, prefix):
-        self.client, self.prefix = client, prefix
+        self.prefix = prefix
+        self.admit_script = client.register_script(ADMIT)
+        self.succeeded_script = client.register_script(SUCCEEDED)
 
-    def count(self, key):
-        count, ttl = self.client.pipeline().get(self.prefix + key).ttl(self.prefix + key).execute()
-        return int(count or 0), max(ttl, 0)
+    def admit(self, keys, owed, now, forget):
+        args = [now, forget]
+        for waits_of_key in owed:
+            args += [len(waits_of_key), *waits_of_key]
+        return int(self.admit_script(keys=[self.prefix + key for key in keys], args=args))
 
-    def add(self, key, window):
-        name = self.prefix + key
-        # NX: the window starts at the first failure and is not pushed back by later ones.
-        self.client.pipeline().incr(name).expire(name, window, nx=True).execute()
-
-    def forget(self, key):
-        self.client.delete(self.prefix + key)
+    def succeeded(self, account, address):
+        self.succeeded_script(keys=[self.prefix + account, self.prefix + address])
 
 
 class LoginLimiter:
-    """Says whether a login may be tried, and records how it went."""
+    """Says whether a login may be tried now, counting it, and records a success.
 
-    def __init__(self, shared=None, local=None, window=WINDOW_S, limits=None):
+    `clock` is the wall clock in seconds: the counts in Redis are shared between machines.
+    """
+
+    def __init__(self, shared=None, local=None, clock=time.time, free=None):
         self.shared = shared
         self.local = local or LocalCounts()
-        self.window = window
-        self.limits = limits or LIMITS
+        self.clock = clock
+        self.owed = {kind: waits(count) for kind, count in (free or FREE_FAILURES).items()}
         self.shared_down = False
 
-    def retry_after(self, address, username):
-        """Seconds to wait before trying again, or 0 when a try is allowed now."""
-        wait = 0
-        for kind, key in self._keys(address, username):
-            count, ttl = self._call("count", key)
-            if count >= self.limits[kind]:
-                wait = max(wait, int(ttl) + 1)
-        return wait
-
-    def failed(self, address, username):
-        for _kind, key in self._keys(address, username):
-            self._call("add", key, self.window)
+    def admit(self, address, username):
+        """0, the try counted as a failure; or the seconds (rounded up) to wait, nothing counted."""
+        keys = [f"address:{address}", f"account:{username.lower()}"]
+        owed = [self.owed["address"], self.owed["account"]]
+        now = round(self.clock() * 1000)
+        wait = self._call("admit", keys, owed, now, FORGET_S * 1000)
+        return -(-wait // 1000)
 
     def succeeded(self, address, username):
-        # Only the account's count: a shared address (an office) keeps counting others' failures.
-        self._call("forget", f"account:{username.lower()}")
-
-    def _keys(self, address, username):
-        return [("address", f"address:{address}"), ("account", f"account:{username.lower()}")]
+        """Clear the account's count; the address keeps others' failures (an office)."""
+        self._call("succeeded", f"account:{username.lower()}", f"address:{address}")
 
     def _call(self, name, *args):
         if self.shared is not None:

@@ -30,16 +30,16 @@ def log_in():
     password = request.form.get("password", "")
     limiter = current_app.extensions["accounts"].limiter
     address = request.remote_addr or "unknown"
-    wait = limiter.retry_after(address, username)
+    # Refused before the password is looked at, so a right one in the wait tells nothing. A try
+    # let in is counted as a failure already: tries sent at once cannot share one count.
+    wait = limiter.admit(address, username)
     if wait:
         log.warning("login refused: too many failures (address %s, account %r)", address, username)
-        minutes = max(1, round(wait / 60))
-        message = f"Too many failed logins. Try again in {minutes} minute{'s' * (minutes > 1)}."
+        message = f"Too many failed logins. Try again in {_duration(wait)}."
         return _form(message, 429, {"Retry-After": str(wait)})
     user = users.find(username) if username else None
     usable = user is not None and user.active
     if not passwords.verify_password(user.password_hash if usable else None, password):
-        limiter.failed(address, username)
         log.info("login failed (address %s, account %r)", address, username)
         return _form(WRONG, 401)
     limiter.succeeded(address, username)
@@ -60,6 +60,12 @@ def log_out():
             current_app.extensions["accounts"].epochs.moved(opened["id"], epoch)
     session.clear()
     return redirect(url_for("accounts.login"))
+
+
+def _duration(seconds):
+    """`seconds` for a person: in seconds under a minute, else in minutes rounded up."""
+    count, unit = (seconds, "second") if seconds < 60 else (-(-seconds // 60), "minute")
+    return f"{count} {unit}{'s' * (count > 1)}"
 
 
 def _form(error, status, headers=None):

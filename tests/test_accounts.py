@@ -7,7 +7,7 @@ import pytest
 import redis
 
 from accounts import passwords, users
-from accounts.limiter import LIMITS
+from accounts.limiter import FREE_FAILURES
 from accounts.models import User
 from app import create_app
 from database import db
@@ -118,32 +118,78 @@ def test_passwords_are_stored_as_argon2id_hashes_only(app, alice):
 # Repeated failures ------------------------------------------------------------------------------
 
 
-def test_repeated_failures_for_one_account_are_answered_429(client, alice):
-    for _ in range(LIMITS["account"]):
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def frozen(*apps):
+    """Give the apps' login limiters one clock that moves only when the test moves it."""
+    clock = Clock()
+    for app in apps:
+        app.extensions["accounts"].limiter.clock = clock
+    return clock
+
+
+def test_past_the_free_failures_even_the_right_password_waits_unchecked(
+    app, client, alice, monkeypatch
+):
+    clock = frozen(app)
+    for _ in range(FREE_FAILURES["account"]):
         assert log_in(client, password="wrong password!").status_code == 401
-    refused = log_in(client)  # even the right password: no more tries for now
-    assert refused.status_code == 429
-    assert int(refused.headers["Retry-After"]) > 0
-    assert "Too many failed logins" in refused.text
+    checked = []
+    verify = passwords.verify_password
+    monkeypatch.setattr(passwords, "verify_password", lambda *a: checked.append(a) or verify(*a))
+    refused = log_in(client)
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
+    assert "Too many failed logins. Try again in 1 second." in refused.text
+    assert checked == []  # refused before the password is looked at: no oracle
     assert client.get("/feed/status").status_code == 401
+    clock.now += 1
+    assert log_in(client, password="wrong password!").status_code == 401
+    refused = log_in(client)
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "2"
+    assert "Try again in 2 seconds." in refused.text
+    clock.now += 2
+    assert log_in(client).status_code == 302
+    assert len(checked) == 2
 
 
-def test_repeated_failures_from_one_address_are_answered_429(client, alice):
-    for number in range(LIMITS["address"]):
+def test_a_long_wait_is_told_in_minutes(app, client, alice):
+    clock = frozen(app)
+    for _ in range(FREE_FAILURES["account"] + 8):
+        assert log_in(client, password="wrong password!").status_code == 401
+        clock.now += 3600 - 1  # each wait over, the count not yet forgotten
+    clock.now -= 3600 - 1  # back to the thirteenth failure: 2**8 s to wait
+    refused = log_in(client)
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "256"
+    assert "Try again in 5 minutes." in refused.text
+
+
+def test_repeated_failures_from_one_address_are_answered_429(app, client, alice):
+    frozen(app)
+    for number in range(FREE_FAILURES["address"]):
         assert log_in(client, username=f"guess{number}", password="x" * 12).status_code == 401
-    assert log_in(client).status_code == 429
+    refused = log_in(client)
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
 
 
 def test_the_failures_are_counted_in_redis_for_every_worker(database_url, alice):
     prefix = f"test-login-{uuid.uuid4().hex}:"
     settings = {"BOARD_LOGIN": True, "REDIS_URL": REDIS_TEST_URL, "LOGIN_LIMIT_PREFIX": prefix}
     first, second = (create_app(base_config(database_url) | settings) for _ in range(2))
+    frozen(first, second)
     try:
-        for _ in range(LIMITS["account"]):
+        for _ in range(FREE_FAILURES["account"]):
             assert log_in(first.test_client(), password="wrong password!").status_code == 401
         # Another process (here another app) sees the same count.
         assert log_in(second.test_client()).status_code == 429
-        assert redis.Redis.from_url(REDIS_TEST_URL).get(prefix + "account:alice") == b"5"
+        stored = redis.Redis.from_url(REDIS_TEST_URL)
+        assert stored.hget(prefix + "account:alice", "n") == b"5"
+        assert 0 < stored.pttl(prefix + "account:alice") <= 3600 * 1000
     finally:
         client = redis.Redis.from_url(REDIS_TEST_URL)
         for key in client.scan_iter(prefix + "*"):
@@ -156,8 +202,9 @@ def test_the_failures_are_counted_in_redis_for_every_worker(database_url, alice)
 def test_without_redis_the_limit_holds_in_the_process(database_url, alice):
     settings = {"BOARD_LOGIN": True, "REDIS_URL": "redis://127.0.0.1:9/0"}
     app = create_app(base_config(database_url) | settings)
+    frozen(app)
     client = app.test_client()
-    for _ in range(LIMITS["account"]):
+    for _ in range(FREE_FAILURES["account"]):
         assert log_in(client, password="wrong password!").status_code == 401
     assert log_in(client).status_code == 429
     with app.app_context():

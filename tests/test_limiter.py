@@ -1,6 +1,25 @@
-"""The login limiter's counts: per address and per account, forgotten after their window."""
+"""The login limiter: each try past the free failures waits longer, in this process or in Redis.
 
-from accounts.limiter import MAX_KEYS, LocalCounts, LoginLimiter
+Every behaviour is checked on both backends with a clock of the test's own: time moves when the
+test moves it, so no test sleeps through a wait.
+"""
+
+import threading
+
+import pytest
+import redis
+
+from accounts.limiter import (
+    FORGET_S,
+    FREE_FAILURES,
+    MAX_DELAY_S,
+    MAX_KEYS,
+    LocalCounts,
+    LoginLimiter,
+    RedisCounts,
+    waits,
+)
+from tests.redis_server import forget, shared_redis
 
 
 class Clock:
@@ -11,45 +30,25 @@ class Clock:
         return self.now
 
 
-def limiter(clock):
-    return LoginLimiter(local=LocalCounts(clock), window=60, limits={"account": 2, "address": 3})
+@pytest.fixture(params=["local", "redis"])
+def backend(request):
+    """A function making limiters (as many as the test's workers) that share one set of counts."""
+    if request.param == "local":
+        counts = LocalCounts()
+        yield lambda clock, **free: LoginLimiter(local=counts, clock=clock, **free)
+        return
+    url, prefix = shared_redis()
+    clients = []
 
+    def make(clock, **free):
+        clients.append(redis.Redis.from_url(url))
+        # An unreachable local fallback would hide a Redis failure behind a pass: make it fail.
+        return LoginLimiter(RedisCounts(clients[-1], f"{prefix}:login:"), Broken(), clock, **free)
 
-def test_an_account_is_refused_after_its_limit_until_the_window_ends():
-    clock = Clock()
-    limits = limiter(clock)
-    for _ in range(2):
-        assert limits.retry_after("10.0.0.1", "alice") == 0
-        limits.failed("10.0.0.1", "alice")
-    assert 0 < limits.retry_after("10.0.0.2", "ALICE") <= 61  # any address, any case
-    clock.now += 61
-    assert limits.retry_after("10.0.0.2", "alice") == 0
-
-
-def test_an_address_is_refused_after_its_limit_whatever_the_account():
-    limits = limiter(Clock())
-    for name in ("a", "b", "c"):
-        limits.failed("10.0.0.1", name)
-    assert limits.retry_after("10.0.0.1", "d") > 0
-    assert limits.retry_after("10.0.0.9", "d") == 0
-
-
-def test_a_success_forgets_the_accounts_failures_not_the_addresss():
-    limits = limiter(Clock())
-    limits.failed("10.0.0.1", "alice")
-    limits.failed("10.0.0.1", "bob")
-    limits.succeeded("10.0.0.1", "alice")
-    limits.failed("10.0.0.1", "alice")
-    assert limits.retry_after("10.0.0.2", "alice") == 0  # one failure since the success
-    assert limits.retry_after("10.0.0.1", "carol") > 0  # the address keeps its three
-
-
-def test_the_counts_in_memory_are_bounded():
-    clock = Clock()
-    counts = LocalCounts(clock)
-    for number in range(MAX_KEYS + 10):
-        counts.add(f"address:{number}", 60)
-    assert len(counts.counts) <= MAX_KEYS
+    yield make
+    forget(url, prefix)
+    for client in clients:
+        client.close()
 
 
 class Broken:
@@ -60,12 +59,161 @@ class Broken:
         return fail
 
 
+def test_the_waits_are_none_for_the_free_failures_then_double_to_the_cap():
+    assert waits(2) == (0, 0, *(2**n * 1000 for n in range(10)), MAX_DELAY_S * 1000)
+    assert MAX_DELAY_S == 15 * 60 and FREE_FAILURES == {"address": 20, "account": 5}
+
+
+def test_past_its_free_failures_an_accounts_wait_doubles_up_to_the_cap(backend):
+    clock = Clock()
+    limiter = backend(clock)
+    for _ in range(FREE_FAILURES["account"]):
+        assert limiter.admit("10.0.0.1", "alice") == 0
+    for delay in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900):
+        assert limiter.admit("10.0.0.2", "ALICE") == delay  # any address, any case
+        clock.now += delay - 0.4
+        assert limiter.admit("10.0.0.3", "alice") == 1  # 0.4 s left: Retry-After rounds up
+        clock.now += 0.399
+        assert limiter.admit("10.0.0.3", "alice") == 1
+        clock.now += 0.001
+        assert limiter.admit("10.0.0.4", "alice") == 0
+    assert limiter.admit("10.0.0.4", "bob") == 0  # another account is not slowed
+
+
+def test_a_refused_try_is_not_counted(backend):
+    clock = Clock()
+    limiter = backend(clock)
+    for _ in range(FREE_FAILURES["account"]):
+        limiter.admit("10.0.0.1", "alice")
+    for _ in range(50):
+        assert limiter.admit("10.0.0.1", "alice") == 1
+    clock.now += 1
+    assert limiter.admit("10.0.0.1", "alice") == 0
+    assert limiter.admit("10.0.0.1", "alice") == 2  # the sixth failure, not the fifty-sixth
+
+
+def test_an_address_is_slowed_after_its_own_looser_count_whatever_the_account(backend):
+    clock = Clock()
+    limiter = backend(clock)
+    for number in range(FREE_FAILURES["address"]):
+        assert limiter.admit("10.0.0.1", f"guess{number}") == 0
+    assert limiter.admit("10.0.0.1", "alice") == 1
+    assert limiter.admit("10.0.0.9", "alice") == 0
+    clock.now += 1
+    assert limiter.admit("10.0.0.1", "alice") == 0
+    assert limiter.admit("10.0.0.1", "bob") == 2
+
+
+def test_a_success_clears_the_account_but_the_address_keeps_its_failures(backend):
+    clock = Clock()
+    limiter = backend(clock, free={"account": 2, "address": 3})
+    assert [limiter.admit("10.0.0.1", "alice") for _ in range(3)] == [0, 0, 1]
+    clock.now += 1
+    assert limiter.admit("10.0.0.1", "alice") == 0  # the right password, this time
+    limiter.succeeded("10.0.0.1", "alice")
+    # The account starts afresh from anywhere...
+    assert [limiter.admit("10.0.0.2", "alice") for _ in range(3)] == [0, 0, 1]
+    # ...the office address still has its two failures, and the success was not one of them.
+    assert [limiter.admit("10.0.0.1", "bob") for _ in range(2)] == [0, 1]
+
+
+def test_the_counts_are_forgotten_an_hour_after_the_latest_try(backend):
+    clock = Clock()
+    limiter = backend(clock, free={"account": 1, "address": 1})
+    assert [limiter.admit("10.0.0.1", "alice") for _ in range(2)] == [0, 1]
+    clock.now += 1
+    assert limiter.admit("10.0.0.1", "alice") == 0
+    clock.now += FORGET_S - 0.001
+    assert limiter.admit("10.0.0.1", "alice") == 0  # no longer waiting, still counted:
+    assert limiter.admit("10.0.0.1", "alice") == 4
+    clock.now += FORGET_S
+    assert [limiter.admit("10.0.0.1", "alice") for _ in range(2)] == [0, 1]
+
+
+def test_a_clock_set_back_never_makes_a_wait_longer_than_its_delay(backend):
+    clock = Clock()
+    limiter = backend(clock, free={"account": 1, "address": 9})
+    limiter.admit("10.0.0.1", "alice")
+    clock.now -= 600
+    assert limiter.admit("10.0.0.1", "alice") == 1
+
+
+def test_tries_from_many_workers_at_once_are_all_counted(backend):
+    clock = Clock()
+    workers, tries = 8, 25
+    free = {"account": workers * tries, "address": 10_000}
+    limiters = [backend(clock, free=free) for _ in range(workers)]
+    start = threading.Barrier(workers)
+    answers = []
+
+    def work(limiter):
+        start.wait()
+        mine = [limiter.admit("10.0.0.1", "alice") for _ in range(tries)]
+        answers.extend(mine)
+
+    threads = [threading.Thread(target=work, args=(limiter,)) for limiter in limiters]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [0] * workers * tries
+    assert limiters[0].admit("10.0.0.2", "alice") == 1  # not one of the 200 was lost
+
+
+def test_tries_at_once_past_the_free_failures_let_in_only_the_free_ones(backend):
+    clock = Clock()
+    limiters = [backend(clock) for _ in range(12)]
+    start = threading.Barrier(len(limiters))
+    answers = []
+
+    def work(limiter):
+        start.wait()
+        answers.append(limiter.admit("10.0.0.1", "alice"))
+
+    threads = [threading.Thread(target=work, args=(limiter,)) for limiter in limiters]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers) == [0] * FREE_FAILURES["account"] + [1] * 7
+
+
+def test_every_redis_key_expires_and_a_success_creates_none():
+    url, prefix = shared_redis()
+    client = redis.Redis.from_url(url)
+    try:
+        limiter = LoginLimiter(RedisCounts(client, f"{prefix}:login:"), Broken())
+        limiter.succeeded("10.0.0.1", "alice")  # nothing counted yet: nothing to take back
+        assert list(client.scan_iter(f"{prefix}:*")) == []
+        for name in ("alice", "bob"):
+            limiter.admit("10.0.0.1", name)
+        limiter.succeeded("10.0.0.1", "alice")
+        keys = sorted(client.scan_iter(f"{prefix}:*"))
+        assert keys == [f"{prefix}:login:{k}".encode() for k in ("account:bob", "address:10.0.0.1")]
+        for key in keys:
+            assert 0 < client.pttl(key) <= FORGET_S * 1000
+    finally:
+        forget(url, prefix)
+        client.close()
+
+
+def test_the_counts_in_memory_are_bounded_and_drop_the_forgotten():
+    clock = Clock()
+    counts = LocalCounts()
+    limiter = LoginLimiter(local=counts, clock=clock)
+    for number in range(MAX_KEYS // 2 + 10):
+        limiter.admit(f"10.0.{number // 256}.{number % 256}", f"guess{number}")
+    assert len(counts.counts) == MAX_KEYS
+    assert "account:guess50009" in counts.counts and "account:guess0" not in counts.counts
+    clock.now += FORGET_S
+    limiter.admit("10.0.0.1", "alice")
+    assert list(counts.counts) == ["address:10.0.0.1", "account:alice"]
+
+
 def test_with_redis_away_the_process_counts_meanwhile(caplog):
-    limits = LoginLimiter(
-        shared=Broken(), local=LocalCounts(Clock()), limits={"account": 1, "address": 9}
-    )
-    limits.failed("10.0.0.1", "alice")
-    assert limits.retry_after("10.0.0.1", "alice") > 0
+    limiter = LoginLimiter(Broken(), LocalCounts(), Clock(), free={"account": 1, "address": 9})
+    assert limiter.admit("10.0.0.1", "alice") == 0
+    assert limiter.admit("10.0.0.1", "alice") == 1
     assert [r.getMessage() for r in caplog.records].count(
         "login limiter: Redis unavailable, counting here: Redis is away"
     ) == 1
