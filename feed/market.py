@@ -349,12 +349,18 @@ class MarketState:
         line.status = status
         line.updated_at = until
         line.reason = reason
+        # A line's names change only with a name from the feed: filled once, not on every change.
         names, market_id, specifiers = self.descriptions, update.market_id, update.specifiers
         for outcome_id, outcome in update.outcomes.items():
-            outcome.name = names.outcome_name(market_id, specifiers, outcome_id, outcome.name)
+            known = line.outcomes.get(outcome_id)
+            if outcome.name or known is None:
+                outcome.name = names.outcome_name(market_id, specifiers, outcome_id, outcome.name)
+            else:
+                outcome.name = known.name
         line.outcomes.update(update.outcomes)
         line.groups = groups
-        line.name = names.market_name(market_id, specifiers, update.name or line.name)
+        if update.name or not line.name:
+            line.name = names.market_name(market_id, specifiers, update.name)
         return line
 
     def _stop_market(self, event_id, market_id, timestamp):

@@ -865,3 +865,20 @@ def test_any_message_raises_nothing_but_message_error_and_stays_strict_json(
     json.dumps(state.snapshot(), allow_nan=False)
     json.dumps([line.to_json() for line in applied.lines], allow_nan=False)
     assert all(isinstance(kind, str) for kind in applied.skipped)
+
+
+def test_names_the_feed_sent_stay_through_changes_that_send_none():
+    state = MarketState(DESCRIPTIONS)
+
+    def odds(ts, named):
+        outcome = {"id": "12", "odds": 2.0 + ts / 1000} | ({"name": "More"} if named else {})
+        market = {"id": 18, "lines": [{"specifiers": "total=2.5", "outcomes": [outcome]}]}
+        market |= {"name": "Goals: over/under 2.5"} if named else {}
+        data = {"event_id": EVENT, "product": 1, "timestamp": ts, "markets": [market]}
+        return Frame(ODDS_CHANGE, ts, data)
+
+    state.apply(odds(1000, named=True))
+    (line,) = state.apply(odds(2000, named=False)).lines
+    assert line.name == "Goals: over/under 2.5"
+    assert line.outcomes["12"].name == "More"  # the template would say "Over 2.5"
+    assert line.outcomes["12"].odds == 4.0
