@@ -62,7 +62,8 @@ class Term:
         config = app.config
         self.state = MarketState(MarketDescriptions.load(config["FEED_MARKETS_FILE"] or None))
         self.health = FeedHealth()
-        self.relay = Relay(self.state, self.health, outlet, store, clock)
+        max_frame_bytes = config["FEED_MAX_FRAME_BYTES"]
+        self.relay = Relay(self.state, self.health, outlet, store, clock, max_frame_bytes)
         self.client = None
         if config["FEED_URL"]:
             self.client = UpstreamClient(
@@ -73,7 +74,7 @@ class Term:
                 token=config["FEED_TOKEN"],
                 lang=config["FEED_LANG"],
                 on_refused=self.relay.refuse,
-                max_message_bytes=config["FEED_MAX_FRAME_BYTES"],
+                max_message_bytes=max_frame_bytes,
             )
         self.subscribe_also = config["FEED_SUBSCRIBE"]
         self.retention = Retention(int(config["FEED_CLOSED_GRACE_SECONDS"] * 1000))

@@ -17,7 +17,8 @@ from typing import Any, NamedTuple
 from . import fields
 
 HEADER = struct.Struct("<IQ")
-MAX_SIZE = 16 * 1024 * 1024  # characters of a text frame, bytes of a binary one
+# Characters of a text frame, bytes of a binary one: FEED_MAX_FRAME_BYTES's default.
+MAX_SIZE = 4 * 1024 * 1024
 MAX_DEPTH = 32  # nesting of arrays and objects; an odds change needs 7
 MAX_CMD = 2**32 - 1  # what the binary header can carry
 

@@ -54,9 +54,10 @@ class Relay:
     message it includes, so a browser can tell it missed one and resync.
     """
 
-    def __init__(self, state, health, hub, store, clock):
+    def __init__(self, state, health, hub, store, clock, max_frame_bytes=frames.MAX_SIZE):
         self.state, self.health, self.hub, self.store = state, health, hub, store
         self.clock = clock  # milliseconds since the epoch
+        self.max_frame_bytes = max_frame_bytes  # FEED_MAX_FRAME_BYTES: the client's limit too
         self.seq = 0
         self.counts = collections.Counter()
         self.lock = threading.Lock()
@@ -84,7 +85,7 @@ class Relay:
         """Handle one raw websocket frame from upstream; never raises, whatever the frame."""
         received = self.clock()
         try:
-            frame = frames.decode(raw)
+            frame = frames.decode(raw, self.max_frame_bytes)
         except FrameError as exc:
             self._count_bad(exc.kind, exc)
             return

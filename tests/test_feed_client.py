@@ -290,3 +290,15 @@ def test_frames_cut_by_read_timeouts_are_sized_once_and_dropped_once(app, upstre
         assert feed.client.connects == 1 and upstream.accepted == 1
     finally:
         feed.stop()
+
+
+@pytest.mark.parametrize(
+    "app_config", [{"FEED_URL": "ws://upstream.invalid/ws", "FEED_MAX_FRAME_BYTES": 4096}]
+)
+def test_one_setting_bounds_a_frame_at_the_socket_and_at_the_relay(app):
+    runtime = app.extensions["feed"]
+    assert runtime.client.max_message_bytes == 4096
+    stop = {"event_id": "sr:match:1", "groups": "all"}
+    runtime.relay.receive(frames.encode_text(frames.BET_STOP, stop | {"pad": "x" * 5000}, 100))
+    assert runtime.relay.counts["too_large"] == 1
+    assert not runtime.state.lines_by_event and not runtime.relay.bet_stops
