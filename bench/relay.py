@@ -46,7 +46,7 @@ from bench import crowd
 from bench.load import closed_loop, open_loop, percentile
 from bench.wallet import POSTGRES, bets, free_port, fresh_postgres, ok, prepare
 from feed import frames
-from feed.simulator import Simulator, _answer_commands
+from feed.simulator import Simulator, answer_commands
 from tests.wallet.calls import cancel_bet_body
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,7 +70,7 @@ class Upstream:
             await websocket.send(frames.encode_text(cmd, data, now))
         self.feeds.add(websocket)
         try:
-            await _answer_commands(websocket)
+            await answer_commands(websocket)
         except ConnectionClosed:
             pass  # the server under test was stopped
         finally:

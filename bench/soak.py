@@ -40,7 +40,7 @@ from bench.load import percentile
 from bench.relay import cpu_seconds, rss_kb, serving_pids
 from bench.wallet import POSTGRES, free_port, fresh_postgres
 from feed import frames
-from feed.simulator import _answer_commands
+from feed.simulator import answer_commands
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKETS = [(1, ""), (18, "total=2.5"), (16, "hcp=-0.5"), (29, ""), (60, "")] + [
@@ -218,7 +218,7 @@ class Upstream:
             await websocket.send(frames.encode_text(cmd, data, now))
         self.clients.add(websocket)
         try:
-            await _answer_commands(websocket)
+            await answer_commands(websocket)
         except ConnectionClosed:
             pass
         finally:

@@ -228,7 +228,7 @@ def encode(cmd, data, now, rng):
     return frames.encode_text(cmd, data, now)
 
 
-async def _answer_commands(websocket):
+async def answer_commands(websocket):
     async for raw in websocket:
         try:
             message = json.loads(raw)
@@ -251,7 +251,7 @@ async def simulate(host, port, rate=20.0, seed=None, outage_every=180.0):
             await websocket.send(encode(cmd, data, now, simulator.rng))
         clients.add(websocket)
         try:
-            await _answer_commands(websocket)
+            await answer_commands(websocket)
         finally:
             clients.discard(websocket)
 
@@ -300,7 +300,7 @@ async def replay(host, port, path, speed=1.0):
     entries = read_recording(path)
 
     async def handler(websocket):
-        commands = asyncio.create_task(_answer_commands(websocket))
+        commands = asyncio.create_task(answer_commands(websocket))
         start = time.monotonic()
         try:
             for entry in entries:
