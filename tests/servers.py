@@ -70,3 +70,18 @@ def stop(process):
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=10)
+
+
+def raw_board(address, receive_buffer=None):
+    """A board's socket after the upgrade, at the byte level: it answers nothing by itself."""
+    board = socket.socket()
+    if receive_buffer:
+        board.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    board.connect(("127.0.0.1", int(address.rsplit(":", 1)[1])))
+    board.sendall(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    board.settimeout(10)
+    assert board.recv(12) == b"HTTP/1.1 101"
+    return board

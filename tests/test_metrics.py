@@ -2,7 +2,6 @@
 
 import contextlib
 import json
-import socket
 import time
 import urllib.request
 
@@ -11,7 +10,7 @@ import websocket
 from prometheus_client.parser import text_string_to_metric_families
 
 from feed import frames
-from tests.servers import feed_process, gunicorn, web_dyno
+from tests.servers import feed_process, gunicorn, raw_board, web_dyno
 from tests.test_feed_store import line_json
 from tests.upstream import wait_until
 
@@ -53,21 +52,6 @@ def next_of_type(ws, kind):
     while (message := json.loads(ws.recv()))["type"] != kind:
         pass
     return message
-
-
-def raw_board(address, receive_buffer=None):
-    """A board's socket after the upgrade, at the byte level: it answers nothing by itself."""
-    board = socket.socket()
-    if receive_buffer:
-        board.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
-    board.connect(("127.0.0.1", int(address.rsplit(":", 1)[1])))
-    board.sendall(
-        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-    board.settimeout(10)
-    assert board.recv(12) == b"HTTP/1.1 101"
-    return board
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ from database import db
 from feed import frames
 from feed.hub import GROUP_SIZE, LocalHub
 from feed.market import MarketLine, Outcome
-from tests.servers import gunicorn
+from tests.servers import gunicorn, raw_board
 from tests.upstream import wait_until
 
 EVENT = "sr:match:42"
@@ -243,15 +243,7 @@ def test_a_board_that_stops_reading_is_cut_off_after_two_ping_periods(
         for odds in big_board():
             upstream.send_frame(frames.ODDS_CHANGE, odds, 1000)
         wait_until(lambda: len(receive_snapshot(address)["lines"]) == 400 * 40 * 2)
-        stuck = socket.socket()
-        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        stuck.connect(("127.0.0.1", int(address.rsplit(":", 1)[1])))
-        stuck.sendall(
-            b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        )
-        stuck.settimeout(10)
-        assert stuck.recv(12) == b"HTTP/1.1 101"
+        stuck = raw_board(address, receive_buffer=4096)
         # From here it reads nothing: the snapshot (MBs) fills every buffer on the way and the
         # server's write takes nothing more. Two ping periods later the handler lets go.
         started = time.monotonic()
