@@ -104,6 +104,8 @@ class FeedRuntime:
             if leader is not None:
                 status |= (leader.get("health") or {}) | {"counts": leader.get("counts")}
                 status |= {"names": leader.get("names")}
+            # Their metrics are for /metrics, not for a person reading this.
+            consumers = [{k: v for k, v in c.items() if k != "metrics"} for c in consumers]
             return status | {"consumers": consumers}
         return (
             self.consumer.health_report()

@@ -182,6 +182,9 @@ def test_deployed_every_web_worker_shows_the_feed_process_metrics(
         wait_until(lambda: shows_the_consumer(scrape(address)), timeout=20, what="its report")
         for _ in range(6):
             assert shows_the_consumer(scrape(address))
+        with urllib.request.urlopen(f"http://{address}/feed/status", timeout=10) as answer:
+            consumers = json.load(answer)["consumers"]
+        assert consumers and all("metrics" not in c for c in consumers)  # for /metrics only
 
         consumer.kill()  # no consumer: nothing says the odds can be trusted
         consumer.wait()
