@@ -94,7 +94,9 @@
     renderedAt: 0,
     builtAt: 0,
     pending: 0, // snapshot lines not built yet (a big board is built a screenful first)
-    outages: { 1: null, 3: null }, // product -> {since, li} while it is down
+    outages: { 1: null, 3: null }, // product -> {since, li, server, reason} while it is down
+    outageItems: new Map(), // "product:since" -> the log entry of an outage the server remembers
+    localOutages: [], // log entries of outages only this page saw: kept across repaints
     pinned: new Set(),
     expanded: new Set(),
     sounds: 0, // BetStop sounds played (the tests read it)
@@ -212,7 +214,7 @@
     }
     board.seq = message.seq;
     if (message.type === "health") {
-      applyHealth(message.health);
+      applyHealth(message.health, message.outages);
     } else {
       if (message.event) upsertEvent(message.event);
       const reason = reasonWords(message.data);
@@ -248,11 +250,14 @@
       if (event) event.lastStop = Math.max(event.lastStop, entry.received_at || 0);
       logBetStop(entry.event_id, entry.received_at, entry.groups, entry.status, entry.lines_hit, "");
     }
-    trackOutages();
+    // The server's outages replace what the last snapshot said; this page's own stay.
+    board.outageItems.clear();
     for (const product of Object.keys(board.outages)) {
-      const outage = board.outages[product];
-      if (outage) insertLog(outage.li, outage.since);
+      if (board.outages[product] && board.outages[product].server) board.outages[product] = null;
     }
+    for (const outage of snapshot.outages || []) logOutage(outage, false);
+    for (const li of board.localOutages) insertLog(li, Number(li.dataset.at));
+    trackOutages();
     paintBanner();
     applyFilters();
     scheduleOrder();
@@ -640,7 +645,7 @@
 
   // Health -------------------------------------------------------------------------------------
 
-  function applyHealth(health) {
+  function applyHealth(health, outages) {
     const before = board.health;
     board.health = health;
     board.healthAt = Date.now();
@@ -649,6 +654,7 @@
       const was = before && before.connected && before.products[product] && before.products[product].up;
       if (Boolean(was) !== productUp(Number(product))) changed.add(Number(product));
     }
+    for (const outage of outages || []) logOutage(outage, true);
     trackOutages();
     if (changed.size) {
       for (const entry of board.lines.values()) if (changed.has(entry.line.product)) paintLine(entry);
@@ -656,7 +662,38 @@
     paintBanner();
   }
 
-  // A product going down is an entry in the log; coming back up gives it its duration.
+  // Outages are entries in the log; an ended one says until when and how long it lasted. The
+  // server remembers the latest (a snapshot's `outages`, and a health message's as they begin
+  // and end), so every board shows the same ones, after a reload too.
+  function logOutage(outage, live) {
+    const product = String(outage.product);
+    const since = Number(outage.since) || 0;
+    const until = Number(outage.until) || 0;
+    const reason = outage.reason ? String(outage.reason) : "";
+    const key = `${product}\u0000${since}`;
+    let li = board.outageItems.get(key);
+    if (!li) {
+      li = outageItem(product, since);
+      board.outageItems.set(key, li);
+      // Bounded: an entry this old is off the log already.
+      if (board.outageItems.size > 4 * MAX_LOG) board.outageItems.delete(board.outageItems.keys().next().value);
+      insertLog(li, since);
+    }
+    paintOutage(li, product, since, until, reason, Number(outage.duration_ms ?? NaN));
+    if (!(product in board.outages)) return;
+    const open = board.outages[product];
+    if (until) {
+      if (open && open.li === li) board.outages[product] = null;
+    } else if (!open || open.li !== li) {
+      // The server's word replaces what this page noted by itself.
+      if (open && !open.server) paintOutage(open.li, product, open.since, since, open.reason);
+      board.outages[product] = { since, li, server: true, reason };
+      if (live && board.renderedAt) beep();
+    }
+  }
+
+  // A product down that the server logs no outage for (a web worker lost its link to the feed
+  // process; an older server): this page logs it itself, and keeps it while the page is open.
   function trackOutages() {
     const health = board.health;
     if (!health) return;
@@ -666,28 +703,38 @@
       const info = health.products[product] || {};
       if (!up && !outage) {
         const since = Number(info.down_since) || Date.now();
-        const li = el("li", "outage");
-        li.dataset.product = product;
-        li.dataset.at = since;
-        board.outages[product] = { since, li };
-        paintOutage(product, since, null);
+        const reason = String(info.reason || health.reason || "");
+        const li = outageItem(product, since);
+        board.outages[product] = { since, li, server: false, reason };
+        board.localOutages.push(li);
+        if (board.localOutages.length > MAX_LOG) board.localOutages.shift();
+        paintOutage(li, product, since, 0, reason);
         insertLog(li, since);
         if (board.synced && board.renderedAt) beep();
       } else if (up && outage) {
         board.outages[product] = null;
-        paintOutage(product, outage.since, Date.now(), outage.li);
+        paintOutage(outage.li, product, outage.since, Date.now(), outage.reason);
       }
     }
   }
 
-  function paintOutage(product, since, until, li = board.outages[product].li) {
+  function outageItem(product, since) {
+    const li = el("li", "outage");
+    li.dataset.product = product;
+    li.dataset.at = since;
+    return li;
+  }
+
+  function paintOutage(li, product, since, until, reason, lasted) {
     const what = `${PRODUCTS[product] || `Product ${product}`} feed down`;
     li.classList.toggle("ended", Boolean(until));
+    const parts = reason ? [reason.slice(0, 200)] : [];
+    parts.push(until ? `until ${clock(until)} · lasted ${duration(Number.isFinite(lasted) ? lasted : until - since)}` : "still down");
     li.replaceChildren(
       el("time", null, clock(since)),
       document.createTextNode(" "),
       el("b", null, what),
-      document.createTextNode(until ? ` · until ${clock(until)} · lasted ${duration(until - since)}` : " · still down"),
+      document.createTextNode(` · ${parts.join(" · ")}`),
     );
   }
 

@@ -322,7 +322,7 @@ def test_each_event_opens_its_own_bet_stop_history_by_name(browser, upstream, sq
             )
         upstream.send_frame(frames.BET_STOP, {"event_id": "sr:match:2", "timestamp": base + 9})
         page = new_page(browser, address)
-        page.wait_for_selector("#bet-stop-log li >> nth=3")
+        page.wait_for_selector("#bet-stop-log li.bet-stop >> nth=3")
         time.sleep(1.5)  # the log is written to the database within a second
         page.locator('.event[data-event-id="sr:match:1"] .history-button').click()
         page.wait_for_selector("#history[open] .history-list li >> nth=2")
