@@ -98,7 +98,8 @@
     outageItems: new Map(), // "product:since" -> the log entry of an outage the server remembers
     localOutages: [], // log entries of outages only this page saw: kept across repaints
     pinned: new Set(),
-    expanded: new Set(),
+    expanded: new Set(), // events opened to every market in the dense view
+    folded: new Set(), // events folded to their main market in the card view
     sounds: 0, // BetStop sounds played (the tests read it)
     sort: "live",
   };
@@ -336,13 +337,13 @@
       sub: article.querySelector(".event-sub"), meta: article.querySelector(".event-meta"),
       count: article.querySelector(".event-stopped"), notice: article.querySelector(".event-notice"),
       stopNote: article.querySelector(".event-why"), stopText: "",
-      markets: article.querySelector(".markets"), late: false,
+      markets: article.querySelector(".markets"), expand: article.querySelector(".expand"), late: false,
     };
     article.querySelector(".pin").addEventListener("click", () => togglePin(entry));
     article.querySelector(".history-button").addEventListener("click", () => openHistory(entry));
     article.querySelector(".expand").addEventListener("click", () => toggleExpanded(entry));
     if (board.pinned.has(event.event_id)) paintPin(entry, true);
-    if (board.expanded.has(event.event_id)) paintExpanded(entry, true);
+    paintExpanded(entry);
     board.events.set(event.event_id, entry);
     $("events").append(article);
     if (observer) observer.observe(article);
@@ -1087,17 +1088,26 @@
     entry.el.classList.toggle("pinned", pinned);
   }
 
+  // The dense view opens a row to every market; the card view folds a card to its main market.
+  // Each view keeps its own choice; Enter and the Markets button toggle the one on screen.
+  const denseView = () => $("events").classList.contains("dense");
+
   function toggleExpanded(entry) {
-    const id = entry.event.event_id;
-    const expanded = !board.expanded.has(id);
-    if (expanded) board.expanded.add(id);
-    else board.expanded.delete(id);
-    paintExpanded(entry, expanded);
+    const id = entry.el.dataset.eventId;
+    const chosen = denseView() ? board.expanded : board.folded;
+    if (chosen.has(id)) chosen.delete(id);
+    else chosen.add(id);
+    paintExpanded(entry);
   }
 
-  function paintExpanded(entry, expanded) {
-    entry.el.classList.toggle("expanded", expanded);
-    entry.el.querySelector(".expand").setAttribute("aria-expanded", String(expanded));
+  function paintExpanded(entry) {
+    const id = entry.el.dataset.eventId;
+    const expanded = board.expanded.has(id);
+    const folded = board.folded.has(id);
+    if (entry.el.classList.contains("expanded") !== expanded) entry.el.classList.toggle("expanded", expanded);
+    if (entry.el.classList.contains("folded") !== folded) entry.el.classList.toggle("folded", folded);
+    const open = String(denseView() ? expanded : !folded);
+    if (entry.expand.getAttribute("aria-expanded") !== open) entry.expand.setAttribute("aria-expanded", open);
   }
 
   function stepEvent(step) {
@@ -1184,6 +1194,7 @@
     $("dense").addEventListener("change", () => {
       $("events").classList.toggle("dense", $("dense").checked);
       store("dense", $("dense").checked ? "1" : "0");
+      for (const entry of board.events.values()) paintExpanded(entry);
     });
     $("show-closed").addEventListener("change", (e) => document.body.classList.toggle("show-closed", e.target.checked));
     $("sound").checked = stored("sound", "0") === "1";
