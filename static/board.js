@@ -16,7 +16,9 @@
   const HIGHLIGHT_MS = 2000;
   // The market a dense row shows for an event: the first of these the event has, else its first.
   const MAIN_MARKETS = [1, 186, 219, 406, 251, 340, 610, 11, 18, 16];
-  // Sportradar's match status descriptions: the words a trader reads for the feed's code.
+  // Sportradar's match status descriptions (the UOF API's descriptions/en/match_status.xml, as the
+  // SDKs' fixtures hold it), word for word but for 110, 120 and 130, which it abbreviates (AET,
+  // AP, AGS), and 99 and 151-155 in sentence case ("Only Result", "1st Game" there).
   const MATCH_STATUS = {
     0: "Not started", 1: "1st period", 2: "2nd period", 3: "3rd period", 4: "4th period",
     5: "5th period", 6: "1st half", 7: "2nd half", 8: "1st set", 9: "2nd set", 10: "3rd set",
@@ -25,16 +27,37 @@
     31: "Halftime", 32: "Awaiting extra time", 33: "Extra time halftime", 34: "Awaiting penalties",
     35: "Awaiting penalties", 36: "Awaiting penalties", 40: "Overtime", 41: "1st extra",
     42: "2nd extra", 50: "Penalties", 51: "Penalties", 52: "Penalties", 60: "Postponed",
-    61: "Start delayed", 70: "Cancelled", 80: "Interrupted", 81: "Suspended", 90: "Abandoned",
+    61: "Start delayed", 70: "Cancelled", 71: "Game 1", 72: "Game 2", 73: "Game 3", 74: "Game 4",
+    75: "Game 5", 76: "Game 6", 77: "Game 7", 80: "Interrupted", 81: "Suspended", 90: "Abandoned",
     91: "Walkover", 92: "Retired", 93: "Walkover, player 1 won", 94: "Walkover, player 2 won",
     95: "Player 1 retired, player 2 won", 96: "Player 2 retired, player 1 won", 97: "Defaulted",
     98: "Defaulted", 99: "Only result", 100: "Ended", 110: "After extra time",
     120: "After penalties", 130: "After golden set", 141: "1st map", 142: "2nd map",
-    143: "3rd map", 144: "4th map", 145: "5th map", 301: "First break", 302: "Second break",
-    303: "Third break", 304: "Fourth break", 305: "Fifth break", 306: "Sixth break",
-    440: "Sudden death", 441: "6th set", 442: "7th set", 443: "Awaiting sudden death",
+    143: "3rd map", 144: "4th map", 145: "5th map", 146: "6th map", 147: "7th map",
+    151: "1st game", 152: "2nd game", 153: "3rd game", 154: "4th game", 155: "5th game",
+    301: "First break", 302: "Second break", 303: "Third break", 304: "Fourth break",
+    305: "Fifth break", 306: "Sixth break", 419: "Extra inning top", 420: "Extra inning bottom",
+    438: "Break topEI-bottom9", 439: "Break topEI-bottomEI", 440: "Sudden death", 441: "6th set",
+    442: "7th set", 443: "Awaiting sudden death", 444: "After sudden death", 445: "Break",
+    501: "First innings, home team", 502: "First innings, away team",
+    503: "Second innings, home team", 504: "Second innings, away team",
+    505: "Awaiting super over", 506: "Super over, home team", 507: "Super over, away team",
+    508: "After super over", 509: "Innings break", 510: "Super over break", 511: "Lunch break",
+    512: "Tea break", 513: "Stumps", 514: "8th set", 515: "9th set", 516: "10th set",
+    517: "11th set", 518: "12th set", 519: "13th set",
   };
-  // Sportradar's betstop reasons, in words.
+  // 401-418: "1st inning top", "1st inning bottom", ... "9th inning bottom"; 421-437: the breaks
+  // between them, "Break top1-bottom1", "Break top2-bottom1", ... "Break top9-bottom9".
+  for (let inning = 1; inning <= 9; inning++) {
+    const nth = ["1st", "2nd", "3rd"][inning - 1] || `${inning}th`;
+    MATCH_STATUS[399 + 2 * inning] = `${nth} inning top`;
+    MATCH_STATUS[400 + 2 * inning] = `${nth} inning bottom`;
+    MATCH_STATUS[419 + 2 * inning] = `Break top${inning}-bottom${inning}`;
+    if (inning > 1) MATCH_STATUS[418 + 2 * inning] = `Break top${inning}-bottom${inning - 1}`;
+  }
+  // Sportradar's betstop reasons (the UOF API's descriptions/betstop_reasons.xml, as the SDKs'
+  // fixtures hold it: ids 0-79), its identifiers written as words: POSSIBLE_GOAL_HOME is
+  // "Possible goal (home)".
   const BET_STOP_REASONS = [
     "Unknown", "Possible goal", "Possible red card", "Scout lost", "Possible goal (home)",
     "Possible goal (away)", "Possible red card (home)", "Possible red card (away)",
@@ -56,10 +79,10 @@
     "Possible onside kick (home)", "Possible onside kick (away)", "Possible challenge",
     "Possible card", "Delayed penalty", "Shootout begins", "Empty net", "Possible try (home)",
     "Possible try (away)", "Possible drop goal (home)", "Possible drop goal (away)",
-    "Possible card (home)", "Possible card (away)", "Possible penalty (home)",
-    "Possible penalty (away)", "Delayed penalty (home)", "Delayed penalty (away)",
-    "Two-man advantage (home)", "Two-man advantage (away)", "Possible field goal",
-    "Rollback event",
+    "Possible card (home)", "Possible card (away)", "Possible penalty (home, hockey)",
+    "Possible penalty (away, hockey)", "Delayed penalty (home, hockey)",
+    "Delayed penalty (away, hockey)", "Two-man advantage (home)", "Two-man advantage (away)",
+    "Possible field goal", "Rollback event",
   ];
   const CANCELLED_FIXTURE = new Set(["cancelled", "70", "90"]); // cancelled, abandoned
   const KIND_WORDS = {
@@ -300,15 +323,15 @@
     entry.competitors = names;
     if (String(article.dataset.product) !== String(event.product)) article.dataset.product = event.product;
     const sport = sportName(event.sport);
-    const competition = event.competition || event.tournament || "";
     if (sport && sport !== entry.sport) addSportOption(sport);
     entry.sport = sport;
-    entry.search = [event.name, event.event_id, sport, competition].join(" ").toLowerCase();
+    entry.search = [event.name, event.event_id, sport].join(" ").toLowerCase();
     setText(entry.badge, PRODUCTS[event.product] || `Product ${event.product}`);
     const badgeClass = `badge ${event.product === 1 ? "live" : "prematch"}`;
     if (entry.badge.className !== badgeClass) entry.badge.className = badgeClass;
     setText(entry.name, event.name || event.event_id);
-    setText(entry.sub, [sport, competition].filter(Boolean).join(" · "));
+    // The feed carries no competition, clock or period (see the README): the sport alone.
+    setText(entry.sub, sport);
     const cancelled = CANCELLED_FIXTURE.has(String(event.status || "").toLowerCase());
     if (cancelled !== entry.cancelled) {
       entry.cancelled = cancelled;
@@ -387,7 +410,6 @@
     const words = statusWords(event.status);
     if (event.product === 1 || !event.start_time) {
       if (words) parts.push(words);
-      if (event.clock) parts.push(String(event.clock));
     } else {
       if (words && words !== "Not started") parts.push(words);
       parts.push(START.format(new Date(event.start_time)));
