@@ -166,7 +166,7 @@ class Consumer:
         return self.term.client
 
     def health_report(self):
-        return self.term.health.report(self.clock())
+        return self.term.health.report(self.clock(), self.term.relay.outages)
 
     # What the views ask of the board (embedded shape; feed/mirror.py is the deployed one)
     def snapshot(self):

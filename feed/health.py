@@ -1,4 +1,7 @@
-"""Feed health per product: is the socket up, has an alive come lately, is the source on time."""
+"""Feed health per product: is the socket up, has an alive come lately, is the source on time;
+and the latest outages of each product, for every board's log."""
+
+import collections
 
 from . import fields
 from .market import PRODUCTS
@@ -6,6 +9,7 @@ from .market import PRODUCTS
 PRODUCT_NAMES = {1: "live", 3: "prematch"}
 ALIVE_TIMEOUT_MS = 20_000  # no alive for 20 s: the feed is down
 MAX_OFFSET_S = 20  # an alive whose offset_time exceeds 20 s: the odds source is down
+OUTAGES_KEPT = 50  # ended outages remembered for the boards, besides those still going on
 
 
 class FeedHealth:
@@ -13,11 +17,13 @@ class FeedHealth:
 
     def __init__(self):
         self.connected = False
+        self.was_connected = False
         self.last_alive = dict.fromkeys(PRODUCTS)  # product -> our receive time (ms) of its alive
         self.offset = dict.fromkeys(PRODUCTS, 0)
 
     def socket(self, connected):
         self.connected = connected
+        self.was_connected = self.was_connected or connected
         if not connected:
             self.last_alive = dict.fromkeys(PRODUCTS)
 
@@ -45,37 +51,91 @@ class FeedHealth:
             and self.offset[product] <= MAX_OFFSET_S
         )
 
+    def why_down(self, product, now_ms):
+        """Why the product is down, in words ("no alive for 20 s"); None while it is up."""
+        if self.product_up(product, now_ms):
+            return None
+        if not self.connected:
+            return "upstream disconnected" if self.was_connected else "upstream not connected yet"
+        if self.last_alive[product] is None:
+            return "no alive yet"
+        if now_ms - self.last_alive[product] > ALIVE_TIMEOUT_MS:
+            return f"no alive for {ALIVE_TIMEOUT_MS // 1000} s"
+        return f"the source is {self.offset[product]:g} s behind"
+
     def describe(self, product, now_ms):
         """The product's state in words, for the log: "live odds down: no alive for 20 s"."""
         name = PRODUCT_NAMES.get(product, f"product {product}")
-        if self.product_up(product, now_ms):
-            return f"{name} odds up"
-        if not self.connected:
-            why = "upstream disconnected"
-        elif self.last_alive[product] is None:
-            why = "no alive yet"
-        elif now_ms - self.last_alive[product] > ALIVE_TIMEOUT_MS:
-            why = f"no alive for {ALIVE_TIMEOUT_MS // 1000} s"
-        else:
-            why = f"the source is {self.offset[product]:g} s behind"
-        return f"{name} odds down: {why}"
+        why = self.why_down(product, now_ms)
+        return f"{name} odds up" if why is None else f"{name} odds down: {why}"
 
-    def report(self, now_ms):
-        """The board's view: per product, up or down and the age of its last alive."""
-        return {
-            "connected": self.connected,
-            "products": {
-                str(product): {
-                    "up": self.product_up(product, now_ms),
-                    "alive_age_ms": None
-                    if self.last_alive[product] is None
-                    else now_ms - self.last_alive[product],
-                    "offset_s": self.offset[product],
-                }
-                for product in PRODUCTS
-            },
-        }
+    def report(self, now_ms, outages=None):
+        """The board's view: per product, up or down and the age of its last alive; a product
+        down also says why and, given the `outages`, since when."""
+        products = {}
+        for product in PRODUCTS:
+            last = self.last_alive[product]
+            info = {
+                "up": self.product_up(product, now_ms),
+                "alive_age_ms": None if last is None else now_ms - last,
+                "offset_s": self.offset[product],
+            }
+            if not info["up"]:
+                info["reason"] = self.why_down(product, now_ms)
+                since = outages.since(product) if outages is not None else None
+                if since is not None:
+                    info["down_since"] = since
+            products[str(product)] = info
+        return {"connected": self.connected, "products": products}
 
     def verdict(self, now_ms):
         """Just the up/down of each product: what changes the board when it changes."""
         return {product: self.product_up(product, now_ms) for product in PRODUCTS}
+
+
+class Outages:
+    """The latest outages of each product: why (in words), since when, until when.
+
+    An outage begins when a product's verdict turns down (from the start, too: a product is down
+    until its first alive) and ends when it turns up. The boards get these in the snapshot and
+    with each health message that begins or ends one, so a board's log shows the same outages
+    whenever it connected. Bounded: the last `kept` that ended, and those still going on.
+    """
+
+    def __init__(self, kept=OUTAGES_KEPT):
+        self.ended = collections.deque(maxlen=kept)
+        self.current = {}  # product -> its outage, while it lasts
+
+    def update(self, verdict, why, now_ms):
+        """Begin an outage for each product down in `verdict`, end those up again; `why(product)`
+        says why one is down. Returns the outages that began or ended, as new objects."""
+        changed = []
+        for product, up in verdict.items():
+            outage = self.current.get(product)
+            if not up and outage is None:
+                outage = {
+                    "product": product,
+                    "reason": why(product),
+                    "since": now_ms,
+                    "until": None,
+                    "duration_ms": None,
+                }
+                self.current[product] = outage
+                changed.append(outage)
+            elif up and outage is not None:
+                del self.current[product]
+                # A new object: the one already sent (and in a snapshot being written) stays as
+                # it was. The clock may have stepped back: a duration is never negative.
+                ended = outage | {"until": now_ms, "duration_ms": max(0, now_ms - outage["since"])}
+                self.ended.append(ended)
+                changed.append(ended)
+        return changed
+
+    def since(self, product):
+        """When the product's current outage began; None while it is up."""
+        outage = self.current.get(product)
+        return None if outage is None else outage["since"]
+
+    def recent(self):
+        """Every outage remembered, oldest first."""
+        return sorted([*self.ended, *self.current.values()], key=lambda outage: outage["since"])

@@ -15,8 +15,8 @@ What it guards against:
 - a new leader (a higher epoch): the same in-band snapshot, from the board the new leader wrote.
 - a stale leader (a lower epoch): its messages are dropped.
 - the link down (Redis unreachable, or no heartbeat from the leader): boards keep their board and
-  get a health message saying every product is down, with the reason "relay link down"; the
-  worker reconnects with backoff and jitter and, once back, resyncs the boards in-band.
+  get a health message saying every product is down since then, with the reason "relay link
+  down"; the worker reconnects with backoff and jitter and, once back, resyncs the boards in-band.
 """
 
 import json
@@ -36,15 +36,21 @@ RECONNECT_CAP_S = 2  # few web workers reconnect: a short cap brings boards back
 POLL_S = 0.5  # how often the follower looks at the clock while nothing arrives
 
 
-def link_down_health():
-    """The health a board shows while this worker hears nothing from the feed process."""
+def link_down_health(since=None):
+    """The health a board shows while this worker hears nothing from the feed process, down
+    `since` (ms since the epoch) when known."""
+    product = {"up": False, "alive_age_ms": None, "offset_s": 0}
+    if since is not None:
+        product["down_since"] = since
     return {
         "connected": False,
         "reason": LINK_DOWN,
-        "products": {
-            str(product): {"up": False, "alive_age_ms": None, "offset_s": 0} for product in PRODUCTS
-        },
+        "products": {str(p): dict(product) for p in PRODUCTS},
     }
+
+
+def wall_ms():
+    return int(time.time() * 1000)
 
 
 def dumps(message):
@@ -66,6 +72,7 @@ class Mirror:
         self.diverged = True  # the boards got something the leader did not send: resync in full
         self.link = "down"
         self.reason = "starting"
+        self.down_since = wall_ms()  # when the link last went down: what the boards say
         self.heard = None  # clock() of the last envelope
         self.delay_ms = None  # bus delay of the last message: its receipt less its send (ms)
         self.resyncs = 0
@@ -216,7 +223,7 @@ class Mirror:
         self.position += 1
         self.seq = envelope.seq
         self.hub.publish(self.position, envelope.text)
-        self.delay_ms = int(time.time() * 1000) - envelope.sent
+        self.delay_ms = wall_ms() - envelope.sent
 
     def _link_down(self, reason):
         with self.lock:
@@ -224,13 +231,16 @@ class Mirror:
             if self.link == "down" and self.diverged:
                 return
             log.warning("relay link down: %s", reason)
+            if self.link == "up":
+                self.down_since = wall_ms()
             self.link = "down"
             self.diverged = True
             # Every board of this worker has had every message up to self.seq: one more, in
             # sequence, tells them all. Whatever comes next from the leader goes out as a fresh
             # snapshot (diverged), never as a message that would reuse this number.
             self.position += 1
-            notice = {"type": "health", "seq": self.seq + 1, "health": link_down_health()}
+            health = link_down_health(self.down_since)
+            notice = {"type": "health", "seq": self.seq + 1, "health": health, "outages": []}
         self.hub.publish(self.position, dumps(notice))
 
     def _placeholder(self):
@@ -239,8 +249,9 @@ class Mirror:
             "seq": self.seq,
             "events": [],
             "lines": [],
-            "health": link_down_health(),
+            "health": link_down_health(self.down_since),
             "bet_stops": [],
+            "outages": [],
         }
         return dumps(board)
 

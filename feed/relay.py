@@ -12,6 +12,7 @@ from ops import metrics
 
 from . import frames
 from .frames import FrameError
+from .health import Outages
 from .market import MessageError
 from .snapshot import BoardSnapshot
 
@@ -67,7 +68,11 @@ class Relay:
         self.outbox = collections.deque()
         self.publishing = threading.Lock()
         self.bet_stops = collections.deque(maxlen=100)
-        self.verdict = health.verdict(clock())
+        now = clock()
+        self.verdict = health.verdict(now)
+        # Products are down from the start until the feed says otherwise: that is an outage too.
+        self.outages = Outages()
+        self.outages.update(self.verdict, lambda product: health.why_down(product, now), now)
         self.health_published = 0  # when the last health message went out (ms)
         self._snapshot = None  # (seq, text) of the last snapshot served
         self.board = BoardSnapshot(self._encode)  # the state as JSON, redone line by line
@@ -187,8 +192,9 @@ class Relay:
                 head = {
                     "type": "snapshot",
                     "seq": self.seq,
-                    "health": self.health.report(self.clock()),
+                    "health": self.health.report(self.clock(), self.outages),
                     "bet_stops": list(self.bet_stops),
+                    "outages": self.outages.recent(),
                 }
                 self._snapshot = (self.seq, self.board.text(head))
             return self._snapshot
@@ -204,15 +210,21 @@ class Relay:
 
     def _publish_health(self, now, refresh=False, force=False):
         verdict = self.health.verdict(now)
+        outages = []
         if verdict != self.verdict:
             for product, up in verdict.items():  # one line per product that changed
                 if up != self.verdict.get(product):
                     log.log(INFO if up else WARNING, self.health.describe(product, now))
+            outages = self.outages.update(
+                verdict, lambda product: self.health.why_down(product, now), now
+            )
             self.verdict = verdict
         elif not force and (not refresh or now - self.health_published < HEALTH_REFRESH_MS):
             return
         self.health_published = now
-        self._publish({"type": "health", "health": self.health.report(now)})
+        report = self.health.report(now, self.outages)
+        # `outages`: those this change began or ended, for every board's log.
+        self._publish({"type": "health", "health": report, "outages": outages})
 
     @contextlib.contextmanager
     def _changing(self):

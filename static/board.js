@@ -16,7 +16,9 @@
   const HIGHLIGHT_MS = 2000;
   // The market a dense row shows for an event: the first of these the event has, else its first.
   const MAIN_MARKETS = [1, 186, 219, 406, 251, 340, 610, 11, 18, 16];
-  // Sportradar's match status descriptions: the words a trader reads for the feed's code.
+  // Sportradar's match status descriptions (the UOF API's descriptions/en/match_status.xml, as the
+  // SDKs' fixtures hold it), word for word but for 110, 120 and 130, which it abbreviates (AET,
+  // AP, AGS), and 99 and 151-155 in sentence case ("Only Result", "1st Game" there).
   const MATCH_STATUS = {
     0: "Not started", 1: "1st period", 2: "2nd period", 3: "3rd period", 4: "4th period",
     5: "5th period", 6: "1st half", 7: "2nd half", 8: "1st set", 9: "2nd set", 10: "3rd set",
@@ -25,16 +27,37 @@
     31: "Halftime", 32: "Awaiting extra time", 33: "Extra time halftime", 34: "Awaiting penalties",
     35: "Awaiting penalties", 36: "Awaiting penalties", 40: "Overtime", 41: "1st extra",
     42: "2nd extra", 50: "Penalties", 51: "Penalties", 52: "Penalties", 60: "Postponed",
-    61: "Start delayed", 70: "Cancelled", 80: "Interrupted", 81: "Suspended", 90: "Abandoned",
+    61: "Start delayed", 70: "Cancelled", 71: "Game 1", 72: "Game 2", 73: "Game 3", 74: "Game 4",
+    75: "Game 5", 76: "Game 6", 77: "Game 7", 80: "Interrupted", 81: "Suspended", 90: "Abandoned",
     91: "Walkover", 92: "Retired", 93: "Walkover, player 1 won", 94: "Walkover, player 2 won",
     95: "Player 1 retired, player 2 won", 96: "Player 2 retired, player 1 won", 97: "Defaulted",
     98: "Defaulted", 99: "Only result", 100: "Ended", 110: "After extra time",
     120: "After penalties", 130: "After golden set", 141: "1st map", 142: "2nd map",
-    143: "3rd map", 144: "4th map", 145: "5th map", 301: "First break", 302: "Second break",
-    303: "Third break", 304: "Fourth break", 305: "Fifth break", 306: "Sixth break",
-    440: "Sudden death", 441: "6th set", 442: "7th set", 443: "Awaiting sudden death",
+    143: "3rd map", 144: "4th map", 145: "5th map", 146: "6th map", 147: "7th map",
+    151: "1st game", 152: "2nd game", 153: "3rd game", 154: "4th game", 155: "5th game",
+    301: "First break", 302: "Second break", 303: "Third break", 304: "Fourth break",
+    305: "Fifth break", 306: "Sixth break", 419: "Extra inning top", 420: "Extra inning bottom",
+    438: "Break topEI-bottom9", 439: "Break topEI-bottomEI", 440: "Sudden death", 441: "6th set",
+    442: "7th set", 443: "Awaiting sudden death", 444: "After sudden death", 445: "Break",
+    501: "First innings, home team", 502: "First innings, away team",
+    503: "Second innings, home team", 504: "Second innings, away team",
+    505: "Awaiting super over", 506: "Super over, home team", 507: "Super over, away team",
+    508: "After super over", 509: "Innings break", 510: "Super over break", 511: "Lunch break",
+    512: "Tea break", 513: "Stumps", 514: "8th set", 515: "9th set", 516: "10th set",
+    517: "11th set", 518: "12th set", 519: "13th set",
   };
-  // Sportradar's betstop reasons, in words.
+  // 401-418: "1st inning top", "1st inning bottom", ... "9th inning bottom"; 421-437: the breaks
+  // between them, "Break top1-bottom1", "Break top2-bottom1", ... "Break top9-bottom9".
+  for (let inning = 1; inning <= 9; inning++) {
+    const nth = ["1st", "2nd", "3rd"][inning - 1] || `${inning}th`;
+    MATCH_STATUS[399 + 2 * inning] = `${nth} inning top`;
+    MATCH_STATUS[400 + 2 * inning] = `${nth} inning bottom`;
+    MATCH_STATUS[419 + 2 * inning] = `Break top${inning}-bottom${inning}`;
+    if (inning > 1) MATCH_STATUS[418 + 2 * inning] = `Break top${inning}-bottom${inning - 1}`;
+  }
+  // Sportradar's betstop reasons (the UOF API's descriptions/betstop_reasons.xml, as the SDKs'
+  // fixtures hold it: ids 0-79), its identifiers written as words: POSSIBLE_GOAL_HOME is
+  // "Possible goal (home)".
   const BET_STOP_REASONS = [
     "Unknown", "Possible goal", "Possible red card", "Scout lost", "Possible goal (home)",
     "Possible goal (away)", "Possible red card (home)", "Possible red card (away)",
@@ -56,10 +79,10 @@
     "Possible onside kick (home)", "Possible onside kick (away)", "Possible challenge",
     "Possible card", "Delayed penalty", "Shootout begins", "Empty net", "Possible try (home)",
     "Possible try (away)", "Possible drop goal (home)", "Possible drop goal (away)",
-    "Possible card (home)", "Possible card (away)", "Possible penalty (home)",
-    "Possible penalty (away)", "Delayed penalty (home)", "Delayed penalty (away)",
-    "Two-man advantage (home)", "Two-man advantage (away)", "Possible field goal",
-    "Rollback event",
+    "Possible card (home)", "Possible card (away)", "Possible penalty (home, hockey)",
+    "Possible penalty (away, hockey)", "Delayed penalty (home, hockey)",
+    "Delayed penalty (away, hockey)", "Two-man advantage (home)", "Two-man advantage (away)",
+    "Possible field goal", "Rollback event",
   ];
   const CANCELLED_FIXTURE = new Set(["cancelled", "70", "90"]); // cancelled, abandoned
   const KIND_WORDS = {
@@ -94,9 +117,12 @@
     renderedAt: 0,
     builtAt: 0,
     pending: 0, // snapshot lines not built yet (a big board is built a screenful first)
-    outages: { 1: null, 3: null }, // product -> {since, li} while it is down
+    outages: { 1: null, 3: null }, // product -> {since, li, server, reason} while it is down
+    outageItems: new Map(), // "product:since" -> the log entry of an outage the server remembers
+    localOutages: [], // log entries of outages only this page saw: kept across repaints
     pinned: new Set(),
-    expanded: new Set(),
+    expanded: new Set(), // events opened to every market in the dense view
+    folded: new Set(), // events folded to their main market in the card view
     sounds: 0, // BetStop sounds played (the tests read it)
     sort: "live",
   };
@@ -212,7 +238,7 @@
     }
     board.seq = message.seq;
     if (message.type === "health") {
-      applyHealth(message.health);
+      applyHealth(message.health, message.outages);
     } else {
       if (message.event) upsertEvent(message.event);
       const reason = reasonWords(message.data);
@@ -248,11 +274,14 @@
       if (event) event.lastStop = Math.max(event.lastStop, entry.received_at || 0);
       logBetStop(entry.event_id, entry.received_at, entry.groups, entry.status, entry.lines_hit, "");
     }
-    trackOutages();
+    // The server's outages replace what the last snapshot said; this page's own stay.
+    board.outageItems.clear();
     for (const product of Object.keys(board.outages)) {
-      const outage = board.outages[product];
-      if (outage) insertLog(outage.li, outage.since);
+      if (board.outages[product] && board.outages[product].server) board.outages[product] = null;
     }
+    for (const outage of snapshot.outages || []) logOutage(outage, false);
+    for (const li of board.localOutages) insertLog(li, Number(li.dataset.at));
+    trackOutages();
     paintBanner();
     applyFilters();
     scheduleOrder();
@@ -294,15 +323,15 @@
     entry.competitors = names;
     if (String(article.dataset.product) !== String(event.product)) article.dataset.product = event.product;
     const sport = sportName(event.sport);
-    const competition = event.competition || event.tournament || "";
     if (sport && sport !== entry.sport) addSportOption(sport);
     entry.sport = sport;
-    entry.search = [event.name, event.event_id, sport, competition].join(" ").toLowerCase();
+    entry.search = [event.name, event.event_id, sport].join(" ").toLowerCase();
     setText(entry.badge, PRODUCTS[event.product] || `Product ${event.product}`);
     const badgeClass = `badge ${event.product === 1 ? "live" : "prematch"}`;
     if (entry.badge.className !== badgeClass) entry.badge.className = badgeClass;
     setText(entry.name, event.name || event.event_id);
-    setText(entry.sub, [sport, competition].filter(Boolean).join(" · "));
+    // The feed carries no competition, clock or period (see the README): the sport alone.
+    setText(entry.sub, sport);
     const cancelled = CANCELLED_FIXTURE.has(String(event.status || "").toLowerCase());
     if (cancelled !== entry.cancelled) {
       entry.cancelled = cancelled;
@@ -331,13 +360,13 @@
       sub: article.querySelector(".event-sub"), meta: article.querySelector(".event-meta"),
       count: article.querySelector(".event-stopped"), notice: article.querySelector(".event-notice"),
       stopNote: article.querySelector(".event-why"), stopText: "",
-      markets: article.querySelector(".markets"), late: false,
+      markets: article.querySelector(".markets"), expand: article.querySelector(".expand"), late: false,
     };
     article.querySelector(".pin").addEventListener("click", () => togglePin(entry));
     article.querySelector(".history-button").addEventListener("click", () => openHistory(entry));
     article.querySelector(".expand").addEventListener("click", () => toggleExpanded(entry));
     if (board.pinned.has(event.event_id)) paintPin(entry, true);
-    if (board.expanded.has(event.event_id)) paintExpanded(entry, true);
+    paintExpanded(entry);
     board.events.set(event.event_id, entry);
     $("events").append(article);
     if (observer) observer.observe(article);
@@ -381,7 +410,6 @@
     const words = statusWords(event.status);
     if (event.product === 1 || !event.start_time) {
       if (words) parts.push(words);
-      if (event.clock) parts.push(String(event.clock));
     } else {
       if (words && words !== "Not started") parts.push(words);
       parts.push(START.format(new Date(event.start_time)));
@@ -640,7 +668,7 @@
 
   // Health -------------------------------------------------------------------------------------
 
-  function applyHealth(health) {
+  function applyHealth(health, outages) {
     const before = board.health;
     board.health = health;
     board.healthAt = Date.now();
@@ -649,6 +677,7 @@
       const was = before && before.connected && before.products[product] && before.products[product].up;
       if (Boolean(was) !== productUp(Number(product))) changed.add(Number(product));
     }
+    for (const outage of outages || []) logOutage(outage, true);
     trackOutages();
     if (changed.size) {
       for (const entry of board.lines.values()) if (changed.has(entry.line.product)) paintLine(entry);
@@ -656,7 +685,38 @@
     paintBanner();
   }
 
-  // A product going down is an entry in the log; coming back up gives it its duration.
+  // Outages are entries in the log; an ended one says until when and how long it lasted. The
+  // server remembers the latest (a snapshot's `outages`, and a health message's as they begin
+  // and end), so every board shows the same ones, after a reload too.
+  function logOutage(outage, live) {
+    const product = String(outage.product);
+    const since = Number(outage.since) || 0;
+    const until = Number(outage.until) || 0;
+    const reason = outage.reason ? String(outage.reason) : "";
+    const key = `${product}\u0000${since}`;
+    let li = board.outageItems.get(key);
+    if (!li) {
+      li = outageItem(product, since);
+      board.outageItems.set(key, li);
+      // Bounded: an entry this old is off the log already.
+      if (board.outageItems.size > 4 * MAX_LOG) board.outageItems.delete(board.outageItems.keys().next().value);
+      insertLog(li, since);
+    }
+    paintOutage(li, product, since, until, reason, Number(outage.duration_ms ?? NaN));
+    if (!(product in board.outages)) return;
+    const open = board.outages[product];
+    if (until) {
+      if (open && open.li === li) board.outages[product] = null;
+    } else if (!open || open.li !== li) {
+      // The server's word replaces what this page noted by itself.
+      if (open && !open.server) paintOutage(open.li, product, open.since, since, open.reason);
+      board.outages[product] = { since, li, server: true, reason };
+      if (live && board.renderedAt) beep();
+    }
+  }
+
+  // A product down that the server logs no outage for (a web worker lost its link to the feed
+  // process; an older server): this page logs it itself, and keeps it while the page is open.
   function trackOutages() {
     const health = board.health;
     if (!health) return;
@@ -666,28 +726,38 @@
       const info = health.products[product] || {};
       if (!up && !outage) {
         const since = Number(info.down_since) || Date.now();
-        const li = el("li", "outage");
-        li.dataset.product = product;
-        li.dataset.at = since;
-        board.outages[product] = { since, li };
-        paintOutage(product, since, null);
+        const reason = String(info.reason || health.reason || "");
+        const li = outageItem(product, since);
+        board.outages[product] = { since, li, server: false, reason };
+        board.localOutages.push(li);
+        if (board.localOutages.length > MAX_LOG) board.localOutages.shift();
+        paintOutage(li, product, since, 0, reason);
         insertLog(li, since);
         if (board.synced && board.renderedAt) beep();
       } else if (up && outage) {
         board.outages[product] = null;
-        paintOutage(product, outage.since, Date.now(), outage.li);
+        paintOutage(outage.li, product, outage.since, Date.now(), outage.reason);
       }
     }
   }
 
-  function paintOutage(product, since, until, li = board.outages[product].li) {
+  function outageItem(product, since) {
+    const li = el("li", "outage");
+    li.dataset.product = product;
+    li.dataset.at = since;
+    return li;
+  }
+
+  function paintOutage(li, product, since, until, reason, lasted) {
     const what = `${PRODUCTS[product] || `Product ${product}`} feed down`;
     li.classList.toggle("ended", Boolean(until));
+    const parts = reason ? [reason.slice(0, 200)] : [];
+    parts.push(until ? `until ${clock(until)} · lasted ${duration(Number.isFinite(lasted) ? lasted : until - since)}` : "still down");
     li.replaceChildren(
       el("time", null, clock(since)),
       document.createTextNode(" "),
       el("b", null, what),
-      document.createTextNode(until ? ` · until ${clock(until)} · lasted ${duration(until - since)}` : " · still down"),
+      document.createTextNode(` · ${parts.join(" · ")}`),
     );
   }
 
@@ -1040,17 +1110,26 @@
     entry.el.classList.toggle("pinned", pinned);
   }
 
+  // The dense view opens a row to every market; the card view folds a card to its main market.
+  // Each view keeps its own choice; Enter and the Markets button toggle the one on screen.
+  const denseView = () => $("events").classList.contains("dense");
+
   function toggleExpanded(entry) {
-    const id = entry.event.event_id;
-    const expanded = !board.expanded.has(id);
-    if (expanded) board.expanded.add(id);
-    else board.expanded.delete(id);
-    paintExpanded(entry, expanded);
+    const id = entry.el.dataset.eventId;
+    const chosen = denseView() ? board.expanded : board.folded;
+    if (chosen.has(id)) chosen.delete(id);
+    else chosen.add(id);
+    paintExpanded(entry);
   }
 
-  function paintExpanded(entry, expanded) {
-    entry.el.classList.toggle("expanded", expanded);
-    entry.el.querySelector(".expand").setAttribute("aria-expanded", String(expanded));
+  function paintExpanded(entry) {
+    const id = entry.el.dataset.eventId;
+    const expanded = board.expanded.has(id);
+    const folded = board.folded.has(id);
+    if (entry.el.classList.contains("expanded") !== expanded) entry.el.classList.toggle("expanded", expanded);
+    if (entry.el.classList.contains("folded") !== folded) entry.el.classList.toggle("folded", folded);
+    const open = String(denseView() ? expanded : !folded);
+    if (entry.expand.getAttribute("aria-expanded") !== open) entry.expand.setAttribute("aria-expanded", open);
   }
 
   function stepEvent(step) {
@@ -1137,6 +1216,7 @@
     $("dense").addEventListener("change", () => {
       $("events").classList.toggle("dense", $("dense").checked);
       store("dense", $("dense").checked ? "1" : "0");
+      for (const entry of board.events.values()) paintExpanded(entry);
     });
     $("show-closed").addEventListener("change", (e) => document.body.classList.toggle("show-closed", e.target.checked));
     $("sound").checked = stored("sound", "0") === "1";

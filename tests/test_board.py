@@ -103,7 +103,11 @@ def test_bet_stop_all_greys_every_line_keeping_odds(page, upstream):
     assert line(page, 1).locator('[data-outcome-id="1"] .odds').inner_text() == "2.00"
     assert line(page, 1).get_attribute("title").startswith("BetStop: all since ")
     assert page.locator("#suspended-count").inner_text() == "2"
-    assert page.locator("#bet-stop-log li").first.inner_text().endswith("all · suspended · 2 lines")
+    assert (
+        page.locator("#bet-stop-log li.bet-stop")
+        .first.inner_text()
+        .endswith("all · suspended · 2 lines")
+    )
     shot(page, "bet-stop-all")
 
 
@@ -164,11 +168,11 @@ def test_bet_stop_log_lists_the_newest_first_after_a_resync(page, upstream):
             frames.BET_STOP, {"event_id": EVENT, "groups": groups, "timestamp": 2000 + number}
         )
         page.wait_for_function(
-            f"document.querySelectorAll('#bet-stop-log li').length === {number + 1}"
+            f"document.querySelectorAll('#bet-stop-log li.bet-stop').length === {number + 1}"
         )
     page.reload()
-    page.wait_for_selector("#bet-stop-log li >> nth=2")
-    texts = page.locator("#bet-stop-log li").all_inner_texts()
+    page.wait_for_selector("#bet-stop-log li.bet-stop >> nth=2")
+    texts = page.locator("#bet-stop-log li.bet-stop").all_inner_texts()
     assert [text.split(" · ")[1] for text in texts] == ["score", "booking", "corner"]
 
 

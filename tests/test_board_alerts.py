@@ -8,16 +8,19 @@ import pytest
 from feed import frames
 from tests.board_page import (
     HEALTHY,
+    UP,
     PlayedSocket,
     chromium,
     new_page,
+    now_ms,
     open_played,
     page_server,
     shot,
     snapshot,
+    texts,
     two_events,
 )
-from tests.servers import gunicorn
+from tests.servers import feed_process, gunicorn, web_dyno
 
 pytestmark = pytest.mark.browser
 
@@ -156,8 +159,135 @@ def test_an_upstream_outage_end_to_end_banner_log_and_title(browser, upstream, s
         assert "LIVE FEED DOWN" in page.locator("#outage-banner").inner_text()
         assert "PREMATCH FEED DOWN" in page.locator("#outage-banner").inner_text()
         page.wait_for_function("document.title.startsWith('Live + Prematch DOWN')")
-        assert page.locator("#bet-stop-log li.outage").count() == 2
+        # Besides the two of the start (down until the first alive), ended before the page came.
+        assert page.locator("#bet-stop-log li.outage:not(.ended)").count() == 2
+        assert len(outage_log(page, "30 s behind")) == 2
         upstream.alive()
         page.wait_for_selector("#outage-banner", state="hidden")
-        assert page.locator("#bet-stop-log li.outage.ended").count() == 2
+        assert page.locator("#bet-stop-log li.outage.ended").count() == 4
+        ended = outage_log(page, "30 s behind")
+        assert len(ended) == 2 and all(re.search(r" · lasted 0:\d\d$", text) for text in ended)
         page.context.close()
+
+
+def hms(page, ms):
+    """`ms` on the page's own 24-hour clock, as the board writes a time of today."""
+    return page.evaluate(
+        "ms => new Intl.DateTimeFormat(undefined, {hour: '2-digit', minute: '2-digit',"
+        " second: '2-digit', hourCycle: 'h23'}).format(new Date(ms))",
+        ms,
+    )
+
+
+def test_the_servers_outages_are_in_the_log_with_why_since_until_and_for_how_long(browser, address):
+    now = now_ms()
+    behind = "the source is 30 s behind"
+    ended = {
+        "product": 1,
+        "reason": "no alive for 20 s",
+        "since": now - 100_000,
+        "until": now - 40_000,
+        "duration_ms": 60_000,
+    }
+    going_on = {"product": 3, "reason": behind, "since": now - 90_000}
+    going_on |= {"until": None, "duration_ms": None}
+    down = {"up": False, "alive_age_ms": 0, "offset_s": 30, "reason": behind}
+    health = {"connected": True, "products": {"1": UP, "3": down | {"down_since": now - 90_000}}}
+    events, lines = two_events()
+    played = PlayedSocket(snapshot(events, lines, health=health) | {"outages": [ended, going_on]})
+    page = open_played(browser, address, played)
+    log = page.locator("#bet-stop-log li.outage")
+    since, until = hms(page, now - 90_000), hms(page, now - 40_000)
+    assert texts(log) == [
+        f"{since} Prematch feed down · {behind} · still down",
+        f"{hms(page, now - 100_000)} Live feed down · no alive for 20 s"
+        f" · until {until} · lasted 1:00",
+    ]
+    # The banner counts from when the server says the product went down, not from this page.
+    banner = page.locator("#outage-banner").inner_text()
+    assert re.search(rf"PREMATCH FEED DOWN since {since} \(1:3\d\)", banner), banner
+    assert behind in banner
+    # Its end comes with the health message that brings the product back: the same entry.
+    back = now_ms()
+    played.send(
+        {
+            "type": "health",
+            "health": HEALTHY,
+            "outages": [going_on | {"until": back, "duration_ms": back - going_on["since"]}],
+        }
+    )
+    page.wait_for_selector("#outage-banner", state="hidden")
+    assert log.count() == 2
+    assert re.fullmatch(
+        rf"{since} Prematch feed down · {behind} · until \d\d:\d\d:\d\d · lasted 1:3\d",
+        log.first.inner_text(),
+    )
+    page.context.close()
+
+
+def outage_log(page, reason):
+    return [text for text in texts(page.locator("#bet-stop-log li.outage")) if reason in text]
+
+
+def an_outage_of_a_second(upstream, page):
+    """Both products down (the source is 30 s late) for a second or so, then up again."""
+    upstream.alive(offset=30)
+    page.wait_for_selector("#outage-banner:not([hidden])", timeout=10_000)
+    page.wait_for_timeout(1100)
+    upstream.alive()
+    page.wait_for_selector("#outage-banner", state="hidden", timeout=10_000)
+
+
+ENDED_BEHIND = re.compile(
+    r"\d\d:\d\d:\d\d (Live|Prematch) feed down · the source is 30 s behind"
+    r" · until \d\d:\d\d:\d\d · lasted 0:0[1-4]"
+)
+
+
+def test_every_board_shows_the_servers_outages_after_a_reload_and_when_it_connects_later(
+    browser, upstream, sqlite_database_url
+):
+    with gunicorn(sqlite_database_url, FEED_URL=upstream.url) as address:
+        upstream.wait_connected()
+        upstream.alive()
+        first = new_page(browser, address)
+        first.wait_for_selector('#feed-banner[data-feed-status="up"]')
+        an_outage_of_a_second(upstream, first)
+        seen = outage_log(first, "30 s behind")
+        assert len(seen) == 2 and all(ENDED_BEHIND.fullmatch(text) for text in seen), seen
+        later = new_page(browser, address)  # a board that connects after the outage
+        assert outage_log(later, "30 s behind") == seen
+        # The start, until the first alive, was an outage as well.
+        assert len(outage_log(later, "upstream not connected yet")) == 2
+        first.reload()
+        first.wait_for_function("marketBoard.synced")
+        assert outage_log(first, "30 s behind") == seen
+        later.context.close()
+        first.context.close()
+
+
+@pytest.mark.slow
+def test_a_deployed_boards_log_shows_the_feed_process_outages_after_a_reload(
+    browser, upstream, sqlite_database_url, redis_bus_url
+):
+    url, prefix = redis_bus_url
+    settings = {"REDIS_URL": url, "REDIS_PREFIX": prefix, "FEED_URL": upstream.url}
+    with (
+        feed_process(sqlite_database_url, DYNO="feed.1", **settings),
+        web_dyno(sqlite_database_url, WEB_CONCURRENCY="2", **settings) as (address, _),
+    ):
+        upstream.wait_connected(timeout=20)
+        upstream.alive()
+        first = new_page(browser, address)
+        first.wait_for_selector('#feed-banner[data-feed-status="up"]', timeout=20_000)
+        an_outage_of_a_second(upstream, first)
+        seen = outage_log(first, "30 s behind")
+        assert len(seen) == 2 and all(ENDED_BEHIND.fullmatch(text) for text in seen), seen
+        # Boards that connect later, on either web worker, and the first one reloaded.
+        later = [new_page(browser, address) for _ in range(3)]
+        first.reload()
+        first.wait_for_function("marketBoard.synced")
+        for page in [*later, first]:
+            page.wait_for_selector('#feed-banner[data-feed-status="up"]', timeout=10_000)
+            assert outage_log(page, "30 s behind") == seen
+            page.context.close()

@@ -254,6 +254,36 @@ def test_the_keyboard_reaches_every_event_and_line(page):
     assert card.locator(".expand").get_attribute("aria-expanded") == "true"
 
 
+def test_enter_folds_a_card_to_its_main_market_in_the_card_view_and_opens_it_again(page):
+    card = page.locator('.event[data-event-id="sr:match:1"]')
+    other = page.locator('.event[data-event-id="sr:match:2"]')
+    total = card.locator('.market[data-market-id="18"]')
+    assert total.is_visible()
+    assert card.locator(".expand").get_attribute("aria-expanded") == "true"
+    card.focus()
+    page.keyboard.press("Enter")
+    assert not total.is_visible()
+    assert card.locator('.market[data-market-id="1"]').is_visible()  # its main market stays
+    assert card.locator(".expand").get_attribute("aria-expanded") == "false"
+    assert other.locator('.market[data-market-id="18"]').is_visible()  # only the focused card
+    assert page.evaluate("document.activeElement.dataset.eventId") == "sr:match:1"
+    page.keyboard.press("Enter")
+    assert total.is_visible()
+    assert card.locator(".expand").get_attribute("aria-expanded") == "true"
+    # The mouse does the same with the card's Markets button.
+    card.locator(".expand").click()
+    assert not total.is_visible()
+    # Each view keeps its own: the dense row is closed as before, and opens on its own.
+    page.check("#dense")
+    assert card.locator(".expand").get_attribute("aria-expanded") == "false"
+    card.focus()
+    page.keyboard.press("Enter")
+    assert total.is_visible()
+    page.uncheck("#dense")
+    assert not total.is_visible()  # still folded in the card view
+    assert card.locator(".expand").get_attribute("aria-expanded") == "false"
+
+
 def test_dark_mode_follows_the_system_and_the_toggle_is_remembered(browser, address, played):
     page = open_played(browser, address, played, color_scheme="dark")
     background = "getComputedStyle(document.body).backgroundColor"
@@ -322,7 +352,7 @@ def test_each_event_opens_its_own_bet_stop_history_by_name(browser, upstream, sq
             )
         upstream.send_frame(frames.BET_STOP, {"event_id": "sr:match:2", "timestamp": base + 9})
         page = new_page(browser, address)
-        page.wait_for_selector("#bet-stop-log li >> nth=3")
+        page.wait_for_selector("#bet-stop-log li.bet-stop >> nth=3")
         time.sleep(1.5)  # the log is written to the database within a second
         page.locator('.event[data-event-id="sr:match:1"] .history-button').click()
         page.wait_for_selector("#history[open] .history-list li >> nth=2")

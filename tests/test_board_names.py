@@ -8,7 +8,18 @@ from datetime import UTC, datetime
 import pytest
 
 from feed import frames
-from tests.board_page import chromium, new_page, shot, texts
+from tests.board_page import (
+    PlayedSocket,
+    chromium,
+    event,
+    line,
+    new_page,
+    open_played,
+    page_server,
+    shot,
+    snapshot,
+    texts,
+)
 from tests.servers import gunicorn
 from tests.test_descriptions import MARKETS_XML
 
@@ -183,6 +194,41 @@ def test_match_status_sport_and_score_in_words(browser, upstream, served):
     page.wait_for_function(
         "document.querySelector('.event-meta').textContent === '1 – 0 · 2nd half'"
     )
+
+
+# Sportradar's match status descriptions (descriptions/en/match_status.xml, as the UOF SDKs'
+# fixtures hold it), past the common ones too.
+STATUSES = [
+    ("6", "1st half"),
+    ("71", "Game 1"),
+    ("110", "After extra time"),  # Sportradar abbreviates it: AET
+    ("147", "7th map"),
+    ("155", "5th game"),
+    ("401", "1st inning top"),
+    ("418", "9th inning bottom"),
+    ("422", "Break top2-bottom1"),
+    ("437", "Break top9-bottom9"),
+    ("444", "After sudden death"),
+    ("445", "Break"),
+    ("513", "Stumps"),
+    ("519", "13th set"),
+    ("600", "Status 600"),  # past the table: the number, never a wrong word
+]
+
+
+@pytest.fixture(scope="module")
+def address(sqlite_template, tmp_path_factory):
+    yield from page_server(sqlite_template, tmp_path_factory)
+
+
+def test_every_match_status_of_sportradars_table_reads_in_its_words(browser, address):
+    events = [event(f"sr:match:{code}", f"Home v Away {code}", status=code) for code, _ in STATUSES]
+    played = PlayedSocket(snapshot(events, [line(e["event_id"], 1) for e in events]))
+    page = open_played(browser, address, played)
+    for code, words in STATUSES:
+        meta = page.locator(f'.event[data-event-id="sr:match:{code}"] .event-meta')
+        assert meta.text_content() == words, code
+    page.context.close()
 
 
 def test_times_read_on_a_24_hour_clock_with_day_month_and_the_zone(browser, upstream, served):

@@ -316,3 +316,35 @@ def test_closed_lines_are_hidden_or_labelled_by_kind_and_an_empty_market_has_no_
     page.wait_for_selector(f'{LINE}[data-market-id="1"][data-status="deactivated"]')
     assert row(page, 1).locator(".why").inner_text() == "Deactivated"
     shot(page, "closed-lines")
+
+
+# Sportradar's betstop reasons (descriptions/betstop_reasons.xml, as the UOF SDKs' fixtures hold
+# it) in words, including those a sport of its own tells apart (72-75: ice hockey).
+REASONS = [
+    (0, "Unknown"),
+    (9, "Possible penalty (home)"),
+    (24, "Disconnection"),
+    (53, "Scout disconnection (TV signal)"),
+    (54, "Possible offsetting penalty"),
+    (72, "Possible penalty (home, hockey)"),
+    (75, "Delayed penalty (away, hockey)"),
+    (79, "Rollback event"),
+    (80, "Reason 80"),  # past the table: the number, never a wrong word
+]
+
+
+def test_betstop_reasons_read_as_sportradars_descriptions(browser, address_only):
+    from tests.board_page import PlayedSocket, event, line, open_played, snapshot
+
+    played = PlayedSocket(snapshot([event("sr:match:1", "Ajax v PSV")], [line("sr:match:1", 1)]))
+    page = open_played(browser, address_only, played)
+    why = page.locator('.line[data-event-id="sr:match:1"] .why')
+    for code, words in REASONS:
+        played.bet_stop("sr:match:1", played.snapshot["lines"], betstop_reason=code)
+        page.wait_for_function(
+            "text => document.querySelector('.line .why').textContent === text",
+            arg=f"BetStop: all · {words}",
+            timeout=5000,
+        )
+        assert why.inner_text() == f"BetStop: all · {words}"
+    page.context.close()

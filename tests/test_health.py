@@ -1,6 +1,6 @@
 import pytest
 
-from feed.health import FeedHealth
+from feed.health import FeedHealth, Outages
 
 
 def healthy(now=1_000_000):
@@ -63,3 +63,71 @@ def test_an_alive_speaks_for_the_product_it_names_and_no_other(product, up):
     health.socket(True)
     health.alive({"product": product, "offset_time": 0}, 0)
     assert health.verdict(0) == up
+
+
+def test_why_a_product_is_down_in_words():
+    health = FeedHealth()
+    assert health.why_down(1, 0) == "upstream not connected yet"
+    health.socket(True)
+    assert health.why_down(1, 0) == "no alive yet"
+    health.alive({"offset_time": 30}, 1_000)
+    assert health.why_down(1, 1_000) == "the source is 30 s behind"
+    health.alive({"offset_time": 0}, 2_000)
+    assert health.why_down(1, 2_000) is None
+    assert health.why_down(1, 22_001) == "no alive for 20 s"
+    health.socket(False)
+    assert health.why_down(1, 22_001) == "upstream disconnected"
+
+
+def test_an_outage_begins_when_a_product_goes_down_and_ends_with_its_duration():
+    outages = Outages()
+    why = {1: "no alive for 20 s", 3: "no alive for 20 s"}.get
+    assert outages.update({1: True, 3: True}, why, 1_000) == []
+    began = outages.update({1: False, 3: True}, why, 5_000)
+    assert began == [
+        {
+            "product": 1,
+            "reason": "no alive for 20 s",
+            "since": 5_000,
+            "until": None,
+            "duration_ms": None,
+        }
+    ]
+    assert (outages.since(1), outages.since(3)) == (5_000, None)
+    assert outages.update({1: False, 3: True}, why, 6_000) == []  # the same outage goes on
+    ended = outages.update({1: True, 3: True}, why, 65_000)
+    assert ended == [began[0] | {"until": 65_000, "duration_ms": 60_000}]
+    assert began[0]["until"] is None  # what the boards were sent stays as it was
+    assert outages.recent() == ended
+    assert outages.since(1) is None
+
+
+def test_outages_are_bounded_and_one_still_going_on_is_never_forgotten():
+    outages = Outages(kept=3)
+    down = "the source is 30 s behind"
+    outages.update({1: True, 3: False}, lambda product: down, 0)  # prematch down for good
+    for n in range(10):  # live flaps ten times
+        outages.update({1: False, 3: False}, lambda product: down, 10 + 2 * n)
+        outages.update({1: True, 3: False}, lambda product: down, 11 + 2 * n)
+    recent = outages.recent()
+    assert [(o["product"], o["since"], o["until"]) for o in recent] == [
+        (3, 0, None),
+        (1, 24, 25),
+        (1, 26, 27),
+        (1, 28, 29),
+    ]
+
+
+def test_a_report_says_why_and_since_when_a_product_is_down():
+    health = healthy()
+    outages = Outages()
+    now = 1_000_100
+    up = health.report(now, outages)["products"]["1"]
+    assert "reason" not in up and "down_since" not in up
+    health.alive({"product": 3, "offset_time": 30}, now)
+    outages.update(health.verdict(now), lambda product: health.why_down(product, now), now)
+    prematch = health.report(now + 500, outages)["products"]["3"]
+    assert prematch["up"] is False
+    assert prematch["reason"] == "the source is 30 s behind"
+    assert prematch["down_since"] == now
+    assert "down_since" not in health.report(now + 500, outages)["products"]["1"]

@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+import time
 
 import pytest
 
@@ -182,3 +183,16 @@ def test_nothing_is_passed_before_the_leader_is_heard(bus):
     finally:
         mirror.stop()
         hub.close()
+
+
+def test_the_link_down_notice_says_since_when_so_a_reloaded_board_counts_from_then(bus, running):
+    _, boards = running
+    lead(bus, "a")
+    boards.wait_for(lambda got: len(got) >= 1, "the board")
+    heard = int(time.time() * 1000)
+    boards.wait_for(lambda got: len(got) >= 2, "the link-down notice")
+    noticed = int(time.time() * 1000)
+    notice = boards.texts()[1]
+    assert notice["type"] == "health" and notice["outages"] == []
+    since = {p["down_since"] for p in notice["health"]["products"].values()}
+    assert len(since) == 1 and heard <= since.pop() <= noticed

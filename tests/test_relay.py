@@ -13,8 +13,10 @@ import websocket
 import feed.hub
 from database import db
 from feed import frames
+from feed.health import FeedHealth
 from feed.hub import GROUP_SIZE, LocalHub
-from feed.market import MarketLine, Outcome
+from feed.market import MarketLine, MarketState, Outcome
+from feed.relay import Relay
 from tests.servers import gunicorn, raw_board
 from tests.upstream import wait_until
 
@@ -509,3 +511,47 @@ def test_the_board_socket_is_the_feed_blueprints_and_only_it_drops_compression(a
     hooks = app.before_request_funcs
     assert all(f.__name__ != "refuse_compression" for f in hooks.get(None, []))
     assert any(f.__name__ == "refuse_compression" for f in hooks.get("feed", []))
+
+
+def test_the_boards_get_the_outages_in_the_snapshot_and_as_each_begins_and_ends():
+    now = [10_000]
+    hub = LocalHub()
+    relay = Relay(MarketState(None), FeedHealth(), hub, store=None, clock=lambda: now[0])
+
+    def alive(at, offset=0):
+        now[0] = at
+        relay.handle(frames.Frame(frames.ALIVE, at, {"offset_time": offset}), at)
+
+    # Every product is down from the start until the feed says otherwise: an outage too.
+    start = json.loads(relay.snapshot()[1])
+    assert [(o["product"], o["reason"], o["since"], o["until"]) for o in start["outages"]] == [
+        (1, "upstream not connected yet", 10_000, None),
+        (3, "upstream not connected yet", 10_000, None),
+    ]
+    assert start["health"]["products"]["1"]["down_since"] == 10_000
+    with hub.subscribe() as browser:
+        relay.connection(True)
+        alive(11_000)  # both up: the start's outages end
+        alive(12_000, offset=30)  # the source is late: both down
+        alive(12_500, offset=30)  # the same outage goes on: nothing new to log
+        alive(15_000)  # both up again
+        sent = [json.loads(text) for _, text in browser.take(0)]
+    health = [m for m in sent if m["type"] == "health"]
+    assert all(isinstance(m["outages"], list) for m in health)
+    outages = [outage for message in health for outage in message["outages"]]
+    told = [(o["product"], o["reason"], o["since"], o["until"]) for o in outages]
+    behind = "the source is 30 s behind"
+    assert told == [
+        (1, "upstream not connected yet", 10_000, 11_000),
+        (3, "upstream not connected yet", 10_000, 11_000),
+        (1, behind, 12_000, None),
+        (3, behind, 12_000, None),
+        (1, behind, 12_000, 15_000),
+        (3, behind, 12_000, 15_000),
+    ]
+    ended = [o for o in outages if o["until"] is not None]
+    assert [o["duration_ms"] for o in ended] == [1_000, 1_000, 3_000, 3_000]
+    # A board that connects now gets them all, oldest first, as they were sent.
+    snapshot = json.loads(relay.snapshot()[1])
+    assert snapshot["outages"] == ended
+    assert "down_since" not in snapshot["health"]["products"]["1"]
