@@ -137,13 +137,13 @@ class Relay:
             self.counts["skipped_parts"] += 1
             self._count_once(kind, "skipping or suspending an unreadable part: %s", kind)
         try:
+            lines = [line.to_json() for line in applied.lines]
             message = {
                 "type": MESSAGE_TYPES[frame.cmd],
                 "cmd": frame.cmd,
                 "time": frame.time,
                 "data": frame.data,
                 "received": received,
-                "lines": [line.to_json() for line in applied.lines],
             }
             if applied.event is not None:
                 message["event"] = applied.event.to_json()
@@ -154,9 +154,13 @@ class Relay:
                 entry = self.store.log_bet_stop(frame, applied, received)
                 message["entry"] = entry
                 self.bet_stops.append(entry)
-            self.store.changed(message["lines"], message.get("event"))
-            self.board.changed(message["lines"], message.get("event"))
-            self._publish(message)
+            self.store.changed(lines, message.get("event"))
+            # Each line serialised once, for this message and for every snapshot after it: the
+            # snapshot has no backlog of lines to serialise in one go, which stalled the worker.
+            texts = [self._encode(line) for line in lines]
+            self.board.encoded(lines, texts)
+            self.board.changed((), message.get("event"))
+            self._publish(message, texts)
         except Exception:
             # The state changed and the boards may not have been told. A gap in the sequence
             # makes every board read suspended and resync from a fresh snapshot, rather than
@@ -234,10 +238,12 @@ class Relay:
             while self.outbox:
                 self.hub.publish(*self.outbox.popleft())
 
-    def _publish(self, message):
+    def _publish(self, message, line_texts=None):
         # Serialised once here, whatever the number of browsers; published once the lock is free.
         message["seq"] = self.seq + 1
         text = self._encode(message)
+        if line_texts is not None:  # the message's `lines`, already serialised
+            text = f'{text[:-1]},"lines":[{",".join(line_texts)}]}}'
         self.seq += 1
         self.outbox.append((self.seq, text))
 

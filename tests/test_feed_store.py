@@ -3,6 +3,7 @@
 import json
 import re
 import threading
+import time
 from logging import WARNING
 
 import pytest
@@ -464,3 +465,41 @@ def test_a_restart_loads_no_line_closed_for_longer_than_the_grace(runtime):
     events, lines = store.load()
     assert {(ln.event_id, ln.market_id) for ln in lines} == {("live", 2), ("live", 3)}
     assert {e.event_id for e in events} == {"live", "fixture"}
+
+
+@pytest.mark.slow
+def test_a_whole_board_arriving_never_stalls_the_worker(upstream, sqlite_database_url, capfd):
+    # gevent's own monitor names every greenlet that keeps the worker's loop for longer than
+    # GEVENT_MAX_BLOCKING_TIME. 64,000 lines arriving at once must not make the feed's own
+    # work (serialising them for snapshots, writing them to SQLite) keep boards and callbacks
+    # waiting that long.
+    from tests.servers import gunicorn
+    from tests.test_relay import big_board
+
+    settings = {
+        "FEED_URL": upstream.url,
+        "GEVENT_MONITOR_THREAD_ENABLE": "true",
+        "GEVENT_MAX_BLOCKING_TIME": "0.1",
+    }
+    with gunicorn(sqlite_database_url, **settings):
+        upstream.wait_connected()
+        for odds in big_board(events=800):
+            upstream.send_frame(frames.ODDS_CHANGE, odds, 1000)
+        engine = sa.create_engine(sqlite_database_url)
+        try:
+            with engine.connect() as connection:
+                count = sa.text("SELECT count(*) FROM feed_lines")
+                wait_until(
+                    lambda: connection.execute(count).scalar() == 800 * 40 * 2,
+                    timeout=60,
+                    what="the board written",
+                )
+        finally:
+            engine.dispose()
+        time.sleep(2)  # two more of the feed's ticks, with the whole board in hand
+    # Each report's last line names the greenlet; the monitor's own thread is not the worker's.
+    blocked = [
+        report.rsplit("\n", 1)[-1]
+        for report in capfd.readouterr().err.split("appears to be blocked")[:-1]
+    ]
+    assert [name for name in blocked if "<Greenlet at" in name] == []
