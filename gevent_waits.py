@@ -1,4 +1,5 @@
-"""The gevent worker's database waits: psycopg parks one greenlet on gevent's hub per wait.
+"""The gevent worker's database waits: psycopg parks one greenlet on gevent's hub per wait, and
+the feed's SQLite writes run on gevent's native threads.
 
 Installed by the worker's setup (gunicorn.conf.py), where gevent has patched the standard library.
 """
@@ -7,7 +8,8 @@ import sys
 
 
 def install():
-    """Make psycopg wait on gevent's hub, if gevent has patched this process; else do nothing."""
+    """Make psycopg wait on gevent's hub and send the feed's SQLite writes to native threads, if
+    gevent has patched this process; else do nothing."""
     monkey = sys.modules.get("gevent.monkey")
     if monkey is None or not monkey.is_module_patched("select"):
         return
@@ -18,6 +20,12 @@ def install():
     import psycopg.waiting
 
     psycopg.waiting.wait = wait_on_gevent_hub
+    # SQLite's calls cannot wait on the hub: the feed's writes go to gevent's native threads.
+    import gevent
+
+    import feed.store
+
+    feed.store.sqlite_writes_run_on = lambda function: gevent.get_hub().threadpool.apply(function)
 
 
 def wait_on_gevent_hub(gen, fileno, interval=0.0, timeout=None):

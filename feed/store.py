@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from database import Busy, run_in_transaction
+from database import Busy, db, run_in_transaction
 
 from .market import CANCELLED, DEACTIVATED, SETTLED, STATUSES, SUSPENDED, Event, MarketLine, Outcome
 from .models import BetStopRecord, FeedEvent, FeedLine, Unstorable, fit
@@ -61,6 +61,14 @@ def wall_ms():
 
 def _stamp(ms):
     return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+# Where the store's writes to SQLite run: by default on the caller's thread. SQLite's calls are C
+# that never yields, so on a gevent worker each write and commit (tens of ms, an fsync) would
+# keep every board and callback of the worker waiting: the worker's set-up (gevent_waits)
+# makes this gevent's pool of native threads, where those calls let the worker's loop run.
+# PostgreSQL's waits already yield to the loop.
+sqlite_writes_run_on = None  # (function, *args) -> its result
 
 
 class FeedStore:
@@ -224,7 +232,7 @@ class FeedStore:
                         continue
                     part = parts[0]
                     try:
-                        run_in_transaction(lambda connection, part=part: _write(connection, part))
+                        self._write_transaction(part)
                     except Exception as exc:
                         if _is_outage(exc):
                             raise
@@ -452,6 +460,20 @@ class FeedStore:
             Event(**{c: getattr(row, c) for c in Event.__dataclass_fields__}) for row in event_rows
         ]
         return events, lines
+
+    def _write_transaction(self, part):
+        """Write `part` in one transaction, off the worker's loop for SQLite where it can be."""
+        runner = sqlite_writes_run_on
+        if runner is None or db.engine.dialect.name != "sqlite":
+            run_in_transaction(lambda connection: _write(connection, part))
+            return
+        app = self.app
+
+        def in_a_thread():
+            with app.app_context():
+                run_in_transaction(lambda connection: _write(connection, part))
+
+        runner(in_a_thread)
 
     def _read(self, work):
         # A transaction of its own, as writes have: on SQLite it waits for the write lock in

@@ -2,6 +2,8 @@
 
 import json
 import re
+import subprocess
+import sys
 import threading
 import time
 from logging import WARNING
@@ -17,6 +19,7 @@ from feed import frames
 from feed.frames import Frame
 from feed.market import Applied
 from tests.conftest import base_config
+from tests.servers import ROOT
 from tests.upstream import wait_until
 
 EVENT = "sr:match:9"
@@ -503,3 +506,45 @@ def test_a_whole_board_arriving_never_stalls_the_worker(upstream, sqlite_databas
         for report in capfd.readouterr().err.split("appears to be blocked")[:-1]
     ]
     assert [name for name in blocked if "<Greenlet at" in name] == []
+
+
+def test_sqlite_writes_run_where_the_worker_says(runtime, database_url, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    begun_on = []
+
+    def begun(_connection):
+        begun_on.append(threading.get_ident())
+
+    with runtime.store.app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "begin", begun)
+    with ThreadPoolExecutor(1) as pool:
+        monkeypatch.setattr(
+            feed.store, "sqlite_writes_run_on", lambda function: pool.submit(function).result()
+        )
+        runtime.store.changed([line_json(market_id=n) for n in range(1, 4)], None)
+        runtime.store.flush()
+    sa.event.remove(engine, "begin", begun)
+    _, lines = runtime.store.load()
+    assert sorted(line.market_id for line in lines) == [1, 2, 3]
+    here = threading.get_ident()
+    if engine.dialect.name == "sqlite":  # the worker's loop never waits on SQLite's C calls
+        assert begun_on and here not in begun_on
+    else:  # PostgreSQL's waits yield to the worker's loop already
+        assert begun_on[:1] == [here]
+
+
+def test_the_gevent_worker_sends_sqlite_writes_to_native_threads():
+    # As gunicorn.conf.py sets up a gevent worker: patched, then gevent_waits.install().
+    code = (
+        "from gevent import monkey; monkey.patch_all()\n"
+        "import gevent_waits, feed.store\n"
+        "native = monkey.get_original('_thread', 'get_ident')\n"
+        "gevent_waits.install()\n"
+        "print(feed.store.sqlite_writes_run_on(native) != native())\n"
+    )
+    answer = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert answer.stdout.strip() == "True", answer.stderr
