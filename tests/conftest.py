@@ -151,3 +151,11 @@ def redis_bus_url():
     url, prefix = shared_redis()
     yield url, prefix
     forget(url, prefix)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium, one for each test module that asks for it."""
+    from tests.board_page import chromium
+
+    yield from chromium()

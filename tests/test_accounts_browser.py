@@ -7,17 +7,12 @@ import pytest
 
 from app import create_app
 from database import db
-from tests.board_page import ARTIFACTS, chromium
+from tests.board_page import ARTIFACTS
 from tests.conftest import base_config
 from tests.servers import gunicorn
 
 pytestmark = pytest.mark.browser
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from chromium()
 
 
 @pytest.fixture

@@ -5,16 +5,11 @@ import json
 import pytest
 
 from feed import frames
-from tests.board_page import GREY, chromium, feed_odds, shot
+from tests.board_page import GREY, feed_odds, shot
 from tests.servers import gunicorn
 from tests.upstream import wait_until
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from chromium()
 
 
 EVENT = "sr:match:500"

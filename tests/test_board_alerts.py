@@ -10,7 +10,6 @@ from tests.board_page import (
     HEALTHY,
     UP,
     PlayedSocket,
-    chromium,
     new_page,
     now_ms,
     open_played,
@@ -31,11 +30,6 @@ LIVE_DOWN = {
         "3": {"up": True, "alive_age_ms": 0, "offset_s": 0},
     },
 }
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from chromium()
 
 
 @pytest.fixture(scope="module")

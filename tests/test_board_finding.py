@@ -8,7 +8,6 @@ import pytest
 from feed import frames
 from tests.board_page import (
     PlayedSocket,
-    chromium,
     event,
     line,
     new_page,
@@ -57,11 +56,6 @@ def board():
             )
         )
     return snapshot(events, lines)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from chromium()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import pytest
 from feed import frames
 from tests.board_page import (
     PlayedSocket,
-    chromium,
     event,
     line,
     new_page,
@@ -24,11 +23,6 @@ from tests.servers import gunicorn
 from tests.test_descriptions import MARKETS_XML
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from chromium()
 
 
 EVENT = "sr:match:700"

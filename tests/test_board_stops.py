@@ -5,7 +5,7 @@ import re
 import pytest
 
 from feed import frames
-from tests.board_page import GREY, chromium, feed_odds, new_page, now_ms, page_server, shot
+from tests.board_page import GREY, feed_odds, new_page, now_ms, page_server, shot
 from tests.servers import gunicorn
 from tests.upstream import wait_until
 
@@ -15,11 +15,6 @@ EVENT = "sr:match:800"
 PREMATCH = "sr:match:801"
 LINE = f'.line[data-event-id="{EVENT}"]'
 CLOCK = re.compile(r"^\d\d:\d\d:\d\d$")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from chromium()
 
 
 def odds(ts, status=1, price=2.0, handed_166=False, event=EVENT, product=1):
