@@ -231,6 +231,43 @@ def test_the_time_limits_hold_for_the_rest_of_a_wallet_transaction_only(postgres
 LIMITS = ("lock_timeout", "statement_timeout")
 
 
+@pytest.mark.postgres
+def test_connections_the_server_dropped_fail_one_callback_and_are_replaced(
+    postgres_database_url,
+):
+    app = create_app(base_config(postgres_database_url))
+    deposit(app, USER, "100")
+    client = app.test_client()
+    for n in range(3):
+        placed = client.post("/wallet/place_bet", json=place_bet_body(f"TX-{n}", amount="10"))
+        assert placed.json["code"] == "0000"
+    with app.app_context():
+        held = [db.engine.connect() for _ in range(3)]  # the pool holds three connections
+        for connection in held:
+            connection.close()
+    # The server restarts, or fails over: every connection in the pool is gone.
+    url = postgres_database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url, autocommit=True) as admin:
+        dropped = admin.execute(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()[0]
+    assert dropped >= 3
+
+    answers = [client.post("/wallet/cancel_bet", json=cancel_bet_body(f"TX-{n}")) for n in range(3)]
+    # The callback that met a dropped connection refunds nothing and says so; the pool drops the
+    # others it holds, so the next callbacks run on new connections.
+    assert answers[0].status_code == 500
+    assert answers[0].json == {"code": "9999", "desc": "internal error"}
+    assert [(a.status_code, a.json["code"]) for a in answers[1:]] == [(200, "0000")] * 2
+    retried = client.post("/wallet/cancel_bet", json=cancel_bet_body("TX-0"))
+    assert (retried.json["code"], retried.json["balance"]) == ("0000", "100.0")
+    assert credits(app, USER) == (1_000_000, 0)
+    assert audit(app) == []
+    with app.app_context():
+        db.engine.dispose()
+
+
 def test_no_free_connection_in_time_is_busy(sqlite_database_url):
     config = base_config(sqlite_database_url) | {
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.1}
