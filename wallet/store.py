@@ -9,6 +9,7 @@ Rows come back as named records, read by column name.
 """
 
 import functools
+import operator
 import time
 from typing import NamedTuple
 
@@ -168,8 +169,11 @@ def _balance(row):
     )
 
 
+_BET_FIELDS = operator.attrgetter(*BetRecord._fields)
+
+
 def _bet(row):
-    return BetRecord._make(getattr(row, name) for name in BetRecord._fields)
+    return BetRecord._make(_BET_FIELDS(row))
 
 
 def _time_limits(connection):
