@@ -76,11 +76,13 @@ class DriverStatement:
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if process is not None:
                 binds.append((name, process))
-        columns = list(self.statement.exported_columns)
+        exported = self.statement.exported_columns
+        columns = list(exported)
         results = []
         for index, column in enumerate(columns):
             process = column.type.dialect_impl(dialect).result_processor(dialect, None)
             if process is not None:
                 results.append((index, process))
-        row = namedtuple("Row", [column.key for column in columns]) if columns else None
+        # Named as SQLAlchemy's rows would be; a name Python cannot take becomes _<index>.
+        row = namedtuple("Row", exported.keys(), rename=True) if columns else None
         return compiled.string, binds, results, row
