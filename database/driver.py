@@ -33,7 +33,7 @@ class DriverStatement:
             parameters = parameters | {
                 name: process(parameters[name]) for name, process in binds if name in parameters
             }
-        cursor = connection.connection.dbapi_connection.cursor()
+        cursor = _cursor(connection)
         try:
             cursor.execute(sql, parameters)
             if row is None:
@@ -48,8 +48,6 @@ class DriverStatement:
                 hide_parameters=connection.engine.hide_parameters,
                 dialect=connection.dialect,
             ) from exc
-        finally:
-            cursor.close()
         if results:
             rows = [list(values) for values in rows]
             for values in rows:
@@ -86,3 +84,15 @@ class DriverStatement:
         # Named as SQLAlchemy's rows would be; a name Python cannot take becomes _<index>.
         row = namedtuple("Row", exported.keys(), rename=True) if columns else None
         return compiled.string, binds, results, row
+
+
+def _cursor(connection):
+    """The cursor driver statements run on in `connection`'s DBAPI connection: one for as long as
+    that connection lives (kept in its pool entry's info), since making one costs psycopg about
+    as much as running a statement's Python."""
+    dbapi_connection = connection.connection.dbapi_connection
+    info = connection.info
+    cursor = info.get("driver_cursor")
+    if cursor is None or cursor.connection is not dbapi_connection:
+        cursor = info["driver_cursor"] = dbapi_connection.cursor()
+    return cursor

@@ -113,40 +113,37 @@ def statements_run(app, after=None):
 
     Watched where each database's statements reach its driver, whichever layer sends them: on
     PostgreSQL psycopg's cursors (the wallet's own statements skip SQLAlchemy's execution there,
-    database.DriverStatement), on SQLite SQLAlchemy's cursor events. What a driver sends by
-    itself (psycopg's BEGIN and COMMIT) is not seen.
+    database.DriverStatement, on a cursor kept per connection), on SQLite SQLAlchemy's cursor
+    events. What a driver sends by itself (psycopg's BEGIN and COMMIT) is not seen.
     """
     seen = []
     with app.app_context():
         engine = db.engine
     if engine.dialect.name == "postgresql":
+        execute = psycopg.Cursor.execute
 
-        class Watched(psycopg.Cursor):
-            def execute(self, query, params=None, **kwargs):
-                seen.append((query, params))
-                result = super().execute(query, params, **kwargs)
-                if after is not None:
-                    after(query, params)
-                return result
-
-        def watch(dbapi_connection, _record, _proxy):
-            dbapi_connection.cursor_factory = Watched
-
-        def unwatch(dbapi_connection, _record):
-            if dbapi_connection is not None:  # None: invalidated
-                dbapi_connection.cursor_factory = psycopg.Cursor
-
-        listeners = [("checkout", watch), ("checkin", unwatch)]
-    else:
-
-        def record(_conn, _cursor, statement, parameters, _context, _many):
-            seen.append((statement, parameters))
-
-        def ran(_conn, _cursor, statement, parameters, _context, _many):
+        def watched(cursor, query, params=None, **kwargs):
+            seen.append((query, params))
+            result = execute(cursor, query, params, **kwargs)
             if after is not None:
-                after(statement, parameters)
+                after(query, params)
+            return result
 
-        listeners = [("before_cursor_execute", record), ("after_cursor_execute", ran)]
+        psycopg.Cursor.execute = watched
+        try:
+            yield seen
+        finally:
+            psycopg.Cursor.execute = execute
+        return
+
+    def record(_conn, _cursor, statement, parameters, _context, _many):
+        seen.append((statement, parameters))
+
+    def ran(_conn, _cursor, statement, parameters, _context, _many):
+        if after is not None:
+            after(statement, parameters)
+
+    listeners = [("before_cursor_execute", record), ("after_cursor_execute", ran)]
     for name, listener in listeners:
         sa.event.listen(engine, name, listener)
     try:
