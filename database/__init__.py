@@ -1,16 +1,18 @@
 """The database every feature shares: its handle, migrations, transactions and engine settings.
 
-from database import db, run_in_transaction, write_together, UTCDateTime, Busy
+from database import db, run_in_transaction, write_together, DriverStatement, UTCDateTime, Busy
 """
 
 from . import sqlite
 from .base import db
+from .driver import DriverStatement
 from .migrations import migrate
 from .transactions import Busy, run_in_transaction, write_together
 from .types import UTCDateTime
 
 __all__ = [
     "Busy",
+    "DriverStatement",
     "UTCDateTime",
     "db",
     "init_app",

@@ -10,6 +10,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from .base import db
+from .driver import DriverStatement
 
 
 class Busy(Exception):
@@ -70,12 +71,13 @@ def run_in_transaction(work, attempts=8, deadline=None):
 def write_together(connection, statements, parameters):
     """Run INSERTs and UPDATEs that share one parameter dict, in order, as one unit.
 
-    On PostgreSQL they go as one statement, all but the last as data-modifying WITH queries:
-    one round trip instead of one each. They must touch different rows and not read each
-    other's writes, since they all see the same snapshot there.
+    On PostgreSQL they go as one statement, all but the last as data-modifying WITH queries,
+    run on the driver's cursor (DriverStatement): one round trip instead of one each. They must
+    touch different rows and not read each other's writes, since they all see the same snapshot
+    there.
     """
     if connection.dialect.name == "postgresql":
-        connection.execute(_combined(tuple(statements)), parameters)
+        _combined(tuple(statements)).execute(connection, parameters)
     else:
         for statement in statements:
             connection.execute(statement, parameters)
@@ -85,7 +87,7 @@ def write_together(connection, statements, parameters):
 def _combined(statements):
     # Cached, so the combined statement is built and compiled once per sequence of statements.
     *before, last = statements
-    return last.add_cte(*(s.cte(f"write_{i}") for i, s in enumerate(before)))
+    return DriverStatement(last.add_cte(*(s.cte(f"write_{i}") for i, s in enumerate(before))))
 
 
 RETRYABLE_SQLSTATES = {"40001", "40P01", "23505"}  # serialization, deadlock, unique violation

@@ -2,7 +2,6 @@
 person can act on."""
 
 import sys
-import time
 
 import click
 import sqlalchemy as sa
@@ -31,7 +30,6 @@ def init_app(app):
     app.extensions["ops"] = Readiness(app)
     app.add_url_rule("/metrics", "ops.metrics", serve_metrics)
     app.add_url_rule("/ready", "ops.ready", ready)
-    _count_wallet_callbacks(app)
     _count_board_sockets(app)
     with app.app_context():
         if isinstance(db.engine.pool, sa.pool.QueuePool):
@@ -65,27 +63,6 @@ def ready():
     """200 when the database, Redis (when configured) and the feed are usable, else 503."""
     usable, checks = current_app.extensions["ops"].report()
     return {"ready": usable, "checks": checks}, 200 if usable else 503
-
-
-def _count_wallet_callbacks(app):
-    # On the wallet blueprint's own hooks: counted without touching its views.
-    def started():
-        g.callback_started = time.perf_counter()
-
-    def answered(response):
-        began = g.pop("callback_started", None)
-        if began is not None and request.endpoint:
-            code = None
-            if response.is_json:
-                answer = response.get_json(silent=True)
-                code = answer.get("code") if isinstance(answer, dict) else None
-            name = request.endpoint.rpartition(".")[2]
-            code = str(code or response.status_code)
-            metrics.wallet_callback(name, code, time.perf_counter() - began)
-        return response
-
-    app.before_request_funcs.setdefault("wallet", []).insert(0, started)
-    app.after_request_funcs.setdefault("wallet", []).append(answered)
 
 
 def _count_board_sockets(app):

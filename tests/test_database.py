@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta, timezone
 
 import gevent
 import psycopg
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 
 import gevent_waits
 from app import create_app
-from database import Busy, db, run_in_transaction
+from database import Busy, DriverStatement, UTCDateTime, db, run_in_transaction
 from tests.conftest import base_config
 from tests.servers import ROOT, gunicorn
 from tests.wallet.calls import audit, cancel_bet_body, credits, deposit, place_bet_body
@@ -229,6 +230,99 @@ def test_the_time_limits_hold_for_the_rest_of_a_wallet_transaction_only(postgres
 
 
 LIMITS = ("lock_timeout", "statement_timeout")
+
+
+@pytest.mark.postgres
+def test_a_driver_statement_keeps_its_types_both_ways(postgres_database_url):
+    app = create_app(base_config(postgres_database_url))
+    echo = DriverStatement(
+        sa.select(
+            sa.bindparam("at", type_=UTCDateTime).label("at"),
+            sa.bindparam("n", type_=sa.BigInteger).label("n"),
+        )
+    )
+    at = datetime(2026, 11, 22, 9, 30, 15, 123000, tzinfo=timezone(timedelta(hours=8)))
+
+    def run(connection):
+        # Another session time zone: a time handed over unconverted would move by its offset.
+        connection.exec_driver_sql("SET LOCAL TimeZone = 'America/Sao_Paulo'")
+        return echo.execute(connection, {"at": at, "n": 10**15, "unused": "ignored"})
+
+    with app.app_context():
+        (row,) = run_in_transaction(run)
+        db.engine.dispose()
+    assert row.at == at and row.at.tzinfo is UTC
+    assert row.n == 10**15
+
+
+@pytest.mark.postgres
+def test_a_driver_statement_raises_sqlalchemys_error_and_rolls_back(postgres_database_url):
+    app = create_app(base_config(postgres_database_url))
+    deposit(app, USER, "100")
+    square_root = DriverStatement(sa.select(sa.func.sqrt(sa.bindparam("x", type_=sa.Float))))
+
+    def credit_then_fail(connection):
+        accounts = store.ACCOUNTS
+        emptied = accounts.update().where(accounts.c.user_id == USER)
+        connection.execute(emptied.values(real_credit=0, balance=0))
+        return square_root.execute(connection, {"x": -1.0})
+
+    with app.app_context():
+        with pytest.raises(sa.exc.DataError) as raised:
+            run_in_transaction(credit_then_fail)
+        assert raised.value.orig.sqlstate == "2201F"  # invalid_argument_for_power_function
+        # The connection went back to the pool usable.
+        (root,) = run_in_transaction(lambda c: square_root.execute(c, {"x": 4.0}))
+        assert tuple(root) == (2.0,)
+    assert credits(app, USER) == (1_000_000, 0)
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_driver_statement_takes_every_parameter_at_its_call(postgres_database_url):
+    app = create_app(base_config(postgres_database_url))
+    with app.app_context():
+        with pytest.raises(ValueError, match="has a value of its own"):
+            run_in_transaction(lambda c: DriverStatement(sa.select(sa.literal(5))).execute(c, {}))
+        db.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_connections_the_server_dropped_fail_one_callback_and_are_replaced(
+    postgres_database_url,
+):
+    app = create_app(base_config(postgres_database_url))
+    deposit(app, USER, "100")
+    client = app.test_client()
+    for n in range(3):
+        placed = client.post("/wallet/place_bet", json=place_bet_body(f"TX-{n}", amount="10"))
+        assert placed.json["code"] == "0000"
+    with app.app_context():
+        held = [db.engine.connect() for _ in range(3)]  # the pool holds three connections
+        for connection in held:
+            connection.close()
+    # The server restarts, or fails over: every connection in the pool is gone.
+    url = postgres_database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url, autocommit=True) as admin:
+        dropped = admin.execute(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()[0]
+    assert dropped >= 3
+
+    answers = [client.post("/wallet/cancel_bet", json=cancel_bet_body(f"TX-{n}")) for n in range(3)]
+    # The callback that met a dropped connection refunds nothing and says so; the pool drops the
+    # others it holds, so the next callbacks run on new connections.
+    assert answers[0].status_code == 500
+    assert answers[0].json == {"code": "9999", "desc": "internal error"}
+    assert [(a.status_code, a.json["code"]) for a in answers[1:]] == [(200, "0000")] * 2
+    retried = client.post("/wallet/cancel_bet", json=cancel_bet_body("TX-0"))
+    assert (retried.json["code"], retried.json["balance"]) == ("0000", "100.0")
+    assert credits(app, USER) == (1_000_000, 0)
+    assert audit(app) == []
+    with app.app_context():
+        db.engine.dispose()
 
 
 def test_no_free_connection_in_time_is_busy(sqlite_database_url):

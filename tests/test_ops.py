@@ -16,7 +16,7 @@ from app import create_app
 from database import db
 from tests.conftest import base_config
 from tests.servers import ROOT, gunicorn
-from tests.wallet.calls import place_bet_body
+from tests.wallet.calls import deposit, place_bet_body
 
 REDIS_TEST_URL = "redis://127.0.0.1:6379/13"
 PAGES = [
@@ -216,6 +216,57 @@ def test_metrics_parse_and_name_what_on_call_needs(client):
         "dashboard_db_pool_wait_seconds",
     ):
         assert name in families, name
+
+
+def wallet_callbacks(client):
+    """({(callback, code): answers}, {callback: answers timed}) as /metrics shows them."""
+    families = metric_families(scrape(client).text)
+    counted = {
+        (s.labels["callback"], s.labels["code"]): s.value
+        for s in families["dashboard_wallet_callbacks"].samples
+        if s.name == "dashboard_wallet_callbacks_total"
+    }
+    timed = {
+        s.labels["callback"]: s.value
+        for s in families["dashboard_wallet_callback_seconds"].samples
+        if s.name == "dashboard_wallet_callback_seconds_count"
+    }
+    return counted, timed
+
+
+def test_wallet_callbacks_are_counted_by_answer_code_and_timed(
+    sqlite_database_url, monkeypatch, dispose
+):
+    import wallet.views
+
+    app = make_app(
+        sqlite_database_url, TESTING=False, WALLET_CODES={"unknown_user": "1001", "busy": "1002"}
+    )
+    dispose(app)
+    client = app.test_client()
+    deposit(app, "counted", "100")
+    counted_before, timed_before = wallet_callbacks(client)
+
+    def post(callback, body):
+        return client.post(f"/wallet/{callback}", json=body).status_code
+
+    assert post("get_balance", {"userId": "counted"}) == 200
+    assert post("get_balance", {"userId": "nobody"}) == 200
+    assert post("cancel_bet", {"userId": "counted"}) == 200  # no txId: malformed
+    monkeypatch.setattr(wallet.views, "run_in_transaction", lambda *_a, **_k: 1 / 0)
+    assert post("get_balance", {"userId": "counted"}) == 500
+    assert client.get("/wallet/get_balance").status_code == 405  # no callback: not counted
+
+    counted, timed = wallet_callbacks(client)
+    new = {key: counted[key] - counted_before.get(key, 0) for key in counted}
+    assert {key: n for key, n in new.items() if n} == {
+        ("get_balance", "0000"): 1,
+        ("get_balance", "1001"): 1,
+        ("cancel_bet", "9999"): 1,
+        ("get_balance", "9999"): 1,
+    }
+    assert timed["get_balance"] - timed_before.get("get_balance", 0) == 3
+    assert timed["cancel_bet"] - timed_before.get("cancel_bet", 0) == 1
 
 
 def callbacks_by_pid(directory):

@@ -6,6 +6,7 @@ a player's money from them: a refund's fields that move no money (Lenient) are k
 arrive, made storable, and noted for the log.
 """
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field, fields
@@ -136,16 +137,22 @@ def parse(request_type, body, prefix="", notes=None):
         raise _malformed(f"{prefix.rstrip('.') or 'body'} must be a JSON object")
     notes = [] if notes is None else notes
     values = {}
-    for f in fields(request_type):
-        name, spec = f.metadata["wire"], f.metadata["spec"]
+    for attribute, name, spec in _wired(request_type):
         value = body.get(name)
         if isinstance(spec, Lenient):
-            values[f.name] = spec.accept(prefix + name, value, notes)
+            values[attribute] = spec.accept(prefix + name, value, notes)
         elif value is None:
             raise _malformed(f"{prefix}{name} is missing")
         else:
-            values[f.name] = spec.parse(prefix + name, value)
+            values[attribute] = spec.parse(prefix + name, value)
     return request_type(**values)
+
+
+@functools.cache
+def _wired(request_type):
+    # (attribute, JSON key, spec) of each field, read once per request type rather than from
+    # the dataclass's fields and their metadata on every request.
+    return tuple((f.name, f.metadata["wire"], f.metadata["spec"]) for f in fields(request_type))
 
 
 def _string(name, value, max_length):

@@ -9,12 +9,13 @@ Rows come back as named records, read by column name.
 """
 
 import functools
+import operator
 import time
 from typing import NamedTuple
 
 from sqlalchemy import BigInteger, Integer, bindparam, column, func, insert, select, update
 
-from database import UTCDateTime, write_together
+from database import DriverStatement, UTCDateTime, write_together
 
 from .models import Account, Bet, EventPayout, LedgerEntry
 
@@ -111,7 +112,7 @@ FIND_BET = select(*(BETS.c[name] for name in BetRecord._fields)).where(
     BETS.c.tx_id == bindparam("tx_id")
 )
 # LOCK_ACCOUNT and FIND_BET in one round trip on PostgreSQL, bounded by the transaction's time
-# limits. A compiled SELECT, not a text one: its result columns are matched once, not per call.
+# limits; run on the driver's cursor, as every callback does (DriverStatement).
 LOCKED_AND_FOUND = func.wallet_lock_and_find(
     bindparam("user_id", type_=ACCOUNTS.c.user_id.type),
     bindparam("tx_id", type_=BETS.c.tx_id.type),
@@ -125,7 +126,7 @@ LOCKED_AND_FOUND = func.wallet_lock_and_find(
     *(column(name, BETS.c[name].type) for name in BetRecord._fields),
     name="found",
 )
-LOCK_AND_FIND = select(*LOCKED_AND_FOUND.c)
+LOCK_AND_FIND = DriverStatement(select(*LOCKED_AND_FOUND.c))
 FIND_PAYOUT = select(*(PAYOUTS.c[name] for name in PayoutRecord._fields)).where(
     PAYOUTS.c.settle_id == bindparam("settle_id")
 )
@@ -168,8 +169,11 @@ def _balance(row):
     )
 
 
+_BET_FIELDS = operator.attrgetter(*BetRecord._fields)
+
+
 def _bet(row):
-    return BetRecord._make(getattr(row, name) for name in BetRecord._fields)
+    return BetRecord._make(_BET_FIELDS(row))
 
 
 def _time_limits(connection):
@@ -200,10 +204,10 @@ def lock_and_find(connection, user_id, tx_id):
         bet = connection.execute(FIND_BET, {"tx_id": tx_id}).one_or_none()
         return lock_account(connection, user_id), None if bet is None else _bet(bet)
     lock_ms, statement_ms = _time_limits(connection)
-    row = connection.execute(
-        LOCK_AND_FIND,
+    (row,) = LOCK_AND_FIND.execute(
+        connection,
         {"user_id": user_id, "tx_id": tx_id, "lock_ms": lock_ms, "statement_ms": statement_ms},
-    ).one()
+    )
     return (
         None if row.account_id is None else _balance(row),
         None if row.tx_id is None else _bet(row),

@@ -7,6 +7,7 @@ from flask import Blueprint, current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from database import Busy, run_in_transaction
+from ops import metrics
 
 from . import ledger, schemas
 from .codes import SUCCESS, Failure
@@ -27,11 +28,26 @@ CALLBACKS = {
 
 
 def callback_view(name, request_type, operation, reports_balance):
-    """Make the view for one callback."""
+    """Make the view for one callback: its answer, counted by code and timed (ops.metrics)."""
 
     def view():
-        answer = balance_answer if reports_balance else success_answer
         wallet = current_app.extensions["wallet"]
+        started = time.perf_counter()
+        # Counted here, where the code is at hand, rather than read back from the JSON answer
+        # in a request hook: ~15 µs of CPU less a callback.
+        code = wallet.codes[Failure.INTERNAL_ERROR]  # what internal_error answers
+        try:
+            answered = answer(wallet)
+            code = answered["code"]
+            return answered
+        except HTTPException as exc:
+            code = str(exc.code)
+            raise
+        finally:
+            metrics.wallet_callback(name, code, time.perf_counter() - started)
+
+    def answer(wallet):
+        respond = balance_answer if reports_balance else success_answer
         # How long this callback may wait for its accounts: its turn, a connection, the locks.
         deadline = time.monotonic() + current_app.config["DATABASE_LOCK_TIMEOUT"]
         try:
@@ -50,7 +66,7 @@ def callback_view(name, request_type, operation, reports_balance):
             try:
                 with wallet.turns.take(parsed.user_ids, deadline):
                     return run_in_transaction(
-                        lambda db: answer(operation(db, parsed, wallet.clock), wallet.free_credit),
+                        lambda db: respond(operation(db, parsed, wallet.clock), wallet.free_credit),
                         deadline=deadline,
                     )
             except Busy as busy:

@@ -1,5 +1,8 @@
 """Valid callback bodies and small helpers shared by the wallet's tests."""
 
+import contextlib
+
+import psycopg
 import sqlalchemy as sa
 
 from database import db, run_in_transaction
@@ -101,3 +104,50 @@ def audit(app):
         problems = find_problems(db.session)
         db.session.remove()
         return problems
+
+
+@contextlib.contextmanager
+def statements_run(app, after=None):
+    """Record every statement the app's connections run, in order, as (SQL, parameters); call
+    `after(SQL, parameters)` once each has run, if given.
+
+    Watched where each database's statements reach its driver, whichever layer sends them: on
+    PostgreSQL psycopg's cursors (the wallet's own statements skip SQLAlchemy's execution there,
+    database.DriverStatement, on a cursor kept per connection), on SQLite SQLAlchemy's cursor
+    events. What a driver sends by itself (psycopg's BEGIN and COMMIT) is not seen.
+    """
+    seen = []
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name == "postgresql":
+        execute = psycopg.Cursor.execute
+
+        def watched(cursor, query, params=None, **kwargs):
+            seen.append((query, params))
+            result = execute(cursor, query, params, **kwargs)
+            if after is not None:
+                after(query, params)
+            return result
+
+        psycopg.Cursor.execute = watched
+        try:
+            yield seen
+        finally:
+            psycopg.Cursor.execute = execute
+        return
+
+    def record(_conn, _cursor, statement, parameters, _context, _many):
+        seen.append((statement, parameters))
+
+    def ran(_conn, _cursor, statement, parameters, _context, _many):
+        if after is not None:
+            after(statement, parameters)
+
+    listeners = [("before_cursor_execute", record), ("after_cursor_execute", ran)]
+    for name, listener in listeners:
+        sa.event.listen(engine, name, listener)
+    try:
+        yield seen
+    finally:
+        for name, listener in listeners:
+            sa.event.remove(engine, name, listener)

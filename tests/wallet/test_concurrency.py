@@ -14,13 +14,20 @@ import psycopg
 import pytest
 import requests
 import sqlalchemy as sa
-from sqlalchemy import event
 
 from app import create_app
 from database import db
 from tests.conftest import base_config
 from tests.servers import gunicorn
-from tests.wallet.calls import USER, audit, cancel_bet_body, credits, deposit, place_bet_body
+from tests.wallet.calls import (
+    USER,
+    audit,
+    cancel_bet_body,
+    credits,
+    deposit,
+    place_bet_body,
+    statements_run,
+)
 from wallet.formats import format_ts
 from wallet.models import LedgerEntry
 
@@ -124,10 +131,8 @@ def test_crash_after_the_ledger_write_commits_nothing_and_the_retry_refunds_once
     client.post("/wallet/place_bet", json=place_bet_body("TX-1", amount="70"))
     after_bet = credits(app, USER)
     crashes = []
-    with app.app_context():
-        engine = db.engine
 
-    def crash_once(_conn, _cursor, statement, parameters, _context, _many):
+    def crash_once(statement, parameters):
         # Right after the database has executed the refund's ledger INSERT, before any commit
         # (on PostgreSQL it is one of the WITH queries of the refund's single write).
         refund = "INSERT INTO wallet_ledger" in statement and "cancel" in str(parameters)
@@ -135,8 +140,7 @@ def test_crash_after_the_ledger_write_commits_nothing_and_the_retry_refunds_once
             crashes.append(True)
             raise RuntimeError("power cut between the ledger write and the commit")
 
-    event.listen(engine, "after_cursor_execute", crash_once)
-    try:
+    with statements_run(app, after=crash_once):
         crashed = client.post("/wallet/cancel_bet", json=cancel_bet_body("TX-1"))
         assert crashed.status_code == 500
         assert crashed.json == {"code": "9999", "desc": "internal error"}
@@ -149,8 +153,6 @@ def test_crash_after_the_ledger_write_commits_nothing_and_the_retry_refunds_once
         again = client.post("/wallet/cancel_bet", json=cancel_bet_body("TX-1"))
         assert again.json["balance"] == "110.0"
         assert credits(app, USER) == (1_000_000, 100_000)
-    finally:
-        event.remove(engine, "after_cursor_execute", crash_once)
 
 
 @pytest.mark.slow

@@ -16,6 +16,7 @@ from tests.wallet.calls import (
     place_bet_body,
     row_counts,
     settle_body,
+    statements_run,
 )
 from wallet.models import Bet
 
@@ -324,25 +325,17 @@ def test_every_balance_change_is_a_ledger_entry(app, client, funded):
 
 def test_a_refund_is_one_read_and_one_write_on_postgresql(app, client, funded):
     post(client, "place_bet", place_bet_body("TX-1", amount="70"))
-    statements = []
-
-    def record(_conn, _cursor, statement, _parameters, _context, _many):
-        statements.append(statement.split()[0])
-
-    with app.app_context():
-        engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_run(app) as statements:
         assert post(client, "cancel_bet", cancel_bet_body("TX-1"))["balance"] == "110.0"
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
-    if engine.dialect.name == "postgresql":
+    first_words = [sql.split()[0] for sql, _parameters in statements]
+    with app.app_context():
+        backend = db.engine.dialect.name
+    if backend == "postgresql":
         # wallet_lock_and_find sets the transaction's time limits, locks the account and reads
         # the bet; then one WITH ... UPDATE writes the account, the ledger entry and the bet.
-        # (psycopg's BEGIN and COMMIT go without these events.)
-        assert statements == ["SELECT", "WITH"]
+        assert first_words == ["SELECT", "WITH"]
     else:
         # BEGIN IMMEDIATE takes SQLite's write lock up front, then each write on its own.
-        assert statements == ["BEGIN", "SELECT", "SELECT", "UPDATE", "INSERT", "UPDATE"]
+        assert first_words == ["BEGIN", "SELECT", "SELECT", "UPDATE", "INSERT", "UPDATE"]
     assert credits(app, USER) == (1_000_000, 100_000)
     assert audit(app) == []
