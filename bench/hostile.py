@@ -250,7 +250,7 @@ def main():
             costs, most, rate, runs = asyncio.run(
                 measure(
                     port,
-                    worker_pids(server),
+                    worker_pids(server, 1),
                     args.repeat,
                     args.rate,
                     args.seconds,

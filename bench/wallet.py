@@ -13,6 +13,7 @@ must audit clean afterwards. The targets are ratios, judged within one run: canc
 
 import argparse
 import asyncio
+import http.client
 import os
 import platform
 import socket
@@ -78,13 +79,19 @@ def start_server(env, port, workers):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    # The master listens before it forks its workers: wait for an answer, not a connection,
+    # or the workers' CPU would be read from no process at all.
     deadline = time.time() + 20
     while time.time() < deadline:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return server
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            connection.request("GET", "/health")
+            if connection.getresponse().status == 200:
+                connection.close()
+                return server
         except OSError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     server.kill()
     raise RuntimeError("gunicorn did not start")
 
@@ -99,10 +106,14 @@ def bets(prefix, count):
     ]
 
 
-def worker_pids(server):
-    """The pids of a gunicorn master's workers."""
-    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text()
-    return [int(pid) for pid in children.split()]
+def worker_pids(server, workers):
+    """The pids of a gunicorn master's workers, once all of them are forked."""
+    deadline = time.time() + 20
+    while True:
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        if len(children) >= workers or time.time() > deadline:
+            return [int(pid) for pid in children]
+        time.sleep(0.1)
 
 
 def cpu_seconds(pids):
@@ -192,7 +203,7 @@ def main():
             port = free_port()
             server = start_server(env, port, args.workers)
             try:
-                pids = worker_pids(server)
+                pids = worker_pids(server, args.workers)
                 results, rate = asyncio.run(
                     measure(port, pids, args.bets, args.concurrency, args.rate)
                 )
