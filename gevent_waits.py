@@ -1,5 +1,5 @@
-"""The gevent worker's database waits: psycopg parks one greenlet on gevent's hub per wait, and
-the feed's SQLite writes run on gevent's native threads.
+"""The gevent worker's waits: psycopg parks one greenlet on gevent's hub per wait, the feed's
+SQLite writes run on gevent's native threads, and a long fan-out lets the loop poll its sockets.
 
 Installed by the worker's setup (gunicorn.conf.py), where gevent has patched the standard library.
 """
@@ -26,6 +26,21 @@ def install():
     import feed.store
 
     feed.store.sqlite_writes_run_on = lambda function: gevent.get_hub().threadpool.apply(function)
+
+
+def let_the_loop_poll():
+    """Under gevent, wait one turn of the event loop, in which it polls its sockets and runs the
+    greenlets they woke; elsewhere return at once."""
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is None or not monkey.is_module_patched("time"):
+        return
+    import gevent
+
+    hub = gevent.get_hub()
+    # A timer due at once: the loop polls without blocking, then wakes us. sleep(0) would run
+    # us again before any socket is looked at, and any positive delay may idle for 1 ms.
+    with hub.loop.timer(0) as timer:
+        hub.wait(timer)
 
 
 def wait_on_gevent_hub(gen, fileno, interval=0.0, timeout=None):

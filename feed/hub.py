@@ -6,11 +6,12 @@ the mirror of a web worker that follows the feed process over the bus (feed/bus.
 moving messages between processes is the bus's job, fanning them out to sockets is this one's.
 
 Each browser's bounded queue is a window on one shared backlog: a subscription is just how far
-its handler has read. Publishing is an append and a few wake-ups, whatever the number of
-browsers; a handler woken once takes everything it has not sent yet, so a burst goes out in few
-writes; a browser that falls a whole backlog behind is dropped rather than waited for. The
-backlog is bounded by bytes as well as by count, so a few large messages cannot hold the worker's
-memory: it always keeps the newest message, however large.
+its handler has read. Publishing is an append and a wake-up of the hub's waker, whatever the
+number of browsers; the waker wakes the handlers group by group, letting the rest of the worker
+in between groups; a handler woken once takes everything it has not sent yet, so a burst goes
+out in few writes; a browser that falls a whole backlog behind is dropped rather than waited
+for. The backlog is bounded by bytes as well as by count, so a few large messages cannot hold
+the worker's memory: it always keeps the newest message, however large.
 """
 
 import collections
@@ -18,11 +19,12 @@ import contextlib
 import threading
 import time
 
+from gevent_waits import let_the_loop_poll
 from ops import metrics
 
 BACKLOG = 2048  # messages a browser may fall behind before it is dropped (references, not copies)
 BACKLOG_BYTES = 32 * 1024 * 1024  # and bytes of them: BOARD_BACKLOG_BYTES's default
-GROUP_SIZE = 16  # subscribers woken by one event: small groups let other requests in between
+GROUP_SIZE = 16  # subscribers woken by one event; the worker polls its sockets between groups
 SLICE = 0.005  # seconds the publisher may run before it lets the rest of the worker in
 NUDGE_EVERY = 5  # seconds between wake-ups of idle handlers, to ping or to notice a closed socket
 
@@ -89,7 +91,8 @@ class LocalHub:
         self.closed = False
         self.lock = threading.Lock()
         self.slice_started = time.monotonic()
-        self.nudger = None  # started with the first subscriber
+        self.pending = threading.Event()  # a publish or a nudge the waker has not started on
+        self.waker = None  # started with the first subscriber
 
     @property
     def subscribers(self):
@@ -106,10 +109,8 @@ class LocalHub:
                 self.evicted, old = self.messages.popleft()
                 self.arrivals.popleft()
                 self.bytes -= len(old)
-            groups = [group for group in self.groups if group.members]
-        for group in groups:
-            group.wake()
-        # Under gevent the wake-ups run once this greenlet yields. Not yielding after every
+        self.pending.set()
+        # Under gevent the waker runs once this greenlet yields. Not yielding after every
         # message lets a burst collect into one write per browser; yielding after a few
         # milliseconds at most keeps the money callbacks on the same worker moving.
         if time.monotonic() - self.slice_started > SLICE:
@@ -141,8 +142,7 @@ class LocalHub:
 
     def nudge(self):
         """Wake every subscriber's handler, so that it looks at its socket."""
-        for group in list(self.groups):
-            group.wake()
+        self.pending.set()
 
     @contextlib.contextmanager
     def subscribe(self, after=None):
@@ -155,10 +155,10 @@ class LocalHub:
             group.members += 1
             if after is None:
                 after = self.messages[-1][0] if self.messages else 0
-            if self.nudger is None:
-                self.nudger = threading.Thread(target=self._nudge_forever, name="hub-nudge")
-                self.nudger.daemon = True
-                self.nudger.start()
+            if self.waker is None:
+                self.waker = threading.Thread(target=self._wake_forever, name="hub-waker")
+                self.waker.daemon = True
+                self.waker.start()
             subscription = Subscription(self, group, after)
             self.subscriptions.add(subscription)
         try:
@@ -168,15 +168,33 @@ class LocalHub:
                 group.members -= 1
                 self.subscriptions.discard(subscription)
 
-    def _nudge_forever(self):
+    def _wake_forever(self):
         # Handlers wait without timers (thousands of them would cost every message); this one
-        # loop wakes them all now and then, whether or not the feed is running.
+        # loop wakes them after publishes, and all of them now and then to ping or to notice a
+        # closed socket, whether or not the feed is running.
+        nudge_at = time.monotonic() + NUDGE_EVERY
         while not self.closed:
-            time.sleep(NUDGE_EVERY)
-            self.nudge()
-            metrics.relay_backlog(self.behind())
+            self.pending.wait(max(0.0, nudge_at - time.monotonic()))
+            self.pending.clear()  # before the wake-ups: a publish during them comes round again
+            if time.monotonic() >= nudge_at:
+                nudge_at = time.monotonic() + NUDGE_EVERY
+                metrics.relay_backlog(self.behind())
+            self._wake_groups()
+
+    def _wake_groups(self):
+        # gevent runs the handlers woken at once one after another and looks at the worker's
+        # sockets only then: 5,000 boards' writes held every wallet callback's next database
+        # answer for the whole fan-out (100 ms and more). One group at a time, the worker polling
+        # its sockets and serving whoever they woke in between.
+        groups = [group for group in self.groups if group.members]
+        for i, group in enumerate(groups):
+            if i:
+                let_the_loop_poll()
+            group.wake()
 
     def close(self):
         """Drop every subscriber: their handlers close their sockets."""
         self.closed = True
-        self.nudge()
+        for group in list(self.groups):
+            group.wake()
+        self.pending.set()

@@ -3,6 +3,8 @@
 import contextlib
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -100,6 +102,55 @@ def test_many_subscribers_share_few_wake_up_events():
         hub.publish(1, "m1")
         assert all(b.take(0) == [(1, "m1")] for b in browsers)
     assert hub.subscribers == 0
+
+
+FAN_OUT_UNDER_GEVENT = """
+from gevent import monkey
+
+monkey.patch_all()
+
+import socket
+
+import gevent
+
+from feed.hub import GROUP_SIZE, LocalHub
+
+hub = LocalHub()
+order = []
+
+
+def board():
+    with hub.subscribe() as subscription:
+        subscription.take()
+        order.append("board")
+
+
+def wallet(sock):
+    sock.recv(1)  # as a wallet callback waits for its database's answer
+    order.append("wallet")
+
+
+boards = [gevent.spawn(board) for _ in range(10 * GROUP_SIZE)]
+database, answered = socket.socketpair()
+waiting = gevent.spawn(wallet, answered)
+gevent.sleep(0.1)  # every board waits in take(), the wallet on its socket
+database.send(b"x")  # the answer is there; the worker sees it when it next polls
+hub.publish(1, "bet stop")
+gevent.joinall([*boards, waiting], timeout=10)
+print(GROUP_SIZE, len(order), order.index("wallet"))
+"""
+
+
+def test_under_gevent_a_fan_out_lets_the_rest_of_the_worker_in_between_groups():
+    # gevent runs the handlers a publish wakes one after another and only then polls the
+    # worker's sockets: a wallet callback's database answer waited for the whole fan-out.
+    done = subprocess.run(
+        [sys.executable, "-c", FAN_OUT_UNDER_GEVENT], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    group_size, woken, wallet_ran_after = map(int, done.stdout.split())
+    assert woken == 10 * group_size + 1
+    assert wallet_ran_after <= group_size  # after the first group's writes, not the tenth's
 
 
 def receive(ws):
