@@ -16,11 +16,14 @@ the worker's memory: it always keeps the newest message, however large.
 
 import collections
 import contextlib
+import logging
 import threading
 import time
 
 from gevent_waits import let_the_loop_poll
 from ops import metrics
+
+log = logging.getLogger(__name__)
 
 BACKLOG = 2048  # messages a browser may fall behind before it is dropped (references, not copies)
 BACKLOG_BYTES = 32 * 1024 * 1024  # and bytes of them: BOARD_BACKLOG_BYTES's default
@@ -173,13 +176,23 @@ class LocalHub:
         # loop wakes them after publishes, and all of them now and then to ping or to notice a
         # closed socket, whether or not the feed is running.
         nudge_at = time.monotonic() + NUDGE_EVERY
+        failing = False
         while not self.closed:
             self.pending.wait(max(0.0, nudge_at - time.monotonic()))
             self.pending.clear()  # before the wake-ups: a publish during them comes round again
-            if time.monotonic() >= nudge_at:
-                nudge_at = time.monotonic() + NUDGE_EVERY
-                metrics.relay_backlog(self.behind())
-            self._wake_groups()
+            try:
+                if time.monotonic() >= nudge_at:
+                    nudge_at = time.monotonic() + NUDGE_EVERY
+                    metrics.relay_backlog(self.behind())
+                    failing = False
+                self._wake_groups()
+            except Exception:
+                # Every message reaches the boards through this loop: it outlives any failure
+                # (the next round wakes everyone again). One line when it starts failing.
+                if not failing:
+                    log.exception("the hub's waker failed; it goes on")
+                failing = True
+                self._wake_groups_at_once()
 
     def _wake_groups(self):
         # gevent runs the handlers woken at once one after another and looks at the worker's
@@ -192,9 +205,12 @@ class LocalHub:
                 let_the_loop_poll()
             group.wake()
 
+    def _wake_groups_at_once(self):
+        for group in list(self.groups):
+            group.wake()
+
     def close(self):
         """Drop every subscriber: their handlers close their sockets."""
         self.closed = True
-        for group in list(self.groups):
-            group.wake()
+        self._wake_groups_at_once()
         self.pending.set()

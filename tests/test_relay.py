@@ -87,6 +87,27 @@ def test_the_hub_wakes_idle_handlers_by_itself(monkeypatch):
     hub.close()
 
 
+def test_the_hub_keeps_waking_boards_when_its_own_bookkeeping_fails(monkeypatch, caplog):
+    # Every message reaches the boards through the hub's waker: if it died, every board would
+    # sit on its last (maybe bettable) lines until a timeout.
+    def broken(behind):
+        raise OSError("metrics directory gone")
+
+    monkeypatch.setattr(feed.hub, "NUDGE_EVERY", 0.05)
+    monkeypatch.setattr(feed.hub.metrics, "relay_backlog", broken)
+    hub = LocalHub()
+    with hub.subscribe() as browser:
+        time.sleep(0.3)  # the waker has nudged, and failed, several times
+        threading.Timer(0.1, hub.publish, (1, "m1")).start()
+        started, taken = time.monotonic(), []
+        while not taken and time.monotonic() - started < 5:
+            taken = browser.take(timeout=5)
+        assert taken == [(1, "m1")] and time.monotonic() - started < 4  # woken, not timed out
+    hub.close()
+    failures = [r for r in caplog.records if "hub" in r.getMessage()]
+    assert len(failures) == 1  # logged once, not at every nudge
+
+
 def test_subscribe_always_unregisters():
     hub = LocalHub()
     with pytest.raises(RuntimeError), hub.subscribe():
