@@ -7,7 +7,7 @@ stand between a retry storm and a double refund.
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
 import psycopg
@@ -91,7 +91,9 @@ def test_balance_ts_is_taken_after_the_lock_and_written_to_the_ledger(app, funde
 
 def test_balance_ts_never_goes_back_on_an_account_when_the_clock_does(app, client, funded):
     wallet = app.extensions["wallet"]
-    late, early = datetime(2026, 11, 22, 12, tzinfo=UTC), datetime(2026, 11, 22, 11, tzinfo=UTC)
+    # Later than anything `funded` wrote at the real time, whatever day the suite runs on.
+    late = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    early = late - timedelta(hours=1)
     wallet.clock = lambda: late
     first = client.post("/wallet/place_bet", json=place_bet_body("TX-1")).json
     wallet.clock = lambda: early  # the host's clock stepped back an hour
