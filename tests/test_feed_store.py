@@ -20,6 +20,7 @@ from feed.frames import Frame
 from feed.market import Applied
 from tests.conftest import base_config
 from tests.servers import ROOT
+from tests.store_rows import line_json
 from tests.upstream import wait_until
 
 EVENT = "sr:match:9"
@@ -177,21 +178,6 @@ def test_a_bad_row_never_stops_the_rows_behind_it(runtime, client, bad):
     assert runtime.store.recent_bet_stops()[0]["event_id"] == OTHER
     runtime.store.flush()  # nothing is left to fail again
     assert client.get("/feed/status").get_json()["store"]["database"] == "up"
-
-
-def line_json(event_id=EVENT, market_id=1, specifiers="", **values):
-    return {
-        "event_id": event_id,
-        "market_id": market_id,
-        "specifiers": specifiers,
-        "product": 1,
-        "status": "active",
-        "name": "1x2",
-        "groups": ["all"],
-        "updated_at": 10,
-        "reason": "",
-        "outcomes": {"1": {"odds": 2.5, "active": True}},
-    } | values
 
 
 def test_every_value_is_made_to_fit_its_column_before_it_is_queued(runtime, client):

@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from feed import frames
 from tests.servers import feed_process, gunicorn, raw_board, web_dyno
-from tests.test_feed_store import line_json
+from tests.store_rows import line_json
 from tests.upstream import wait_until
 
 EVENT = "sr:match:5"
