@@ -28,19 +28,24 @@ def install():
     feed.store.sqlite_writes_run_on = lambda function: gevent.get_hub().threadpool.apply(function)
 
 
-def let_the_loop_poll():
-    """Under gevent, wait one turn of the event loop, in which it polls its sockets and runs the
-    greenlets they woke; elsewhere return at once."""
+def loop_turn():
+    """A function that waits one turn of gevent's event loop, in which it polls its sockets and
+    runs the greenlets they woke; without gevent, one that returns at once. Ask once the process
+    is patched: the answer is looked up once, not at every call."""
     monkey = sys.modules.get("gevent.monkey")
     if monkey is None or not monkey.is_module_patched("time"):
-        return
+        return lambda: None
     import gevent
 
     hub = gevent.get_hub()
-    # A timer due at once: the loop polls without blocking, then wakes us. sleep(0) would run
-    # us again before any socket is looked at, and any positive delay may idle for 1 ms.
-    with hub.loop.timer(0) as timer:
-        hub.wait(timer)
+
+    def turn():
+        # A timer due at once: the loop polls without blocking, then wakes us. sleep(0) would
+        # run us again before any socket is looked at, and any positive delay may idle 1 ms.
+        with hub.loop.timer(0) as timer:
+            hub.wait(timer)
+
+    return turn
 
 
 def wait_on_gevent_hub(gen, fileno, interval=0.0, timeout=None):

@@ -44,7 +44,7 @@ from websockets.exceptions import ConnectionClosed
 
 from bench import crowd
 from bench.load import closed_loop, open_loop, percentile
-from bench.wallet import POSTGRES, bets, free_port, fresh_postgres, ok, prepare
+from bench.wallet import POSTGRES, answers_health, bets, free_port, fresh_postgres, ok, prepare
 from feed import frames
 from feed.simulator import Simulator, answer_commands
 from tests.wallet.calls import cancel_bet_body
@@ -340,14 +340,6 @@ async def ceiling(tmp):
     finally:
         server.terminate()
         server.wait(timeout=30)
-
-
-def answers_health(port):
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5):
-            return True
-    except OSError:
-        return False
 
 
 async def main(args):

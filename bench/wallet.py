@@ -13,7 +13,6 @@ must audit clean afterwards. The targets are ratios, judged within one run: canc
 
 import argparse
 import asyncio
-import http.client
 import os
 import platform
 import socket
@@ -21,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -83,17 +83,20 @@ def start_server(env, port, workers):
     # or the workers' CPU would be read from no process at all.
     deadline = time.time() + 20
     while time.time() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            connection.request("GET", "/health")
-            if connection.getresponse().status == 200:
-                connection.close()
-                return server
-        except OSError:
-            pass
+        if answers_health(port):
+            return server
         time.sleep(0.1)
     server.kill()
     raise RuntimeError("gunicorn did not start")
+
+
+def answers_health(port):
+    """Whether a server on `port` answers /health."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5):
+            return True
+    except OSError:
+        return False
 
 
 def ok(status, answer):

@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 
-from gevent_waits import let_the_loop_poll
+from gevent_waits import loop_turn
 from ops import metrics
 
 log = logging.getLogger(__name__)
@@ -177,6 +177,7 @@ class LocalHub:
         # closed socket, whether or not the feed is running.
         nudge_at = time.monotonic() + NUDGE_EVERY
         failing = False
+        turn = loop_turn()  # this thread runs once the worker has patched the process
         while not self.closed:
             self.pending.wait(max(0.0, nudge_at - time.monotonic()))
             self.pending.clear()  # before the wake-ups: a publish during them comes round again
@@ -185,7 +186,7 @@ class LocalHub:
                     nudge_at = time.monotonic() + NUDGE_EVERY
                     metrics.relay_backlog(self.behind())
                     failing = False
-                self._wake_groups()
+                self._wake_groups(turn)
             except Exception:
                 # Every message reaches the boards through this loop: it outlives any failure
                 # (the next round wakes everyone again). One line when it starts failing.
@@ -194,7 +195,7 @@ class LocalHub:
                 failing = True
                 self._wake_groups_at_once()
 
-    def _wake_groups(self):
+    def _wake_groups(self, turn):
         # gevent runs the handlers woken at once one after another and looks at the worker's
         # sockets only then: 5,000 boards' writes held every wallet callback's next database
         # answer for the whole fan-out (100 ms and more). One group at a time, the worker polling
@@ -202,7 +203,7 @@ class LocalHub:
         groups = [group for group in self.groups if group.members]
         for i, group in enumerate(groups):
             if i:
-                let_the_loop_poll()
+                turn()
             group.wake()
 
     def _wake_groups_at_once(self):
