@@ -1,10 +1,16 @@
 """The gevent worker's waits: psycopg parks one greenlet on gevent's hub per wait, the feed's
-SQLite writes run on gevent's native threads, and a long fan-out lets the loop poll its sockets.
+SQLite writes run on gevent's native threads, and a long fan-out lets the loop poll its sockets
+and gives way to urgent work (the wallet's transactions) while it lasts.
 
 Installed by the worker's setup (gunicorn.conf.py), where gevent has patched the standard library.
 """
 
+import contextlib
 import sys
+import time
+
+_urgent = set()  # tokens of the work in progress that this process's fan-outs give way to
+_settled = None  # under gevent, the event the last of that work sets as it ends
 
 
 def install():
@@ -28,22 +34,54 @@ def install():
     feed.store.sqlite_writes_run_on = lambda function: gevent.get_hub().threadpool.apply(function)
 
 
+@contextlib.contextmanager
+def urgent():
+    """Mark the work inside as what long fan-outs give way to while it lasts (loop_turn)."""
+    token = object()
+    _urgent.add(token)  # a set of tokens, not a counter: add and discard are atomic
+    try:
+        yield
+    finally:
+        _urgent.discard(token)
+        if not _urgent and _settled is not None:
+            _settled.set()
+
+
+def urgent_in_progress():
+    """Whether urgent() work is in progress in this process."""
+    return bool(_urgent)
+
+
 def loop_turn():
-    """A function that waits one turn of gevent's event loop, in which it polls its sockets and
-    runs the greenlets they woke; without gevent, one that returns at once. Ask once the process
-    is patched: the answer is looked up once, not at every call."""
+    """A function `turn(give_way)` that first waits, up to `give_way` seconds, while urgent()
+    work is in progress, then one turn of gevent's event loop, in which it polls its sockets and
+    runs the greenlets they woke; it returns the seconds it gave way. Without gevent, one that
+    returns 0 at once. Ask once the process is patched: the answer is looked up once, not at
+    every call."""
+    global _settled
     monkey = sys.modules.get("gevent.monkey")
     if monkey is None or not monkey.is_module_patched("time"):
-        return lambda: None
+        return lambda give_way=0.0: 0.0
     import gevent
+    import gevent.event
 
     hub = gevent.get_hub()
+    _settled = gevent.event.Event()
 
-    def turn():
+    def turn(give_way=0.0):
+        waited = 0.0
+        if _urgent and give_way > 0:
+            # Idle meanwhile: the cores go to the database, the callback runs as soon as each
+            # answer comes, and this greenlet wakes as soon as the last such work ends.
+            started = time.monotonic()
+            _settled.clear()
+            _settled.wait(give_way)
+            waited = time.monotonic() - started
         # A timer due at once: the loop polls without blocking, then wakes us. sleep(0) would
         # run us again before any socket is looked at, and any positive delay may idle 1 ms.
         with hub.loop.timer(0) as timer:
             hub.wait(timer)
+        return waited
 
     return turn
 

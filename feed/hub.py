@@ -30,6 +30,7 @@ BACKLOG_BYTES = 32 * 1024 * 1024  # and bytes of them: BOARD_BACKLOG_BYTES's def
 GROUP_SIZE = 16  # subscribers woken by one event; the worker polls its sockets between groups
 SLICE = 0.005  # seconds the publisher may run before it lets the rest of the worker in
 NUDGE_EVERY = 5  # seconds between wake-ups of idle handlers, to ping or to notice a closed socket
+GIVE_WAY = 0.01  # seconds a fan-out may wait for money in flight, beyond its own running time
 
 
 class Group:
@@ -200,10 +201,16 @@ class LocalHub:
         # sockets only then: 5,000 boards' writes held every wallet callback's next database
         # answer for the whole fan-out (100 ms and more). One group at a time, the worker polling
         # its sockets and serving whoever they woke in between.
+        # Money first, too: while a wallet transaction is in flight (gevent_waits.urgent) the
+        # next group waits for it, so that its round trips do not share the cores with board
+        # writes. Boards keep at least half the worker whatever the wallet's load: one
+        # fan-out's waits never exceed GIVE_WAY plus its own running time.
         groups = [group for group in self.groups if group.members]
+        started, waited = time.monotonic(), 0.0
         for i, group in enumerate(groups):
             if i:
-                turn()
+                running = time.monotonic() - started - waited
+                waited += turn(GIVE_WAY + running - waited)
             group.wake()
 
     def _wake_groups_at_once(self):

@@ -176,6 +176,83 @@ def test_under_gevent_a_fan_out_lets_the_rest_of_the_worker_in_between_groups():
     assert wallet_ran_after <= group_size  # after the first group's writes, not the tenth's
 
 
+MONEY_DURING_A_FAN_OUT = """
+import sys
+import time
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import gevent
+
+import gevent_waits
+from feed.hub import GROUP_SIZE, LocalHub
+
+hub = LocalHub()
+order, received = [], []
+
+
+def board():
+    with hub.subscribe() as subscription:
+        subscription.take()
+        order.append("board")
+        received.append(time.monotonic())
+
+
+def wallet(forever):
+    with gevent_waits.urgent():
+        while True:
+            for _ in range(3):  # as a transaction waits for each of its database's answers
+                gevent.sleep(0.001)
+            if not forever:
+                break
+    order.append("wallet")
+
+
+groups = int(sys.argv[1])
+boards = [gevent.spawn(board) for _ in range(groups * GROUP_SIZE)]
+gevent.sleep(0.1)  # every board waits in take()
+money = gevent.spawn(wallet, sys.argv[2] == "storm")
+gevent.sleep(0)  # the transaction has started
+published = time.monotonic()
+hub.publish(1, "bet stop")
+gevent.joinall(boards, timeout=10)
+print(GROUP_SIZE, len(received), order.index("wallet") if "wallet" in order else -1,
+      max(received) - published)
+"""
+
+
+def fan_out_beside_money(groups, money):
+    done = subprocess.run(
+        [sys.executable, "-c", MONEY_DURING_A_FAN_OUT, str(groups), money],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    group_size, received, wallet_done_after, took = done.stdout.split()
+    return int(group_size), int(received), int(wallet_done_after), float(took)
+
+
+def test_under_gevent_a_fan_out_waits_for_a_money_transaction_in_flight():
+    # Between groups the worker polls its sockets, but 5,000 boards' writes still took the
+    # cores from the database and from the callback between its round trips: a cancel_bet in
+    # flight finishes before the next group is woken.
+    group_size, received, wallet_done_after, _ = fan_out_beside_money(10, "one")
+    assert received == 10 * group_size
+    assert wallet_done_after == group_size  # after the first group, not after all ten
+
+
+def test_under_gevent_money_that_never_ends_holds_a_fan_out_only_so_long():
+    # A storm of callbacks, or one stuck in its transaction, must not keep the boards on their
+    # last lines: the waits of one fan-out are bounded by GIVE_WAY plus its own running time,
+    # not GIVE_WAY at each of its 100 groups (a whole second).
+    group_size, received, wallet_done_after, took = fan_out_beside_money(100, "storm")
+    assert received == 100 * group_size and wallet_done_after == -1
+    assert took < 20 * feed.hub.GIVE_WAY
+
+
 def receive(ws):
     return json.loads(ws.recv())
 

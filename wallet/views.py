@@ -7,6 +7,7 @@ from flask import Blueprint, current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from database import Busy, run_in_transaction
+from gevent_waits import urgent
 from ops import metrics
 
 from . import ledger, schemas
@@ -64,7 +65,8 @@ def callback_view(name, request_type, operation, reports_balance):
             # The answer is read inside the transaction: it reports the balance this callback
             # committed, without reloading the account afterwards.
             try:
-                with wallet.turns.take(parsed.user_ids, deadline):
+                # urgent(): the worker's board fan-outs wait while money moves.
+                with wallet.turns.take(parsed.user_ids, deadline), urgent():
                     return run_in_transaction(
                         lambda db: respond(operation(db, parsed, wallet.clock), wallet.free_credit),
                         deadline=deadline,

@@ -15,6 +15,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+import gevent_waits
 from app import create_app
 from database import db
 from tests.conftest import base_config
@@ -209,3 +210,18 @@ def test_under_gunicorn_a_held_account_lock_stalls_that_account_only(postgres_da
     assert audit(app) == []
     with app.app_context():
         db.engine.dispose()
+
+
+def test_every_statement_of_a_callback_runs_as_urgent_work(app, open_bet):
+    # A worker's board fan-outs wait while urgent work is in progress (feed/hub.py): a wallet
+    # transaction not marked so would share the cores with thousands of boards' writes again.
+    marked = []
+
+    def ran(_statement, _parameters):
+        marked.append(gevent_waits.urgent_in_progress())
+
+    with statements_run(app, after=ran):
+        answer = app.test_client().post("/wallet/cancel_bet", json=cancel_bet_body(open_bet))
+    assert answer.json["code"] == "0000"
+    assert marked and all(marked)
+    assert not gevent_waits.urgent_in_progress()  # and no longer once it is over
