@@ -11,6 +11,8 @@ import time
 
 _urgent = set()  # tokens of the work in progress that this process's fan-outs give way to
 _settled = None  # under gevent, the event the last of that work sets as it ends
+# Below this, giving way is not worth it: the loop's timers wake up to a millisecond late.
+SHORTEST_WAY = 0.001
 
 
 def install():
@@ -66,11 +68,12 @@ def loop_turn():
     import gevent.event
 
     hub = gevent.get_hub()
-    _settled = gevent.event.Event()
+    if _settled is None:  # one for every waker of the process: urgent() sets this one
+        _settled = gevent.event.Event()
 
     def turn(give_way=0.0):
         waited = 0.0
-        if _urgent and give_way > 0:
+        if _urgent and give_way >= SHORTEST_WAY:
             # Idle meanwhile: the cores go to the database, the callback runs as soon as each
             # answer comes, and this greenlet wakes as soon as the last such work ends.
             started = time.monotonic()

@@ -1,6 +1,7 @@
 """Transactions: one unit of work on a connection of its own, retried or bounded, and writes
 that go to the database together."""
 
+import contextlib
 import functools
 import random
 import time
@@ -17,8 +18,11 @@ class Busy(Exception):
     """The transaction could not have the locks it needs in time: nothing was done, retry later."""
 
 
-def run_in_transaction(work, attempts=8, deadline=None):
+def run_in_transaction(work, attempts=8, deadline=None, during=contextlib.nullcontext):
     """Run `work(connection)` in one transaction on a connection of its own, and commit it.
+
+    `during()` is a context entered around each attempt's transaction, from its BEGIN to its
+    COMMIT, once the connection is held: not while waiting for one, nor between attempts.
 
     Deadlocks, serialization failures and unique-constraint races with a concurrent request are
     retried from the start: on the next attempt the work sees what the other transaction
@@ -47,7 +51,7 @@ def run_in_transaction(work, attempts=8, deadline=None):
                 connection.execution_options(
                     lock_deadline=deadline, statement_timeout=statement_timeout
                 )
-                with connection.begin():
+                with during(), connection.begin():
                     return work(connection)
         except PoolTimeout as exc:
             raise Busy("no database connection came free in time") from exc

@@ -65,11 +65,11 @@ def callback_view(name, request_type, operation, reports_balance):
             # The answer is read inside the transaction: it reports the balance this callback
             # committed, without reloading the account afterwards.
             try:
-                # urgent(): the worker's board fan-outs wait while money moves.
-                with wallet.turns.take(parsed.user_ids, deadline), urgent():
+                with wallet.turns.take(parsed.user_ids, deadline):
                     return run_in_transaction(
                         lambda db: respond(operation(db, parsed, wallet.clock), wallet.free_credit),
                         deadline=deadline,
+                        during=urgent,  # the worker's board fan-outs wait while money moves
                     )
             except Busy as busy:
                 # Nothing was done: the provider's retry will find the lock free.

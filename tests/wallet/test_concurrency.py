@@ -212,16 +212,44 @@ def test_under_gunicorn_a_held_account_lock_stalls_that_account_only(postgres_da
         db.engine.dispose()
 
 
-def test_every_statement_of_a_callback_runs_as_urgent_work(app, open_bet):
+def test_a_callback_is_urgent_work_from_its_first_statement_to_its_commit_only(
+    app, open_bet, monkeypatch
+):
     # A worker's board fan-outs wait while urgent work is in progress (feed/hub.py): a wallet
     # transaction not marked so would share the cores with thousands of boards' writes again.
-    marked = []
+    # Waiting for the account's turn or for a connection is not urgent: the fan-outs would
+    # give way to a queue.
+    marked, waiting = [], []
 
     def ran(_statement, _parameters):
         marked.append(gevent_waits.urgent_in_progress())
 
-    with statements_run(app, after=ran):
-        answer = app.test_client().post("/wallet/cancel_bet", json=cancel_bet_body(open_bet))
+    turns = app.extensions["wallet"].turns
+    take = turns.take
+
+    def take_watched(*args):
+        waiting.append(gevent_waits.urgent_in_progress())
+        return take(*args)
+
+    monkeypatch.setattr(turns, "take", take_watched)
+
+    def checked_out(*_):
+        waiting.append(gevent_waits.urgent_in_progress())
+
+    def committed(_connection):
+        marked.append(gevent_waits.urgent_in_progress())
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "checkout", checked_out)
+    sa.event.listen(engine, "commit", committed)
+    try:
+        with statements_run(app, after=ran):
+            answer = app.test_client().post("/wallet/cancel_bet", json=cancel_bet_body(open_bet))
+    finally:
+        sa.event.remove(engine, "checkout", checked_out)
+        sa.event.remove(engine, "commit", committed)
     assert answer.json["code"] == "0000"
-    assert marked and all(marked)
+    assert len(marked) >= 3 and all(marked)  # its statements and its commit
+    assert waiting == [False, False]  # its turn, its connection
     assert not gevent_waits.urgent_in_progress()  # and no longer once it is over
