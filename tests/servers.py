@@ -14,6 +14,20 @@ from tests.upstream import free_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def python_output(code, *args):
+    """What `python -c code args...` prints, run from the project's root, as a worker runs it;
+    the test fails with the script's stderr if the script fails."""
+    done = subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 @contextlib.contextmanager
 def gunicorn(database_url, **settings):
     """Run `gunicorn app:create_app()` with these environment settings; yield its base URL."""

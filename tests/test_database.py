@@ -2,8 +2,6 @@
 
 import json
 import sqlite3
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
@@ -18,7 +16,7 @@ import gevent_waits
 from app import create_app
 from database import Busy, DriverStatement, UTCDateTime, db, run_in_transaction
 from tests.conftest import base_config
-from tests.servers import ROOT, gunicorn
+from tests.servers import gunicorn, python_output
 from tests.wallet.calls import audit, cancel_bet_body, credits, deposit, place_bet_body
 from wallet import store
 
@@ -178,10 +176,7 @@ def test_the_hub_wait_is_installed_only_where_gevent_has_patched(patch, installe
         + "gevent_waits.install()\n"
         + "print(psycopg.waiting.wait is gevent_waits.wait_on_gevent_hub)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    assert done.stdout == f"{installed}\n"
+    assert python_output(code) == f"{installed}\n"
 
 
 @pytest.mark.postgres
@@ -380,12 +375,5 @@ print(json.dumps(served))
 
 
 def test_connections_go_to_waiters_in_the_order_they_asked(sqlite_database_url):
-    done = subprocess.run(
-        [sys.executable, "-c", POOL_UNDER_GEVENT, sqlite_database_url],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    assert json.loads(done.stdout) == [f"W{i}" for i in range(5)]
+    served = python_output(POOL_UNDER_GEVENT, sqlite_database_url)
+    assert json.loads(served) == [f"W{i}" for i in range(5)]

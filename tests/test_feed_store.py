@@ -2,8 +2,6 @@
 
 import json
 import re
-import subprocess
-import sys
 import threading
 import time
 from logging import WARNING
@@ -19,7 +17,7 @@ from feed import frames
 from feed.frames import Frame
 from feed.market import Applied
 from tests.conftest import base_config
-from tests.servers import ROOT
+from tests.servers import python_output
 from tests.store_rows import line_json
 from tests.upstream import wait_until
 
@@ -530,7 +528,4 @@ def test_the_gevent_worker_sends_sqlite_writes_to_native_threads():
         "gevent_waits.install()\n"
         "print(feed.store.sqlite_writes_run_on(native) != native())\n"
     )
-    answer = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
-    assert answer.stdout.strip() == "True", answer.stderr
+    assert python_output(code).strip() == "True"

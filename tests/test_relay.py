@@ -3,8 +3,6 @@
 import contextlib
 import json
 import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -19,7 +17,7 @@ from feed.health import FeedHealth
 from feed.hub import GROUP_SIZE, LocalHub
 from feed.market import MarketLine, MarketState, Outcome
 from feed.relay import Relay
-from tests.servers import gunicorn, raw_board
+from tests.servers import gunicorn, python_output, raw_board
 from tests.upstream import wait_until
 
 EVENT = "sr:match:42"
@@ -167,11 +165,7 @@ print(GROUP_SIZE, len(order), order.index("wallet"))
 def test_under_gevent_a_fan_out_lets_the_rest_of_the_worker_in_between_groups():
     # gevent runs the handlers a publish wakes one after another and only then polls the
     # worker's sockets: a wallet callback's database answer waited for the whole fan-out.
-    done = subprocess.run(
-        [sys.executable, "-c", FAN_OUT_UNDER_GEVENT], capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    group_size, woken, wallet_ran_after = map(int, done.stdout.split())
+    group_size, woken, wallet_ran_after = map(int, python_output(FAN_OUT_UNDER_GEVENT).split())
     assert woken == 10 * group_size + 1
     assert wallet_ran_after <= group_size  # after the first group's writes, not the tenth's
 
@@ -227,14 +221,8 @@ print(GROUP_SIZE, len(received), order.index("wallet") if "wallet" in order else
 
 
 def fan_out_beside_money(groups, money, give_way):
-    done = subprocess.run(
-        [sys.executable, "-c", MONEY_DURING_A_FAN_OUT, str(groups), money, str(give_way)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    group_size, received, wallet_done_after, took = done.stdout.split()
+    printed = python_output(MONEY_DURING_A_FAN_OUT, groups, money, give_way)
+    group_size, received, wallet_done_after, took = printed.split()
     return int(group_size), int(received), int(wallet_done_after), float(took)
 
 
