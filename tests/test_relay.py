@@ -247,6 +247,40 @@ def test_under_gevent_money_that_never_ends_holds_a_fan_out_only_so_long():
     assert took < 20 * give_way
 
 
+TWO_WAKERS = """
+from gevent import monkey
+
+monkey.patch_all()
+
+import gevent
+
+import gevent_waits
+
+
+
+def money():
+    with gevent_waits.urgent():
+        gevent.sleep(0.005)
+
+
+first = gevent_waits.loop_turn()  # one hub's waker
+working = gevent.spawn(money)
+gevent.sleep(0)
+gave_way = gevent.spawn(first, 1.0)  # waits for the money
+gevent.sleep(0)
+gevent_waits.loop_turn()  # another hub's waker starts meanwhile
+gave_way.join()
+working.join()
+print(gave_way.value)
+"""
+
+
+def test_a_waker_giving_way_is_woken_when_money_ends_though_another_waker_started_meanwhile():
+    # Every waker of the process waits on the event the end of urgent work sets: a second
+    # waker that made its own left the first waiting out its whole allowance.
+    assert float(python_output(TWO_WAKERS)) < 0.5
+
+
 def receive(ws):
     return json.loads(ws.recv())
 
