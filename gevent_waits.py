@@ -54,6 +54,14 @@ def urgent_in_progress():
     return bool(_urgent)
 
 
+def cooperative():
+    """Whether gevent has patched this process's threads into greenlets, which run one at a time
+    and switch only where one waits: then no other thread runs between two of one's statements
+    that do not wait."""
+    monkey = sys.modules.get("gevent.monkey")
+    return monkey is not None and monkey.is_module_patched("threading")
+
+
 def loop_turn():
     """A function `turn(give_way)` that first waits, up to `give_way` seconds, while urgent()
     work is in progress, then one turn of gevent's event loop, in which it polls its sockets and
@@ -82,7 +90,9 @@ def loop_turn():
             waited = time.monotonic() - started
         # A timer due at once: the loop polls without blocking, then wakes us. sleep(0) would
         # run us again before any socket is looked at, and any positive delay may idle 1 ms.
-        with hub.loop.timer(0) as timer:
+        # Below the default priority: libev runs the last event it saw first, which would be
+        # this timer, before whatever the poll found.
+        with hub.loop.timer(0, priority=-1) as timer:
             hub.wait(timer)
         return waited
 

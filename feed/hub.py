@@ -1,9 +1,10 @@
 """Moves serialised relay messages from the feed to every browser socket of this process.
 
 The interface is `publish(seq, text)`, `subscribe(after)`, `nudge()` and `close()`, and a
-subscription's `take()`, `dropped` and `wake()`. It is fed by the relay in the same process, or by
-the mirror of a web worker that follows the feed process over the bus (feed/bus.py, feed/mirror.py):
-moving messages between processes is the bus's job, fanning them out to sockets is this one's.
+subscription's `take()`, `dropped`, `wake()` and `write_now`. It is fed by the relay in the same
+process, or by the mirror of a web worker that follows the feed process over the bus (feed/bus.py,
+feed/mirror.py): moving messages between processes is the bus's job, fanning them out to sockets
+is this one's.
 
 Each browser's bounded queue is a window on one shared backlog: a subscription is just how far
 its handler has read. Publishing is an append and a wake-up of the hub's waker, whatever the
@@ -12,6 +13,12 @@ in between groups; a handler woken once takes everything it has not sent yet, so
 out in few writes; a browser that falls a whole backlog behind is dropped rather than waited
 for. The backlog is bounded by bytes as well as by count, so a few large messages cannot hold
 the worker's memory: it always keeps the newest message, however large.
+
+Under gevent the waker does not even wake a handler that is idle in take(): it writes the new
+messages to that board's socket itself, through the subscription's `write_now`, and wakes the
+handler only when the socket did not take them all. Its socket still has one writer at a time:
+the waker writes without waiting, so the handler cannot run meanwhile, and only while the
+handler waits.
 """
 
 import collections
@@ -20,7 +27,7 @@ import logging
 import threading
 import time
 
-from gevent_waits import loop_turn
+from gevent_waits import cooperative, loop_turn
 from ops import metrics
 
 log = logging.getLogger(__name__)
@@ -37,8 +44,12 @@ class Group:
     """Subscribers that wait on the same event; each publish sets it and starts a new one."""
 
     def __init__(self):
-        self.members = 0
+        self.subscriptions = set()
         self.arrived = threading.Event()  # gevent's own once the worker has patched threading
+
+    @property
+    def members(self):
+        return len(self.subscriptions)
 
     def wake(self):
         arrived, self.arrived = self.arrived, threading.Event()
@@ -53,6 +64,10 @@ class Subscription:
         self.after = after  # seq of the last message taken
         self.lost = False
         self.published = None  # monotonic time the oldest message of the last take() arrived
+        self.idle = False  # its handler waits in take()
+        # Set by the handler to let the hub write for it while it is idle: write_now(messages)
+        # writes them without waiting, and says whether it all went (else the handler is woken).
+        self.write_now = None
 
     @property
     def dropped(self):
@@ -71,7 +86,11 @@ class Subscription:
         arrived = self.group.arrived  # looked at before the backlog, so no publish is missed
         taken, self.published = self.hub.since(self.after)
         if taken == [] and not self.dropped:
-            arrived.wait(timeout)
+            self.idle = True
+            try:
+                arrived.wait(timeout)
+            finally:
+                self.idle = False
             taken, self.published = self.hub.since(self.after)
         if taken is None:
             self.lost = True
@@ -156,7 +175,6 @@ class LocalHub:
             if group is None or group.members >= GROUP_SIZE:
                 group = Group()
                 self.groups.append(group)
-            group.members += 1
             if after is None:
                 after = self.messages[-1][0] if self.messages else 0
             if self.waker is None:
@@ -164,12 +182,13 @@ class LocalHub:
                 self.waker.daemon = True
                 self.waker.start()
             subscription = Subscription(self, group, after)
+            group.subscriptions.add(subscription)
             self.subscriptions.add(subscription)
         try:
             yield subscription
         finally:
             with self.lock:
-                group.members -= 1
+                group.subscriptions.discard(subscription)
                 self.subscriptions.discard(subscription)
 
     def _wake_forever(self):
@@ -179,15 +198,17 @@ class LocalHub:
         nudge_at = time.monotonic() + NUDGE_EVERY
         failing = False
         turn = loop_turn()  # this thread runs once the worker has patched the process
+        writes = cooperative()  # only then can it write for an idle handler: see _write_for
         while not self.closed:
             self.pending.wait(max(0.0, nudge_at - time.monotonic()))
             self.pending.clear()  # before the wake-ups: a publish during them comes round again
             try:
-                if time.monotonic() >= nudge_at:
+                nudging = time.monotonic() >= nudge_at
+                if nudging:  # every handler wakes, to ping or to notice a closed socket
                     nudge_at = time.monotonic() + NUDGE_EVERY
                     metrics.relay_backlog(self.behind())
                     failing = False
-                self._wake_groups(turn)
+                self._wake_groups(turn, writes and not nudging)
             except Exception:
                 # Every message reaches the boards through this loop: it outlives any failure
                 # (the next round wakes everyone again). One line when it starts failing.
@@ -196,7 +217,7 @@ class LocalHub:
                 failing = True
                 self._wake_groups_at_once()
 
-    def _wake_groups(self, turn):
+    def _wake_groups(self, turn, write=False):
         # gevent runs the handlers woken at once one after another and looks at the worker's
         # sockets only then: 5,000 boards' writes held every wallet callback's next database
         # answer for the whole fan-out (100 ms and more). One group at a time, the worker polling
@@ -207,11 +228,41 @@ class LocalHub:
         # fan-out's waits never exceed GIVE_WAY plus its own running time.
         groups = [group for group in self.groups if group.members]
         started, waited = time.monotonic(), 0.0
+        looked = {}  # after -> since(after): level boards share one look at the backlog
         for i, group in enumerate(groups):
             if i:
                 running = time.monotonic() - started - waited
                 waited += turn(GIVE_WAY + running - waited)
-            group.wake()
+            if not write or not self._write_for(group, looked):
+                group.wake()
+
+    def _write_for(self, group, looked):
+        # Waking a handler costs more than its write: switching to it, its look at the backlog,
+        # its checks, and waiting again. For the idle ones, the waker writes instead. Nothing
+        # here waits (write_now() does not), so no handler runs meanwhile: the handler is idle
+        # in take() throughout, and finds `after` moved on when it next looks. The others look
+        # at the backlog themselves before they next wait. False if a handler must be woken.
+        settled = True
+        for subscription in list(group.subscriptions):
+            if not subscription.idle:
+                continue
+            if subscription.write_now is None:  # its handler writes for itself
+                settled = False
+                continue
+            after = subscription.after
+            if after not in looked:
+                looked[after] = self.since(after)
+            taken, published = looked[after]
+            if taken is None:  # fell a backlog behind: its handler drops the board
+                settled = False
+            elif taken:
+                subscription.after = taken[-1][0]
+                if subscription.write_now(taken):
+                    subscription.published = published
+                    metrics.sent_to_board(published)
+                else:  # the socket did not take it all, or the board is gone
+                    settled = False
+        return settled
 
     def _wake_groups_at_once(self):
         for group in list(self.groups):

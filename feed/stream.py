@@ -22,6 +22,7 @@ acknowledges, is for ever.
 import _thread
 import collections
 import contextlib
+import os
 import socket
 import threading
 import time
@@ -64,41 +65,59 @@ class FrameCache:
 
     def __init__(self, max_frames=4096, max_bytes=16 * 1024 * 1024):
         self.max_frames, self.max_bytes = max_frames, max_bytes
-        self.frames = collections.OrderedDict()
+        self.frames = collections.OrderedDict()  # seq -> (text, frame)
         self.bytes = 0
         self.lock = threading.Lock()
+        self.last = None  # (first message, last message, their frames joined): a fan-out's write
 
     def frame(self, seq, text):
         """The frame of relay message `seq`: built by the first board to send it, reused by all."""
         # Every board asks, once per message: no lock to find a frame (one dict lookup is atomic);
-        # the lock only keeps two insertions from evicting past each other.
-        frame = self.frames.get(seq)
-        if frame is not None:
-            return frame
+        # the lock only keeps two insertions from evicting past each other. The text is compared
+        # too (at once: it is the same object for every board) so that hubs sharing a process
+        # cannot get each other's frames.
+        entry = self.frames.get(seq)
+        if entry is not None and entry[0] == text:
+            return entry[1]
         frame = text_frame(text)  # outside the lock: a large one takes a while
         with self.lock:
-            if seq not in self.frames:
-                self.frames[seq] = frame
-                self.bytes += len(frame)
-                while len(self.frames) > 1 and (
-                    len(self.frames) > self.max_frames or self.bytes > self.max_bytes
-                ):
-                    _, old = self.frames.popitem(last=False)  # the oldest published
-                    self.bytes -= len(old)
-            return self.frames[seq]
+            old = self.frames.pop(seq, None)
+            if old is not None:
+                self.bytes -= len(old[1])
+            self.frames[seq] = (text, frame)
+            self.bytes += len(frame)
+            while len(self.frames) > 1 and (
+                len(self.frames) > self.max_frames or self.bytes > self.max_bytes
+            ):
+                _, (_, old) = self.frames.popitem(last=False)  # the oldest published
+                self.bytes -= len(old)
+        return frame
+
+    def joined(self, messages):
+        """The frames of `messages`, (seq, text) in order, as one write: built once per fan-out."""
+        last = self.last  # one read and one assignment: threads cannot mix two entries
+        # Seqs are consecutive: the first and the last message say which these are.
+        if last is not None and last[0] == messages[0] and last[1] == messages[-1]:
+            return last[2]
+        joined = b"".join(self.frame(seq, text) for seq, text in messages)
+        self.last = (messages[0], messages[-1], joined)
+        return joined
 
 
-message_frame = FrameCache().frame
+FRAMES = FrameCache()
+message_frame = FRAMES.frame
 
 
 class BoardSocket:
     """One board's simple-websocket connection: written by its handler only, read by our reader.
 
     `wake` is called (from the reader) when the handler has something to write: a pong, a close.
+    The hub may write for the handler while the handler is idle (write_now).
     """
 
     def __init__(self, ws, ping_every, late_by=0, wake=lambda: None, clock=time.monotonic):
         self.ws, self.sock = ws, ws.sock
+        self.unsent = b""  # what write_now() left for the handler's next write to send first
         self.ping_every = ping_every
         self.wake, self.clock = wake, clock
         self.next_ping = clock() + ping_every
@@ -138,6 +157,8 @@ class BoardSocket:
         # One send() is all a message needs unless the socket's buffer is full. Not sendall():
         # its timeout bounds the whole write, and a large snapshot to a slow but live board
         # may take longer; each send() waits at most the timeout for the board to take more.
+        if self.unsent:
+            data, self.unsent = self.unsent + data, b""
         unsent = memoryview(data)
         try:
             while unsent:
@@ -149,6 +170,30 @@ class BoardSocket:
             if isinstance(exc, TimeoutError):  # it took nothing for the socket's timeout
                 self.cut_off = "silent"
             raise
+
+    def write_now(self, messages):
+        """Write relay `messages`, (seq, text) in order, without waiting; for the hub, while the
+        handler is idle. True when all of it went. Otherwise the handler is to finish: what the
+        socket did not take goes out ahead of its next write; a board gone just takes nothing.
+        """
+        data = FRAMES.joined(messages)
+        if self.unsent or not self.connected:
+            if self.connected:
+                self.unsent += data  # behind the rest of the last one
+            return False
+        try:
+            # The socket is non-blocking (gevent's, or one with a timeout): the kernel takes
+            # what fits and says so. The socket object's own send() would wait for the rest.
+            sent = os.write(self.sock.fileno(), data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self.ws.connected = False  # as send() does: no close frame to wait on
+            return False
+        if sent < len(data):
+            self.unsent = data[sent:]
+            return False
+        return True
 
     def close(self, code, reason=None):
         """Send a close frame (the handler's last write) and stop reading."""
@@ -171,12 +216,15 @@ class BoardSocket:
         return True
 
     def answer(self):
-        """Write what the reader left to write: the pong owed, or the close; False once closed."""
+        """Write what the reader and the hub left to write: the rest of the hub's last write,
+        the pong owed, or the close; False once closed."""
         if not self.connected:
             return False
         if self.closing is not None:
             self.close(*self.closing)
             return False
+        if self.unsent:
+            self.send(b"")
         while self.owed_pong is not None:  # a ping read during the write is answered next
             payload, self.owed_pong = self.owed_pong, None
             self.send(bytes(SERVER.pong(payload)))

@@ -1,6 +1,7 @@
 """The relay's endpoints: the browsers' websocket and the BetStop log."""
 
 import logging
+import ssl
 
 from flask import Blueprint, current_app, render_template, request
 from flask_sock import Sock
@@ -36,6 +37,8 @@ def stream(ws):
         board = BoardSocket(
             ws, current_app.config["BOARD_PING_SECONDS"], NUDGE_EVERY, subscription.wake
         )
+        if not isinstance(ws.sock, ssl.SSLSocket):  # TLS in the worker: the handler encrypts
+            subscription.write_now = board.write_now  # while this handler waits in take()
         board.start_reading()
         try:
             board.send(text_frame(snapshot))

@@ -207,6 +207,51 @@ def test_a_board_that_reads_slowly_gets_everything_however_long_the_whole_write_
     theirs.close()
 
 
+def test_a_write_from_the_hub_goes_out_as_whole_frames_when_the_socket_takes_it():
+    board, theirs, _ = board_pair()
+    assert board.write_now([(1, "bet stop"), (2, "odds")]) is True
+    assert frames_from(theirs.recv(100)) == [(Opcode.TEXT, "bet stop"), (Opcode.TEXT, "odds")]
+    finish(board, theirs)
+
+
+def test_what_a_full_socket_does_not_take_from_the_hub_the_handler_writes_first():
+    # The hub never waits on a board: what the socket does not take at once stays with the
+    # board, and goes out ahead of anything its handler writes next, pongs included.
+    board, theirs, _ = board_pair()
+    large = "x" * 4_000_000  # more than the socket buffers of both ends hold
+    assert board.write_now([(1, large)]) is False
+    assert board.write_now([(2, "next")]) is False  # queued behind the rest of the first
+    received = bytearray()
+
+    def read_all():
+        with contextlib.suppress(OSError):
+            while chunk := theirs.recv(1 << 20):
+                received.extend(chunk)
+
+    reader = threading.Thread(target=read_all, daemon=True)
+    reader.start()
+    board.owed_pong = b"p"
+    assert board.answer()  # the handler, woken by the hub, writes the rest, then the pong
+    board.send(text_frame("after"))
+    board.sock.shutdown(socket.SHUT_WR)
+    reader.join(timeout=30)
+    assert frames_from(bytes(received)) == [
+        (Opcode.TEXT, large),
+        (Opcode.TEXT, "next"),
+        (Opcode.PONG, b"p"),
+        (Opcode.TEXT, "after"),
+    ]
+    finish(board, theirs)
+
+
+def test_a_write_from_the_hub_to_a_board_gone_raises_nothing_and_marks_it_gone():
+    board, theirs, _ = board_pair()
+    theirs.close()
+    assert board.write_now([(1, "bet stop")]) is False
+    assert not board.connected
+    finish(board, theirs)
+
+
 def test_the_frame_cache_is_bounded_by_bytes_as_well_as_by_count():
     cache = FrameCache(max_frames=100, max_bytes=250)
     first = cache.frame(1, "a" * 100)
@@ -346,6 +391,39 @@ def test_pings_during_a_multi_mb_snapshot_are_answered_outside_its_frame(
             time.sleep(0.002)
         assert texts[0]["type"] == "snapshot" and len(texts[0]["lines"]) == 400 * 40 * 2
         assert set(pongs) <= set(pinged)
+
+
+def test_messages_to_a_board_slow_to_read_arrive_whole_and_in_order_with_pongs_between(
+    upstream, sqlite_database_url, raw_board
+):
+    # Most of these writes find the board's socket full: the hub hands each over as far as the
+    # socket takes it, and the handler writes the rest, then answers pings, in frame order.
+    with gunicorn(sqlite_database_url, FEED_URL=upstream.url) as address:
+        upstream.wait_connected()
+        board = raw_board(address, receive_buffer=4096)
+        snapshot = board.frames()
+        assert snapshot[0][0] is Opcode.TEXT
+        seq = json.loads(snapshot[0][1])["seq"]
+        for odds in big_board():  # MBs of messages the board does not read for now
+            upstream.send_frame(frames.ODDS_CHANGE, odds, 1000)
+        time.sleep(1)
+        changed, pongs, pinged = set(), [], []
+        deadline = time.monotonic() + 60
+        while len(changed) < 400 or pongs[-1:] != pinged[-1:]:
+            assert time.monotonic() < deadline, "every change and a pong for the last ping"
+            if len(pinged) < 40:
+                pinged.append(f"p{len(pinged)}".encode())
+                board.sock.sendall(board.writer.ping(pinged[-1]))
+            for opcode, payload in board.frames(size=8192):  # parsing fails on a cut frame
+                if opcode is Opcode.TEXT:
+                    message = json.loads(payload)
+                    assert message["seq"] == seq + 1
+                    seq = message["seq"]
+                    changed |= {line["event_id"] for line in message.get("lines", [])}
+                elif opcode is Opcode.PONG:
+                    pongs.append(payload)
+            time.sleep(0.002)
+        assert pongs == sorted(set(pongs), key=pinged.index)  # each once, in order
 
 
 def test_a_board_s_close_is_answered_and_its_handler_ends(sqlite_database_url, raw_board):
