@@ -8,7 +8,9 @@ sockets and stamp each BetStop as it arrives. For each server and each number of
 - memory per idle socket: the server's resident memory with the clients connected and quiet,
   less what it was before they came, divided by their number;
 - delivery delay, from the moment the upstream sends a BetStop to each client's receipt (p50,
-  p99, max), over BetStops paced a few per second;
+  p99, max), over BetStops paced a few per second; for the relay, also its p99 (`+wallet`) over
+  the same again with the cancel_bet calls below going through the same server meanwhile (the
+  peers answer no wallet: the first figure is the one to compare with theirs);
 - messages delivered per second during a burst of BetStops sent back to back, and the server's
   CPU time per message delivered (user + system, so the kernel's share of each write counts);
 - for the relay, cancel_bet latency (p99) from calls paced through the same server meanwhile, and
@@ -201,6 +203,32 @@ async def ask(pipes, *command):
     return [await loop.run_in_executor(None, pipe.recv) for pipe in pipes]
 
 
+async def paced_bet_stops(upstream, pipes, args, calls):
+    """BetStops a few a second for a while, with `calls` (a coroutine, or None) running meanwhile:
+    (their keys, every client's delay for each in ms, what `calls` returned)."""
+
+    async def paced():
+        keys = []
+        for _ in range(args.seconds * args.bet_stops_per_second):
+            keys.append(upstream.bet_stop())
+            await asyncio.sleep(1 / args.bet_stops_per_second)
+        return keys
+
+    keys, returned = await asyncio.gather(paced(), calls or asyncio.sleep(0))
+    await asyncio.sleep(2)
+    receipts = [r for batch in await ask(pipes, "collect") for r in batch]
+    if args.per_bet_stop:
+        by_key = {}
+        for key, t in receipts:
+            by_key.setdefault(key, []).append((t - upstream.sent[key]) * 1000)
+        for key in keys:
+            d = sorted(by_key.get(key, [0]))
+            print(f"  {key}: first {d[0]:.0f} p50 {d[len(d) // 2]:.0f} last {d[-1]:.0f} ms")
+    paced_keys = set(keys)
+    delays = [(t - upstream.sent[key]) * 1000 for key, t in receipts if key in paced_keys]
+    return keys, delays, returned
+
+
 async def run_case(kind, clients, args, upstream, tmp):
     port = free_port()
     url = f"ws://127.0.0.1:{args.upstream_port}/ws"
@@ -256,37 +284,24 @@ async def run_case(kind, clients, args, upstream, tmp):
         await asyncio.sleep(3)  # let the server settle with every socket idle
         result["kb_per_socket"] = (sum(rss_kb(pid) for pid in pids) - before) / clients
 
-        # Paced BetStops, with cancel_bet calls going through the same worker meanwhile.
-        async def paced():
-            keys = []
-            for _ in range(args.seconds * args.bet_stops_per_second):
-                keys.append(upstream.bet_stop())
-                await asyncio.sleep(1 / args.bet_stops_per_second)
-            return keys
-
-        cancels = [
-            ("/wallet/cancel_bet", cancel_bet_body(b["txId"], user=b["userId"])) for b in pending
-        ]
-        calls = open_loop("127.0.0.1", port, cancels, args.cancel_rate, 64, ok) if cancels else None
-        keys, wallet = await asyncio.gather(paced(), calls or asyncio.sleep(0))
-        await asyncio.sleep(2)
-        receipts = [r for batch in await ask(pipes, "collect") for r in batch]
-        paced_keys = set(keys)
-        if args.per_bet_stop:
-            by_key = {}
-            for key, t in receipts:
-                by_key.setdefault(key, []).append((t - upstream.sent[key]) * 1000)
-            for key in keys:
-                d = sorted(by_key.get(key, [0]))
-                print(f"  {key}: first {d[0]:.0f} p50 {d[len(d) // 2]:.0f} last {d[-1]:.0f} ms")
-        delays = [(t - upstream.sent[key]) * 1000 for key, t in receipts if key in paced_keys]
+        # Paced BetStops, first alone, as every peer gets them; then, for the servers that also
+        # answer the wallet, again with cancel_bet calls going through the same server meanwhile.
+        keys, delays, _ = await paced_bet_stops(upstream, pipes, args, None)
         result |= {
             "delivered": len(delays) / (len(keys) * clients),
             "p50_ms": percentile(delays, 0.5),
             "p99_ms": percentile(delays, 0.99),
             "max_ms": max(delays, default=float("nan")),
         }
-        if wallet:
+        if pending:
+            cancels = [
+                ("/wallet/cancel_bet", cancel_bet_body(b["txId"], user=b["userId"]))
+                for b in pending
+            ]
+            calls = open_loop("127.0.0.1", port, cancels, args.cancel_rate, 64, ok)
+            keys, busy, wallet = await paced_bet_stops(upstream, pipes, args, calls)
+            result["delivered"] = min(result["delivered"], len(busy) / (len(keys) * clients))
+            result["p99_with_wallet_ms"] = percentile(busy, 0.99)
             result["cancel_p99_ms"] = wallet["p99_ms"]
             result["cancel_errors"] = wallet["errors"]
             if args.per_bet_stop:
@@ -360,19 +375,20 @@ async def main(args):
 
 HEADER = (
     f"{'server':<16}{'clients':>8}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'msgs/s':>9}"
-    f"{'CPU us':>8}{'KB/sock':>9}{'cancel p99':>11}{'alone':>7}  delivered"
+    f"{'CPU us':>8}{'KB/sock':>9}{'+wallet':>8}{'cancel p99':>11}{'alone':>7}  delivered"
 )
 
 
 def report_line(r):
-    cancel = f"{r['cancel_p99_ms']:.1f}" if "cancel_p99_ms" in r else "-"
-    alone = f"{r['cancel_alone_p99_ms']:.1f}" if "cancel_alone_p99_ms" in r else "-"
+    def optional(key):
+        return f"{r[key]:.1f}" if key in r else "-"
+
     return (
         f"{r['server']:<16}{r['clients']:>8}{r['p50_ms']:>8.1f}{r['p99_ms']:>8.1f}"
         f"{r['max_ms']:>8.1f}{r['burst_per_second']:>9.0f}{r['cpu_us_per_message']:>8.1f}"
-        f"{r['kb_per_socket']:>9.1f}"
-        f"{cancel:>11}{alone:>7}  {r['delivered']:.1%} paced, {r['burst_delivered']:.1%} burst, "
-        f"{r['still_open']} open"
+        f"{r['kb_per_socket']:>9.1f}{optional('p99_with_wallet_ms'):>8}"
+        f"{optional('cancel_p99_ms'):>11}{optional('cancel_alone_p99_ms'):>7}  "
+        f"{r['delivered']:.1%} paced, {r['burst_delivered']:.1%} burst, {r['still_open']} open"
     )
 
 
@@ -397,9 +413,13 @@ def ratios(results):
                 )
         for ours in filter(None, (single, deployed)):
             for peer in (r for r in at.values() if r["server"] not in WALLET_SERVERS):
+                busy = ""
+                if "p99_with_wallet_ms" in ours:
+                    loaded = ours["p99_with_wallet_ms"] / peer["p99_ms"]
+                    busy = f" ({loaded:.2f}x with the wallet's calls)"
                 lines.append(
                     f"{clients} clients, {ours['server']} / {peer['server']}: "
-                    f"p99 delay {ours['p99_ms'] / peer['p99_ms']:.2f}x, "
+                    f"p99 delay {ours['p99_ms'] / peer['p99_ms']:.2f}x{busy}, "
                     f"msgs/s {ours['burst_per_second'] / peer['burst_per_second']:.1f}x, "
                     f"CPU per message "
                     f"{ours['cpu_us_per_message'] / peer['cpu_us_per_message']:.2f}x, "

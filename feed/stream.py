@@ -1,8 +1,10 @@
-"""One board's websocket after the upgrade: its handler the only writer; a reader keeping nothing.
+"""One board's websocket after the upgrade: one writer at a time; a reader keeping nothing.
 
 simple-websocket's `send` frames each message anew for every socket and makes one `send` call,
 which under gevent may write only part of a large snapshot. Here a relay message becomes a frame
 once for every board, writes are whole, and a board woken once writes all it has in one go.
+While the handler waits for messages, the hub writes them for it (write_now), never waiting:
+what the socket does not take at once goes out ahead of the handler's next write.
 
 simple-websocket's reading thread answers pings and close frames itself, a second writer that can
 land a pong inside a snapshot being written; and it reads and keeps whatever a board sends, as
@@ -109,7 +111,8 @@ message_frame = FRAMES.frame
 
 
 class BoardSocket:
-    """One board's simple-websocket connection: written by its handler only, read by our reader.
+    """One board's simple-websocket connection: written by its handler (or by the hub for it, while
+    it waits), read by our reader.
 
     `wake` is called (from the reader) when the handler has something to write: a pong, a close.
     The hub may write for the handler while the handler is idle (write_now).
