@@ -65,8 +65,9 @@ class Subscription:
         self.lost = False
         self.published = None  # monotonic time the oldest message of the last take() arrived
         self.idle = False  # its handler waits in take()
-        # Set by the handler to let the hub write for it while it is idle: write_now(messages)
-        # writes them without waiting, and says whether it all went (else the handler is woken).
+        # Set by the handler to let the hub write for it while it is idle: write_now(messages,
+        # published) writes them without waiting, and says whether it all went (else the
+        # handler is woken).
         self.write_now = None
 
     @property
@@ -256,11 +257,9 @@ class LocalHub:
             if taken is None:  # fell a backlog behind: its handler drops the board
                 settled = False
             elif taken:
-                subscription.after = taken[-1][0]
-                if subscription.write_now(taken):
-                    subscription.published = published
-                    metrics.sent_to_board(published)
-                else:  # the socket did not take it all, or the board is gone
+                written = subscription.write_now(taken, published)
+                subscription.after = taken[-1][0]  # handed over, written or not
+                if not written:  # the socket did not take it all, or the board is gone
                     settled = False
         return settled
 

@@ -31,6 +31,8 @@ import time
 
 from wsproto.frame_protocol import CloseReason, FrameProtocol, Opcode, ParseFailed
 
+from ops import metrics
+
 SERVER = FrameProtocol(client=False, extensions=[])  # control frames hold no state: one for all
 PING = bytes(SERVER.ping(b"board"))
 RECEIVE_BYTES = 4096  # read at a time from a board
@@ -98,7 +100,7 @@ class FrameCache:
     def joined(self, messages):
         """The frames of `messages`, (seq, text) in order, as one write: built once per fan-out."""
         last = self.last  # one read and one assignment: threads cannot mix two entries
-        # Seqs are consecutive: the first and the last message say which these are.
+        # A fan-out's lists are runs of one backlog: the first and the last message say which.
         if last is not None and last[0] == messages[0] and last[1] == messages[-1]:
             return last[2]
         joined = b"".join(self.frame(seq, text) for seq, text in messages)
@@ -120,7 +122,9 @@ class BoardSocket:
 
     def __init__(self, ws, ping_every, late_by=0, wake=lambda: None, clock=time.monotonic):
         self.ws, self.sock = ws, ws.sock
-        self.unsent = b""  # what write_now() left for the handler's next write to send first
+        # What write_now() left for the handler's next write to send first: views of the shared
+        # frames (no copy per board), and when the oldest of it reached the hub.
+        self.unsent, self.unsent_published = (), None
         self.ping_every = ping_every
         self.wake, self.clock = wake, clock
         self.next_ping = clock() + ping_every
@@ -160,12 +164,12 @@ class BoardSocket:
         # One send() is all a message needs unless the socket's buffer is full. Not sendall():
         # its timeout bounds the whole write, and a large snapshot to a slow but live board
         # may take longer; each send() waits at most the timeout for the board to take more.
-        if self.unsent:
-            data, self.unsent = self.unsent + data, b""
-        unsent = memoryview(data)
+        left, self.unsent = self.unsent, ()
         try:
-            while unsent:
-                unsent = unsent[self.sock.send(unsent) :]
+            for chunk in (*left, data):
+                unsent = memoryview(chunk)
+                while unsent:
+                    unsent = unsent[self.sock.send(unsent) :]
         except OSError as exc:
             # Not connected any more: the close frame is not sent, so closing does not wait on
             # this socket a second time.
@@ -173,16 +177,20 @@ class BoardSocket:
             if isinstance(exc, TimeoutError):  # it took nothing for the socket's timeout
                 self.cut_off = "silent"
             raise
+        if left:
+            metrics.sent_to_board(self.unsent_published)
 
-    def write_now(self, messages):
-        """Write relay `messages`, (seq, text) in order, without waiting; for the hub, while the
-        handler is idle. True when all of it went. Otherwise the handler is to finish: what the
-        socket did not take goes out ahead of its next write; a board gone just takes nothing.
+    def write_now(self, messages, published):
+        """Write relay `messages`, (seq, text) in order, the oldest of which reached the hub at
+        `published`, without waiting; for the hub, while the handler is idle. True when all of it
+        went. Otherwise the handler is to finish: what the socket did not take goes out ahead of
+        its next write; a board gone or closing takes nothing.
         """
+        if not self.connected or self.closing is not None:
+            return False
         data = FRAMES.joined(messages)
-        if self.unsent or not self.connected:
-            if self.connected:
-                self.unsent += data  # behind the rest of the last one
+        if self.unsent:
+            self.unsent.append(data)  # behind the rest of the last one
             return False
         try:
             # The socket is non-blocking (gevent's, or one with a timeout): the kernel takes
@@ -194,8 +202,9 @@ class BoardSocket:
             self.ws.connected = False  # as send() does: no close frame to wait on
             return False
         if sent < len(data):
-            self.unsent = data[sent:]
+            self.unsent, self.unsent_published = [memoryview(data)[sent:]], published
             return False
+        metrics.sent_to_board(published)
         return True
 
     def close(self, code, reason=None):
@@ -223,11 +232,11 @@ class BoardSocket:
         the pong owed, or the close; False once closed."""
         if not self.connected:
             return False
+        if self.unsent:  # first: the reader may find a close meanwhile
+            self.send(b"")
         if self.closing is not None:
             self.close(*self.closing)
             return False
-        if self.unsent:
-            self.send(b"")
         while self.owed_pong is not None:  # a ping read during the write is answered next
             payload, self.owed_pong = self.owed_pong, None
             self.send(bytes(SERVER.pong(payload)))

@@ -37,7 +37,7 @@ def stream(ws):
         board = BoardSocket(
             ws, current_app.config["BOARD_PING_SECONDS"], NUDGE_EVERY, subscription.wake
         )
-        if not isinstance(ws.sock, ssl.SSLSocket):  # TLS in the worker: the handler encrypts
+        if not (isinstance(ws.sock, ssl.SSLSocket) or hasattr(ws.sock, "_sslobj")):
             subscription.write_now = board.write_now  # while this handler waits in take()
         board.start_reading()
         try:
@@ -58,6 +58,7 @@ def stream(ws):
         except OSError:
             return  # the board went away mid-write
         finally:
+            subscription.write_now = None  # it and the board refer to each other
             board.stop_reading()
             if board.cut_off:
                 metrics.board_cut_off(board.cut_off)

@@ -174,6 +174,7 @@ WRITTEN_BY_THE_HUB = """
 import json
 import socket
 import sys
+import time
 
 from gevent import monkey
 
@@ -185,17 +186,20 @@ from feed.hub import GROUP_SIZE, LocalHub
 
 hub = LocalHub()
 order, written, takes = [], [], []
-takes_everything = sys.argv[1] == "all"
+mode = sys.argv[1]  # "all": every socket takes everything; "half": odd ones take part
+boards = 10 * GROUP_SIZE
 
 
 def board(number):
-    def write_now(taken):
+    def write_now(taken, published):
         written.append((number, taken))
         order.append("board")
-        return takes_everything or number % 2 == 0
+        return mode != "half" or number % 2 == 0
 
     with hub.subscribe() as subscription:
         subscription.write_now = write_now
+        if mode == "busy" and number == 0:
+            gevent.sleep(0.5)  # as a handler writing a large snapshot to a slow board
         while not subscription.dropped:
             takes.append((number, subscription.take()))
 
@@ -205,15 +209,26 @@ def wallet(sock):
     order.append("wallet")
 
 
-boards = [gevent.spawn(board, number) for number in range(10 * GROUP_SIZE)]
-gevent.sleep(0.1)  # every board waits in take()
+def until(done):
+    deadline = time.monotonic() + 10
+    while not done() and time.monotonic() < deadline:
+        gevent.sleep(0.01)
+
+
+handlers = [gevent.spawn(board, number) for number in range(boards)]
+gevent.sleep(0.1)  # every board waits in take(), but a busy one
 del takes[:]  # the boards' first looks at the backlog (nothing)
 database, answered = socket.socketpair()
 waiting = gevent.spawn(wallet, answered)
 gevent.sleep(0.01)
 database.send(b"x")  # the answer is there; the worker sees it when it next polls
 hub.publish(1, "bet stop")
-gevent.sleep(0.2)
+if mode == "half":
+    until(lambda: {n for n, _ in takes} >= set(range(1, boards, 2)))
+elif mode == "busy":
+    until(lambda: any(n == 0 for n, _ in takes))
+until(lambda: len(written) >= boards - (mode == "busy"))
+gevent.sleep(0.05)  # time for any handler woken by mistake to run
 print(json.dumps({
     "group_size": GROUP_SIZE,
     "wallet_ran_after": order.index("wallet"),
@@ -221,12 +236,12 @@ print(json.dumps({
     "takes": takes,
 }))
 hub.close()
-gevent.joinall(boards, timeout=10)
+gevent.joinall(handlers, timeout=10)
 """
 
 
-def fan_out_written_by_the_hub(boards_take):
-    return json.loads(python_output(WRITTEN_BY_THE_HUB, boards_take))
+def fan_out_written_by_the_hub(mode):
+    return json.loads(python_output(WRITTEN_BY_THE_HUB, mode))
 
 
 def test_under_gevent_the_hub_writes_to_idle_boards_itself_without_waking_their_handlers():
@@ -250,6 +265,15 @@ def test_under_gevent_a_board_whose_socket_took_part_of_a_write_is_finished_by_i
     woken = {number for number, _ in run["takes"]}
     assert {number for number in range(boards) if number % 2} <= woken
     assert all(taken == [] for _, taken in run["takes"])  # the message was handed over
+
+
+def test_under_gevent_the_hub_never_writes_to_a_board_whose_handler_is_busy_writing():
+    # One writer per socket: a handler in the middle of a long write is left alone, and
+    # takes the message itself when it next looks.
+    run = fan_out_written_by_the_hub("busy")
+    boards = 10 * run["group_size"]
+    assert sorted(number for number, _ in run["written"]) == list(range(1, boards))
+    assert run["takes"] == [[0, [[1, "bet stop"]]]]
 
 
 MONEY_DURING_A_FAN_OUT = """

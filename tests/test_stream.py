@@ -209,7 +209,7 @@ def test_a_board_that_reads_slowly_gets_everything_however_long_the_whole_write_
 
 def test_a_write_from_the_hub_goes_out_as_whole_frames_when_the_socket_takes_it():
     board, theirs, _ = board_pair()
-    assert board.write_now([(1, "bet stop"), (2, "odds")]) is True
+    assert board.write_now([(1, "bet stop"), (2, "odds")], time.monotonic()) is True
     assert frames_from(theirs.recv(100)) == [(Opcode.TEXT, "bet stop"), (Opcode.TEXT, "odds")]
     finish(board, theirs)
 
@@ -219,8 +219,8 @@ def test_what_a_full_socket_does_not_take_from_the_hub_the_handler_writes_first(
     # board, and goes out ahead of anything its handler writes next, pongs included.
     board, theirs, _ = board_pair()
     large = "x" * 4_000_000  # more than the socket buffers of both ends hold
-    assert board.write_now([(1, large)]) is False
-    assert board.write_now([(2, "next")]) is False  # queued behind the rest of the first
+    assert board.write_now([(1, large)], time.monotonic()) is False
+    assert board.write_now([(2, "next")], time.monotonic()) is False  # behind the rest
     received = bytearray()
 
     def read_all():
@@ -244,10 +244,22 @@ def test_what_a_full_socket_does_not_take_from_the_hub_the_handler_writes_first(
     finish(board, theirs)
 
 
+def test_the_hub_writes_nothing_to_a_board_that_has_asked_to_close():
+    # Its handler is to answer the close (the hub wakes it), not to go on sending it messages.
+    board, theirs, woken = board_pair()
+    theirs.sendall(BROWSER.close(4000, "gap in sequence"))
+    assert woken.wait(10)
+    assert board.write_now([(1, "bet stop")], time.monotonic()) is False
+    assert nothing_written(theirs)
+    assert board.answer() is False
+    assert frames_from(theirs.recv(100)) == [(Opcode.CLOSE, (4000, ""))]
+    finish(board, theirs)
+
+
 def test_a_write_from_the_hub_to_a_board_gone_raises_nothing_and_marks_it_gone():
     board, theirs, _ = board_pair()
     theirs.close()
-    assert board.write_now([(1, "bet stop")]) is False
+    assert board.write_now([(1, "bet stop")], time.monotonic()) is False
     assert not board.connected
     finish(board, theirs)
 
