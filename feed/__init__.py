@@ -68,7 +68,7 @@ class FeedRuntime:
 
     def status(self):
         """This process's role, its link to the bus, its boards and its lag."""
-        return self._status() | {"pid": os.getpid()}
+        return self._status() | {"pid": os.getpid(), "hub_writes": self.hub.written_for}
 
     def vitals(self):
         """What /metrics shows of the feed: each product's health, the database writer's backlog

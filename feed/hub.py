@@ -117,6 +117,7 @@ class LocalHub:
         self.slice_started = time.monotonic()
         self.pending = threading.Event()  # a publish or a nudge the waker has not started on
         self.waker = None  # started with the first subscriber
+        self.written_for = 0  # writes the waker made for idle handlers (whole or in part)
 
     @property
     def subscribers(self):
@@ -257,6 +258,7 @@ class LocalHub:
             if taken is None:  # fell a backlog behind: its handler drops the board
                 settled = False
             elif taken:
+                self.written_for += 1
                 written = subscription.write_now(taken, published)
                 subscription.after = taken[-1][0]  # handed over, written or not
                 if not written:  # the socket did not take it all, or the board is gone

@@ -568,6 +568,25 @@ def test_status_counts_the_boards_connected(sqlite_database_url):
         wait_until(lambda: boards(address) == 0, what="the closed boards noticed")
 
 
+def test_messages_to_idle_boards_are_written_by_the_hub_under_gunicorn(
+    upstream, sqlite_database_url
+):
+    # The handlers of /ws let the hub write for them: no handler is woken for these (but for
+    # one that falls on the hub's nudge of every handler, every 5 s).
+    with gunicorn(sqlite_database_url, FEED_URL=upstream.url) as address:
+        upstream.wait_connected()
+        ws = websocket.create_connection(f"ws://{address}/ws", timeout=10)
+        assert receive(ws)["type"] == "snapshot"
+        for number in range(3):
+            stop = {"event_id": f"sr:match:{number}", "groups": "all", "timestamp": number}
+            upstream.send_frame(frames.BET_STOP, stop, 2000 + number)
+            while receive(ws)["type"] != "bet_stop":
+                pass
+        with urllib.request.urlopen(f"http://{address}/feed/status", timeout=10) as answer:
+            assert json.load(answer)["hub_writes"] >= 2
+        ws.close()
+
+
 def test_a_burst_arrives_complete_and_in_order(upstream, sqlite_database_url):
     with gunicorn(sqlite_database_url, FEED_URL=upstream.url) as address:
         upstream.wait_connected()
