@@ -286,7 +286,10 @@ async def run_case(kind, clients, args, upstream, tmp):
 
         # Paced BetStops, first alone, as every peer gets them; then, for the servers that also
         # answer the wallet, again with cancel_bet calls going through the same server meanwhile.
+        reading = sum(cpu_seconds(p.pid) for p in processes)
         keys, delays, _ = await paced_bet_stops(upstream, pipes, args, None)
+        reading = sum(cpu_seconds(p.pid) for p in processes) - reading
+        result["client_us_per_receipt"] = reading * 1e6 / max(len(delays), 1)
         result |= {
             "delivered": len(delays) / (len(keys) * clients),
             "p50_ms": percentile(delays, 0.5),
@@ -375,7 +378,8 @@ async def main(args):
 
 HEADER = (
     f"{'server':<16}{'clients':>8}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'msgs/s':>9}"
-    f"{'CPU us':>8}{'KB/sock':>9}{'+wallet':>8}{'cancel p99':>11}{'alone':>7}  delivered"
+    f"{'CPU us':>8}{'cli us':>7}{'KB/sock':>9}{'+wallet':>8}{'cancel p99':>11}{'alone':>7}"
+    "  delivered"
 )
 
 
@@ -386,7 +390,7 @@ def report_line(r):
     return (
         f"{r['server']:<16}{r['clients']:>8}{r['p50_ms']:>8.1f}{r['p99_ms']:>8.1f}"
         f"{r['max_ms']:>8.1f}{r['burst_per_second']:>9.0f}{r['cpu_us_per_message']:>8.1f}"
-        f"{r['kb_per_socket']:>9.1f}{optional('p99_with_wallet_ms'):>8}"
+        f"{r['client_us_per_receipt']:>7.1f}{r['kb_per_socket']:>9.1f}{optional('p99_with_wallet_ms'):>8}"
         f"{optional('cancel_p99_ms'):>11}{optional('cancel_alone_p99_ms'):>7}  "
         f"{r['delivered']:.1%} paced, {r['burst_delivered']:.1%} burst, {r['still_open']} open"
     )
