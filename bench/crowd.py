@@ -15,7 +15,18 @@ import os
 import re
 import time
 
-KEY = re.compile(rb'"cmd":\s*10030.*?"timestamp":\s*(\d+)|"timestamp":\s*(\d+).*?"cmd":\s*10030')
+# Two searches, not one pattern with `.*?` between the two keys: that one rescans the rest of a
+# message from every "timestamp" in it, and a board's messages carry one per line.
+BET_STOP = re.compile(rb'"cmd":\s*10030\b')
+STAMP = re.compile(rb'"timestamp":\s*(\d+)')
+
+
+def bet_stop_stamp(payload):
+    """The upstream's `timestamp` of the BetStop in `payload`, or None if it holds none."""
+    stamp = BET_STOP.search(payload) and STAMP.search(payload)
+    return int(stamp.group(1)) if stamp else None
+
+
 PING, PONG, TEXT, CLOSE = 0x9, 0xA, 0x1, 0x8
 
 
@@ -84,9 +95,9 @@ class Client(asyncio.Protocol):
             if not self.socketio or payload.startswith(b"40"):
                 self.ready.set_result(True)
         else:
-            match = KEY.search(payload)
-            if match:
-                self.receipts.append((int(match.group(1) or match.group(2)), now))
+            stamp = bet_stop_stamp(payload)
+            if stamp is not None:
+                self.receipts.append((stamp, now))
 
     def connection_lost(self, exc):
         self._fail()

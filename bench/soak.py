@@ -188,8 +188,8 @@ class Board(crowd.Client):
             if opcode == crowd.TEXT and self.ready.done():
                 # Only a BetStop is stamped: the rest is skipped without a copy or a search.
                 if buffer[start : start + len(BET_STOP)] == BET_STOP:
-                    match = crowd.KEY.search(bytes(buffer[start:offset]))
-                    self.receipts.append((int(match.group(1) or match.group(2)), now))
+                    stamp = crowd.bet_stop_stamp(bytes(buffer[start:offset]))
+                    self.receipts.append((stamp, now))
                 continue
             self._message(opcode, bytes(buffer[start:offset]), now)
         del buffer[:offset]
