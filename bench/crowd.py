@@ -16,7 +16,8 @@ import re
 import time
 
 # Two searches, not one pattern with `.*?` between the two keys: that one rescans the rest of a
-# message from every "timestamp" in it, and a board's messages carry one per line.
+# message from every "timestamp" in it, quadratic in a long message that holds many of them and
+# no BetStop (3.4 s for one of 53 KB with 3,000, against 34 us for these two).
 BET_STOP = re.compile(rb'"cmd":\s*10030\b')
 STAMP = re.compile(rb'"timestamp":\s*(\d+)')
 
