@@ -64,6 +64,48 @@ def secret_key(environ, instance_path):
     return path.read_text(encoding="ascii").strip()
 
 
+def wallet_gated(environ):
+    """Whether the wallet has a gate: the provider's shared secret or its addresses."""
+    return bool(environ.get("WALLET_SECRET", "").strip() or csv(environ, "WALLET_ALLOWED_IPS"))
+
+
+def bind_host(environ):
+    """The address the server listens on, and why when it is loopback only.
+
+    The platform routes to 0.0.0.0. On the embedded database with no gate and no WALLET_OPEN
+    (`make run`), anyone who reaches the port could move money: loopback only, unless HOST says.
+    """
+    host = environ.get("HOST", "").strip()
+    if host:
+        return host, None
+    if environ.get("DATABASE_URL", "").strip() or wallet_gated(environ):
+        return "0.0.0.0", None  # a production start: refused later without a gate
+    if flag(environ, "WALLET_OPEN"):
+        return "0.0.0.0", None
+    return "127.0.0.1", (
+        "the wallet has no gate (WALLET_SECRET, WALLET_ALLOWED_IPS): serving on 127.0.0.1 only;"
+        " HOST=0.0.0.0 or WALLET_OPEN=1 serves other machines too"
+    )
+
+
+def wallet_open(environ):
+    """WALLET_OPEN: the wallet takes callbacks from anyone on purpose (a private network).
+
+    With a production database (DATABASE_URL set) the wallet needs a gate: the provider's
+    shared secret or its addresses, or this flag saying that the network in front is the gate.
+    Without one, anyone who can reach the app can post a settlement and be paid.
+    """
+    wanted = flag(environ, "WALLET_OPEN")
+    if environ.get("DATABASE_URL", "").strip() and not (wallet_gated(environ) or wanted):
+        raise SettingError(
+            "the wallet would pay anyone while DATABASE_URL is set: set WALLET_SECRET (the"
+            " provider sends it in every callback's X-Wallet-Secret header) or"
+            " WALLET_ALLOWED_IPS (the provider's addresses), or WALLET_OPEN=1 if a private"
+            " network is the wallet's only gate"
+        )
+    return wanted
+
+
 def log_format(environ):
     """LOG_FORMAT: text (the default) or json."""
     value = environ.get("LOG_FORMAT", "").strip().lower() or "text"
@@ -100,6 +142,7 @@ def from_environment(environ=None, instance_path="instance"):
         "WALLET_FREE_CREDIT": flag(environ, "WALLET_FREE_CREDIT"),
         "WALLET_ALLOWED_IPS": csv(environ, "WALLET_ALLOWED_IPS"),
         "WALLET_SECRET": environ.get("WALLET_SECRET", ""),
+        "WALLET_OPEN": wallet_open(environ),
         "WALLET_SECRET_HEADER": environ.get("WALLET_SECRET_HEADER", "X-Wallet-Secret"),
         "WALLET_MAINTENANCE": flag(environ, "WALLET_MAINTENANCE"),
         "WALLET_CODES": json.loads(environ.get("WALLET_CODES") or "{}"),

@@ -5,7 +5,12 @@ import shutil
 import sys
 import tempfile
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+from config import bind_host
+
+_host, _loopback_only = bind_host(os.environ)
+if _loopback_only:
+    print(f"NOTE: {_loopback_only}", file=sys.stderr, flush=True)
+bind = f"{_host}:{os.environ.get('PORT', '8000')}"
 worker_class = "gevent"
 
 

@@ -40,7 +40,7 @@ def replayed_board(entries):
 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/board.sqlite"
-        env = os.environ | {"DATABASE_URL": url, "FEED_ENABLED": "0"}
+        env = os.environ | {"DATABASE_URL": url, "FEED_ENABLED": "0", "WALLET_OPEN": "1"}
         flask = [sys.executable, "-m", "flask", "--app", "app"]
         subprocess.run(
             [*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True

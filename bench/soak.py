@@ -245,7 +245,7 @@ class Upstream:
 
 
 def start_server(root, port, upstream_url, database_url, grace):
-    env = os.environ | {"DATABASE_URL": database_url, "FEED_ENABLED": "0"}
+    env = os.environ | {"DATABASE_URL": database_url, "FEED_ENABLED": "0", "WALLET_OPEN": "1"}
     flask = [sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"]
     subprocess.run(flask, cwd=root, env=env, check=True, capture_output=True)
     env |= {

@@ -55,7 +55,8 @@ def fresh_postgres(url):
 
 
 def prepare(database_url):
-    env = os.environ | {"DATABASE_URL": database_url, "FEED_ENABLED": "0"}
+    # The benchmark calls the wallet from this machine only: loopback is its gate.
+    env = os.environ | {"DATABASE_URL": database_url, "FEED_ENABLED": "0", "WALLET_OPEN": "1"}
     flask = [sys.executable, "-m", "flask", "--app", "app"]
     subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
     code = (

@@ -15,6 +15,9 @@ POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.
 # The app refuses to start on a database URL without a SECRET_KEY of its own; the servers and
 # commands the tests start inherit this one.
 os.environ.setdefault("SECRET_KEY", "tests-" + os.urandom(16).hex())
+# Likewise without a gate for the wallet: the servers the tests start listen on loopback only,
+# which is the private network WALLET_OPEN stands for. The gate's own tests unset it.
+os.environ.setdefault("WALLET_OPEN", "1")
 
 
 def base_config(database_url):

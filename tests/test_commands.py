@@ -17,6 +17,7 @@ def fresh_shell(**settings):
     """A shell's environment with no venv active: just the system's PATH and these settings."""
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root")}
     env["SECRET_KEY"] = os.environ["SECRET_KEY"]
+    env["WALLET_OPEN"] = "1"  # a shell on this machine: loopback is the wallet's only gate
     return env | settings
 
 
@@ -141,6 +142,10 @@ def start_server(env):
             "cannot reach the database at postgresql+psycopg://postgres@127.0.0.1:9/",
         ),
         ({"DATABASE_URL": "sqlite:///{tmp}/any.sqlite", "SECRET_KEY": ""}, "set SECRET_KEY"),
+        (
+            {"DATABASE_URL": "sqlite:///{tmp}/any.sqlite", "WALLET_OPEN": ""},
+            "set WALLET_SECRET",
+        ),
     ],
 )
 def test_the_server_stops_at_start_with_a_sentence(tmp_path, settings, sentence):
@@ -149,3 +154,65 @@ def test_the_server_stops_at_start_with_a_sentence(tmp_path, settings, sentence)
     assert result.returncode != 0
     assert sentence in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [("db", "upgrade"), ("feed", "consume"), ("wallet", "audit")])
+def test_a_production_database_with_an_open_wallet_refuses_every_process(tmp_path, command):
+    env = fresh_shell(DATABASE_URL=f"sqlite:///{tmp_path / 'any.sqlite'}", WALLET_OPEN="")
+    result = flask(*command, env=env)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert all(name in lines[0] for name in ("WALLET_SECRET", "WALLET_ALLOWED_IPS", "WALLET_OPEN"))
+
+
+def test_the_web_process_with_an_open_wallet_says_so_on_one_line(tmp_path):
+    env = fresh_shell(DATABASE_URL=f"sqlite:///{tmp_path / 'any.sqlite'}", WALLET_OPEN="")
+    result = start_server(env)
+    assert result.returncode != 0
+    refusals = [line for line in result.stderr.splitlines() if "WALLET_SECRET" in line]
+    assert len(refusals) == 1 and "WALLET_ALLOWED_IPS" in refusals[0]
+    assert "WALLET_OPEN" in refusals[0] and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "gate", [{"WALLET_SECRET": "s3cret-from-the-provider"}, {"WALLET_ALLOWED_IPS": "10.0.0.0/8"}]
+)
+def test_a_production_database_starts_with_either_gate(migrated, gate):
+    env = migrated | {"WALLET_OPEN": ""} | gate
+    result = flask("wallet", "audit", env=env)
+    assert result.returncode == 0, result.stderr
+
+
+def gunicorn_settings(env):
+    """What gunicorn reads from gunicorn.conf.py in this environment: the bind and what it said."""
+    script = "import runpy; print(runpy.run_path('gunicorn.conf.py')['bind'])"
+    result = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "-c", script],
+        cwd=ROOT,
+        env=env | {"PORT": "8123"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip(), result.stderr
+
+
+def test_make_run_with_an_open_wallet_serves_loopback_only_and_says_so():
+    bind, said = gunicorn_settings(fresh_shell(WALLET_OPEN=""))
+    assert bind == "127.0.0.1:8123"
+    assert "127.0.0.1 only" in said and "WALLET_SECRET" in said
+
+
+@pytest.mark.parametrize(
+    ("settings", "bind"),
+    [
+        ({"WALLET_OPEN": "", "HOST": "0.0.0.0"}, "0.0.0.0:8123"),
+        ({"WALLET_OPEN": "1"}, "0.0.0.0:8123"),
+        ({"WALLET_OPEN": "", "WALLET_SECRET": "from-the-provider"}, "0.0.0.0:8123"),
+        ({"WALLET_OPEN": "", "DATABASE_URL": "postgresql://db/app"}, "0.0.0.0:8123"),
+    ],
+)
+def test_a_gate_a_production_database_or_host_serves_every_interface(settings, bind):
+    assert gunicorn_settings(fresh_shell(**settings)) == (bind, "")

@@ -54,3 +54,22 @@ def test_log_format_is_text_or_json():
     assert config.log_format({"LOG_FORMAT": "JSON"}) == "json"
     with pytest.raises(config.SettingError, match="LOG_FORMAT must be text or json"):
         config.log_format({"LOG_FORMAT": "jsno"})
+
+
+def test_a_production_database_needs_a_gate_for_the_wallet():
+    import pytest
+
+    production = {"DATABASE_URL": "postgresql://app@db/app", "SECRET_KEY": "k" * 32}
+    with pytest.raises(config.SettingError) as refused:
+        config.from_environment(production)
+    for name in ("WALLET_SECRET", "WALLET_ALLOWED_IPS", "WALLET_OPEN"):
+        assert name in str(refused.value)
+    for blank in ({"WALLET_SECRET": "  "}, {"WALLET_ALLOWED_IPS": " , "}, {"WALLET_OPEN": "0"}):
+        with pytest.raises(config.SettingError):
+            config.from_environment(production | blank)
+    for gate in ({"WALLET_SECRET": "x"}, {"WALLET_ALLOWED_IPS": "10.1.2.3"}, {"WALLET_OPEN": "1"}):
+        assert config.from_environment(production | gate)["WALLET_OPEN"] == ("WALLET_OPEN" in gate)
+
+
+def test_the_embedded_database_may_run_an_open_wallet():
+    assert config.from_environment({})["WALLET_OPEN"] is False

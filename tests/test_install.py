@@ -47,8 +47,10 @@ def fresh_venv(tmp_path_factory):
 @pytest.fixture
 def process_env(fresh_venv, tmp_path):
     """The platform's environment: the fresh venv first on PATH, a database of its own, a port."""
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    unset = ("VIRTUAL_ENV", "PYTHONPATH", "WALLET_OPEN")  # the platform has the gate app.json asks
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     return env | {
+        "WALLET_SECRET": "generated-by-the-platform",
         "PATH": f"{fresh_venv}:{env.get('PATH', '')}",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.sqlite'}",
         "PORT": str(free_port()),

@@ -34,3 +34,16 @@ def test_the_runtime_pin_is_the_python_the_tests_run_on():
 
 def test_the_platforms_self_signed_redis_certificate_is_accepted():
     assert app_json()["env"]["REDIS_TLS_VERIFY"]["value"] == "off"
+
+
+def test_app_json_gives_the_wallet_a_gate_the_app_accepts():
+    import config
+
+    env = app_json()["env"]
+    assert env["WALLET_SECRET"]["generator"] == "secret"
+    assert "WALLET_OPEN" not in env
+    # What the platform sets from app.json, with a generated secret in place of the generator.
+    platform = {k: v.get("value", "generated") for k, v in env.items()}
+    platform["DATABASE_URL"] = "postgres://u:p@db:5432/app"
+    settings = config.from_environment(platform)
+    assert settings["WALLET_SECRET"] and not settings["WALLET_OPEN"]
