@@ -3,10 +3,10 @@
 One connection at a time to FEED_URL. After each connect it authenticates, sets the language and
 subscribes to every event we know of; it pings every 30 s and declares the connection dead after
 96 s without any frame. Whatever goes wrong with the connection, it reconnects, forever: at once
-(within a little jitter) after a session that carried frames, else after a capped exponential
-backoff with full jitter. Nothing a frame holds is a reason to reconnect: a message larger than
-the limit is read through and dropped, and whatever the frame handler raises is logged and the
-next frame read.
+(within a little jitter) after a healthy session (one that carried frames for HEALTHY_SESSION_S),
+else after a capped exponential backoff with full jitter. Nothing a frame holds is a reason to
+reconnect: a message larger than the limit is read through and dropped, and whatever the frame
+handler raises is logged and the next frame read.
 """
 
 import contextlib
@@ -28,6 +28,7 @@ PING_EVERY_S = 30
 SILENCE_LIMIT_S = 96  # 3 x 32 s with no frame at all: the connection is dead
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30
+HEALTHY_SESSION_S = 10  # a session that ends sooner, frames or not, counts as a failed attempt
 MAX_MESSAGE_BYTES = frames.MAX_SIZE  # FEED_MAX_FRAME_BYTES's default
 DROP_PIECE = 64 * 1024  # bytes read at a time from a message being dropped
 LOGGED_HEAD = 80  # bytes of a dropped message shown in its count's log line
@@ -181,12 +182,14 @@ class UpstreamClient:
         self.handler_errors = 0
         self.ping_every, self.silence_limit = PING_EVERY_S, SILENCE_LIMIT_S
         self.backoff_base, self.backoff_cap = BACKOFF_BASE_S, BACKOFF_CAP_S
+        self.healthy_after = HEALTHY_SESSION_S
 
     def run(self):
         """Stay connected until stop(); never returns early and never raises."""
         attempt = 0
         while not self.stopped.is_set():
             self.received_any = False
+            started = self.clock()
             try:
                 self._session()
             except Exception as exc:  # the network or the server: all mean reconnect
@@ -196,10 +199,14 @@ class UpstreamClient:
                 self._close()
             except Exception:
                 log.exception("closing the upstream connection failed")
-            # A session that carried frames was healthy, however it ended (every one ends in an
-            # exception): the next attempt is the first, within a little jitter, not the next
-            # step of a backoff that would grow with each healthy session.
-            attempt = 0 if self.received_any else attempt + 1
+            # A session that carried frames for a while was healthy, however it ended (every one
+            # ends in an exception): the next attempt is the first, within a little jitter, not
+            # the next step of a backoff that would grow with each healthy session. One that
+            # ended within seconds is a failure, frames or not: an upstream that sends an error
+            # and closes must not be asked again several times a second, forever.
+            lasted = self.clock() - started
+            healthy = self.received_any and lasted >= self.healthy_after
+            attempt = 0 if healthy else attempt + 1
             if not self.stopped.is_set():
                 self.sleep(backoff_delay(attempt, self.rng, self.backoff_base, self.backoff_cap))
 

@@ -226,14 +226,31 @@ def recording_client(upstream, on_frame, delays):
 def test_after_a_healthy_session_it_reconnects_at_once(upstream):
     received, delays = [], []
     client = recording_client(upstream, received.append, delays)
+    client.healthy_after = 0.2
     try:
         for session in range(1, 8):
             wait_until(lambda s=session: upstream.accepted == s and upstream.connections)
             upstream.alive()
             wait_until(lambda s=session: len(received) == s, what="the alive")
-            upstream.drop()  # the upstream ends a session that carried data
+            time.sleep(0.3)
+            upstream.drop()  # the upstream ends a session that carried data for a while
         wait_until(lambda: len(delays) == 7 and upstream.accepted == 8, what="the 8th connect")
         assert all(delay < BACKOFF_BASE_S for delay in delays), delays
+    finally:
+        client.stop()
+
+
+def test_sessions_that_end_within_seconds_back_off_though_they_carried_a_frame(upstream):
+    received, delays = [], []
+    client = recording_client(upstream, received.append, delays)
+    try:
+        for session in range(1, 6):
+            wait_until(lambda s=session: upstream.accepted == s and upstream.connections)
+            upstream.send("an error")
+            wait_until(lambda s=session: len(received) == s, what="the error frame")
+            upstream.drop()  # one frame, then closed: not a healthy session
+        wait_until(lambda: len(delays) == 5, what="the 5th wait")
+        assert delays == sorted(delays) and delays[-1] > 8 * delays[0]
     finally:
         client.stop()
 
