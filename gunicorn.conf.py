@@ -89,6 +89,16 @@ def _stop_feed_on_shutdown(worker, feed):
     feed.stop()
 
 
+def worker_exit(server, worker):
+    """Before the worker process ends: the feed's last write is done (bounded by the store)."""
+    app = getattr(worker, "wsgi", None)
+    feed = app.extensions.get("feed") if app is not None else None
+    if feed is not None:
+        # SIGTERM's stop (above) may still be writing: without this the process would exit
+        # under it, and a suspension written just before would come back active after the start.
+        feed.stop()
+
+
 def child_exit(server, worker):
     """Drop a finished worker's gauges of the kind that only count live workers."""
     from prometheus_client import multiprocess

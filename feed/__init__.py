@@ -2,6 +2,7 @@
 
 import logging
 import os
+import threading
 
 from .bus import RedisBus
 from .cli import bp as cli_bp
@@ -37,6 +38,7 @@ class FeedRuntime:
             self.consumer = Consumer(app, hub=self.hub)
             self.store = self.consumer.store
         self.started = False
+        self.stopping, self.stopped = threading.Lock(), False
 
     @property
     def board(self):
@@ -59,12 +61,17 @@ class FeedRuntime:
         (self.consumer or self.mirror).start()
 
     def stop(self):
-        """Disconnect, close every board socket (1001) and write what is pending."""
-        self.hub.close()
-        if self.mirror is not None:
-            self.mirror.stop()
-        if self.consumer is not None:
-            self.consumer.stop()
+        """Disconnect, close every board socket (1001) and write what is pending; once. A second
+        caller (the worker's exit, while SIGTERM's stop is under way) waits for the first."""
+        with self.stopping:
+            if self.stopped:
+                return
+            self.hub.close()
+            if self.mirror is not None:
+                self.mirror.stop()
+            if self.consumer is not None:
+                self.consumer.stop()
+            self.stopped = True
 
     def status(self):
         """This process's role, its link to the bus, its boards and its lag."""
