@@ -28,14 +28,13 @@ from .bus import BusError
 from .client import UpstreamClient, backoff_delay
 from .descriptions import MarketDescriptions
 from .health import FeedHealth
-from .market import ACTIVE, SUSPENDED, MarketState
+from .market import MarketState
 from .relay import Relay
 from .retention import Retention
 from .store import FeedStore
 
 log = logging.getLogger(__name__)
 
-FEED_GAP = "feed gap"  # why a restored line reads suspended after a takeover
 HEARTBEAT_EVERY_S = 1.0  # the web workers count the link down after three missed
 CHECKPOINT_EVERY = 500  # messages; well inside the hub's backlog, which new boards replay
 CHECKPOINT_MIN_BYTES = 1 << 20  # and no later than when the log outweighs the snapshot
@@ -110,19 +109,6 @@ class Term:
                     self.relay.prune(self.retention, self.clock())
             except Exception:
                 log.exception("feed housekeeping failed")
-
-
-def suspend_for_gap(state, reason=FEED_GAP):
-    """Suspend every active line: what the upstream said while nobody listened is unknown.
-
-    A later odds change listing a line active reopens it, as after a BetStop.
-    """
-    hit = []
-    for line in state.lines.values():
-        if line.status == ACTIVE:
-            line.status, line.reason = SUSPENDED, reason
-            hit.append(line)
-    return hit
 
 
 class Consumer:
@@ -292,20 +278,14 @@ class Consumer:
         self.epoch = epoch
         self.outlet = BusOutlet(self.bus, epoch, self.fenced)
         term = Term(self.app, self.store, self.outlet, self.clock)
+        gap = []
         try:
-            term.relay.restore()
+            gap = term.relay.restore()  # every line restored open reads "feed gap"
         except Exception:
             # The database is away: lead from an empty board rather than not at all. Lines come
             # back with their next odds; the relay never waits on the database.
             log.exception("could not load the last known board: leading from an empty one")
         term.relay.seq = max(term.relay.seq, seq)  # sequence numbers go on from the last leader
-        gap = suspend_for_gap(term.state)
-        if gap:
-            # The restored snapshot holds these lines as they were read: it must see the change
-            # too, or a board resyncing now would be shown them active.
-            rows = [line.to_json() for line in gap]
-            term.relay.board.changed(rows, None)
-            self.store.changed(rows, None)
         self.outlet.attach(term.relay)
         self.term, self.role = term, "leader"
         self.outlet.start()

@@ -76,6 +76,10 @@ class MarketDescriptions:
         entry = self.table.get(market_id)
         return entry[0] if entry else ""
 
+    def group_names(self):
+        """Every group name some market belongs to: what a BetStop's groups can mean."""
+        return frozenset(group for entry in self.table.values() for group in entry[1] or ())
+
     def groups(self, market_id):
         """The market's groups, or None when unknown (a partial BetStop then suspends it)."""
         entry = self.table.get(market_id)

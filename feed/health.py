@@ -20,6 +20,8 @@ class FeedHealth:
         self.was_connected = False
         self.last_alive = dict.fromkeys(PRODUCTS)  # product -> our receive time (ms) of its alive
         self.offset = dict.fromkeys(PRODUCTS, 0)
+        self.late = dict.fromkeys(PRODUCTS, 0)  # s between its alive's own stamp and our receipt
+        self.subscribed = dict.fromkeys(PRODUCTS, True)  # False: the session lost it (UOF)
 
     def socket(self, connected):
         self.connected = connected
@@ -28,19 +30,29 @@ class FeedHealth:
             self.last_alive = dict.fromkeys(PRODUCTS)
 
     def alive(self, data, now_ms):
-        """Record an alive (cmd 10000); one without a product speaks for every product, one
-        whose product we cannot read or do not know for none (else it could keep live odds up
-        while only prematch is alive)."""
+        """Record an alive (cmd 10000) received at `now_ms`; one without a product speaks for
+        every product, one whose product we cannot read or do not know for none (else it could
+        keep live odds up while only prematch is alive).
+
+        Believed only as far as it says: an alive stamped long before we read it (a source or a
+        relay behind) or with `subscribed` 0 (the session lost its subscription and needs a
+        recovery, which this feed does not offer) keeps the product down.
+        """
         products = PRODUCTS
         named = data.get("product") if isinstance(data, dict) else None
         if named is not None:
             product = fields.integer(named)
             products = (product,) if product in PRODUCTS else ()
-        raw = data.get("offset_time") if isinstance(data, dict) else None
-        offset = fields.offset_seconds(raw, unreadable=MAX_OFFSET_S + 1)  # unreadable: behind
+        data = data if isinstance(data, dict) else {}
+        offset = fields.offset_seconds(data.get("offset_time"), unreadable=MAX_OFFSET_S + 1)
+        stamp = fields.timestamp_ms(data.get("now_alive_time"))  # 0: not sent
+        late = 0 if stamp is None else max(0, now_ms - stamp) / 1000
+        subscribed = fields.flag(data.get("subscribed"), default=True) is not False
         for product in products:
             self.last_alive[product] = now_ms
             self.offset[product] = offset
+            self.late[product] = late
+            self.subscribed[product] = subscribed
 
     def product_up(self, product, now_ms):
         last = self.last_alive[product]
@@ -49,6 +61,8 @@ class FeedHealth:
             and last is not None
             and now_ms - last <= ALIVE_TIMEOUT_MS
             and self.offset[product] <= MAX_OFFSET_S
+            and self.late[product] <= MAX_OFFSET_S
+            and self.subscribed[product]
         )
 
     def why_down(self, product, now_ms):
@@ -61,6 +75,10 @@ class FeedHealth:
             return "no alive yet"
         if now_ms - self.last_alive[product] > ALIVE_TIMEOUT_MS:
             return f"no alive for {ALIVE_TIMEOUT_MS // 1000} s"
+        if not self.subscribed[product]:
+            return "the upstream lost the subscription"
+        if self.late[product] > MAX_OFFSET_S:
+            return f"alives arrive {self.late[product]:.0f} s after they were sent"
         return f"the source is {self.offset[product]:g} s behind"
 
     def describe(self, product, now_ms):

@@ -1,13 +1,19 @@
 """The state of every market line, and the feed's rules for changing it.
 
-`MarketState.apply(frame)` takes one decoded upstream message and returns the lines it changed. It
-does no I/O and reads no clock, so the same rules run in the feed client, in replays and in tests.
+`MarketState.apply(frame, received)` takes one decoded upstream message and the time it was
+received, and returns the lines it changed. It does no I/O and reads no clock, so the same rules run
+in the feed client, in replays and in tests.
 
 Whatever the feed sends, the rules fail safe: a part of a message that cannot be read is skipped
 (and named in `Applied.skipped` for counting) or read the way that stops betting, never the way that
-opens it. A message raises MessageError, changing nothing, only when nothing of it can be applied.
-Every value is read at the edge (`feed.fields`): timestamps in milliseconds whatever their unit,
-numbers finite, flags from their text.
+opens it. A message raises MessageError, changing nothing, only when nothing of it can be applied;
+a message that fails half-way raises ApplyFailed after suspending every open line of its event.
+Every value is read at the edge (`feed.fields`): timestamps in milliseconds whatever their unit and
+never later than the message's receipt, numbers finite, flags from their text.
+
+The order of the upstream's messages is the order they arrive in: a BetStop stops every line of its
+scope that an earlier message opened, whatever the stamps say. Stamps order only what arrives after
+a stop: odds stamped before it cannot reopen what it stopped.
 """
 
 from dataclasses import dataclass, field
@@ -27,6 +33,8 @@ MAX_GROUPS = 64  # group names in one BetStop or market; more cannot be read: ev
 MAX_NAME = 64  # characters of one group name, outcome id
 MAX_REASON = 200  # characters of a line's reason
 MAX_STOPS = 64  # BetStops remembered per event; beyond, they merge into one that stops everything
+CLOCK_SKEW_MS = 2000  # how far ahead of its receipt a stamp is believed (the clocks' drift)
+MAX_SPECIFIERS = 200  # characters of a line's specifiers: longer ones name no line we could show
 FORGOTTEN = "closed"  # the reason of the stop left for a line dropped while closed
 
 # UOF's numeric statuses and the feed's strings, to our names.
@@ -49,6 +57,16 @@ class MessageError(ValueError):
         self.kind = kind
 
 
+class ApplyFailed(Exception):
+    """A message failed half-way: every open line of its event was suspended, as what it did is
+    unknown; `lines` are all of the event's lines, as they are now."""
+
+    def __init__(self, error, lines):
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.kind = f"error_{type(error).__name__}"
+        self.lines = lines
+
+
 @dataclass
 class Outcome:
     odds: float | None
@@ -67,17 +85,23 @@ class MarketLine:
     event_id: str
     market_id: int
     specifiers: str
-    product: int
+    product: int  # live once any live message fed it: live stops and live health then rule it
     status: str = ACTIVE
     outcomes: dict = field(default_factory=dict)
     groups: tuple | None = None
     name: str = ""
     updated_at: int = 0  # the upstream timestamp (ms) of the last update applied
     reason: str = ""  # why it is stopped: the BetStop's groups
+    products: frozenset = frozenset()  # every product that fed it: each one's stops and health
 
     @property
     def key(self):
         return (self.event_id, self.market_id, self.specifiers)
+
+    @property
+    def fed_by(self):
+        """The products whose BetStops and health rule this line."""
+        return self.products or frozenset((self.product,))
 
     def to_json(self):
         return {
@@ -85,6 +109,7 @@ class MarketLine:
             "market_id": self.market_id,
             "specifiers": self.specifiers,
             "product": self.product,
+            "products": sorted(self.fed_by),
             "status": self.status,
             "name": self.name,
             "groups": list(self.groups) if self.groups is not None else None,
@@ -128,9 +153,10 @@ class Applied:
     # What could not be read, one kind per part: each was skipped, or read the way that stops
     # betting (an unreadable status as suspended, a BetStop's unreadable groups as all).
     skipped: list = field(default_factory=list)
-    timestamp: int | None = None  # the message's time as read (ms)
+    timestamp: int | None = None  # the message's time as read (ms), bounded by its receipt
     groups: str | None = None  # a BetStop's groups as read: "all", or names joined by "|"
     product: int | None = None  # a BetStop's product as read; None: every product
+    event_id: str | None = None  # the event the message is about, however the feed named it
 
 
 @dataclass(frozen=True)
@@ -143,9 +169,9 @@ class Stop:
     product: int | None  # None: every product
     reason: str
 
-    def hits(self, groups, product):
-        """Whether it stops a line of these groups (None: unknown) and product."""
-        if self.product is not None and product != self.product:
+    def hits(self, groups, products):
+        """Whether it stops a line of these groups (None: unknown) fed by these products."""
+        if self.product is not None and self.product not in products:
             return False
         return self.groups is None or groups is None or not self.groups.isdisjoint(groups)
 
@@ -171,12 +197,12 @@ class EventMemory:
             latest = max(stop.timestamp for stop in self.stops.values())
             self.stops = {(None, None): Stop(latest, SUSPENDED, None, None, "all")}
 
-    def stop_over(self, groups, product, since):
+    def stop_over(self, groups, products, since):
         """The latest remembered stop at or after `since` that hits such a line, or None."""
         found = None
         for stop in self.stops.values():
             later = found is None or stop.timestamp > found.timestamp
-            if later and stop.timestamp >= since and stop.hits(groups, product):
+            if later and stop.timestamp >= since and stop.hits(groups, products):
                 found = stop
         return found
 
@@ -185,7 +211,7 @@ def normalise_specifiers(text):
     """'total=2.5|hcp=1' and 'hcp=1|total=2.5' name the same line."""
     if not text:
         return ""
-    if not isinstance(text, str):
+    if not isinstance(text, str) or len(text) > MAX_SPECIFIERS:
         raise MessageError("bad_specifiers", repr(text)[:80])
     return "|".join(sorted(part.strip() for part in text.split("|") if part.strip()))
 
@@ -219,15 +245,46 @@ class MarketState:
         self.lines = {}
         self.lines_by_event = {}
         self.memory = {}  # event id -> EventMemory
+        self.group_names = descriptions.group_names()  # every group a BetStop can name
 
-    def apply(self, frame):
-        """Apply one decoded upstream message; return an Applied, or None if it has no rule."""
+    def apply(self, frame, received=None):
+        """Apply one decoded upstream message received at `received` (ms; None: trust its
+        stamps); return an Applied, or None if it has no rule.
+
+        All or nothing for the boards: a message that fails after it changed a line raises
+        ApplyFailed, having suspended every open line of its event.
+        """
         handler = self.HANDLERS.get(frame.cmd)
         if handler is None:
             return None
         if not isinstance(frame.data, dict):
             raise MessageError("data_not_object", f"cmd {frame.cmd}")
-        return handler(self, frame.data, frame.time)
+        try:
+            applied = handler(self, frame.data, Stamps(frame.time, received))
+        except MessageError:
+            raise  # raised before anything changed
+        except Exception as exc:
+            event_id = event_of(frame.data)
+            self.suspend(event_id=event_id)
+            raise ApplyFailed(exc, list(self.lines_by_event.get(event_id, {}).values())) from exc
+        return applied
+
+    def suspend(self, products=None, event_id=None, reason=""):
+        """Suspend every open line (of `event_id`, fed by one of `products`); return them.
+
+        For what the rules cannot know: a gap in the feed, a message that failed half-way.
+        A later odds change listing a line active reopens it, as after a BetStop.
+        """
+        lines = self.lines if event_id is None else self.lines_by_event.get(event_id, {})
+        hit = []
+        for line in lines.values():
+            if line.status != ACTIVE:
+                continue
+            if products is not None and line.fed_by.isdisjoint(products):
+                continue
+            line.status, line.reason = SUSPENDED, reason
+            hit.append(line)
+        return hit
 
     def _memory(self, event_id):
         memory = self.memory.get(event_id)
@@ -244,9 +301,9 @@ class MarketState:
         group, a product it cannot read every product, and without a readable time it counts as
         the event's newest message.
         """
-        event_id = _event_id(data, "event_id")
+        event_id = event_of(data, required=True)
         skipped = []
-        groups, reason = _stop_groups(data.get("groups"), skipped)
+        groups, reason = self._stop_scope(data.get("groups"), event_id, skipped)
         status = bet_stop_status(data.get("market_status"))
         if status_name(data.get("market_status"), default=SUSPENDED) not in (
             SUSPENDED,
@@ -255,7 +312,7 @@ class MarketState:
             skipped.append("unknown_market_status")
         product = _stop_product(data, skipped)
         memory = self._memory(event_id)
-        timestamp = _timestamp(data, sent)
+        timestamp = sent.read(data, skipped)
         if timestamp is None:
             skipped.append("bad_timestamp")
             timestamp = memory.newest
@@ -264,16 +321,15 @@ class MarketState:
         memory.remember(stop)
         hit = []
         for line in self.lines_by_event.get(event_id, {}).values():
-            if line.status in CLOSED or line.updated_at > timestamp:
-                continue  # closed for good, or updated after the stop was sent
-            if not stop.hits(line.groups, line.product):
+            if line.status in CLOSED or not stop.hits(line.groups, line.fed_by):
                 continue
-            # A line stopped already, or not shown, keeps its status, but the time it is stopped
-            # until moves on: odds older than this stop must not reopen it. Only lines whose
-            # status changed are reported (a repeated BetStop would otherwise resend the whole
-            # event to every board); the event's memory, and after a restart the BetStop log,
-            # keep the later stop.
-            line.updated_at = timestamp
+            # Whatever opened the line arrived before this stop: the stop wins, however the two
+            # were stamped. A line stopped already, or not shown, keeps its status, but the time
+            # it is stopped until moves on: odds older than this stop must not reopen it. Only
+            # lines whose status changed are reported (a repeated BetStop would otherwise resend
+            # the whole event to every board); the event's memory, and after a restart the
+            # BetStop log, keep the later stop.
+            line.updated_at = max(line.updated_at, timestamp)
             if line.status == ACTIVE:
                 line.status, line.reason = status, reason
                 hit.append(line)
@@ -285,34 +341,40 @@ class MarketState:
             timestamp=timestamp,
             groups=reason,
             product=product,
+            event_id=event_id,
         )
 
     # Odds change (10020), both shapes ----------------------------------------------------------
 
     def apply_odds_change(self, data, sent):
         """Apply each line that can be read; a line read only in part is suspended."""
-        event_id = _event_id(data, "event_id", "match_id")
-        timestamp = _timestamp(data, sent)
+        event_id = event_of(data, required=True)
+        skipped = []
+        timestamp = sent.read(data, skipped)
         if timestamp is None:  # it cannot be ordered against BetStops: nothing of it applies
             raise MessageError("bad_timestamp", repr(data.get("timestamp"))[:80])
-        skipped = []
         product = _odds_product(data, skipped)
         reads = _odds_lines(data, skipped)  # read whole before anything changes
         memory = self._memory(event_id)
         memory.saw(timestamp)
-        event = self._event(event_id, product, data)
+        products, product_read = product
+        event = self._event(event_id, next(iter(products)) if len(products) == 1 else None, data)
         changed = {}
         for read in reads:
             if isinstance(read, int):  # a market whose lines cannot be told apart
                 for line in self._stop_market(event_id, read, timestamp):
                     changed[line.key] = line
                 continue
-            update = LineUpdate(event_id, product, timestamp, **read)
+            update = LineUpdate(event_id, products, product_read, timestamp, **read)
             line = self._apply_line(update, memory, event)
             if line is not None:
                 changed[line.key] = line
         return Applied(
-            lines=list(changed.values()), event=event, skipped=skipped, timestamp=timestamp
+            lines=list(changed.values()),
+            event=event,
+            skipped=skipped,
+            timestamp=timestamp,
+            event_id=event_id,
         )
 
     def _apply_line(self, update, memory, event):
@@ -327,27 +389,28 @@ class MarketState:
                 return None  # older than what we have, a BetStop included: it cannot reopen it
             if update.status == HANDED_OVER and line.product == LIVE:
                 return None  # live odds already arrived: the hand-over from prematch is moot
-        if update.product is not None:
-            product = update.product
-        else:
-            product = line.product if line is not None else event.product
+        # A prematch update never takes a line away from live stops or live health: the line
+        # answers to every product that fed it (odds of no product, or of one we cannot read,
+        # to both).
+        products = update.products | (line.fed_by if line is not None else frozenset())
+        product = LIVE if LIVE in products else PREMATCH
         groups = update.groups or self.descriptions.groups(update.market_id)
         status, reason, until = update.status, "", update.timestamp
         if memory.cancelled:
             status = CANCELLED
-        elif status == ACTIVE and (not update.readable or update.product is None):
+        elif status == ACTIVE and (not update.readable or not update.product_read):
             status = SUSPENDED  # odds we could not read, or of no product we know: not bettable
         elif status == ACTIVE:
-            stop = memory.stop_over(groups, product, since=update.timestamp)
+            stop = memory.stop_over(groups, products, since=update.timestamp)
             if stop is not None:  # stopped by a BetStop as late as these odds, or later
                 status, reason, until = stop.status, stop.reason, stop.timestamp
         if line is None:
             line = MarketLine(update.event_id, update.market_id, update.specifiers, product)
             self.lines[update.key] = line
             self.lines_by_event.setdefault(update.event_id, {})[update.key] = line
-        line.product = product
+        line.product, line.products = product, products
         line.status = status
-        line.updated_at = until
+        line.updated_at = max(line.updated_at, until)
         line.reason = reason
         # A line's names change only with a name from the feed: filled once, not on every change.
         names, market_id, specifiers = self.descriptions, update.market_id, update.specifiers
@@ -380,7 +443,7 @@ class MarketState:
     # Settlement (10040) and cancel (10050) -----------------------------------------------------
 
     def apply_bet_settlement(self, data, sent):
-        event_id = _event_id(data, "event_id")
+        event_id = event_of(data, required=True)
         outcomes = data.get("outcomes")
         if outcomes is None:
             return Applied()
@@ -391,22 +454,20 @@ class MarketState:
         )
 
     def apply_bet_cancel(self, data, sent):
-        event_id = _event_id(data, "event_id")
+        event_id = event_of(data, required=True)
         return self._close(event_id, data, data.get("market", data.get("markets")), CANCELLED, sent)
 
     def _close(self, event_id, data, markets, status, sent):
         """Close each line listed, whatever state it is in; a line not seen yet is made closed."""
         markets = _entries(markets, "bad_markets")
         skipped = []
-        product = _odds_product(data, skipped)
+        products, _ = _odds_product(data, skipped)
         memory = self._memory(event_id)
-        timestamp = _timestamp(data, sent)
+        timestamp = sent.read(data, skipped)
         if timestamp is None:
             timestamp = memory.newest
         memory.saw(timestamp)
-        event = self.events.get(event_id)
-        if product is None:
-            product = event.product if event is not None else LIVE
+        product = LIVE if LIVE in products else PREMATCH
         closed = {}
         for market in markets:
             if not isinstance(market, dict):
@@ -427,7 +488,7 @@ class MarketState:
             key = (event_id, market_id, specifiers)
             line = self.lines.get(key)
             if line is None:  # remembered closed, so that odds arriving late cannot open it
-                line = MarketLine(event_id, market_id, specifiers, product)
+                line = MarketLine(event_id, market_id, specifiers, product, products=products)
                 line.groups = self.descriptions.groups(market_id)
                 line.name = self.descriptions.market_name(market_id, specifiers)
                 self.lines[key] = line
@@ -438,13 +499,15 @@ class MarketState:
             line.reason = ""
             line.updated_at = max(line.updated_at, timestamp)
             closed[key] = line
-        return Applied(lines=list(closed.values()), skipped=skipped, timestamp=timestamp)
+        return Applied(
+            lines=list(closed.values()), skipped=skipped, timestamp=timestamp, event_id=event_id
+        )
 
     # Events: fixture change (10010) and match status (10060) -----------------------------------
 
     def apply_fixture_change(self, data, sent):
         """Update the event; a cancelled fixture (change_type 3) closes its lines, now and later."""
-        event_id = _event_id(data, "event_id")
+        event_id = event_of(data, required=True)
         skipped = []
         product = _stop_product(data, skipped)
         event = self._event(event_id, product, data)
@@ -452,7 +515,7 @@ class MarketState:
         if start_time is not None:
             event.start_time = start_time
         memory = self._memory(event_id)
-        timestamp = _timestamp(data, sent)
+        timestamp = sent.read(data, skipped)
         if timestamp is None:
             timestamp = memory.newest
         memory.saw(timestamp)
@@ -465,17 +528,34 @@ class MarketState:
                     line.status, line.reason = CANCELLED, ""
                     line.updated_at = max(line.updated_at, timestamp)
                     closed.append(line)
-        return Applied(lines=closed, event=event, skipped=skipped, timestamp=timestamp)
+        return Applied(
+            lines=closed, event=event, skipped=skipped, timestamp=timestamp, event_id=event_id
+        )
 
     def apply_match_status(self, data, sent):
-        event_id = _event_id(data, "sport_event_id", "event_id")
+        event_id = event_of(data, required=True)
         event = self.events.get(event_id)
         if event is None:
             return Applied()
         status = _match_status(data.get("match_status_code", data.get("status_code")))
         if status is not None:
             event.status = status
-        return Applied(event=event)
+        return Applied(event=event, event_id=event_id)
+
+    def _stop_scope(self, value, event_id, skipped):
+        """A BetStop's groups (None: every group) and their words, as the log keeps them too.
+
+        A group that no market of the descriptions or of the event has cannot be matched: what
+        the stop meant to stop is unknown, so it stops the whole event.
+        """
+        groups, reason = _stop_groups(value, skipped)
+        if groups is None or groups <= self.group_names:
+            return groups, reason
+        lines = self.lines_by_event.get(event_id, {}).values()
+        if groups <= self.group_names.union(*(line.groups or () for line in lines)):
+            return groups, reason
+        skipped.append("unknown_groups")
+        return None, "all"
 
     def _event(self, event_id, product, data):
         event = self.events.get(event_id)
@@ -522,15 +602,16 @@ class MarketState:
         for line in lines:
             if line.groups is not None:
                 line.groups = _group_names(list(line.groups)) or None
+            line.products = frozenset(line.products or (line.product,))
             self.lines[line.key] = line
             self.lines_by_event.setdefault(line.event_id, {})[line.key] = line
             self._memory(line.event_id).saw(line.updated_at)
         for entry in bet_stops:
-            event_id = entry.get("event_id")
-            if not isinstance(event_id, str) or not event_id:
+            event_id = event_of(entry)
+            if event_id is None:
                 continue
             memory = self._memory(event_id)
-            groups, reason = _stop_groups(entry.get("groups"), [])
+            groups, reason = self._stop_scope(entry.get("groups"), event_id, [])
             product = fields.integer(entry.get("product"))
             timestamp = fields.timestamp_ms(entry.get("sent_at"))
             timestamp = memory.newest if timestamp is None else timestamp
@@ -570,7 +651,8 @@ class LineUpdate:
     """One line of an odds change, read and checked before anything is applied."""
 
     event_id: str
-    product: int | None  # None: unreadable, and the line reads at most suspended
+    products: frozenset  # the products it speaks for: both when it named none, or none we know
+    product_read: bool  # False: a product we cannot read, and the line reads at most suspended
     timestamp: int
     market_id: int
     specifiers: str
@@ -668,34 +750,52 @@ def _entries(value, kind):
     return value
 
 
-def _event_id(data, *names):
-    for name in names:
+EVENT_ID_FIELDS = ("event_id", "match_id", "sport_event_id")  # every shape the feed names one in
+MAX_EVENT_ID = 64  # characters: the database's column
+
+
+def event_of(data, required=False):
+    """The event a message (or a log entry) is about, the same for every type and shape:
+    `event_id`, `match_id` or `sport_event_id`, text or a number. None, or MessageError when
+    `required`, if it names none."""
+    for name in EVENT_ID_FIELDS:
         value = data.get(name)
-        if isinstance(value, str) and value:
+        if isinstance(value, str) and value and len(value) <= MAX_EVENT_ID:
             return value
-        number = fields.integer(value)
+        number = fields.integer(value) if not isinstance(value, str) else None
         if number is not None:
             return str(number)
-    raise MessageError("missing_event_id", f"none of {', '.join(names)}")
+    if required:
+        raise MessageError("missing_event_id", f"none of {', '.join(EVENT_ID_FIELDS)}")
+    return None
 
 
 def _odds_product(data, skipped):
-    """A message's product: live when absent, None (and counted) when not one we know."""
+    """(the products a message speaks for, whether its product could be read).
+
+    One named is that one; none named is every product (its stops and its health both rule the
+    line); one we cannot read is every product too, counted, and its odds are not bettable.
+    """
     value = data.get("product", data.get("product_id"))
     if value is None:
-        return LIVE
+        return frozenset(PRODUCTS), True
+    product = fields.integer(value)
+    if product in PRODUCTS:
+        return frozenset((product,)), True
+    skipped.append("bad_product")
+    return frozenset(PRODUCTS), False
+
+
+def _stop_product(data, skipped):
+    """A BetStop's (or fixture change's) product: None when absent or not one we know."""
+    value = data.get("product", data.get("product_id"))
+    if value is None:
+        return None
     product = fields.integer(value)
     if product in PRODUCTS:
         return product
     skipped.append("bad_product")
     return None
-
-
-def _stop_product(data, skipped):
-    """A BetStop's (or fixture change's) product: None when absent or not one we know."""
-    if data.get("product", data.get("product_id")) is None:
-        return None
-    return _odds_product(data, skipped)
 
 
 def _match_status(value):
@@ -706,10 +806,27 @@ def _match_status(value):
     return None if number is None else str(number)
 
 
-def _timestamp(data, sent):
-    """The message's time in ms: its own timestamp, else the frame's; None when neither reads."""
-    timestamp = fields.timestamp_ms(data.get("timestamp"))
-    return timestamp if timestamp is not None else fields.timestamp_ms(sent)
+@dataclass(frozen=True)
+class Stamps:
+    """A message's times: the frame's own, and when we received it (None: not bounded)."""
+
+    sent: object
+    received: int | None
+
+    def read(self, data, skipped):
+        """The message's time in ms: its own timestamp, else the frame's; None when neither
+        reads. Never later than its receipt (give or take CLOCK_SKEW_MS): a stamp further ahead
+        is taken as that and counted, so no clock of the upstream's can hold a line open against
+        a later BetStop, or stopped against later odds."""
+        timestamp = fields.timestamp_ms(data.get("timestamp"))
+        if timestamp is None:
+            timestamp = fields.timestamp_ms(self.sent)
+        if self.received is None or timestamp is None:
+            return timestamp
+        if timestamp > self.received + CLOCK_SKEW_MS:
+            skipped.append("future_timestamp")
+            return self.received + CLOCK_SKEW_MS
+        return timestamp
 
 
 def _market_id(market):

@@ -53,7 +53,7 @@ class BetStopRecord(db.Model):
     event_id: Mapped[str] = mapped_column(String(64), index=True)
     product: Mapped[int | None] = mapped_column(Integer)
     groups: Mapped[str] = mapped_column(String(200))
-    market_status: Mapped[str] = mapped_column(String(32))  # as sent, possibly empty
+    market_status: Mapped[str] = mapped_column(String(32))  # as the rules read it
     status: Mapped[str] = mapped_column(String(16))  # as applied
     sent_at: Mapped[int | None] = mapped_column(BigInteger)  # upstream timestamp, ms
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -20,6 +20,7 @@ from decimal import Decimal, InvalidOperation
 
 ENTITIES = ("competitor1", "competitor2", "event")
 MAX_TEMPLATE = 400  # descriptions' names are a few dozen characters; refuse to scan a novel
+MAX_DIGITS = 15  # a specifier's magnitude, either side of the point: no line's value has more
 OPERAND = re.compile(r"^(\()?([A-Za-z_][A-Za-z0-9_]*)(?:([+-])(\d{1,6}))?(\))?$")
 
 
@@ -121,6 +122,9 @@ def _evaluate(expression, specifiers, entities, players):
         raise TemplateError(f"{name}={raw!r} is not a number for {expression}") from None
     if not value.is_finite():
         raise TemplateError(f"{name}={raw!r} is not a number for {expression}")
+    if value and not -MAX_DIGITS <= value.adjusted() <= MAX_DIGITS:
+        # 1e1000000 is a number: written out, a million digits (and an Overflow in arithmetic).
+        raise TemplateError(f"{name}={raw[:40]!r} has too many digits for {expression}")
     if sign is not None:
         value = value + int(amount) if sign == "+" else value - int(amount)
     if operator == "+":

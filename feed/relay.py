@@ -13,7 +13,7 @@ from ops import metrics
 from . import frames
 from .frames import FrameError
 from .health import Outages
-from .market import MessageError
+from .market import ApplyFailed, MessageError
 from .snapshot import BoardSnapshot
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ HEALTH_REFRESH_MS = 5000  # health messages with no change of verdict: at most o
 IGNORED = {frames.PING, frames.LIVE_SCORE}  # known, and nothing on the board depends on them
 RESTORED_BET_STOPS = 1000  # BetStops of the log the rules remember again after a restart
 LOGGED_CHARS = 200  # of a skipped frame's description: a hostile frame must not fill the log
+FEED_GAP = "feed gap"  # why a line reads suspended when the feed may have said more meanwhile
 
 
 def strict_json(value):
@@ -60,6 +61,7 @@ class Relay:
         self.clock = clock  # milliseconds since the epoch
         self.max_frame_bytes = max_frame_bytes  # FEED_MAX_FRAME_BYTES: the client's limit too
         self.seq = 0
+        self.received = 0  # the latest receipt time (ms): receipts never go back with the clock
         self.counts = collections.Counter()
         self.lock = threading.Lock()
         # Messages numbered under the lock wait here to be published after it is released, in
@@ -78,13 +80,22 @@ class Relay:
         self.board = BoardSnapshot(self._encode)  # the state as JSON, redone line by line
 
     def restore(self):
-        """Load the last known board, and the latest BetStops, which the rules remember again."""
+        """Load the last known board, and the latest BetStops, which the rules remember again.
+
+        Whatever the upstream said while this process was not listening is unknown (it has no
+        replay): every line restored open reads suspended ("feed gap") until odds reopen it.
+        Returns those lines.
+        """
         events, lines = self.store.load()
         logged = self.store.recent_bet_stops(RESTORED_BET_STOPS)  # newest first
-        self.state.restore(events, lines, list(reversed(logged)))
-        self.board.reset(self.state.snapshot())
-        self._snapshot = None
-        self.bet_stops.extend(reversed(logged[: self.bet_stops.maxlen]))
+        with self.lock:
+            self.state.restore(events, lines, list(reversed(logged)))
+            gap = self.state.suspend(reason=FEED_GAP)
+            self.store.changed([line.to_json() for line in gap], None)
+            self.board.reset(self.state.snapshot())
+            self._snapshot = None
+            self.bet_stops.extend(reversed(logged[: self.bet_stops.maxlen]))
+        return gap
 
     def receive(self, raw):
         """Handle one raw websocket frame from upstream; never raises, whatever the frame."""
@@ -107,6 +118,8 @@ class Relay:
     def handle(self, frame, received):
         """Apply one decoded frame and publish what it changed; never raises."""
         with self._changing():
+            # Our clock may step back: the order of receipts must not (stamps are bounded by them).
+            received = self.received = max(self.received, received)
             self.counts["frames"] += 1
             metrics.frame_received(frame.cmd, frame.time or None, received)
             try:
@@ -119,12 +132,22 @@ class Relay:
             self.health.alive(frame.data, received)
             # Not only a change of verdict: the board shows the alive's age, and corrects it
             # with each of these (at most one per HEALTH_REFRESH_MS, as each goes to everyone).
-            self._publish_health(received, refresh=True)
+            self._publish_health(received)
             return
         try:
-            applied = self.state.apply(frame)
+            applied = self.state.apply(frame, received)
         except MessageError as exc:
             self._count_bad(exc.kind, exc)
+            return
+        except ApplyFailed as failed:
+            # The message may have changed lines the boards were not told of: every line of its
+            # event goes out as it is now, each open one suspended.
+            self._count_bad(failed.kind, failed, trace=True)
+            lines = [line.to_json() for line in failed.lines]
+            self.store.changed(lines, None)
+            texts = [self._encode(line) for line in lines]
+            self.board.encoded(lines, texts)
+            self._publish({"type": "apply_failed", "received": received}, texts)
             return
         if applied is None:
             if frame.cmd not in IGNORED:
@@ -149,9 +172,9 @@ class Relay:
                 message["event"] = applied.event.to_json()
             if frame.cmd == frames.BET_STOP:
                 message["status"] = applied.status
-                # The log entry: built once, the same in this message, in snapshots and in
-                # /feed/bet-stops.
-                entry = self.store.log_bet_stop(frame, applied, received)
+                # The log entry: what the rules read, built once, the same in this message, in
+                # snapshots, in /feed/bet-stops and for the rules after a restart.
+                entry = self.store.log_bet_stop(applied, received)
                 message["entry"] = entry
                 self.bet_stops.append(entry)
             self.store.changed(lines, message.get("event"))
@@ -162,14 +185,17 @@ class Relay:
             self.board.changed((), message.get("event"))
             self._publish(message, texts)
         except Exception:
-            # The state changed and the boards may not have been told. A gap in the sequence
-            # makes every board read suspended and resync from a fresh snapshot, rather than
-            # show a line as it was before the change.
-            self.seq += 1
-            self._snapshot = None
-            self.board.reset(self.state.snapshot())  # it may have missed the change too
-            self.counts["resyncs"] += 1
+            self._resync()
             raise
+
+    def _resync(self):
+        # The state changed and the boards may not have been told. A gap in the sequence
+        # makes every board read suspended and resync from a fresh snapshot, rather than
+        # show a line as it was before the change.
+        self.seq += 1
+        self._snapshot = None
+        self.board.reset(self.state.snapshot())  # it may have missed the change too
+        self.counts["resyncs"] += 1
 
     def connection(self, connected):
         """The upstream socket went up or down: the boards hear it, whatever the verdict."""
@@ -212,7 +238,7 @@ class Relay:
                 self._snapshot = None
         return lines, events
 
-    def _publish_health(self, now, refresh=False, force=False):
+    def _publish_health(self, now, force=False):
         verdict = self.health.verdict(now)
         outages = []
         if verdict != self.verdict:
@@ -222,13 +248,31 @@ class Relay:
             outages = self.outages.update(
                 verdict, lambda product: self.health.why_down(product, now), now
             )
+            went_down = [p for p, up in verdict.items() if not up and self.verdict.get(p)]
             self.verdict = verdict
-        elif not force and (not refresh or now - self.health_published < HEALTH_REFRESH_MS):
+            if went_down:
+                self._suspend_for_gap(went_down, now)
+        elif not force and now - self.health_published < HEALTH_REFRESH_MS:
+            # At least one health message every HEALTH_REFRESH_MS, whatever happens upstream:
+            # a board that hears nothing for longer knows its link is gone.
             return
         self.health_published = now
         report = self.health.report(now, self.outages)
         # `outages`: those this change began or ended, for every board's log.
         self._publish({"type": "health", "health": report, "outages": outages})
+
+    def _suspend_for_gap(self, products, now):
+        # A product down (socket, alives, source, subscription) may have missed messages, and
+        # the upstream has no replay: its open lines wait for odds sent after it is back.
+        lines = [line.to_json() for line in self.state.suspend(products, reason=FEED_GAP)]
+        if not lines:
+            return
+        self.counts["gap_suspended"] += len(lines)
+        self.store.changed(lines, None)
+        texts = [self._encode(line) for line in lines]
+        self.board.encoded(lines, texts)
+        message = {"type": "feed_gap", "products": sorted(products), "received": now}
+        self._publish(message, texts)
 
     @contextlib.contextmanager
     def _changing(self):

@@ -121,19 +121,18 @@ class FeedStore:
             if self.waiting_since is None:
                 self.waiting_since = now
 
-    def log_bet_stop(self, frame, applied, received_ms):
-        """Queue the BetStop for the log (written by the next flush); return its log entry."""
-        data = frame.data
+    def log_bet_stop(self, applied, received_ms):
+        """Queue the BetStop the rules applied for the log (written by the next flush); return
+        its log entry. The entry holds what the rules read, not the frame: read back after a
+        restart, it means what it meant."""
         row = {
-            "event_id": str(data.get("event_id")),
-            "product": data.get("product") if isinstance(data.get("product"), int) else None,
+            "event_id": applied.event_id,
+            "product": applied.product,
             # Cut here too, as they also go to every board in the snapshot's BetStop list.
-            "groups": str(data.get("groups") or "all")[:200],
-            "market_status": str(data.get("market_status") or "")[:32],
+            "groups": applied.groups[:200],
+            "market_status": applied.status,
             "status": applied.status,
-            "sent_at": data.get("timestamp")
-            if isinstance(data.get("timestamp"), int)
-            else frame.time,
+            "sent_at": applied.timestamp,
             "received_at": _stamp(received_ms),
             "lines_hit": len(applied.lines),
             "lines": [[line.market_id, line.specifiers] for line in applied.lines],

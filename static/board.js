@@ -107,6 +107,8 @@
     seq: 0,
     synced: false, // a snapshot arrived on the current socket and no gap since
     ws: null,
+    heardAt: 0, // when the current socket last brought a message
+    silentAt: 0, // when the watchdog last gave up on a silent socket
     retry: 0,
     health: null,
     healthAt: 0,
@@ -170,7 +172,11 @@
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const ws = new WebSocket(`${scheme}://${location.host}/ws`);
     board.ws = ws;
-    ws.onmessage = (event) => enqueue(JSON.parse(event.data));
+    board.heardAt = Date.now();
+    ws.onmessage = (event) => {
+      board.heardAt = Date.now();
+      enqueue(JSON.parse(event.data));
+    };
     ws.onclose = (event) => {
       if (event.code === 4401) {
         location.assign("/login"); // no session, or it ended: the server says so with 4401
@@ -178,12 +184,31 @@
       }
       if (board.ws !== ws) return;
       flush();
-      board.ws = null;
-      lostSync();
-      // Exponential backoff with full jitter, capped at 10 s.
-      const delay = Math.random() * Math.min(10000, 500 * 2 ** board.retry++);
-      setTimeout(connect, delay);
+      reconnect();
     };
+  }
+
+  function reconnect() {
+    board.ws = null;
+    lostSync();
+    // Exponential backoff with full jitter, capped at 10 s.
+    const delay = Math.random() * Math.min(10000, 500 * 2 ** board.retry++);
+    setTimeout(connect, delay);
+  }
+
+  // The server sends health at least every 5 s. A board that hears nothing for longer than
+  // SILENCE_MS (a half-open connection, a frozen server) cannot know what was stopped meanwhile:
+  // every line reads suspended and it connects again, without waiting for the dead socket's close.
+  const SILENCE_MS = 12000;
+  function watchdog(now) {
+    const ws = board.ws;
+    if (!ws || now - board.heardAt <= SILENCE_MS) return;
+    ws.onclose = null;
+    ws.onmessage = null;
+    try { ws.close(4000, "silent"); } catch { /* closing already */ }
+    queue.length = 0; // what the silent socket still held is older than the snapshot to come
+    board.silentAt = now;
+    reconnect();
   }
 
   function lostSync() {
@@ -553,8 +578,15 @@
     if (line.status === "suspended") return ["suspended", line.reason ? "bet_stop" : "suspended", line.updated_at];
     if (line.status !== "active") return ["suspended", "suspended", line.updated_at]; // unknown: fail safe
     if (!board.synced) return ["suspended", "reconnecting", board.disconnectedAt];
-    if (!productUp(line.product)) return ["suspended", "feed_down", downSince(line.product)];
+    const down = lineProducts(line).find((product) => !productUp(product));
+    if (down !== undefined) return ["suspended", "feed_down", downSince(down)];
     return ["active", "", 0];
+  }
+
+  // Every product that fed the line rules it: a prematch update never frees a live line from
+  // live health. Older servers sent only `product`.
+  function lineProducts(line) {
+    return Array.isArray(line.products) && line.products.length ? line.products : [line.product];
   }
 
   function productUp(product) {
@@ -680,7 +712,9 @@
     for (const outage of outages || []) logOutage(outage, true);
     trackOutages();
     if (changed.size) {
-      for (const entry of board.lines.values()) if (changed.has(entry.line.product)) paintLine(entry);
+      for (const entry of board.lines.values()) {
+        if (lineProducts(entry.line).some((product) => changed.has(product))) paintLine(entry);
+      }
     }
     paintBanner();
   }
@@ -1189,6 +1223,7 @@
   let ticks = 0;
   function tick() {
     const now = Date.now();
+    watchdog(now);
     sweep(now);
     paintAliveAges();
     paintOutageBanner(now);

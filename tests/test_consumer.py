@@ -7,9 +7,10 @@ import pytest
 import feed.consumer
 from feed import frames
 from feed.bus import CHECKPOINT, MESSAGE, MemoryBus
-from feed.consumer import FEED_GAP, BusOutlet, suspend_for_gap
+from feed.consumer import BusOutlet
 from feed.descriptions import MarketDescriptions
 from feed.market import MarketState
+from feed.relay import FEED_GAP
 from tests.upstream import wait_until
 
 
@@ -122,10 +123,10 @@ def odds(timestamp, **statuses):
     }
 
 
-def test_a_new_leader_reads_every_restored_active_line_suspended_until_reopened():
+def test_a_gap_reads_every_active_line_suspended_until_reopened():
     state = MarketState(MarketDescriptions.load(None))
     state.apply(frames.Frame(frames.ODDS_CHANGE, 1000, odds(1000, m1=1, m2=-1, m3=-3)))
-    hit = suspend_for_gap(state)
+    hit = state.suspend(reason=FEED_GAP)
     assert [line.market_id for line in hit] == [1]
     assert line_statuses(state) == {
         1: ("suspended", FEED_GAP),

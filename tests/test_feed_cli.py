@@ -105,8 +105,8 @@ def test_prune_command_deletes_what_is_older_than_the_retention(app):
     now = store.clock()
     for at, event_id in ((now - 31 * 86_400_000, "old"), (now, "new")):
         store.clock = lambda at=at: at
-        stop = frames.Frame(frames.BET_STOP, at, {"event_id": event_id, "timestamp": at})
-        store.log_bet_stop(stop, Applied(lines=[], status="suspended"), at)
+        stop = Applied(status="suspended", groups="all", timestamp=at, event_id=event_id)
+        store.log_bet_stop(stop, at)
         store.changed([closed_line(event_id)], {"event_id": event_id, "product": 1})
         store.flush()
     store.clock = lambda: now

@@ -224,7 +224,8 @@ def test_a_row_the_database_still_refuses_is_set_aside_alone(runtime, monkeypatc
     lines = [line_json(market_id=n) for n in range(1, 100)]
     lines[57]["updated_at"] = 10**20
     runtime.store.changed(lines, None)
-    runtime.store.log_bet_stop(STOP, Applied(lines=[], status="suspended"), 1000)
+    stop = Applied(status="suspended", groups="all", timestamp=20, event_id=EVENT)
+    runtime.store.log_bet_stop(stop, 1000)
     runtime.store.flush()
     _, stored = runtime.store.load()
     assert sorted(line.market_id for line in stored) == [n for n in range(1, 100) if n != 58]
@@ -372,8 +373,8 @@ def written_at(store, ms, lines=(), event=None, bet_stops=()):
     try:
         store.changed(list(lines), event)
         for event_id in bet_stops:
-            stop = Frame(frames.BET_STOP, ms, {"event_id": event_id, "timestamp": ms})
-            store.log_bet_stop(stop, Applied(lines=[], status="suspended"), ms)
+            stop = Applied(status="suspended", groups="all", timestamp=ms, event_id=event_id)
+            store.log_bet_stop(stop, ms)
         store.flush()
     finally:
         store.clock = clock

@@ -203,12 +203,16 @@ def test_bet_stop_only_moves_active_lines(state):
     assert status(state, 18, "total=2.5") == "deactivated"
 
 
-def test_bet_stop_older_than_a_line_leaves_it_alone(state):
+def test_a_bet_stop_stamped_before_the_odds_it_follows_still_stops_the_line(state):
+    # The upstream sent the stop after the odds: arrival is its order, whatever the stamps say.
     state.apply(odds_old(300, [(1, "", 1, {"1": 2.2})]))
     applied = state.apply(bet_stop(250))
+    assert status(state, 1) == "suspended"
+    assert (EVENT, 1, "") in {line.key for line in applied.lines}
+    # Odds stamped between the two cannot reopen it; odds after the line's own stamp can.
+    assert state.apply(odds_old(280, [(1, "", 1, {"1": 2.3})])).lines == []
+    state.apply(odds_old(310, [(1, "", 1, {"1": 2.4})]))
     assert status(state, 1) == "active"
-    assert (EVENT, 1, "") not in {line.key for line in applied.lines}
-    assert status(state, 18, "total=2.5") == "suspended"
 
 
 def test_odds_change_older_than_the_bet_stop_cannot_reopen(state):

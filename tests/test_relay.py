@@ -13,6 +13,7 @@ import websocket
 import feed.hub
 from database import db
 from feed import frames
+from feed.descriptions import MarketDescriptions
 from feed.health import FeedHealth
 from feed.hub import GROUP_SIZE, LocalHub
 from feed.market import MarketLine, MarketState, Outcome
@@ -467,14 +468,19 @@ def test_restarted_process_shows_the_last_board_suspended_until_healthy(
     upstream.stop()
     with gunicorn(sqlite_database_url, FEED_URL=upstream.url) as address:
         snapshot = receive_snapshot(address)
-        statuses = {(line["market_id"], line["status"]) for line in snapshot["lines"]}
-        assert statuses == {(1, "active"), (166, "suspended")}
+        statuses = {
+            (line["market_id"], line["status"], line["reason"]) for line in snapshot["lines"]
+        }
+        # What the upstream said while no one listened is unknown: the open line waits for odds.
+        assert statuses == {(1, "suspended", "feed gap"), (166, "suspended", "corner")}
         assert snapshot["health"]["products"]["1"]["up"] is False  # the overlay: read suspended
         assert snapshot["bet_stops"][0]["groups"] == "corner"
         upstream.start()
         upstream.wait_connected()
         upstream.alive()
         wait_until(lambda: receive_snapshot(address)["health"]["products"]["1"]["up"])
+        upstream.send_frame(frames.ODDS_CHANGE, ODDS | {"timestamp": 3000}, 3000)
+        wait_until(lambda: "active" in {x["status"] for x in receive_snapshot(address)["lines"]})
 
 
 def big_board(events=400, markets=40):
@@ -820,7 +826,8 @@ def test_the_board_socket_is_the_feed_blueprints_and_only_it_drops_compression(a
 def test_the_boards_get_the_outages_in_the_snapshot_and_as_each_begins_and_ends():
     now = [10_000]
     hub = LocalHub()
-    relay = Relay(MarketState(None), FeedHealth(), hub, store=None, clock=lambda: now[0])
+    state = MarketState(MarketDescriptions.load(None))
+    relay = Relay(state, FeedHealth(), hub, store=None, clock=lambda: now[0])
 
     def alive(at, offset=0):
         now[0] = at

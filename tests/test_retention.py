@@ -14,6 +14,7 @@ from feed.relay import Relay
 from feed.retention import MEMORY_KEPT_MS, Retention
 
 GRACE = 60_000
+RECEIVED = 10_000  # when the relay got each message: after every stamp sent here
 
 
 class NoStore:
@@ -22,8 +23,8 @@ class NoStore:
     def changed(self, lines, event):
         pass
 
-    def log_bet_stop(self, frame, applied, received_ms):
-        return {"event_id": frame.data.get("event_id")}
+    def log_bet_stop(self, applied, received_ms):
+        return {"event_id": applied.event_id}
 
 
 def odds(event_id, *markets, timestamp=1000, status=1):
@@ -69,9 +70,9 @@ def board(relay):
 
 def test_closed_lines_go_after_the_grace_and_open_ones_stay(relay):
     retention = Retention(GRACE)
-    relay.handle(odds("a", 1, 18, 29), 0)
-    relay.handle(settle("a", 1), 0)
-    relay.handle(odds("a", 18, status=0, timestamp=6000), 0)  # deactivated
+    relay.handle(odds("a", 1, 18, 29), RECEIVED)
+    relay.handle(settle("a", 1), RECEIVED)
+    relay.handle(odds("a", 18, status=0, timestamp=6000), RECEIVED)  # deactivated
     assert relay.prune(retention, 1_000) == ([], [])  # first seen closed now
     assert relay.prune(retention, 1_000 + GRACE - 1) == ([], [])
     assert board(relay) == ({"a"}, {("a", 1), ("a", 18), ("a", 29)})
@@ -83,12 +84,12 @@ def test_closed_lines_go_after_the_grace_and_open_ones_stay(relay):
 
 def test_a_line_reopened_within_the_grace_is_kept_and_its_clock_starts_again(relay):
     retention = Retention(GRACE)
-    relay.handle(odds("a", 1, 18), 0)
-    relay.handle(odds("a", 1, status=0, timestamp=2000), 0)
+    relay.handle(odds("a", 1, 18), RECEIVED)
+    relay.handle(odds("a", 1, status=0, timestamp=2000), RECEIVED)
     relay.prune(retention, 0)
-    relay.handle(odds("a", 1, timestamp=3000), 0)  # active again
+    relay.handle(odds("a", 1, timestamp=3000), RECEIVED)  # active again
     relay.prune(retention, GRACE // 2)
-    relay.handle(odds("a", 1, status=0, timestamp=4000), 0)
+    relay.handle(odds("a", 1, status=0, timestamp=4000), RECEIVED)
     relay.prune(retention, GRACE)
     assert board(relay)[1] == {("a", 1), ("a", 18)}
     relay.prune(retention, GRACE + GRACE)
@@ -97,22 +98,23 @@ def test_a_line_reopened_within_the_grace_is_kept_and_its_clock_starts_again(rel
 
 def test_stale_odds_cannot_reopen_a_line_once_it_is_forgotten(relay):
     retention = Retention(GRACE)
-    relay.handle(odds("a", 1, 18, timestamp=1000), 0)
-    relay.handle(settle("a", 1, 18, timestamp=5000), 0)
+    relay.handle(odds("a", 1, 18, timestamp=1000), RECEIVED)
+    relay.handle(settle("a", 1, 18, timestamp=5000), RECEIVED)
     relay.prune(retention, 0)
     relay.prune(retention, GRACE)
     assert board(relay) == (set(), set())
-    relay.handle(odds("a", 1, timestamp=4000), 0)  # older than the settlement: stays stopped
+    relay.handle(odds("a", 1, timestamp=4000), RECEIVED)  # older than the settlement: stays stopped
     assert relay.state.lines[("a", 1, "")].status == "suspended"
-    relay.handle(odds("a", 18, timestamp=6000), 0)  # the feed's newest word
+    relay.handle(odds("a", 18, timestamp=6000), RECEIVED)  # the feed's newest word
     assert relay.state.lines[("a", 18, "")].status == "active"
 
 
 def test_the_memory_of_a_forgotten_event_goes_a_day_later(relay):
     retention = Retention(GRACE)
-    relay.handle(odds("a", 1), 0)
-    relay.handle(settle("a", 1), 0)
-    relay.handle(Frame(frames.BET_STOP, 1000, {"event_id": "never-seen", "timestamp": 1000}), 0)
+    relay.handle(odds("a", 1), RECEIVED)
+    relay.handle(settle("a", 1), RECEIVED)
+    stop = {"event_id": "never-seen", "timestamp": 1000}
+    relay.handle(Frame(frames.BET_STOP, 1000, stop), RECEIVED)
     relay.prune(retention, 0)
     relay.prune(retention, GRACE)
     assert set(relay.state.memory) == {"a", "never-seen"}
@@ -127,9 +129,9 @@ def test_the_memory_of_a_forgotten_event_goes_a_day_later(relay):
 def test_an_event_goes_with_its_last_line_and_leaves_the_subscribe_list(app):
     runtime = app.extensions["feed"]
     retention = Retention(GRACE)
-    runtime.relay.handle(odds("a", 1, 18), 0)
-    runtime.relay.handle(odds("b", 1), 0)
-    runtime.relay.handle(settle("a", 1, 18), 0)
+    runtime.relay.handle(odds("a", 1, 18), RECEIVED)
+    runtime.relay.handle(odds("b", 1), RECEIVED)
+    runtime.relay.handle(settle("a", 1, 18), RECEIVED)
     runtime.relay.prune(retention, 0)
     assert runtime.term.subscriptions() == ["a", "b"]
     assert runtime.relay.prune(retention, GRACE) == ([("a", 1, ""), ("a", 18, "")], ["a"])
@@ -141,10 +143,10 @@ def test_an_event_goes_with_its_last_line_and_leaves_the_subscribe_list(app):
 def test_an_event_without_odds_stays_unless_it_is_over(relay):
     retention = Retention(GRACE)
     fixture = {"product": 3, "change_type": 1, "timestamp": 1000}
-    relay.handle(Frame(frames.FIXTURE_CHANGE, 1000, fixture | {"event_id": "later"}), 0)
-    relay.handle(Frame(frames.FIXTURE_CHANGE, 1000, fixture | {"event_id": "off"}), 0)
+    relay.handle(Frame(frames.FIXTURE_CHANGE, 1000, fixture | {"event_id": "later"}), RECEIVED)
+    relay.handle(Frame(frames.FIXTURE_CHANGE, 1000, fixture | {"event_id": "off"}), RECEIVED)
     cancel = fixture | {"event_id": "off", "change_type": 3, "timestamp": 2000}
-    relay.handle(Frame(frames.FIXTURE_CHANGE, 2000, cancel), 0)
+    relay.handle(Frame(frames.FIXTURE_CHANGE, 2000, cancel), RECEIVED)
     relay.prune(retention, 0)
     assert relay.prune(retention, 10 * GRACE) == ([], ["off"])
     assert board(relay)[0] == {"later"}

@@ -7,8 +7,9 @@ import pytest
 from app import create_app
 from database import db
 from feed.bus import MemoryBus
-from feed.consumer import FEED_GAP, Consumer
+from feed.consumer import Consumer
 from feed.models import FeedLine
+from feed.relay import FEED_GAP
 from tests.conftest import base_config
 from tests.upstream import wait_until
 
