@@ -1,5 +1,5 @@
-"""How the app shows itself: safe headers and error pages, metrics, readiness, logs, and errors a
-person can act on."""
+"""How the app shows itself: safe headers and error pages, metrics, readiness, logs, errors a
+person can act on, and how long it waits for a request's body."""
 
 import sys
 
@@ -9,7 +9,7 @@ from flask import Response, current_app, g, request
 
 from database import db
 
-from . import commands, errors, headers, logs, metrics, startup
+from . import bodies, commands, errors, headers, logs, metrics, startup
 from .ready import Readiness
 
 __all__ = ["init_app", "logs", "metrics", "refuse_to_start"]
@@ -24,8 +24,14 @@ def refuse_to_start(exc):
 
 
 def init_app(app):
-    """Headers and error pages on every response, /metrics and /ready, readable CLI errors."""
+    """Headers and error pages on every response, bodies in time, /metrics and /ready, readable
+    CLI errors."""
     app.after_request(headers.add_security_headers)
+    arrivals = app.extensions["bodies"] = bodies.Arrivals(
+        app.config["BODY_TIMEOUT_SECONDS"], app.config["BODY_WAITS_PER_ADDRESS"]
+    )
+    app.before_request(arrivals.expect)
+    app.teardown_request(arrivals.forget)
     errors.init_app(app)
     app.extensions["ops"] = Readiness(app)
     app.add_url_rule("/metrics", "ops.metrics", serve_metrics)
