@@ -9,7 +9,7 @@ from flask import Response, current_app, g, request
 
 from database import db
 
-from . import bodies, commands, errors, headers, logs, metrics, startup
+from . import bodies, commands, errors, headers, logs, metrics, startup, values
 from .ready import Readiness
 
 __all__ = ["init_app", "logs", "metrics", "refuse_to_start"]
@@ -24,14 +24,15 @@ def refuse_to_start(exc):
 
 
 def init_app(app):
-    """Headers and error pages on every response, bodies in time, /metrics and /ready, readable
-    CLI errors."""
+    """Headers and error pages on every response, bodies in time, no NUL in a query string or
+    form, /metrics and /ready, readable CLI errors."""
     app.after_request(headers.add_security_headers)
     arrivals = app.extensions["bodies"] = bodies.Arrivals(
         app.config["BODY_TIMEOUT_SECONDS"], app.config["BODY_WAITS_PER_ADDRESS"]
     )
     app.before_request(arrivals.expect)
     app.teardown_request(arrivals.forget)
+    app.request_class = values.Request
     errors.init_app(app)
     app.extensions["ops"] = Readiness(app)
     app.add_url_rule("/metrics", "ops.metrics", serve_metrics)
