@@ -53,13 +53,7 @@ def init_app(app):
 
 def serve_metrics():
     """Every metric in Prometheus' text format, for METRICS_TOKEN or METRICS_ALLOWED_IPS."""
-    config = current_app.config
-    if not metrics.scrape_allowed(
-        request.headers.get("Authorization", ""),
-        request.remote_addr,
-        config["METRICS_TOKEN"],
-        config["METRICS_ALLOWED_IPS"],
-    ):
+    if not _on_call():
         return {"error": "forbidden"}, 403, {"WWW-Authenticate": "Bearer"}
     runtime = current_app.extensions.get("feed")
     body, content_type = metrics.exposition(runtime.vitals() if runtime is not None else {})
@@ -67,9 +61,25 @@ def serve_metrics():
 
 
 def ready():
-    """200 when the database, Redis (when configured) and the feed are usable, else 503."""
+    """200 when the database, Redis (when configured) and the feed are usable, else 503; each
+    check's answer only for on-call (METRICS_TOKEN or METRICS_ALLOWED_IPS)."""
     usable, checks = current_app.extensions["ops"].report()
-    return {"ready": usable, "checks": checks}, 200 if usable else 503
+    status = 200 if usable else 503
+    # The reasons name the database's and Redis' hosts, ports and names.
+    if not _on_call():
+        return {"ready": usable}, status
+    return {"ready": usable, "checks": checks}, status
+
+
+def _on_call():
+    """Whether this request comes from on-call: the metrics' token or one of their addresses."""
+    config = current_app.config
+    return metrics.scrape_allowed(
+        request.headers.get("Authorization", ""),
+        request.remote_addr,
+        config["METRICS_TOKEN"],
+        config["METRICS_ALLOWED_IPS"],
+    )
 
 
 def _count_board_sockets(app):
