@@ -73,6 +73,7 @@ class TimedBody:
         self.on_end = None  # called once, when the body has come or is no longer waited for
 
     def end(self):
+        """Call on_end, the first time only."""
         ended, self.on_end = self.on_end, None
         if ended is not None:
             ended()
