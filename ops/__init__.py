@@ -1,5 +1,5 @@
 """How the app shows itself: safe headers and error pages, metrics, readiness, logs, errors a
-person can act on, and how long it waits for a request's body."""
+person can act on; and what it takes from a request: its body in time, text without NUL."""
 
 import sys
 
