@@ -1,6 +1,7 @@
 """Settings read from the environment, in one place."""
 
 import json
+import math
 import os
 import secrets
 from pathlib import Path
@@ -114,6 +115,19 @@ def log_format(environ):
     return value
 
 
+def above_zero(environ, name, default, kind=float):
+    """Read a number above zero (a whole one with kind=int); the default when unset."""
+    text = environ.get(name, "").strip() or str(default)
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not (math.isfinite(value) and value > 0):
+        whole = "a whole number" if kind is int else "a number"
+        raise SettingError(f"{name} must be {whole} above 0, not {text!r}")
+    return value
+
+
 def from_environment(environ=None, instance_path="instance"):
     """Build the app's configuration mapping from environment variables."""
     environ = os.environ if environ is None else environ
@@ -136,6 +150,10 @@ def from_environment(environ=None, instance_path="instance"):
         # gives up and a callback answers "busy, retry later".
         "DATABASE_LOCK_TIMEOUT": float(environ.get("DATABASE_LOCK_TIMEOUT", "2")),
         "DATABASE_STATEMENT_TIMEOUT": float(environ.get("DATABASE_STATEMENT_TIMEOUT", "5")),
+        # Longest a request's body may take to arrive after its headers; and how many requests
+        # of one client address a worker waits for a body at once (more must bring it whole).
+        "BODY_TIMEOUT_SECONDS": above_zero(environ, "BODY_TIMEOUT_SECONDS", 5),
+        "BODY_WAITS_PER_ADDRESS": above_zero(environ, "BODY_WAITS_PER_ADDRESS", 20, kind=int),
         # How many proxies in front of us append to X-Forwarded-For (1 behind a platform router).
         "PROXY_HOPS": int(environ.get("PROXY_HOPS", "0")),
         # Wallet

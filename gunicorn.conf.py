@@ -38,6 +38,10 @@ worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "10000"))
 # The platform sends SIGTERM and kills 30 s later: finish within that.
 graceful_timeout = 25
 timeout = 30
+# Also how long a request's headers may take: the gevent worker parses them under a gevent
+# Timeout of this many seconds and closes the connection when it fires. The body is read by the
+# app, within BODY_TIMEOUT_SECONDS (ops/bodies.py).
+keepalive = 2
 accesslog = os.environ.get("ACCESS_LOG") or None
 # /metrics adds up every worker's values from files here (prometheus_client's multiprocess
 # mode): a new directory for each start of the server, set before any worker imports the app.
@@ -59,9 +63,13 @@ def post_worker_init(worker):
     import gc
     import threading
 
+    import gevent
+
     import gevent_waits
 
     gevent_waits.install()
+    # A wait for a request's body is a wait on gevent's hub: its Timeout bounds it.
+    worker.wsgi.extensions["bodies"].timeout = gevent.Timeout
     feed = worker.wsgi.extensions["feed"]
     feed.start()
     threading.Thread(target=_stop_feed_on_shutdown, args=(worker, feed), daemon=True).start()

@@ -413,9 +413,11 @@ class FeedStore:
     # Reading ------------------------------------------------------------------------------
 
     def recent_bet_stops(self, limit=100, event_id=None):
-        """The latest BetStop log entries, newest first."""
+        """The latest BetStop log entries, newest first; Unstorable for an event id that no row
+        can hold (PostgreSQL would refuse one with a NUL)."""
         query = select(*BetStopRecord.__table__.columns).order_by(BetStopRecord.id.desc())
         if event_id:
+            fit(BetStopRecord, {"event_id": event_id}, keys={"event_id"})
             query = query.where(BetStopRecord.event_id == event_id)
         rows = self._read(lambda connection: connection.execute(query.limit(limit)).all())
         return [BetStopRecord(**row._asdict()).to_json() for row in rows]

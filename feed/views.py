@@ -3,12 +3,13 @@
 import logging
 import ssl
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request
 from flask_sock import Sock
 
 from ops import metrics
 
 from .hub import NUDGE_EVERY
+from .models import Unstorable
 from .stream import BoardSocket, message_frame, text_frame
 
 bp = Blueprint("feed", __name__)
@@ -75,7 +76,10 @@ def bet_stops():
     """The latest BetStops, newest first: ?event_id= to filter, ?limit= up to 1000."""
     limit = min(max(request.args.get("limit", 100, type=int), 1), 1000)
     store = current_app.extensions["feed"].store
-    return {"bet_stops": store.recent_bet_stops(limit, request.args.get("event_id") or None)}
+    try:
+        return {"bet_stops": store.recent_bet_stops(limit, request.args.get("event_id") or None)}
+    except Unstorable:
+        abort(400)
 
 
 @bp.get("/feed/status")

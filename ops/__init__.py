@@ -1,5 +1,5 @@
-"""How the app shows itself: safe headers and error pages, metrics, readiness, logs, and errors a
-person can act on."""
+"""How the app shows itself: safe headers and error pages, metrics, readiness, logs, errors a
+person can act on; and what it takes from a request: its body in time, text without NUL."""
 
 import sys
 
@@ -9,7 +9,7 @@ from flask import Response, current_app, g, request
 
 from database import db
 
-from . import commands, errors, headers, logs, metrics, startup
+from . import bodies, commands, errors, headers, logs, metrics, startup, values
 from .ready import Readiness
 
 __all__ = ["init_app", "logs", "metrics", "refuse_to_start"]
@@ -24,8 +24,15 @@ def refuse_to_start(exc):
 
 
 def init_app(app):
-    """Headers and error pages on every response, /metrics and /ready, readable CLI errors."""
+    """Headers and error pages on every response, bodies in time, no NUL in a query string or
+    form, /metrics and /ready, readable CLI errors."""
     app.after_request(headers.add_security_headers)
+    arrivals = app.extensions["bodies"] = bodies.Arrivals(
+        app.config["BODY_TIMEOUT_SECONDS"], app.config["BODY_WAITS_PER_ADDRESS"]
+    )
+    app.before_request(arrivals.expect)
+    app.teardown_request(arrivals.forget)
+    app.request_class = values.Request
     errors.init_app(app)
     app.extensions["ops"] = Readiness(app)
     app.add_url_rule("/metrics", "ops.metrics", serve_metrics)
@@ -46,13 +53,7 @@ def init_app(app):
 
 def serve_metrics():
     """Every metric in Prometheus' text format, for METRICS_TOKEN or METRICS_ALLOWED_IPS."""
-    config = current_app.config
-    if not metrics.scrape_allowed(
-        request.headers.get("Authorization", ""),
-        request.remote_addr,
-        config["METRICS_TOKEN"],
-        config["METRICS_ALLOWED_IPS"],
-    ):
+    if not _on_call():
         return {"error": "forbidden"}, 403, {"WWW-Authenticate": "Bearer"}
     runtime = current_app.extensions.get("feed")
     body, content_type = metrics.exposition(runtime.vitals() if runtime is not None else {})
@@ -60,9 +61,25 @@ def serve_metrics():
 
 
 def ready():
-    """200 when the database, Redis (when configured) and the feed are usable, else 503."""
+    """200 when the database, Redis (when configured) and the feed are usable, else 503; each
+    check's answer only for on-call (METRICS_TOKEN or METRICS_ALLOWED_IPS)."""
     usable, checks = current_app.extensions["ops"].report()
-    return {"ready": usable, "checks": checks}, 200 if usable else 503
+    status = 200 if usable else 503
+    # The reasons name the database's and Redis' hosts, ports and names.
+    if not _on_call():
+        return {"ready": usable}, status
+    return {"ready": usable, "checks": checks}, status
+
+
+def _on_call():
+    """Whether this request comes from on-call: the metrics' token or one of their addresses."""
+    config = current_app.config
+    return metrics.scrape_allowed(
+        request.headers.get("Authorization", ""),
+        request.remote_addr,
+        config["METRICS_TOKEN"],
+        config["METRICS_ALLOWED_IPS"],
+    )
 
 
 def _count_board_sockets(app):

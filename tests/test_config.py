@@ -73,3 +73,23 @@ def test_a_production_database_needs_a_gate_for_the_wallet():
 
 def test_the_embedded_database_may_run_an_open_wallet():
     assert config.from_environment({})["WALLET_OPEN"] is False
+
+
+def test_a_body_s_wait_is_bounded_by_settings_above_zero():
+    import pytest
+
+    defaults = config.from_environment({})
+    assert (defaults["BODY_TIMEOUT_SECONDS"], defaults["BODY_WAITS_PER_ADDRESS"]) == (5, 20)
+    given = config.from_environment({"BODY_TIMEOUT_SECONDS": "2.5", "BODY_WAITS_PER_ADDRESS": "3"})
+    assert (given["BODY_TIMEOUT_SECONDS"], given["BODY_WAITS_PER_ADDRESS"]) == (2.5, 3)
+    for name, value in [
+        ("BODY_TIMEOUT_SECONDS", "0"),
+        ("BODY_TIMEOUT_SECONDS", "-1"),
+        ("BODY_TIMEOUT_SECONDS", "nan"),
+        ("BODY_TIMEOUT_SECONDS", "inf"),
+        ("BODY_TIMEOUT_SECONDS", "soon"),
+        ("BODY_WAITS_PER_ADDRESS", "0"),
+        ("BODY_WAITS_PER_ADDRESS", "2.5"),
+    ]:
+        with pytest.raises(config.SettingError, match=f"{name} must be .* above 0, not '{value}'"):
+            config.from_environment({name: value})

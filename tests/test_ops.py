@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from app import create_app
 from database import db
 from tests.conftest import base_config
+from tests.redis_server import own_redis
 from tests.servers import ROOT, gunicorn
 from tests.wallet.calls import deposit, place_bet_body
 
@@ -155,6 +156,55 @@ def test_not_ready_while_the_feed_is_not_connected(sqlite_database_url, dispose)
     answer = app.test_client().get("/ready")
     assert answer.status_code == 503
     assert answer.json["checks"]["feed"] == "down: not connected upstream"
+
+
+STRANGER = {"X-Forwarded-For": "203.0.113.7"}  # behind one proxy (PROXY_HOPS=1)
+
+
+@pytest.mark.parametrize(
+    ("headers", "environ", "detailed"),
+    [
+        (STRANGER, {}, False),
+        (STRANGER | {"Authorization": "Bearer wrong"}, {}, False),
+        (STRANGER | {"Authorization": "Bearer s3cret-token"}, {}, True),
+        ({"X-Forwarded-For": "10.1.2.3"}, {}, True),
+        ({}, {"REMOTE_ADDR": "127.0.0.1"}, True),  # this machine, not behind the proxy
+    ],
+)
+def test_ready_shows_why_not_only_to_the_metrics_token_and_allowed_addresses(
+    dispose, headers, environ, detailed
+):
+    app = make_app(
+        "postgresql+psycopg://postgres@127.0.0.1:9/nothing",
+        PROXY_HOPS=1,
+        METRICS_TOKEN="s3cret-token",
+        METRICS_ALLOWED_IPS=["10.0.0.0/8", "127.0.0.1/32"],
+    )
+    dispose(app)
+    answer = app.test_client().get("/ready", headers=headers, environ_base=environ)
+    assert answer.status_code == 503
+    if detailed:
+        assert "refused" in answer.json["checks"]["database"].lower()
+    else:
+        assert answer.json == {"ready": False}
+
+
+@pytest.mark.slow
+def test_under_gunicorn_ready_keeps_a_stopped_redis_s_address_from_strangers(
+    sqlite_database_url, tmp_path
+):
+    with own_redis(tmp_path) as server:
+        settings = {"FEED_ENABLED": "0", "PROXY_HOPS": "1", "METRICS_TOKEN": "s3cret-token"}
+        with gunicorn(sqlite_database_url, REDIS_URL=server.url, **settings) as address:
+            assert requests.get(f"http://{address}/ready", headers=STRANGER, timeout=30).ok
+            server.stop()
+            answer = requests.get(f"http://{address}/ready", headers=STRANGER, timeout=10)
+            assert (answer.status_code, answer.json()) == (503, {"ready": False})
+            assert str(server.port) not in answer.text
+            token = STRANGER | {"Authorization": "Bearer s3cret-token"}
+            answer = requests.get(f"http://{address}/ready", headers=token, timeout=10)
+            assert answer.status_code == 503
+            assert str(server.port) in answer.json()["checks"]["redis"]
 
 
 def test_health_stays_a_cheap_liveness_check(sqlite_database_url, dispose):
