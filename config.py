@@ -128,6 +128,24 @@ def above_zero(environ, name, default, kind=float):
     return value
 
 
+def connect_args(environ, url):
+    """The driver's connection settings: on PostgreSQL, bounds on connecting and on a peer that
+    went silent (a failover that drops packets), so that no wait on the database is endless."""
+    if not url.startswith("postgresql"):
+        return {}
+    dead = above_zero(environ, "DATABASE_DEAD_SECONDS", 20)
+    return {
+        "connect_timeout": max(1, round(above_zero(environ, "DATABASE_CONNECT_TIMEOUT", 5))),
+        # Probes after a third of it idle, then two more, a sixth apart: a silent peer is
+        # found within it. Data sent and not acknowledged for as long fails the connection.
+        "keepalives": 1,
+        "keepalives_idle": max(1, round(dead / 3)),
+        "keepalives_interval": max(1, round(dead / 6)),
+        "keepalives_count": 4,
+        "tcp_user_timeout": round(dead * 1000),
+    }
+
+
 def from_environment(environ=None, instance_path="instance"):
     """Build the app's configuration mapping from environment variables."""
     environ = os.environ if environ is None else environ
@@ -135,6 +153,7 @@ def from_environment(environ=None, instance_path="instance"):
         "SECRET_KEY": secret_key(environ, instance_path),
         "SQLALCHEMY_DATABASE_URI": database_url(environ, instance_path),
         "SQLALCHEMY_ENGINE_OPTIONS": {
+            "connect_args": connect_args(environ, database_url(environ, instance_path)),
             # Recycle rather than pre-ping: a ping is a round trip on every money callback.
             "pool_recycle": 300,
             # A fixed set of connections, no overflow: past the pool's size, callbacks queue for

@@ -43,6 +43,8 @@ DOING_MEANWHILE = {
     "standby": "standing by",
 }
 QUEUE_LIMIT = 10_000  # messages waiting for the bus; past it they are dropped and boards resync
+RESTORE_RETRY_CAP_S = 30  # the longest wait between tries to load the last known board
+RESTORE_WAIT_S = 2.0  # how long a start waits for it before it connects without it
 
 
 def wall_ms():
@@ -172,8 +174,8 @@ class Consumer:
             return
         self.started = True
         if self.bus is None:
-            self.term.relay.restore()
             self.store.start()
+            self._restore_in_background(self.term).wait(RESTORE_WAIT_S)
             self.term.start()
         else:
             threading.Thread(target=self._campaign, name="feed-lease", daemon=True).start()
@@ -278,25 +280,41 @@ class Consumer:
         self.epoch = epoch
         self.outlet = BusOutlet(self.bus, epoch, self.fenced)
         term = Term(self.app, self.store, self.outlet, self.clock)
-        gap = []
-        try:
-            gap = term.relay.restore()  # every line restored open reads "feed gap"
-        except Exception:
-            # The database is away: lead from an empty board rather than not at all. Lines come
-            # back with their next odds; the relay never waits on the database.
-            log.exception("could not load the last known board: leading from an empty one")
+        self._restore_in_background(term).wait(RESTORE_WAIT_S)
         term.relay.seq = max(term.relay.seq, seq)  # sequence numbers go on from the last leader
         self.outlet.attach(term.relay)
         self.term, self.role = term, "leader"
         self.outlet.start()
         self.store.start()  # once: it goes on writing (and pruning) if this process stands down
         term.start()
-        log.warning(
-            "leading the feed: epoch %s from seq %s, %s lines suspended for the gap",
-            epoch,
-            term.relay.seq,
-            len(gap),
-        )
+        log.warning("leading the feed: epoch %s from seq %s", epoch, term.relay.seq)
+
+    def _restore_in_background(self, term):
+        """Load the last known board behind the relay, trying again until it comes; return an
+        event set once it did.
+
+        The relay never waits on the database, at a start neither: a database that refuses or
+        hangs leaves the boards on an empty board (nothing on it bettable) until it answers.
+        """
+        done = threading.Event()
+
+        def restore():
+            attempt = 0
+            while not (self.stopped.is_set() or term.stopped.is_set()):
+                try:
+                    gap = term.relay.restore()
+                except Exception as exc:
+                    if attempt == 0:
+                        log.warning("could not load the last known board (%s): retrying", exc)
+                    attempt += 1
+                    term.stopped.wait(backoff_delay(attempt, cap=RESTORE_RETRY_CAP_S))
+                    continue
+                log.warning("last known board loaded: %s lines suspended for the gap", len(gap))
+                done.set()
+                return
+
+        threading.Thread(target=restore, name="feed-restore", daemon=True).start()
+        return done
 
     def _stand_down(self):
         log.warning("lease lost to another consumer: standing by")

@@ -590,22 +590,32 @@ class MarketState:
     }
 
     def restore(self, events, lines, bet_stops=()):
-        """Load the last known events and lines (from the database after a restart).
+        """Load the last known events and lines (from the database after a restart); return
+        the lines it added, and those it stopped.
 
         `bet_stops` are entries of the BetStop log (event_id, groups, product, status, sent_at):
         remembered again, so that lines older odds create after the restart obey them too.
+        What the feed has said since the start wins over what is restored: a restore may come
+        after the first messages (the database was slow or away), and only adds to them; a line
+        opened since by odds stamped at or before a restored BetStop is stopped by it.
         """
         for event in events:
-            self.events[event.event_id] = event
+            if event.event_id not in self.events:
+                self.events[event.event_id] = event
             if event.status == "cancelled":
                 self._memory(event.event_id).cancelled = True
+        changed = []
         for line in lines:
+            if line.key in self.lines:
+                continue
             if line.groups is not None:
                 line.groups = _group_names(list(line.groups)) or None
             line.products = frozenset(line.products or (line.product,))
             self.lines[line.key] = line
             self.lines_by_event.setdefault(line.event_id, {})[line.key] = line
             self._memory(line.event_id).saw(line.updated_at)
+            changed.append(line)
+        stopped = set()
         for entry in bet_stops:
             event_id = event_of(entry)
             if event_id is None:
@@ -619,6 +629,19 @@ class MarketState:
             product = product if product in PRODUCTS else None
             memory.remember(Stop(timestamp, status, groups, product, reason))
             memory.saw(timestamp)
+            stopped.add(event_id)
+        restored = {line.key for line in changed}
+        for event_id in stopped:
+            memory = self.memory[event_id]
+            for line in self.lines_by_event.get(event_id, {}).values():
+                if line.status != ACTIVE or line.key in restored:
+                    continue
+                stop = memory.stop_over(line.groups, line.fed_by, since=line.updated_at)
+                if stop is not None:
+                    line.status, line.reason = stop.status, stop.reason
+                    line.updated_at = stop.timestamp
+                    changed.append(line)
+        return changed
 
     def forget(self, event_id, keys):
         """Drop these lines of an event, and the event with its last line; True if the event went.

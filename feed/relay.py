@@ -13,7 +13,7 @@ from ops import metrics
 from . import frames
 from .frames import FrameError
 from .health import Outages
-from .market import ApplyFailed, MessageError
+from .market import ACTIVE, SUSPENDED, ApplyFailed, MessageError
 from .snapshot import BoardSnapshot
 
 log = logging.getLogger(__name__)
@@ -84,17 +84,29 @@ class Relay:
 
         Whatever the upstream said while this process was not listening is unknown (it has no
         replay): every line restored open reads suspended ("feed gap") until odds reopen it.
-        Returns those lines.
+        It may come after the first messages (a slow database is waited for in the background):
+        the boards then resync from a snapshot that holds both. Returns the restored lines
+        suspended for the gap.
         """
-        events, lines = self.store.load()
+        events, lines = self.store.load()  # outside the lock: the relay goes on meanwhile
         logged = self.store.recent_bet_stops(RESTORED_BET_STOPS)  # newest first
-        with self.lock:
-            self.state.restore(events, lines, list(reversed(logged)))
-            gap = self.state.suspend(reason=FEED_GAP)
-            self.store.changed([line.to_json() for line in gap], None)
-            self.board.reset(self.state.snapshot())
-            self._snapshot = None
-            self.bet_stops.extend(reversed(logged[: self.bet_stops.maxlen]))
+        with self._changing():
+            changed = self.state.restore(events, lines, list(reversed(logged)))
+            gap = []
+            for line in changed:
+                if line.status == ACTIVE:
+                    line.status, line.reason = SUSPENDED, FEED_GAP
+                    gap.append(line)
+            self.store.changed([line.to_json() for line in changed], None)
+            self.bet_stops.extendleft(logged[: self.bet_stops.maxlen - len(self.bet_stops)])
+            if self.seq:
+                # Boards have a board without these: a gap in the sequence, told at once by the
+                # health message after it, makes every one resync.
+                self._resync()
+                self._publish_health(self.clock(), force=True)
+            else:
+                self.board.reset(self.state.snapshot())
+                self._snapshot = None
         return gap
 
     def receive(self, raw):

@@ -45,6 +45,7 @@ PRUNE_EVERY_MS = 3_600_000
 PRUNE_FIRST_MS = 60_000  # after start: a process starting among others has other work first
 PRUNE_BATCH = 1000  # rows deleted a transaction: other writers get the database in between
 PRUNE_PAUSE_S = 0.01
+STALLED_MS = 10_000  # a flush under way for longer: the database reads "stalled" in the status
 STOP_WAIT_S = 15  # on shutdown, how long a write under way may take before the last flush
 
 
@@ -89,6 +90,7 @@ class FeedStore:
         self.waiting_since = None  # our time (ms) of the oldest change not written yet
         self.writing = 0  # rows of the flush under way
         self.writing_since = None
+        self.flush_started = None  # when the flush under way began (ms)
         self.counts = collections.Counter()  # rows written, set aside, dropped
         self.set_aside_reasons = collections.Counter()
         self.outage = None  # {"since", "error", "attempts"} while the database refuses writes
@@ -209,6 +211,7 @@ class FeedStore:
             bet_stops, self.bet_stops = list(self.bet_stops), collections.deque()
             since, self.waiting_since = self.waiting_since, None
             self.writing, self.writing_since = len(bet_stops) + len(events) + len(lines), since
+            self.flush_started = self.clock()
         queued = collections.deque(
             [(BetStopRecord, row) for row in bet_stops]
             + [(FeedEvent, item) for item in events.values()]
@@ -260,7 +263,7 @@ class FeedStore:
         finally:
             with self.lock:
                 self.counts.update({f"written_{table}": n for table, n in written.items()})
-                self.writing, self.writing_since = 0, None
+                self.writing, self.writing_since, self.flush_started = 0, None, None
         return written
 
     def _requeue(self, items, since):
@@ -362,8 +365,11 @@ class FeedStore:
             )
             counts = dict(self.counts)
             reasons = dict(self.set_aside_reasons)
+        started = self.flush_started
+        stalled = started is not None and self.clock() - started > STALLED_MS
         return {
-            "database": "down" if self.outage else "up",
+            # A write that never ends is no outage the database reported: say it all the same.
+            "database": "down" if self.outage else "stalled" if stalled else "up",
             "waiting": waiting,
             "lag_ms": 0 if oldest is None else max(0, self.clock() - oldest),
             "set_aside": counts.pop("set_aside", 0),

@@ -1,6 +1,7 @@
 """How the app shows itself: safe headers and error pages, metrics, readiness, logs, errors a
 person can act on; and what it takes from a request: its body in time, text without NUL."""
 
+import logging
 import sys
 
 import click
@@ -13,6 +14,7 @@ from . import bodies, commands, errors, headers, logs, metrics, startup, values
 from .ready import Readiness
 
 __all__ = ["init_app", "logs", "metrics", "refuse_to_start"]
+log = logging.getLogger(__name__)
 
 
 def refuse_to_start(exc):
@@ -46,7 +48,9 @@ def init_app(app):
         # that serves this code: else one sentence, not a traceback per request.
         if not app.testing and click.get_current_context(silent=True) is None:
             problem = startup.database_problem()
-            if problem:
+            if isinstance(problem, startup.Unreachable):
+                log.warning("starting without the database: %s", problem)
+            elif problem:
                 refuse_to_start(problem)
     commands.explain_failures(app.cli, url)
 

@@ -1,4 +1,10 @@
-"""Whether the database can serve this code, checked once as a server starts."""
+"""Whether the database can serve this code, checked once as a server starts.
+
+A database that is there but not migrated for this code is a deploy's mistake: the server
+refuses to start, with the sentence. One that cannot be reached (away, refusing, hanging past
+its connect timeout) is an outage: the server starts all the same, as the relay must reach the
+boards without it, and says so (`Unreachable`).
+"""
 
 import time
 
@@ -11,6 +17,10 @@ from database import db
 from .commands import explain
 
 NOT_MIGRATED = "the database is not migrated{detail}: run `flask --app app db upgrade` first"
+
+
+class Unreachable(str):
+    """The sentence for a database that cannot be reached now: start, and say so."""
 
 
 def database_problem(patience=10.0):
@@ -43,7 +53,8 @@ def _database_problem():
     except sa.exc.DBAPIError as exc:
         if "database is locked" in str(exc.orig):
             raise
-        return explain(exc, url) or f"the database at {url} failed: {exc.orig}"
+        sentence = explain(exc, url) or f"the database at {url} failed: {exc.orig}"
+        return Unreachable(sentence) if isinstance(exc, sa.exc.OperationalError) else sentence
     if applied != heads:
         at, needs = ", ".join(sorted(applied)) or "nothing", ", ".join(sorted(heads))
         return NOT_MIGRATED.format(detail=f" (at {at}, this code needs {needs})")

@@ -530,3 +530,26 @@ def test_the_gevent_worker_sends_sqlite_writes_to_native_threads():
         "print(feed.store.sqlite_writes_run_on(native) != native())\n"
     )
     assert python_output(code).strip() == "True"
+
+
+def test_a_write_that_never_ends_reads_stalled_not_up(runtime, monkeypatch):
+    release = threading.Event()
+
+    def hanging(work):  # a connection to a peer that went silent: no error, no answer
+        release.wait(10)
+        raise OperationalError("INSERT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(feed.store, "run_in_transaction", hanging)
+    runtime.store.changed([line_json()], None)
+    writer = threading.Thread(target=runtime.store.write)
+    writer.start()
+    try:
+        wait_until(lambda: runtime.store.flush_started is not None, what="the write under way")
+        assert runtime.store.status()["database"] == "up"
+        started = runtime.store.flush_started
+        runtime.store.clock = lambda: started + 10_001
+        assert runtime.store.status()["database"] == "stalled"
+    finally:
+        release.set()
+        writer.join()
+    assert runtime.store.status()["database"] == "down"

@@ -40,3 +40,67 @@ def test_a_server_starts_while_another_process_holds_the_sqlite_write_lock(sqlit
     finally:
         release.join()
         holder.close()
+
+
+class SilentDatabase:
+    """A TCP port that accepts connections and never answers: a database that hangs."""
+
+    def __init__(self):
+        import socket
+
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.held = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                return
+            self.held.append(connection)
+
+    def close(self):
+        self.server.close()
+        for connection in self.held:
+            connection.close()
+
+
+@pytest.fixture(params=["refusing", "hanging"])
+def database_away(request):
+    """A PostgreSQL URL whose server refuses connections, or accepts them and says nothing."""
+    if request.param == "refusing":
+        from tests.upstream import free_port
+
+        yield f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
+        return
+    silent = SilentDatabase()
+    yield f"postgresql://postgres@127.0.0.1:{silent.port}/nothing"
+    silent.close()
+
+
+def test_the_relay_reaches_the_boards_when_the_database_is_away_at_the_start(
+    database_away, upstream
+):
+    import json
+
+    import websocket
+
+    from feed import frames
+
+    settings = {"FEED_URL": upstream.url, "DATABASE_CONNECT_TIMEOUT": "1"}
+    started = time.monotonic()
+    with gunicorn(database_away, **settings) as address:
+        upstream.wait_connected(timeout=15)
+        assert time.monotonic() - started < 15
+        board = websocket.create_connection(f"ws://{address}/ws", timeout=10)
+        snapshot = json.loads(board.recv())
+        assert snapshot["lines"] == []  # nothing known, nothing bettable
+        upstream.alive()
+        upstream.send_frame(frames.BET_STOP, {"event_id": "sr:match:1", "timestamp": 1000})
+        message = json.loads(board.recv())
+        while message["type"] != "bet_stop":
+            message = json.loads(board.recv())
+        assert message["data"]["event_id"] == "sr:match:1"
+        board.close()
