@@ -26,7 +26,10 @@ def username_problem(username):
 
 
 def find(username):
-    """The account named `username` (any case), or None."""
+    """The account named `username` (any case), or None; None for a name no account can have."""
+    # Not asked of the database: PostgreSQL refuses a NUL byte in text with an error.
+    if username_problem(username):
+        return None
     return db.session.execute(
         sa.select(User).where(sa.func.lower(User.username) == username.lower())
     ).scalar_one_or_none()

@@ -1,5 +1,6 @@
 """The board's login: accounts, the form and its refusals, sessions, and the gate on the board."""
 
+import logging
 import re
 import uuid
 
@@ -91,6 +92,17 @@ def test_wrong_credentials_say_so_without_telling_which(client, alice, username,
     assert answer.status_code == 401
     assert "Wrong username or password." in answer.text
     assert client.get("/feed/status").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("username", "password"), [("al\x00ice", PASSWORD), ("alice", PASSWORD + "\x00")]
+)
+def test_a_nul_byte_in_the_login_is_a_wrong_login_not_an_error(
+    client, alice, caplog, username, password
+):
+    answer = log_in(client, username, password)
+    assert answer.status_code == 401 and "Wrong username or password." in answer.text
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 def test_a_login_without_the_forms_csrf_token_is_refused(client, alice):
