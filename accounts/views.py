@@ -40,7 +40,7 @@ def log_in():
     user = users.find(username) if username else None
     usable = user is not None and user.active
     if not passwords.verify_password(user.password_hash if usable else None, password):
-        log.info("login failed (address %s, account %r)", address, username)
+        log.warning("login failed (address %s, account %r)", address, username)
         return _form(WRONG, 401)
     limiter.succeeded(address, username)
     gate.start_session(user)

@@ -105,6 +105,13 @@ def test_a_nul_byte_in_the_login_is_a_wrong_login_not_an_error(
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
+def test_a_wrong_password_is_logged_as_one_warning_without_a_traceback(client, alice, caplog):
+    caplog.set_level(logging.INFO)
+    assert log_in(client, password="wrong password!").status_code == 401
+    logged = [(r.levelname, r.getMessage(), r.exc_info) for r in caplog.records]
+    assert logged == [("WARNING", "login failed (address 127.0.0.1, account 'alice')", None)]
+
+
 def test_a_login_without_the_forms_csrf_token_is_refused(client, alice):
     csrf(client)
     for token in ("", "forged-token"):
