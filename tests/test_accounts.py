@@ -2,10 +2,13 @@
 
 import logging
 import re
+import threading
+import time
 import uuid
 
 import pytest
 import redis
+import sqlalchemy as sa
 
 from accounts import passwords, users
 from accounts.limiter import FREE_FAILURES
@@ -132,6 +135,74 @@ def test_passwords_are_stored_as_argon2id_hashes_only(app, alice):
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
     assert passwords.verify_password(stored, PASSWORD)
     assert not passwords.verify_password(stored, PASSWORD + "!")
+
+
+def test_a_login_holds_no_database_connection_while_its_password_is_checked(
+    app, client, alice, monkeypatch
+):
+    held = []
+    verify = passwords.verify_password
+
+    def watched(*args):
+        held.append(db.engine.pool.checkedout())
+        return verify(*args)
+
+    monkeypatch.setattr(passwords, "verify_password", watched)
+    assert log_in(client, password="wrong password!").status_code == 401
+    assert log_in(client).status_code == 302
+    assert held == [0, 0]
+
+
+def test_logins_at_once_hold_at_most_two_of_the_pools_connections(app, alice):
+    with app.app_context():
+        engine = db.engine
+    held, most = [0], [0]
+    lock = threading.Lock()
+
+    def checked_out(*_args):
+        with lock:
+            held[0] += 1
+            most[0] = max(most[0], held[0])
+        time.sleep(0.05)  # a slow database: the reads overlap
+
+    def checked_in(*_args):
+        with lock:
+            held[0] -= 1
+
+    sa.event.listen(engine.pool, "checkout", checked_out)
+    sa.event.listen(engine.pool, "checkin", checked_in)
+    clients = [app.test_client() for _ in range(8)]
+    tokens = [csrf(c) for c in clients]
+    start = threading.Barrier(len(clients))
+    answers = []
+
+    def try_once(number):
+        start.wait()
+        answers.append(log_in(clients[number], f"guess{number}", "x" * 12, tokens[number]))
+
+    threads = [threading.Thread(target=try_once, args=(n,)) for n in range(len(clients))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sa.event.remove(engine.pool, "checkout", checked_out)
+    sa.event.remove(engine.pool, "checkin", checked_in)
+    assert [a.status_code for a in answers] == [401] * len(clients)
+    assert most[0] == 2
+
+
+def test_a_login_that_gets_no_turn_at_the_database_is_answered_503(client, alice, monkeypatch):
+    monkeypatch.setattr(users, "LOGIN_WAIT_S", 0.01)
+    token = csrf(client)
+    taken = [users._LOGIN_READS.acquire() for _ in range(2)]  # two logins reading, slowly
+    try:
+        answer = log_in(client, token=token)
+    finally:
+        for _ in taken:
+            users._LOGIN_READS.release()
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
+    assert "The login is busy. Try again in a moment." in answer.text
+    assert log_in(client, token=token).status_code == 302
 
 
 # Repeated failures ------------------------------------------------------------------------------
