@@ -228,7 +228,7 @@ def test_past_the_free_failures_even_the_right_password_waits_unchecked(
     app, client, alice, monkeypatch
 ):
     clock = frozen(app)
-    for _ in range(FREE_FAILURES["account"]):
+    for _ in range(FREE_FAILURES["pair"]):
         assert log_in(client, password="wrong password!").status_code == 401
     checked = []
     verify = passwords.verify_password
@@ -250,7 +250,7 @@ def test_past_the_free_failures_even_the_right_password_waits_unchecked(
 
 def test_a_long_wait_is_told_in_minutes(app, client, alice):
     clock = frozen(app)
-    for _ in range(FREE_FAILURES["account"] + 8):
+    for _ in range(FREE_FAILURES["pair"] + 8):
         assert log_in(client, password="wrong password!").status_code == 401
         clock.now += 3600 - 1  # each wait over, the count not yet forgotten
     clock.now -= 3600 - 1  # back to the thirteenth failure: 2**8 s to wait
@@ -273,7 +273,7 @@ def test_the_failures_are_counted_in_redis_for_every_worker(database_url, alice)
     first, second = (create_app(base_config(database_url) | settings) for _ in range(2))
     frozen(first, second)
     try:
-        for _ in range(FREE_FAILURES["account"]):
+        for _ in range(FREE_FAILURES["pair"]):
             assert log_in(first.test_client(), password="wrong password!").status_code == 401
         # Another process (here another app) sees the same count.
         assert log_in(second.test_client()).status_code == 429
@@ -294,11 +294,61 @@ def test_without_redis_the_limit_holds_in_the_process(database_url, alice):
     app = create_app(base_config(database_url) | settings)
     frozen(app)
     client = app.test_client()
-    for _ in range(FREE_FAILURES["account"]):
+    for _ in range(FREE_FAILURES["pair"]):
         assert log_in(client, password="wrong password!").status_code == 401
     assert log_in(client).status_code == 429
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def behind_a_router(request, database_url, alice):
+    """The app behind one proxy (X-Forwarded-For names the address), its failures counted in
+    the process or in Redis, its clock frozen: (app, clock)."""
+    settings = {"BOARD_LOGIN": True, "PROXY_HOPS": 1}
+    prefix = f"test-login-{uuid.uuid4().hex}:"
+    if request.param == "redis":
+        settings |= {"REDIS_URL": REDIS_TEST_URL, "LOGIN_LIMIT_PREFIX": prefix}
+    app = create_app(base_config(database_url) | settings)
+    yield app, frozen(app)
+    with app.app_context():
+        db.engine.dispose()
+    client = redis.Redis.from_url(REDIS_TEST_URL)
+    for key in client.scan_iter(prefix + "*"):
+        client.delete(key)
+    client.close()
+
+
+def log_in_from(client, address, password=PASSWORD):
+    """Log in as alice from `address`."""
+    forwarded = {"X-Forwarded-For": address}
+    page = client.get("/login", headers=forwarded)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    form = {"username": "alice", "password": password, "csrf_token": token}
+    return client.post("/login", data=form, headers=forwarded)
+
+
+def test_failures_from_other_addresses_never_lock_the_owner_out(behind_a_router):
+    app, clock = behind_a_router
+    attacker, owner = app.test_client(), app.test_client()
+    for number in range(3 * 6):  # past the account's free failures, from six addresses
+        answer = log_in_from(attacker, f"203.0.113.{number % 6 + 1}", "wrong password!")
+        assert answer.status_code in (401, 429)
+        clock.now += 1
+    # Where the guesses came from, even the right password waits...
+    assert log_in_from(attacker, "203.0.113.1").status_code == 429
+    # ...but the owner, from an address with no failures, is let in.
+    assert log_in_from(owner, "198.51.100.7").status_code == 302
+
+
+def test_failures_for_an_account_from_one_address_slow_that_address_only(behind_a_router):
+    app, _clock = behind_a_router
+    attacker, owner = app.test_client(), app.test_client()
+    for _ in range(FREE_FAILURES["pair"]):
+        assert log_in_from(attacker, "203.0.113.1", "wrong password!").status_code == 401
+    refused = log_in_from(attacker, "203.0.113.1")
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
+    assert log_in_from(owner, "198.51.100.7").status_code == 302
 
 
 # The gate ---------------------------------------------------------------------------------------
