@@ -154,7 +154,7 @@ def test_bin_run_prints_a_login_that_opens_the_board(sqlite_database_url, tmp_pa
         def answers():
             try:
                 return http.get(base + "/login", timeout=2).status_code == 200
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up, or still booting
                 return False
 
         wait_until(answers, timeout=60, what="the server")
