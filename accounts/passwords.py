@@ -28,8 +28,14 @@ def verify_password(stored_hash, password):
         _decoy.append(HASHER.hash("not a password anyone has"))
     # Verifying against the decoy when the username is unknown takes as long as for a real
     # account, so the time of an answer does not tell which usernames exist.
+    return _off_loop(_matches, stored_hash or _decoy[0], password) and bool(stored_hash)
+
+
+def _matches(stored_hash, password):
+    # A wrong password is an answer, not an error: no exception leaves the thread it is checked
+    # on (gevent's thread pool would print its traceback straight to standard error).
     try:
-        return _off_loop(HASHER.verify, stored_hash or _decoy[0], password) and bool(stored_hash)
+        return HASHER.verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 

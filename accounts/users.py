@@ -1,17 +1,23 @@
 """Operations on the accounts for the CLI and the login: add, list, disable, passwords, sessions."""
 
 import re
+import threading
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from database import db
+from database import Busy, db, run_in_transaction
 
 from . import passwords
 from .models import ROLES, User
 
 USERNAME_MAX = 50
 USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,49}")
+# Logins share the pool with the wallet's callbacks: however many arrive at once, no more than
+# this many of its connections are theirs, each for one short read. The others wait their turn
+# (a flood's logins queue behind each other, not in front of the wallet) for up to LOGIN_WAIT_S.
+_LOGIN_READS = threading.BoundedSemaphore(2)
+LOGIN_WAIT_S = 10
 
 
 class AccountError(Exception):
@@ -26,10 +32,28 @@ def username_problem(username):
 
 
 def find(username):
-    """The account named `username` (any case), or None."""
-    return db.session.execute(
-        sa.select(User).where(sa.func.lower(User.username) == username.lower())
-    ).scalar_one_or_none()
+    """The account named `username` (any case), or None; None for a name no account can have."""
+    # Not asked of the database: PostgreSQL refuses a NUL byte in text with an error.
+    if username_problem(username):
+        return None
+    return db.session.execute(_named(username)).scalar_one_or_none()
+
+
+def for_login(username):
+    """The account a login names, as a row read on a connection given back before its password
+    is checked; None if there is none. Busy when no connection comes free in time."""
+    if username_problem(username):
+        return None
+    if not _LOGIN_READS.acquire(timeout=LOGIN_WAIT_S):
+        raise Busy(f"no turn to read an account within {LOGIN_WAIT_S} s")
+    try:
+        return run_in_transaction(lambda connection: connection.execute(_named(username)).first())
+    finally:
+        _LOGIN_READS.release()
+
+
+def _named(username):
+    return sa.select(User).where(sa.func.lower(User.username) == username.lower())
 
 
 def add(username, password, role="trader"):

@@ -4,6 +4,8 @@ import logging
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 
+from database import Busy
+
 from . import gate, passwords, users
 
 bp = Blueprint("accounts", __name__)
@@ -37,10 +39,14 @@ def log_in():
         log.warning("login refused: too many failures (address %s, account %r)", address, username)
         message = f"Too many failed logins. Try again in {_duration(wait)}."
         return _form(message, 429, {"Retry-After": str(wait)})
-    user = users.find(username) if username else None
+    try:
+        user = users.for_login(username)
+    except Busy as busy:
+        log.warning("login deferred (address %s): %s", address, busy)
+        return _form("The login is busy. Try again in a moment.", 503, {"Retry-After": "1"})
     usable = user is not None and user.active
     if not passwords.verify_password(user.password_hash if usable else None, password):
-        log.info("login failed (address %s, account %r)", address, username)
+        log.warning("login failed (address %s, account %r)", address, username)
         return _form(WRONG, 401)
     limiter.succeeded(address, username)
     gate.start_session(user)

@@ -29,15 +29,17 @@ def python_output(code, *args):
 
 
 @contextlib.contextmanager
-def gunicorn(database_url, **settings):
+def gunicorn(database_url, stderr=None, **settings):
     """Run `gunicorn app:create_app()` with these environment settings; yield its base URL."""
-    with web_dyno(database_url, **settings) as (address, _):
+    with web_dyno(database_url, stderr, **settings) as (address, _):
         yield address
 
 
 @contextlib.contextmanager
-def web_dyno(database_url, **settings):
-    """A web process as the Procfile runs it; yield (its address, the gunicorn process)."""
+def web_dyno(database_url, stderr=None, **settings):
+    """A web process as the Procfile runs it; yield (its address, the gunicorn process).
+
+    Its standard error goes to `stderr` (a file open for writing) if given, else to the test's."""
     port = free_port()
     # The board's login is off unless a test turns it on (BOARD_LOGIN="on").
     env = os.environ | {"DATABASE_URL": database_url, "PORT": str(port), "BOARD_LOGIN": "off"}
@@ -46,6 +48,7 @@ def web_dyno(database_url, **settings):
         [sys.executable, "-m", "gunicorn", "app:create_app()", "--log-level", "warning"],
         cwd=ROOT,
         env=env,
+        stderr=stderr,
     )
     try:
         deadline = time.monotonic() + 20

@@ -1,10 +1,14 @@
 """The board's login: accounts, the form and its refusals, sessions, and the gate on the board."""
 
+import logging
 import re
+import threading
+import time
 import uuid
 
 import pytest
 import redis
+import sqlalchemy as sa
 
 from accounts import passwords, users
 from accounts.limiter import FREE_FAILURES
@@ -93,6 +97,24 @@ def test_wrong_credentials_say_so_without_telling_which(client, alice, username,
     assert client.get("/feed/status").status_code == 401
 
 
+@pytest.mark.parametrize(
+    ("username", "password"), [("al\x00ice", PASSWORD), ("alice", PASSWORD + "\x00")]
+)
+def test_a_nul_byte_in_the_login_is_a_wrong_login_not_an_error(
+    client, alice, caplog, username, password
+):
+    answer = log_in(client, username, password)
+    assert answer.status_code == 401 and "Wrong username or password." in answer.text
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_a_wrong_password_is_logged_as_one_warning_without_a_traceback(client, alice, caplog):
+    caplog.set_level(logging.INFO)
+    assert log_in(client, password="wrong password!").status_code == 401
+    logged = [(r.levelname, r.getMessage(), r.exc_info) for r in caplog.records]
+    assert logged == [("WARNING", "login failed (address 127.0.0.1, account 'alice')", None)]
+
+
 def test_a_login_without_the_forms_csrf_token_is_refused(client, alice):
     csrf(client)
     for token in ("", "forged-token"):
@@ -113,6 +135,74 @@ def test_passwords_are_stored_as_argon2id_hashes_only(app, alice):
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
     assert passwords.verify_password(stored, PASSWORD)
     assert not passwords.verify_password(stored, PASSWORD + "!")
+
+
+def test_a_login_holds_no_database_connection_while_its_password_is_checked(
+    app, client, alice, monkeypatch
+):
+    held = []
+    verify = passwords.verify_password
+
+    def watched(*args):
+        held.append(db.engine.pool.checkedout())
+        return verify(*args)
+
+    monkeypatch.setattr(passwords, "verify_password", watched)
+    assert log_in(client, password="wrong password!").status_code == 401
+    assert log_in(client).status_code == 302
+    assert held == [0, 0]
+
+
+def test_logins_at_once_hold_at_most_two_of_the_pools_connections(app, alice):
+    with app.app_context():
+        engine = db.engine
+    held, most = [0], [0]
+    lock = threading.Lock()
+
+    def checked_out(*_args):
+        with lock:
+            held[0] += 1
+            most[0] = max(most[0], held[0])
+        time.sleep(0.05)  # a slow database: the reads overlap
+
+    def checked_in(*_args):
+        with lock:
+            held[0] -= 1
+
+    sa.event.listen(engine.pool, "checkout", checked_out)
+    sa.event.listen(engine.pool, "checkin", checked_in)
+    clients = [app.test_client() for _ in range(8)]
+    tokens = [csrf(c) for c in clients]
+    start = threading.Barrier(len(clients))
+    answers = []
+
+    def try_once(number):
+        start.wait()
+        answers.append(log_in(clients[number], f"guess{number}", "x" * 12, tokens[number]))
+
+    threads = [threading.Thread(target=try_once, args=(n,)) for n in range(len(clients))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sa.event.remove(engine.pool, "checkout", checked_out)
+    sa.event.remove(engine.pool, "checkin", checked_in)
+    assert [a.status_code for a in answers] == [401] * len(clients)
+    assert most[0] == 2
+
+
+def test_a_login_that_gets_no_turn_at_the_database_is_answered_503(client, alice, monkeypatch):
+    monkeypatch.setattr(users, "LOGIN_WAIT_S", 0.01)
+    token = csrf(client)
+    taken = [users._LOGIN_READS.acquire() for _ in range(2)]  # two logins reading, slowly
+    try:
+        answer = log_in(client, token=token)
+    finally:
+        for _ in taken:
+            users._LOGIN_READS.release()
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
+    assert "The login is busy. Try again in a moment." in answer.text
+    assert log_in(client, token=token).status_code == 302
 
 
 # Repeated failures ------------------------------------------------------------------------------
@@ -138,7 +228,7 @@ def test_past_the_free_failures_even_the_right_password_waits_unchecked(
     app, client, alice, monkeypatch
 ):
     clock = frozen(app)
-    for _ in range(FREE_FAILURES["account"]):
+    for _ in range(FREE_FAILURES["pair"]):
         assert log_in(client, password="wrong password!").status_code == 401
     checked = []
     verify = passwords.verify_password
@@ -160,7 +250,7 @@ def test_past_the_free_failures_even_the_right_password_waits_unchecked(
 
 def test_a_long_wait_is_told_in_minutes(app, client, alice):
     clock = frozen(app)
-    for _ in range(FREE_FAILURES["account"] + 8):
+    for _ in range(FREE_FAILURES["pair"] + 8):
         assert log_in(client, password="wrong password!").status_code == 401
         clock.now += 3600 - 1  # each wait over, the count not yet forgotten
     clock.now -= 3600 - 1  # back to the thirteenth failure: 2**8 s to wait
@@ -183,7 +273,7 @@ def test_the_failures_are_counted_in_redis_for_every_worker(database_url, alice)
     first, second = (create_app(base_config(database_url) | settings) for _ in range(2))
     frozen(first, second)
     try:
-        for _ in range(FREE_FAILURES["account"]):
+        for _ in range(FREE_FAILURES["pair"]):
             assert log_in(first.test_client(), password="wrong password!").status_code == 401
         # Another process (here another app) sees the same count.
         assert log_in(second.test_client()).status_code == 429
@@ -204,11 +294,61 @@ def test_without_redis_the_limit_holds_in_the_process(database_url, alice):
     app = create_app(base_config(database_url) | settings)
     frozen(app)
     client = app.test_client()
-    for _ in range(FREE_FAILURES["account"]):
+    for _ in range(FREE_FAILURES["pair"]):
         assert log_in(client, password="wrong password!").status_code == 401
     assert log_in(client).status_code == 429
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def behind_a_router(request, database_url, alice):
+    """The app behind one proxy (X-Forwarded-For names the address), its failures counted in
+    the process or in Redis, its clock frozen: (app, clock)."""
+    settings = {"BOARD_LOGIN": True, "PROXY_HOPS": 1}
+    prefix = f"test-login-{uuid.uuid4().hex}:"
+    if request.param == "redis":
+        settings |= {"REDIS_URL": REDIS_TEST_URL, "LOGIN_LIMIT_PREFIX": prefix}
+    app = create_app(base_config(database_url) | settings)
+    yield app, frozen(app)
+    with app.app_context():
+        db.engine.dispose()
+    client = redis.Redis.from_url(REDIS_TEST_URL)
+    for key in client.scan_iter(prefix + "*"):
+        client.delete(key)
+    client.close()
+
+
+def log_in_from(client, address, password=PASSWORD):
+    """Log in as alice from `address`."""
+    forwarded = {"X-Forwarded-For": address}
+    page = client.get("/login", headers=forwarded)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    form = {"username": "alice", "password": password, "csrf_token": token}
+    return client.post("/login", data=form, headers=forwarded)
+
+
+def test_failures_from_other_addresses_never_lock_the_owner_out(behind_a_router):
+    app, clock = behind_a_router
+    attacker, owner = app.test_client(), app.test_client()
+    for number in range(3 * 6):  # past the account's free failures, from six addresses
+        answer = log_in_from(attacker, f"203.0.113.{number % 6 + 1}", "wrong password!")
+        assert answer.status_code in (401, 429)
+        clock.now += 1
+    # Where the guesses came from, even the right password waits...
+    assert log_in_from(attacker, "203.0.113.1").status_code == 429
+    # ...but the owner, from an address with no failures, is let in.
+    assert log_in_from(owner, "198.51.100.7").status_code == 302
+
+
+def test_failures_for_an_account_from_one_address_slow_that_address_only(behind_a_router):
+    app, _clock = behind_a_router
+    attacker, owner = app.test_client(), app.test_client()
+    for _ in range(FREE_FAILURES["pair"]):
+        assert log_in_from(attacker, "203.0.113.1", "wrong password!").status_code == 401
+    refused = log_in_from(attacker, "203.0.113.1")
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
+    assert log_in_from(owner, "198.51.100.7").status_code == 302
 
 
 # The gate ---------------------------------------------------------------------------------------

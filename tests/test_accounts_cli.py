@@ -51,10 +51,13 @@ def test_add_defaults_to_the_trader_role(app, run):
     [
         (("add", "alice", "--role", "boss"), PASSWORD, "'boss' is not one of"),
         (("add", "al ice"), PASSWORD, "letters, digits"),
+        (("add", "al\x00ice"), PASSWORD, "letters, digits"),
         (("add", "alice"), "short", "at least 10 characters"),
         (("add", "alice"), "", "no password on standard input"),
         (("disable", "nobody"), None, "no account named 'nobody'"),
         (("passwd", "nobody"), PASSWORD, "no account named 'nobody'"),
+        (("passwd", "al\x00ice"), PASSWORD, "no account named 'al\\x00ice'"),
+        (("disable", "al\x00ice"), None, "no account named 'al\\x00ice'"),
     ],
 )
 def test_refusals_say_what_to_change(run, args, stdin, message):
@@ -151,7 +154,7 @@ def test_bin_run_prints_a_login_that_opens_the_board(sqlite_database_url, tmp_pa
         def answers():
             try:
                 return http.get(base + "/login", timeout=2).status_code == 200
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up, or still booting
                 return False
 
         wait_until(answers, timeout=60, what="the server")

@@ -61,29 +61,55 @@ class Broken:
 
 def test_the_waits_are_none_for_the_free_failures_then_double_to_the_cap():
     assert waits(2) == (0, 0, *(2**n * 1000 for n in range(10)), MAX_DELAY_S * 1000)
-    assert MAX_DELAY_S == 15 * 60 and FREE_FAILURES == {"address": 20, "account": 5}
+    assert MAX_DELAY_S == 15 * 60
+    assert FREE_FAILURES == {"address": 20, "pair": 5, "account": 10}
 
 
-def test_past_its_free_failures_an_accounts_wait_doubles_up_to_the_cap(backend):
+def test_past_its_free_failures_an_accounts_wait_at_one_address_doubles_up_to_the_cap(backend):
     clock = Clock()
     limiter = backend(clock)
-    for _ in range(FREE_FAILURES["account"]):
+    for _ in range(FREE_FAILURES["pair"]):
         assert limiter.admit("10.0.0.1", "alice") == 0
     for delay in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900):
-        assert limiter.admit("10.0.0.2", "ALICE") == delay  # any address, any case
+        assert limiter.admit("10.0.0.1", "ALICE") == delay  # any case
         clock.now += delay - 0.4
-        assert limiter.admit("10.0.0.3", "alice") == 1  # 0.4 s left: Retry-After rounds up
+        assert limiter.admit("10.0.0.1", "alice") == 1  # 0.4 s left: Retry-After rounds up
         clock.now += 0.399
-        assert limiter.admit("10.0.0.3", "alice") == 1
+        assert limiter.admit("10.0.0.1", "alice") == 1
         clock.now += 0.001
-        assert limiter.admit("10.0.0.4", "alice") == 0
-    assert limiter.admit("10.0.0.4", "bob") == 0  # another account is not slowed
+        assert limiter.admit("10.0.0.1", "alice") == 0
+    assert limiter.admit("10.0.0.1", "bob") == 0  # another account is not slowed
+
+
+def test_failures_from_other_addresses_never_slow_the_owner_at_a_fresh_address(backend):
+    clock = Clock()
+    limiter = backend(clock)
+    for number in range(37):  # from six addresses
+        limiter.admit(f"10.0.0.{number % 6 + 1}", "alice")
+        clock.now += 60
+    for _ in range(36):  # the owner, from her own address, with the right password
+        assert limiter.admit("192.0.2.7", "alice") == 0
+        limiter.succeeded("192.0.2.7", "alice")
+        clock.now += 1
+    assert limiter.admit("10.0.0.1", "alice") > 0  # an address that failed for her still waits
+
+
+def test_an_accounts_count_slows_every_address_that_failed_for_it(backend):
+    clock = Clock()
+    limiter = backend(clock)
+    addresses = [f"10.0.1.{n}" for n in range(FREE_FAILURES["account"])]
+    for address in addresses:  # one failure each: no address is past its own free ones
+        assert limiter.admit(address, "alice") == 0
+    for address in addresses:
+        assert limiter.admit(address, "alice") == 1
+    assert limiter.admit("10.0.2.1", "alice") == 0  # an address that had not failed for her
+    assert limiter.admit("10.0.1.0", "bob") == 0  # the account's count is hers alone
 
 
 def test_a_refused_try_is_not_counted(backend):
     clock = Clock()
     limiter = backend(clock)
-    for _ in range(FREE_FAILURES["account"]):
+    for _ in range(FREE_FAILURES["pair"]):
         limiter.admit("10.0.0.1", "alice")
     for _ in range(50):
         assert limiter.admit("10.0.0.1", "alice") == 1
@@ -104,22 +130,35 @@ def test_an_address_is_slowed_after_its_own_looser_count_whatever_the_account(ba
     assert limiter.admit("10.0.0.1", "bob") == 2
 
 
-def test_a_success_clears_the_account_but_the_address_keeps_its_failures(backend):
+def test_a_success_clears_the_count_of_its_account_at_its_address(backend):
     clock = Clock()
-    limiter = backend(clock, free={"account": 2, "address": 3})
+    limiter = backend(clock, free={"pair": 2, "address": 100, "account": 100})
     assert [limiter.admit("10.0.0.1", "alice") for _ in range(3)] == [0, 0, 1]
     clock.now += 1
     assert limiter.admit("10.0.0.1", "alice") == 0  # the right password, this time
     limiter.succeeded("10.0.0.1", "alice")
-    # The account starts afresh from anywhere...
+    assert [limiter.admit("10.0.0.1", "alice") for _ in range(3)] == [0, 0, 1]
+
+
+def test_a_success_takes_back_its_own_try_from_the_address_but_not_others_failures(backend):
+    limiter = backend(Clock(), free={"pair": 100, "address": 3, "account": 100})
+    assert limiter.admit("10.0.0.1", "bob") == 0  # an office: a colleague's failure
+    assert limiter.admit("10.0.0.1", "alice") == 0
+    limiter.succeeded("10.0.0.1", "alice")
+    assert [limiter.admit("10.0.0.1", name) for name in ("carol", "dave", "erin")] == [0, 0, 1]
+
+
+def test_a_success_takes_back_its_own_try_from_the_account_but_not_others_failures(backend):
+    limiter = backend(Clock(), free={"pair": 100, "address": 100, "account": 3})
+    assert limiter.admit("10.0.0.2", "alice") == 0  # a guess from elsewhere
+    assert limiter.admit("10.0.0.1", "alice") == 0
+    limiter.succeeded("10.0.0.1", "alice")
     assert [limiter.admit("10.0.0.2", "alice") for _ in range(3)] == [0, 0, 1]
-    # ...the office address still has its two failures, and the success was not one of them.
-    assert [limiter.admit("10.0.0.1", "bob") for _ in range(2)] == [0, 1]
 
 
 def test_the_counts_are_forgotten_an_hour_after_the_latest_try(backend):
     clock = Clock()
-    limiter = backend(clock, free={"account": 1, "address": 1})
+    limiter = backend(clock, free={"pair": 1, "address": 1, "account": 1})
     assert [limiter.admit("10.0.0.1", "alice") for _ in range(2)] == [0, 1]
     clock.now += 1
     assert limiter.admit("10.0.0.1", "alice") == 0
@@ -132,7 +171,7 @@ def test_the_counts_are_forgotten_an_hour_after_the_latest_try(backend):
 
 def test_a_clock_set_back_never_makes_a_wait_longer_than_its_delay(backend):
     clock = Clock()
-    limiter = backend(clock, free={"account": 1, "address": 9})
+    limiter = backend(clock, free={"pair": 1, "address": 9, "account": 9})
     limiter.admit("10.0.0.1", "alice")
     clock.now -= 600
     assert limiter.admit("10.0.0.1", "alice") == 1
@@ -141,7 +180,7 @@ def test_a_clock_set_back_never_makes_a_wait_longer_than_its_delay(backend):
 def test_tries_from_many_workers_at_once_are_all_counted(backend):
     clock = Clock()
     workers, tries = 8, 25
-    free = {"account": workers * tries, "address": 10_000}
+    free = {"pair": workers * tries, "address": 10_000, "account": 10_000}
     limiters = [backend(clock, free=free) for _ in range(workers)]
     start = threading.Barrier(workers)
     answers = []
@@ -157,7 +196,7 @@ def test_tries_from_many_workers_at_once_are_all_counted(backend):
     for thread in threads:
         thread.join()
     assert answers == [0] * workers * tries
-    assert limiters[0].admit("10.0.0.2", "alice") == 1  # not one of the 200 was lost
+    assert limiters[0].admit("10.0.0.1", "alice") == 1  # not one of the 200 was lost
 
 
 def test_tries_at_once_past_the_free_failures_let_in_only_the_free_ones(backend):
@@ -175,7 +214,7 @@ def test_tries_at_once_past_the_free_failures_let_in_only_the_free_ones(backend)
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(answers) == [0] * FREE_FAILURES["account"] + [1] * 7
+    assert sorted(answers) == [0] * FREE_FAILURES["pair"] + [1] * 7
 
 
 def test_every_redis_key_expires_and_a_success_creates_none():
@@ -189,7 +228,8 @@ def test_every_redis_key_expires_and_a_success_creates_none():
             limiter.admit("10.0.0.1", name)
         limiter.succeeded("10.0.0.1", "alice")
         keys = sorted(client.scan_iter(f"{prefix}:*"))
-        assert keys == [f"{prefix}:login:{k}".encode() for k in ("account:bob", "address:10.0.0.1")]
+        left = ("account:bob", "address:10.0.0.1", "pair:10.0.0.1|bob")
+        assert keys == [f"{prefix}:login:{k}".encode() for k in left]
         for key in keys:
             assert 0 < client.pttl(key) <= FORGET_S * 1000
     finally:
@@ -201,17 +241,18 @@ def test_the_counts_in_memory_are_bounded_and_drop_the_forgotten():
     clock = Clock()
     counts = LocalCounts()
     limiter = LoginLimiter(local=counts, clock=clock)
-    for number in range(MAX_KEYS // 2 + 10):
+    tries = MAX_KEYS // 3 + 10  # three keys a try: its address, account, and the two together
+    for number in range(tries):
         limiter.admit(f"10.0.{number // 256}.{number % 256}", f"guess{number}")
     assert len(counts.counts) == MAX_KEYS
-    assert "account:guess50009" in counts.counts and "account:guess0" not in counts.counts
+    assert f"account:guess{tries - 1}" in counts.counts and "account:guess0" not in counts.counts
     clock.now += FORGET_S
     limiter.admit("10.0.0.1", "alice")
-    assert list(counts.counts) == ["address:10.0.0.1", "account:alice"]
+    assert sorted(counts.counts) == ["account:alice", "address:10.0.0.1", "pair:10.0.0.1|alice"]
 
 
 def test_with_redis_away_the_process_counts_meanwhile(caplog):
-    limiter = LoginLimiter(Broken(), LocalCounts(), Clock(), free={"account": 1, "address": 9})
+    limiter = LoginLimiter(Broken(), LocalCounts(), Clock(), free={"pair": 1})
     assert limiter.admit("10.0.0.1", "alice") == 0
     assert limiter.admit("10.0.0.1", "alice") == 1
     assert [r.getMessage() for r in caplog.records].count(

@@ -397,3 +397,110 @@ def test_json_logs_for_log_drains(sqlite_database_url, capsys, dispose, monkeypa
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", entry["time"])
     assert "ValueError: boom" in entry["exception"]
     dispose(create_app(base_config(sqlite_database_url) | {"LOG_FORMAT": "text"}))
+
+
+BREAKERS = ["\n", "\r\n", "\x00", "\x1b[2J", "\x85", "\u2028"]  # each ends a line somewhere
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_line_break_in_a_logged_value_cannot_forge_a_line(
+    sqlite_database_url, capsys, dispose, log_format
+):
+    dispose(make_app(sqlite_database_url, LOG_FORMAT=log_format))
+    capsys.readouterr()
+    forged = "2026-11-22T03:55:00.123Z INFO accounts.views: login: mallory (admin)"
+    for breaker in BREAKERS:
+        logging.getLogger("accounts.views").warning("login failed (%s)", f"x{breaker}{forged}")
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == len(BREAKERS)
+    for line, breaker in zip(lines, BREAKERS, strict=True):
+        if log_format == "json":
+            assert json.loads(line)["message"] == f"login failed (x{breaker}{forged})"
+        else:
+            escaped = breaker.encode("unicode_escape").decode()
+            assert line.endswith(f" WARNING accounts.views: login failed (x{escaped}{forged})")
+    dispose(make_app(sqlite_database_url, LOG_FORMAT="text"))
+
+
+def test_a_traceback_in_text_is_one_line(sqlite_database_url, capsys, dispose):
+    dispose(make_app(sqlite_database_url, LOG_FORMAT="text"))
+    capsys.readouterr()
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        logging.getLogger("wallet.views").exception("wallet callback failed")
+    (line,) = capsys.readouterr().err.splitlines()
+    assert re.fullmatch(
+        r"\S+Z ERROR wallet\.views: wallet callback failed\\nTraceback \(most recent call "
+        r"last\):\\n.*\\nValueError: boom",
+        line,
+    )
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_gunicorns_error_log_in_a_worker_takes_the_apps_format(
+    sqlite_database_url, dispose, log_format
+):
+    import io
+
+    written = io.StringIO()
+    gunicorn_log = logging.getLogger("gunicorn.error")  # as gunicorn sets it up before the app
+    handler = logging.StreamHandler(written)
+    handler.setFormatter(logging.Formatter("[%(asctime)s] [%(levelname)s] %(message)s"))
+    gunicorn_log.addHandler(handler)
+    gunicorn_log.propagate = False
+    try:
+        dispose(make_app(sqlite_database_url, LOG_FORMAT=log_format))
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            gunicorn_log.exception("Error handling request /x\ny")
+    finally:
+        gunicorn_log.removeHandler(handler)
+        gunicorn_log.propagate = True
+    (line,) = written.getvalue().splitlines()
+    if log_format == "json":
+        entry = json.loads(line)
+        assert entry["logger"] == "gunicorn.error"
+        assert entry["message"] == "Error handling request /x\ny"
+        assert "ValueError: boom" in entry["exception"]
+    else:
+        assert " ERROR gunicorn.error: Error handling request /x\\ny\\nTraceback" in line
+
+
+def test_a_failed_greenlet_is_logged_as_one_json_line(sqlite_database_url):
+    import subprocess
+    import sys
+
+    script = """
+from gevent import monkey
+
+monkey.patch_all()
+import sys
+
+import gevent
+
+from app import create_app
+from tests.conftest import base_config
+
+create_app(base_config(sys.argv[1]) | {"LOG_FORMAT": "json"})
+
+
+def fail():
+    raise ValueError("boom")
+
+
+gevent.spawn(fail).join()
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script, sqlite_database_url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    (entry,) = [json.loads(line) for line in done.stderr.splitlines()]
+    assert entry["level"] == "ERROR" and entry["logger"] == "gevent"
+    assert entry["message"].endswith(" failed")
+    assert "ValueError: boom" in entry["exception"]
