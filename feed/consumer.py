@@ -35,7 +35,7 @@ from .store import FeedStore
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_EVERY_S = 1.0  # the web workers count the link down after three missed
+HEARTBEAT_EVERY_S = 0.25  # the web workers count the link down after a second without one
 CHECKPOINT_EVERY = 500  # messages; well inside the hub's backlog, which new boards replay
 CHECKPOINT_MIN_BYTES = 1 << 20  # and no later than when the log outweighs the snapshot
 DOING_MEANWHILE = {

@@ -31,9 +31,9 @@ from .market import PRODUCTS
 log = logging.getLogger(__name__)
 
 LINK_DOWN = "relay link down"
-SILENCE_S = 3.0  # the leader heartbeats every second: three missed and the link counts as down
+SILENCE_S = 1.0  # the leader heartbeats four times a second: boards learn of its death within 1 s
 RECONNECT_CAP_S = 2  # few web workers reconnect: a short cap brings boards back soon
-POLL_S = 0.5  # how often the follower looks at the clock while nothing arrives
+POLL_S = 0.1  # how often the follower looks at the clock while nothing arrives
 
 
 def link_down_health(since=None):

@@ -233,6 +233,9 @@ def test_kill_9_the_leader_and_the_standby_takes_over_within_10_s(
 
         feeds[leader].send_signal(signal.SIGKILL)
         killed = time.monotonic()
+        # The boards learn within a second that nobody relays: every line reads suspended.
+        board.until(lambda b: not b.health["products"]["1"]["up"], timeout=5, what="link down")
+        assert time.monotonic() - killed < 1.5
         wait_until(lambda: not upstream.connections, what="the dead leader's socket closed")
         # The upstream stops line 166 while no consumer is connected: nobody hears it.
         upstream.send_frame(frames.BET_STOP, bet_stop(3000, groups="all"), 3000)
@@ -244,6 +247,9 @@ def test_kill_9_the_leader_and_the_standby_takes_over_within_10_s(
         upstream.send_frame(frames.ODDS_CHANGE, odds(4000, 1))  # reopens line 1 only
         upstream.send_frame(frames.BET_STOP, bet_stop(5000, groups="all"), 5000)
         board.until(lambda b: 5000 in b.bet_stops, what="the next BetStop")
+        # The new leader loads the last known board behind its relay: the line comes back, and
+        # reads the gap, once that load is in.
+        board.until(lambda b: 166 in b.lines, what="line 166 restored")
         assert board.shows(166) != "active", board.lines[166]  # stopped during the gap
         assert board.shows(1) == "suspended"  # by the BetStop the board saw
         assert board.lines[166]["reason"] == "feed gap"
