@@ -2,8 +2,11 @@
 
 A line is closed once settled, cancelled or deactivated. One that a sweep has seen closed for
 longer than the grace period is dropped from the state (and so from every later snapshot and from
-the SUBSCRIBE list); an event goes with its last line, and an event cancelled or over with no line
-at all goes after the same grace. Open lines, and events with an open line, are never dropped.
+the SUBSCRIBE list); so is a line still open whose event is over (the feed never closed it). An
+event goes with its last line, and an event cancelled or over with no line at all goes after the
+same grace. An event that never got a line goes once its start is a grace past, or after a day
+with none, and the oldest of them go first past MAX_IDLE_EVENTS: fixtures alone cannot grow the
+board and the SUBSCRIBE list without bound.
 Time is ours, not the feed's: the sweep notes when it first saw each one closed, so a line with a
 wild timestamp is kept no longer and dropped no sooner than any other.
 
@@ -21,6 +24,8 @@ CLOSED = frozenset({SETTLED, CANCELLED, DEACTIVATED})
 # status codes for cancelled, abandoned and ended (full time, after extra time, after penalties).
 FINISHED = frozenset({"cancelled", "70", "90", "100", "110", "120"})
 MEMORY_KEPT_MS = 86_400_000  # how long an event's memory outlives its lines and the event
+IDLE_EVENT_MS = 86_400_000  # how long an event with no line at all is kept
+MAX_IDLE_EVENTS = 5000  # events with no line kept at most; the longest without one go first
 
 
 class Retention:
@@ -43,7 +48,11 @@ class Retention:
             return now_ms - since >= self.grace_ms
 
         for event_id, lines in list(state.lines_by_event.items()):
-            going = [k for k, line in lines.items() if line.status in CLOSED and expired(k)]
+            event = state.events.get(event_id)
+            over = event is not None and event.status in FINISHED
+            going = [
+                k for k, line in lines.items() if (over or line.status in CLOSED) and expired(k)
+            ]
             if not going:
                 continue
             for key in going:
@@ -51,13 +60,29 @@ class Retention:
             dropped_lines.extend(going)
             if state.forget(event_id, going):  # its last line went: so did the event
                 dropped_events.append(event_id)
+        idle = []
         for event_id, event in list(state.events.items()):
-            if state.lines_by_event.get(event_id) or event.status not in FINISHED:
+            if state.lines_by_event.get(event_id):
                 continue
-            if expired(event_id):
+            if event.status in FINISHED:
+                gone = expired(event_id)
+            else:
+                key = ("idle", event_id)
+                seen[key] = since = self.closed_since.get(key, now_ms)
+                started = event.start_time is not None and event.start_time + self.grace_ms < now_ms
+                gone = started or now_ms - since >= IDLE_EVENT_MS
+                idle.append((since, event_id))
+                if gone:
+                    del seen[key]
+            if gone:
                 del state.events[event_id]
-                del seen[event_id]
+                seen.pop(event_id, None)
                 dropped_events.append(event_id)
+        idle = [(since, event_id) for since, event_id in idle if event_id in state.events]
+        for _since, event_id in sorted(idle)[: max(0, len(idle) - MAX_IDLE_EVENTS)]:
+            del state.events[event_id]
+            del seen[("idle", event_id)]
+            dropped_events.append(event_id)
         for event_id in list(state.memory):
             if event_id in state.events or state.lines_by_event.get(event_id):
                 continue

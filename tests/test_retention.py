@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+import feed.retention
 from feed import frames
 from feed.descriptions import MarketDescriptions
 from feed.frames import Frame
@@ -11,7 +12,7 @@ from feed.health import FeedHealth
 from feed.hub import LocalHub
 from feed.market import MarketState
 from feed.relay import Relay
-from feed.retention import MEMORY_KEPT_MS, Retention
+from feed.retention import IDLE_EVENT_MS, MEMORY_KEPT_MS, Retention
 
 GRACE = 60_000
 RECEIVED = 10_000  # when the relay got each message: after every stamp sent here
@@ -150,3 +151,41 @@ def test_an_event_without_odds_stays_unless_it_is_over(relay):
     relay.prune(retention, 0)
     assert relay.prune(retention, 10 * GRACE) == ([], ["off"])
     assert board(relay)[0] == {"later"}
+
+
+def fixture(event_id, start_time=None):
+    data = {"event_id": event_id, "product": 3, "change_type": 1, "timestamp": 1000}
+    if start_time is not None:
+        data["start_time"] = start_time
+    return Frame(frames.FIXTURE_CHANGE, 1000, data)
+
+
+def test_a_fixture_that_never_gets_odds_goes_once_its_start_is_past_or_after_a_day(relay):
+    retention = Retention(GRACE)
+    now = 5 * 86_400_000
+    relay.handle(fixture("started", start_time=now - 2 * GRACE), RECEIVED)
+    relay.handle(fixture("tomorrow", start_time=now + 86_400_000), RECEIVED)
+    relay.handle(fixture("unknown"), RECEIVED)
+    assert relay.prune(retention, now) == ([], ["started"])
+    assert relay.prune(retention, now + IDLE_EVENT_MS - 1) == ([], [])
+    assert sorted(relay.prune(retention, now + IDLE_EVENT_MS)[1]) == ["tomorrow", "unknown"]
+    assert board(relay)[0] == set()
+
+
+def test_fixtures_alone_cannot_grow_the_board_past_a_bound(relay, monkeypatch):
+    monkeypatch.setattr(feed.retention, "MAX_IDLE_EVENTS", 3)
+    retention = Retention(GRACE)
+    for number in range(5):
+        relay.handle(fixture(f"f{number}"), RECEIVED)
+        relay.prune(retention, number)  # each first seen a moment later than the one before
+    assert board(relay)[0] == {"f2", "f3", "f4"}
+
+
+def test_open_lines_of_an_event_that_is_over_go_after_the_grace(relay):
+    retention = Retention(GRACE)
+    relay.handle(odds("a", 1, 18), RECEIVED)
+    status = {"sport_event_id": "a", "match_status_code": 100}  # ended
+    relay.handle(Frame(frames.MATCH_STATUS, 2000, status), RECEIVED)
+    relay.prune(retention, 0)
+    assert relay.prune(retention, GRACE) == ([("a", 1, ""), ("a", 18, "")], ["a"])
+    assert board(relay) == (set(), set())
