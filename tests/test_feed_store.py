@@ -553,3 +553,40 @@ def test_a_write_that_never_ends_reads_stalled_not_up(runtime, monkeypatch):
         release.set()
         writer.join()
     assert runtime.store.status()["database"] == "down"
+
+
+def test_a_database_that_goes_silent_is_found_out_within_its_dead_time(postgres_database_url):
+    """A failover that drops packets: the store's write fails within DATABASE_DEAD_SECONDS, the
+    status says so, and what waited is written once the path is back."""
+    import config
+    from tests.network_path import NetworkPath
+
+    with NetworkPath(5432) as path:
+        host, port = path.address
+        url = postgres_database_url.replace("127.0.0.1:5432", f"{host}:{port}")
+        settings = {"DATABASE_DEAD_SECONDS": "3", "DATABASE_CONNECT_TIMEOUT": "2"}
+        engine = {"connect_args": config.connect_args(settings, url), "pool_size": 2}
+        overrides = {"FEED_ENABLED": True, "FEED_URL": "", "FEED_FLUSH_SECONDS": 0.2}
+        app = create_app(base_config(url) | overrides | {"SQLALCHEMY_ENGINE_OPTIONS": engine})
+        runtime = app.extensions["feed"]
+        runtime.start()
+        try:
+            runtime.relay.handle(ODDS, 1000)
+            wait_until(lambda: runtime.store.status()["written"].get("written_feed_lines"))
+            path.cut()
+            runtime.relay.handle(STOP, 1001)
+            cut_at = time.monotonic()
+            wait_until(lambda: runtime.store.status()["database"] == "down", timeout=20)
+            assert time.monotonic() - cut_at < 3 + 5  # its dead time, and a flush or two
+            path.heal()
+            wait_until(lambda: runtime.store.status()["database"] == "up", timeout=20)
+            wait_until(lambda: runtime.store.waiting()["bet_stops"] == 0, timeout=20)
+        finally:
+            runtime.stop()
+            with app.app_context():
+                db.engine.dispose()
+    direct = sa.create_engine(postgres_database_url)
+    with direct.connect() as connection:
+        logged = connection.execute(sa.text("SELECT count(*) FROM feed_bet_stops")).scalar()
+    direct.dispose()
+    assert logged == 1  # the BetStop that waited through the cut
