@@ -116,6 +116,8 @@ def balance_answer(account, free_credit):
 
 
 def _json_body():
+    # Before the body is read: one not declared JSON is refused unread.
+    schemas.require_json(request.mimetype)
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     try:
         if limit is not None:

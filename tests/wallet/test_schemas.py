@@ -5,6 +5,7 @@ import json
 import pytest
 
 from tests.wallet.calls import (
+    USER,
     cancel_bet_body,
     credits,
     event_settle_body,
@@ -93,6 +94,55 @@ def test_unreadable_body_is_refused(app, client, rows_before, body, desc):
     answer = client.post("/wallet/cancel_bet", data=body, content_type="application/json")
     assert answer.json == {"code": "9999", "desc": desc}
     assert row_counts(app) == rows_before
+
+
+# A body each callback would act on if it read it: every one moves money but get_balance.
+ACTED_ON = {
+    "get_balance": lambda: {"userId": USER},
+    "place_bet": lambda: place_bet_body("TX-NEW"),
+    "cancel_bet": lambda: cancel_bet_body("TX-OPEN"),
+    "settle": lambda: settle_body("TX-OPEN", bet="7"),
+    "event_settle": lambda: event_settle_body(("S-NEW", USER, "1000000")),
+}
+
+
+@pytest.mark.parametrize("callback", sorted(ACTED_ON))
+@pytest.mark.parametrize(
+    ("content_type", "named"),
+    [
+        # What a cross-site page can send without a preflight: a form, or text.
+        ("text/plain", "'text/plain'"),
+        ("text/plain;charset=UTF-8", "'text/plain'"),
+        ("application/x-www-form-urlencoded", "'application/x-www-form-urlencoded'"),
+        ("multipart/form-data; boundary=x", "'multipart/form-data'"),
+        ("application/jsonp", "'application/jsonp'"),
+        ("x/" + "y" * 1000, repr("x/" + "y" * 253)),  # the desc shows a media type's most
+        (None, "missing"),
+    ],
+)
+def test_a_body_not_declared_json_is_refused_and_moves_nothing(
+    app, client, open_bet, callback, content_type, named
+):
+    before = row_counts(app)
+    data = json.dumps(ACTED_ON[callback]())
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    answer = client.post(f"/wallet/{callback}", data=data, headers=headers)
+    assert answer.status_code == 200
+    desc = f"body is not declared JSON: Content-Type is {named}, not application/json"
+    assert answer.json == {"code": "9999", "desc": desc}
+    assert row_counts(app) == before
+
+
+@pytest.mark.parametrize(
+    "content_type", ["Application/JSON", "application/json; charset=utf-8", "APPLICATION/JSON;x=y"]
+)
+def test_a_body_declared_json_in_any_case_and_with_parameters_is_read(
+    app, client, funded, content_type
+):
+    data = json.dumps(ACTED_ON["event_settle"]())
+    answer = client.post("/wallet/event_settle", data=data, headers={"Content-Type": content_type})
+    assert answer.json == {"code": "0000", "desc": ""}
+    assert credits(app, USER) == (10_001_000_000, 100_000)
 
 
 @pytest.mark.parametrize(
