@@ -31,9 +31,13 @@ def parse_ts(text):
     if not TIMESTAMP.fullmatch(text):
         raise ValueError("must be yyyy-MM-ddTHH:mm:ss.SSS+hhmm in ASCII digits")
     try:
-        return datetime.fromisoformat(text).astimezone(UTC)
+        moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError("is not a real date and time") from None
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is outside the years 0001 to 9999 once its offset applies") from None
 
 
 def parse_amount(text, *, allow_zero):

@@ -1,5 +1,6 @@
 """The money rules, one behaviour a test, through the callbacks' HTTP interface."""
 
+import json
 import logging
 
 import pytest
@@ -178,6 +179,7 @@ def test_cancel_of_a_bet_whose_account_is_gone_refunds_nothing_and_alerts(
     assert "cancel_bet for a bet whose account is gone: txId=TX-1" in caplog.text
 
 
+OUT_OF_RANGE = "ts is outside the years 0001 to 9999 once its offset applies"
 NOT_MONEY = [
     # (field, what arrives (None: left out), what the bet records, what the warning says)
     ("reason", "ROUND_CANCELLED", "ROUND_CANCELLED", "reason must be one of"),
@@ -197,6 +199,13 @@ NOT_MONEY = [
     ("ts", "2022-10-14T15:00:00Z", None, "ts must be 28 characters"),
     ("ts", None, None, "ts is missing"),
     ("ts", "9" * 1_000_000, None, "ts is longer than 28 characters"),
+    # Real dates and times until their offset takes them past year 1 or year 9999.
+    ("ts", "0001-01-01T00:00:00.000+0800", None, OUT_OF_RANGE),
+    ("ts", "9999-12-31T23:59:59.999-0800", None, OUT_OF_RANGE),
+    ("ts", 1.5, None, "ts must be a string, got a number"),
+    ("reason", 1e308, None, "reason must be a string, got a number"),
+    ("reason", {"why": ["VOID_ROUND"]}, None, "reason must be a string, got an object"),
+    ("gameType", True, "", "gameType must be a string, got a boolean"),
 ]
 RECORDED = {"reason": "cancel_reason", "gameType": "game_type", "gameCode": "game_code"}
 
@@ -229,6 +238,29 @@ def test_a_refund_is_never_refused_for_a_detail_that_moves_no_money(
     else:
         assert len(warnings) == 1 and warning in warnings[0] and "TX-1" in warnings[0]
         assert len(warnings[0]) < 500
+    assert audit(app) == []
+
+
+# Over the 4,300 digits Python reads an integer from text in (sys.get_int_max_str_digits).
+HUGE = "9" * 5000
+
+
+@pytest.mark.parametrize("placed", [True, False], ids=["refund", "tombstone"])
+@pytest.mark.parametrize("name", ["ts", "reason", "gameType", "gameCode", "extra"])
+@pytest.mark.parametrize("value", [HUGE, f"-{HUGE}", f"[{HUGE}]", f'{{"n": {HUGE}}}'])
+def test_a_refund_is_never_refused_for_a_huge_number_in_a_detail(
+    app, client, funded, placed, name, value
+):
+    if placed:
+        post(client, "place_bet", place_bet_body("TX-1", amount="30"))
+    # json.dumps cannot write such an integer either: it goes into the text.
+    data = json.dumps(cancel_bet_body("TX-1") | {name: "HUGE"}).replace('"HUGE"', value)
+    answer = client.post("/wallet/cancel_bet", data=data, content_type="application/json")
+    assert answer.status_code == 200
+    assert (answer.json["code"], answer.json.get("balance")) == ("0000", "110.0")
+    assert credits(app, USER) == (1_000_000, 100_000)
+    with app.app_context():
+        assert db.session.get(Bet, "TX-1").state == "cancelled"
     assert audit(app) == []
 
 

@@ -31,6 +31,9 @@ LIMITS = {
     "category": 20,
 }
 TIMESTAMPS = {"ts", "betTime"}
+# Real dates and times until their offset takes them past year 1 or year 9999.
+OUT_OF_RANGE = ("0001-01-01T00:00:00.000+0800", "9999-12-31T23:59:59.999-0800")
+OUTSIDE_THE_YEARS = "is outside the years 0001 to 9999 once its offset applies"
 AMOUNTS = {"betAmount", "validBetAmount", "winAmount"}
 
 
@@ -56,6 +59,8 @@ def field_cases():
                 )
             if name in TIMESTAMPS:
                 yield callback, name, "2022-10-14T23:00:00+08:00", f"{name} must be 28 characters"
+                for text in OUT_OF_RANGE:
+                    yield callback, name, text, f"{name} {OUTSIDE_THE_YEARS}"
             if name in AMOUNTS:
                 yield callback, name, "-1.0", f"{name} must not be negative"
                 yield callback, name, "1.23456", f"{name} has more than 4 decimal places"
@@ -156,6 +161,13 @@ def test_a_body_declared_json_in_any_case_and_with_parameters_is_read(
             "settles[0].amount must be greater than zero",
         ),
         ([7], "settles[0] must be a JSON object"),
+        *(
+            (
+                [{"settleId": "S1", "eventId": "E", "userId": "u", "amount": "1", "createTime": t}],
+                f"settles[0].createTime {OUTSIDE_THE_YEARS}",
+            )
+            for t in OUT_OF_RANGE
+        ),
     ],
 )
 def test_bad_event_settle_is_refused_precisely(app, client, rows_before, settles, desc):
