@@ -8,6 +8,7 @@ from database import Busy, db, run_in_transaction
 
 from . import audit as books
 from . import ledger
+from .errors import WalletError
 from .formats import format_amount, parse_amount
 from .models import Account, LedgerEntry
 
@@ -35,6 +36,8 @@ def deposit(user_id, amount, free):
         )
     except Busy as busy:
         raise click.ClickException(f"{busy}; nothing deposited, try again") from None
+    except WalletError as refusal:
+        raise click.ClickException(f"{refusal.desc}; nothing deposited") from None
     click.echo(
         f"{user_id}: balance {format_amount(account.balance)} "
         f"(real {format_amount(account.real_credit)}, free {format_amount(account.free_credit)})"

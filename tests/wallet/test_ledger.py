@@ -8,6 +8,9 @@ import sqlalchemy as sa
 
 from database import db
 from tests.wallet.calls import (
+    LARGEST_AMOUNT,
+    MOST_HELD,
+    RICH,
     USER,
     audit,
     cancel_bet_body,
@@ -342,6 +345,70 @@ def test_event_settle_with_changed_content_is_refused(app, client, funded):
     answer = post(client, "event_settle", event_settle_body(("S1", USER, "6")))
     assert answer == {"code": "9999", "desc": "settleId S1 was already paid with other content"}
     assert credits(app, USER) == (1_050_000, 100_000)
+
+
+def test_a_batch_adding_up_past_the_most_an_account_may_hold_is_refused_whole(app, client, funded):
+    before = row_counts(app)
+    # Each payout within the largest amount; together, ten times what a bigint can hold.
+    payouts = [(f"S-{i:04d}", USER, LARGEST_AMOUNT) for i in range(1000)]
+    answer = post(client, "event_settle", event_settle_body(*payouts))
+    assert answer == {
+        "code": "9999",
+        "desc": f"the payout of settleId S-0099 ({LARGEST_AMOUNT}.0) would take the balance to "
+        f"100000000000110.0, over the most an account may hold ({MOST_HELD})",
+    }
+    assert row_counts(app) == before
+    assert credits(app, USER) == (1_000_000, 100_000)
+
+
+def with_a_bet_of_one(client):
+    """RICH bets 1.0 of a full account: TX-R."""
+    post(client, "place_bet", place_bet_body("TX-R", user=RICH, amount="1"))
+
+
+def paid_back(client):
+    """RICH bets 1.0 (TX-R) and is paid 1.0 back by an event payout: the account is full again."""
+    with_a_bet_of_one(client)
+    post(client, "event_settle", event_settle_body(("S-BACK", RICH, "1")))
+
+
+@pytest.mark.parametrize(
+    ("setup", "callback", "body", "credit"),
+    [
+        (
+            lambda client: None,
+            "event_settle",
+            event_settle_body(("S-OVER", RICH, "0.0001")),
+            "the payout of settleId S-OVER (0.0001)",
+        ),
+        (
+            with_a_bet_of_one,
+            "settle",
+            settle_body("TX-R", user=RICH, bet="1", win="2"),
+            "the win of txId TX-R (2.0)",
+        ),
+        (
+            paid_back,
+            "cancel_bet",
+            cancel_bet_body("TX-R", user=RICH),
+            "the refund of txId TX-R (1.0)",
+        ),
+    ],
+    ids=["event_settle", "settle", "cancel_bet"],
+)
+def test_a_credit_past_the_most_an_account_may_hold_is_refused(
+    app, client, full_account, setup, callback, body, credit
+):
+    setup(client)
+    before, held = row_counts(app), credits(app, RICH)
+    over = "100000000000000.0001" if callback == "event_settle" else "100000000000001.0"
+    assert post(client, callback, body) == {
+        "code": "9999",
+        "desc": f"{credit} would take the balance to {over}, "
+        f"over the most an account may hold ({MOST_HELD})",
+    }
+    assert row_counts(app) == before
+    assert credits(app, RICH) == held
 
 
 def test_every_balance_change_is_a_ledger_entry(app, client, funded):
