@@ -10,16 +10,15 @@ balanceTs reported for them go forward in the order they commit, whatever the cl
 What is read and written, and how, is the store's (store.py): the rules see records.
 """
 
-import logging
 import uuid
 
-from . import store
+from . import logs, store
 from .codes import Failure
 from .errors import WalletError
 from .formats import MAX_BALANCE, format_amount
 from .store import Balance, Entry
 
-alerts = logging.getLogger("wallet.alerts")
+alerts = logs.logger("wallet.alerts")
 # How a desc names the credit an entry of each kind makes, from the entry's reference.
 CREDITS = {
     "deposit": "a deposit",  # its reference is the wallet's own, which nobody sent

@@ -179,7 +179,7 @@ def test_cancel_of_a_bet_whose_account_is_gone_refunds_nothing_and_alerts(
         "nothing refunded",
     }
     assert row_counts(app) == before
-    assert "cancel_bet for a bet whose account is gone: txId=TX-1" in caplog.text
+    assert "cancel_bet for a bet whose account is gone: txId='TX-1'" in caplog.text
 
 
 OUT_OF_RANGE = "ts is outside the years 0001 to 9999 once its offset applies"
@@ -284,7 +284,7 @@ def test_cancel_after_settle_moves_nothing_and_alerts(app, client, funded, caplo
         "desc": "txId TX-1 is already settled and cannot be cancelled",
     }
     assert credits(app, USER) == (1_600_000, 0)
-    assert "cancel_bet after settle: txId=TX-1" in caplog.text
+    assert "cancel_bet after settle: txId='TX-1'" in caplog.text
 
 
 def test_settle_credits_the_win_once(app, client, funded):
