@@ -5,6 +5,8 @@ debit of its split; a cancelled one that debit and a refund of the same split; a
 debit and a credit of its win; a tombstone nothing; a payout one credit of its amount. Every entry
 belongs to one of them or is a deposit, and each account's entries, in the order they were
 written, add up to every balance_after they report and to the account's credit.
+
+Apart from those checks, the payouts no bet stands behind are listed, not counted as problems.
 """
 
 from itertools import groupby
@@ -20,6 +22,7 @@ BETS = Bet.__table__
 PAYOUTS = EventPayout.__table__
 BET_KINDS = ("bet", "cancel", "settle")
 PAYOUT_KIND = "event_settle"
+WITHOUT_A_BET = "event_settle payouts with no bet of their player"
 
 
 def find_problems(session):
@@ -30,6 +33,34 @@ def find_problems(session):
         *_payouts_against_their_entries(session),
         *_entries_of_nothing(session),
         *_balance_chains(session),
+    ]
+
+
+def payouts_without_a_bet(session):
+    """Return one line per user paid by event payouts with no bet of that user behind them
+    (their count and sum), and one line for them all; none when there are none."""
+    # The provider allows payouts of no bet ("optional batch payouts"), so they are no problem;
+    # but a payout with a made-up settleId credits as much, and must not pass unseen. One is
+    # behind a bet when its settleId is the txId of a bet its own user placed (a cancel's
+    # tombstone placed nothing).
+    behind = (
+        (BETS.c.tx_id == PAYOUTS.c.settle_id)
+        & (BETS.c.user_id == PAYOUTS.c.user_id)
+        & BETS.c.amount.is_not(None)
+    )
+    rows = session.execute(
+        select(PAYOUTS.c.user_id, func.count(), func.sum(PAYOUTS.c.amount))
+        .select_from(PAYOUTS.outerjoin(BETS, behind))
+        .where(BETS.c.tx_id.is_(None))
+        .group_by(PAYOUTS.c.user_id)
+        .order_by(PAYOUTS.c.user_id)
+    ).all()
+    if not rows:
+        return []
+    count, units = sum(row[1] for row in rows), sum(int(row[2]) for row in rows)
+    return [
+        *(f"{WITHOUT_A_BET}: {user} {n} for {format_amount(int(paid))}" for user, n, paid in rows),
+        f"{WITHOUT_A_BET}: {count} for {format_amount(units)} in all",
     ]
 
 

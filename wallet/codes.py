@@ -29,6 +29,7 @@ class Failure(Enum):
     INTERNAL_ERROR = "internal_error"
     BUSY = "busy"
     BET_FAILED = "bet_failed"
+    BALANCE_LIMIT = "balance_limit"
 
 
 DEFAULT_CODES = {failure: NO_RELEVANT_CODE for failure in Failure} | {

@@ -15,7 +15,13 @@ MAX_AMOUNT_LENGTH = 32
 
 # Money is held as integer ten-thousandths: the provider allows at most 4 decimal places.
 UNITS = 10_000
-MAX_UNITS = 10**18 // 100  # well inside a signed 64-bit column after any sum
+# The largest amount: 1,000,000,000,000.0.
+MAX_UNITS = 10**16
+# The most an account may hold: 100 of the largest amounts. A bound on each amount is no bound on
+# their sum (an event_settle of 1000 of them is 10**19 units, past the 2**63 - 1 of PostgreSQL's
+# bigint), so every credit is checked against this before it is written (ledger.post): a balance,
+# and one amount on top of it, stay far inside a signed 64-bit column.
+MAX_BALANCE = 100 * MAX_UNITS
 
 
 def format_ts(moment):
@@ -31,9 +37,13 @@ def parse_ts(text):
     if not TIMESTAMP.fullmatch(text):
         raise ValueError("must be yyyy-MM-ddTHH:mm:ss.SSS+hhmm in ASCII digits")
     try:
-        return datetime.fromisoformat(text).astimezone(UTC)
+        moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError("is not a real date and time") from None
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is outside the years 0001 to 9999 once its offset applies") from None
 
 
 def parse_amount(text, *, allow_zero):

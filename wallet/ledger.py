@@ -10,16 +10,22 @@ balanceTs reported for them go forward in the order they commit, whatever the cl
 What is read and written, and how, is the store's (store.py): the rules see records.
 """
 
-import logging
 import uuid
 
-from . import store
+from . import logs, store
 from .codes import Failure
 from .errors import WalletError
-from .formats import format_amount
+from .formats import MAX_BALANCE, format_amount
 from .store import Balance, Entry
 
-alerts = logging.getLogger("wallet.alerts")
+alerts = logs.logger("wallet.alerts")
+# How a desc names the credit an entry of each kind makes, from the entry's reference.
+CREDITS = {
+    "deposit": "a deposit",  # its reference is the wallet's own, which nobody sent
+    "cancel": "the refund of txId {}",
+    "settle": "the win of txId {}",
+    "event_settle": "the payout of settleId {}",
+}
 
 
 def time_after(account, clock):
@@ -51,8 +57,19 @@ def require_account_and_bet(connection, user_id, tx_id):
 
 def post(connection, account, entry, now, write=None):
     """Move money on a locked account by `entry` at `now`, with the bet or payout `write` it
-    belongs to; return the Balance the account is left with."""
+    belongs to; return the Balance the account is left with.
+
+    A credit that would leave the account holding more than MAX_BALANCE is refused.
+    """
     after = account.moved(entry.real_delta, entry.free_delta, now)
+    credit = entry.real_delta + entry.free_delta
+    if credit > 0 and after.balance > MAX_BALANCE:
+        raise WalletError(
+            Failure.BALANCE_LIMIT,
+            f"{CREDITS[entry.kind].format(entry.reference)} ({format_amount(credit)}) would take "
+            f"the balance to {format_amount(after.balance)}, over the most an account may hold "
+            f"({format_amount(MAX_BALANCE)})",
+        )
     store.move_money(connection, after, entry, write)
     return after
 

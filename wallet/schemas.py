@@ -16,6 +16,9 @@ from .codes import Failure
 from .errors import WalletError
 from .formats import MAX_AMOUNT_LENGTH, TIMESTAMP_LENGTH, parse_amount, parse_ts
 
+JSON_MEDIA_TYPE = "application/json"
+# RFC 6838: a type and a subtype of at most 127 characters each. A desc shows no more of one.
+MAX_MEDIA_TYPE = 255
 CANCEL_REASONS = ("BET_REQUEST_TIME_OUT", "BET_FAILED", "VOID_ROUND")
 MAX_EVENT_SETTLES = 1000
 MAX_SEPARATORS = 20_000
@@ -104,6 +107,21 @@ class Lenient:
             return kept
 
 
+def require_json(media_type):
+    """Refuse a body not declared JSON, on every callback, a refund's included.
+
+    `media_type` is the Content-Type's, lowercased and without its parameters ("" if none).
+    """
+    # A browser posts a form or text/plain to another site without asking it first; a body
+    # declared JSON it sends only once the site agrees, which the wallet never does. So a page
+    # opened inside the allowlist cannot make a callback, whatever body it writes.
+    if media_type != JSON_MEDIA_TYPE:
+        named = repr(media_type[:MAX_MEDIA_TYPE]) if media_type else "missing"
+        raise _malformed(
+            f"body is not declared JSON: Content-Type is {named}, not {JSON_MEDIA_TYPE}"
+        )
+
+
 def decode(data):
     """The JSON value of a request body, or WalletError saying why there is none.
 
@@ -116,7 +134,11 @@ def decode(data):
             f"body holds more values than any callback (over {MAX_SEPARATORS:,} commas and colons)"
         )
     try:
-        return json.loads(data)
+        # No field is a number, so a number's value never matters: each is read as a float,
+        # which reads any length in linear time. As an int, one of over 4,300 digits would make
+        # the whole body unreadable (Python's limit), and a refund must not be refused for a
+        # field that moves no money.
+        return json.loads(data, parse_int=float)
     except RecursionError:
         raise _malformed("body is nested too deeply") from None
     except (ValueError, UnicodeDecodeError):

@@ -1,6 +1,5 @@
 """The provider's callbacks over HTTP: parse, run the ledger in a transaction, answer."""
 
-import logging
 import time
 
 from flask import Blueprint, current_app, request
@@ -10,13 +9,13 @@ from database import Busy, run_in_transaction
 from gevent_waits import urgent
 from ops import metrics
 
-from . import ledger, schemas
+from . import ledger, logs, schemas
 from .codes import SUCCESS, Failure
 from .errors import WalletError
 from .formats import format_amount, format_ts
 
 bp = Blueprint("wallet", __name__, url_prefix="/wallet")
-log = logging.getLogger(__name__)
+log = logs.logger(__name__)
 
 # name: (request type, ledger operation, whether the answer carries the balance)
 CALLBACKS = {
@@ -57,9 +56,9 @@ def callback_view(name, request_type, operation, reports_balance):
             parsed = schemas.parse(request_type, _json_body(), notes=notes)
             if notes:
                 log.warning(
-                    "%s txId=%s accepted, its doubts move no money: %s",
+                    "accepted, its doubts move no money: callback=%s txId=%s doubts=%s",
                     name,
-                    getattr(parsed, "tx_id", "-"),
+                    getattr(parsed, "tx_id", None),
                     "; ".join(notes),
                 )
             # The answer is read inside the transaction: it reports the balance this callback
@@ -75,7 +74,12 @@ def callback_view(name, request_type, operation, reports_balance):
                 # Nothing was done: the provider's retry will find the lock free.
                 raise WalletError(Failure.BUSY, f"busy: {busy}; retry later") from None
         except WalletError as refusal:
-            log.info("%s refused (%s): %s", name, refusal.failure.value, refusal.desc)
+            log.info(
+                "refused: callback=%s failure=%s desc=%s",
+                name,
+                refusal.failure.value,
+                refusal.desc,
+            )
             return {"code": wallet.codes[refusal.failure], "desc": refusal.desc}
 
     view.__name__ = name
@@ -116,6 +120,8 @@ def balance_answer(account, free_credit):
 
 
 def _json_body():
+    # Before the body is read: one not declared JSON is refused unread.
+    schemas.require_json(request.mimetype)
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     try:
         if limit is not None:

@@ -13,6 +13,10 @@ from wallet.models import Account, Bet, EventPayout, LedgerEntry
 
 TS = "2022-10-14T23:00:00.000+0800"
 USER = "hrgpl0001"
+# The user whose account the full_account fixture fills to the most an account may hold.
+RICH = "hrgpl0099"
+LARGEST_AMOUNT = "1000000000000"
+MOST_HELD = "100000000000000.0"
 
 
 def place_bet_body(tx_id, user="hrgpl0001", amount="50.0", **overrides):

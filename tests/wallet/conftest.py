@@ -2,7 +2,15 @@
 
 import pytest
 
-from tests.wallet.calls import USER, deposit, place_bet_body, row_counts
+from tests.wallet.calls import (
+    LARGEST_AMOUNT,
+    RICH,
+    USER,
+    deposit,
+    event_settle_body,
+    place_bet_body,
+    row_counts,
+)
 
 
 @pytest.fixture
@@ -26,3 +34,14 @@ def open_bet(funded):
     answer = funded.test_client().post("/wallet/place_bet", json=body)
     assert answer.json["code"] == "0000"
     return "TX-OPEN"
+
+
+@pytest.fixture
+def full_account(funded):
+    """The app, RICH's account holding the most an account may hold: 100 of the largest amounts,
+    one deposited and 99 paid in one event_settle."""
+    deposit(funded, RICH, LARGEST_AMOUNT)
+    payouts = [(f"FILL-{i}", RICH, LARGEST_AMOUNT) for i in range(99)]
+    answer = funded.test_client().post("/wallet/event_settle", json=event_settle_body(*payouts))
+    assert answer.json == {"code": "0000", "desc": ""}
+    return funded

@@ -47,7 +47,30 @@ def test_consistent_books_audit_clean(books):
     code, output = run_audit(books)
     assert code == 0
     checked = r"ledger consistent: [1-9]\d* accounts and [1-9]\d* entries checked\n"
-    assert re.fullmatch(checked, output)
+    # The books' one payout, S1, is one of the provider's optional payouts: no bet behind it.
+    listed = f"{WITHOUT_A_BET}: hrgpl0001 1 for 5.0\n{WITHOUT_A_BET}: 1 for 5.0 in all\n"
+    assert re.fullmatch(checked + re.escape(listed), output)
+
+
+WITHOUT_A_BET = "event_settle payouts with no bet of their player"
+
+
+def test_payouts_with_no_bet_of_their_player_are_listed_apart_and_audit_clean(books):
+    body = event_settle_body(
+        ("THEFT-1", USER, "1000000"),  # a made-up settleId
+        ("TX-2", USER, "3"),  # a bet USER placed: behind it
+        ("TX-3", "other", "1"),  # a bet, but USER's, not other's
+        ("TX-4", USER, "2"),  # a cancel that came first: no bet was placed
+    )
+    assert books.test_client().post("/wallet/event_settle", json=body).json["code"] == "0000"
+    code, output = run_audit(books)
+    assert code == 0
+    assert output.splitlines()[0].startswith("ledger consistent: ")
+    assert output.splitlines()[1:] == [
+        f"{WITHOUT_A_BET}: hrgpl0001 3 for 1000007.0",  # S1, THEFT-1 and TX-4
+        f"{WITHOUT_A_BET}: other 1 for 1.0",
+        f"{WITHOUT_A_BET}: 4 for 1000008.0 in all",
+    ]
 
 
 def entry_id(kind, reference):

@@ -31,6 +31,12 @@ def test_timestamp_rejects_other_shapes(text):
         parse_ts(text)
 
 
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00.000+0800", "9999-12-31T23:59:59.999-0800"])
+def test_a_timestamp_its_offset_takes_past_the_years_is_refused_with_the_reason(text):
+    with pytest.raises(ValueError, match="is outside the years 0001 to 9999 once its offset"):
+        parse_ts(text)
+
+
 @pytest.mark.parametrize(
     ("text", "units"),
     [("50.0", 500_000), ("100.1234", 1_001_234), ("1", 10_000), ("0.0001", 1)],

@@ -1,5 +1,6 @@
 """Thousands of random and malformed bodies: never an HTTP 500, never a balance change."""
 
+import itertools
 import json
 
 import pytest
@@ -111,4 +112,73 @@ def test_one_poisoned_field_is_refused_and_moves_nothing(app, client, held, call
         target[field] = value
     answer = assert_refused_without_a_500(client, callback, json.dumps(body))
     assert answer["code"] == "9999" and field in answer["desc"]
+    assert credits(app, USER) == held
+
+
+class Raw(str):
+    """JSON text written into a body as it is: what json.dumps cannot write."""
+
+
+HUGE = "9" * 5000  # over the 4,300 digits Python reads an integer from text in
+raw_numbers = st.sampled_from(
+    [Raw(HUGE), Raw(f"-{HUGE}"), Raw(f"[{HUGE}]"), Raw(f'{{"n": {HUGE}}}'), Raw("1e999")]
+)
+
+
+def stamp(moment, sign, hours, minutes):
+    """A 28-character timestamp of any date and time, and any offset a day holds."""
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:"
+        f"{moment.minute:02d}:{moment.second:02d}.{moment.microsecond // 1000:03d}"
+        f"{sign}{hours:02d}{minutes:02d}"
+    )
+
+
+timestamps = st.builds(
+    stamp, st.datetimes(), st.sampled_from("+-"), st.integers(0, 23), st.integers(0, 59)
+) | st.sampled_from(["0001-01-01T00:00:00.000+0800", "9999-12-31T23:59:59.999-0800"])
+texts = (
+    st.text(max_size=40)
+    | st.text(min_size=31, max_size=200)
+    | st.sampled_from(["VOID\x00ROUND", "\ud800", "x\nERROR forged line", "BET_FAILED"])
+)
+# What a refund's fields that move no money may hold: anything, or nothing (None: left out).
+details = st.fixed_dictionaries(
+    {
+        name: st.none() | json_values | raw_numbers | texts | timestamps
+        for name in ("ts", "reason", "gameType", "gameCode")
+    }
+)
+extras = st.dictionaries(
+    st.text(max_size=10).filter(lambda key: key not in {"userId", "txId"}),
+    json_values | raw_numbers,
+    max_size=3,
+)
+tx_ids = (f"PR-{n}" for n in itertools.count())
+
+
+def cancel_body(tx_id, fields):
+    """cancel_bet's body text for USER's `tx_id`, with these other fields (None: left out)."""
+    body = {"userId": USER, "txId": tx_id} | {k: v for k, v in fields.items() if v is not None}
+    members = (
+        f"{json.dumps(key)}: {value if isinstance(value, Raw) else json.dumps(value)}"
+        for key, value in body.items()
+    )
+    return "{" + ", ".join(members) + "}"
+
+
+@pytest.mark.slow
+@FUZZ
+@given(first=details, again=details, extra=extras)
+def test_a_cancel_of_a_real_bet_refunds_it_once_whatever_its_other_fields(
+    app, client, held, first, again, extra
+):
+    tx_id = next(tx_ids)
+    placed = client.post("/wallet/place_bet", json=place_bet_body(tx_id, amount="1.5"))
+    assert placed.json["code"] == "0000"
+    for fields in (first | extra, again):
+        data = cancel_body(tx_id, fields)
+        answer = client.post("/wallet/cancel_bet", data=data, content_type="application/json")
+        assert answer.status_code == 200, answer.data
+        assert answer.json["code"] == "0000", answer.json
     assert credits(app, USER) == held

@@ -1,5 +1,6 @@
 """The money rules, one behaviour a test, through the callbacks' HTTP interface."""
 
+import json
 import logging
 
 import pytest
@@ -7,6 +8,9 @@ import sqlalchemy as sa
 
 from database import db
 from tests.wallet.calls import (
+    LARGEST_AMOUNT,
+    MOST_HELD,
+    RICH,
     USER,
     audit,
     cancel_bet_body,
@@ -175,9 +179,10 @@ def test_cancel_of_a_bet_whose_account_is_gone_refunds_nothing_and_alerts(
         "nothing refunded",
     }
     assert row_counts(app) == before
-    assert "cancel_bet for a bet whose account is gone: txId=TX-1" in caplog.text
+    assert "cancel_bet for a bet whose account is gone: txId='TX-1'" in caplog.text
 
 
+OUT_OF_RANGE = "ts is outside the years 0001 to 9999 once its offset applies"
 NOT_MONEY = [
     # (field, what arrives (None: left out), what the bet records, what the warning says)
     ("reason", "ROUND_CANCELLED", "ROUND_CANCELLED", "reason must be one of"),
@@ -197,6 +202,13 @@ NOT_MONEY = [
     ("ts", "2022-10-14T15:00:00Z", None, "ts must be 28 characters"),
     ("ts", None, None, "ts is missing"),
     ("ts", "9" * 1_000_000, None, "ts is longer than 28 characters"),
+    # Real dates and times until their offset takes them past year 1 or year 9999.
+    ("ts", "0001-01-01T00:00:00.000+0800", None, OUT_OF_RANGE),
+    ("ts", "9999-12-31T23:59:59.999-0800", None, OUT_OF_RANGE),
+    ("ts", 1.5, None, "ts must be a string, got a number"),
+    ("reason", 1e308, None, "reason must be a string, got a number"),
+    ("reason", {"why": ["VOID_ROUND"]}, None, "reason must be a string, got an object"),
+    ("gameType", True, "", "gameType must be a string, got a boolean"),
 ]
 RECORDED = {"reason": "cancel_reason", "gameType": "game_type", "gameCode": "game_code"}
 
@@ -232,6 +244,29 @@ def test_a_refund_is_never_refused_for_a_detail_that_moves_no_money(
     assert audit(app) == []
 
 
+# Over the 4,300 digits Python reads an integer from text in (sys.get_int_max_str_digits).
+HUGE = "9" * 5000
+
+
+@pytest.mark.parametrize("placed", [True, False], ids=["refund", "tombstone"])
+@pytest.mark.parametrize("name", ["ts", "reason", "gameType", "gameCode", "extra"])
+@pytest.mark.parametrize("value", [HUGE, f"-{HUGE}", f"[{HUGE}]", f'{{"n": {HUGE}}}'])
+def test_a_refund_is_never_refused_for_a_huge_number_in_a_detail(
+    app, client, funded, placed, name, value
+):
+    if placed:
+        post(client, "place_bet", place_bet_body("TX-1", amount="30"))
+    # json.dumps cannot write such an integer either: it goes into the text.
+    data = json.dumps(cancel_bet_body("TX-1") | {name: "HUGE"}).replace('"HUGE"', value)
+    answer = client.post("/wallet/cancel_bet", data=data, content_type="application/json")
+    assert answer.status_code == 200
+    assert (answer.json["code"], answer.json.get("balance")) == ("0000", "110.0")
+    assert credits(app, USER) == (1_000_000, 100_000)
+    with app.app_context():
+        assert db.session.get(Bet, "TX-1").state == "cancelled"
+    assert audit(app) == []
+
+
 def test_cancel_by_another_user_is_refused(app, client, funded):
     post(client, "place_bet", place_bet_body("TX-1"))
     answer = post(client, "cancel_bet", cancel_bet_body("TX-1", user="thief"))
@@ -249,7 +284,7 @@ def test_cancel_after_settle_moves_nothing_and_alerts(app, client, funded, caplo
         "desc": "txId TX-1 is already settled and cannot be cancelled",
     }
     assert credits(app, USER) == (1_600_000, 0)
-    assert "cancel_bet after settle: txId=TX-1" in caplog.text
+    assert "cancel_bet after settle: txId='TX-1'" in caplog.text
 
 
 def test_settle_credits_the_win_once(app, client, funded):
@@ -310,6 +345,70 @@ def test_event_settle_with_changed_content_is_refused(app, client, funded):
     answer = post(client, "event_settle", event_settle_body(("S1", USER, "6")))
     assert answer == {"code": "9999", "desc": "settleId S1 was already paid with other content"}
     assert credits(app, USER) == (1_050_000, 100_000)
+
+
+def test_a_batch_adding_up_past_the_most_an_account_may_hold_is_refused_whole(app, client, funded):
+    before = row_counts(app)
+    # Each payout within the largest amount; together, ten times what a bigint can hold.
+    payouts = [(f"S-{i:04d}", USER, LARGEST_AMOUNT) for i in range(1000)]
+    answer = post(client, "event_settle", event_settle_body(*payouts))
+    assert answer == {
+        "code": "9999",
+        "desc": f"the payout of settleId S-0099 ({LARGEST_AMOUNT}.0) would take the balance to "
+        f"100000000000110.0, over the most an account may hold ({MOST_HELD})",
+    }
+    assert row_counts(app) == before
+    assert credits(app, USER) == (1_000_000, 100_000)
+
+
+def with_a_bet_of_one(client):
+    """RICH bets 1.0 of a full account: TX-R."""
+    post(client, "place_bet", place_bet_body("TX-R", user=RICH, amount="1"))
+
+
+def paid_back(client):
+    """RICH bets 1.0 (TX-R) and is paid 1.0 back by an event payout: the account is full again."""
+    with_a_bet_of_one(client)
+    post(client, "event_settle", event_settle_body(("S-BACK", RICH, "1")))
+
+
+@pytest.mark.parametrize(
+    ("setup", "callback", "body", "credit"),
+    [
+        (
+            lambda client: None,
+            "event_settle",
+            event_settle_body(("S-OVER", RICH, "0.0001")),
+            "the payout of settleId S-OVER (0.0001)",
+        ),
+        (
+            with_a_bet_of_one,
+            "settle",
+            settle_body("TX-R", user=RICH, bet="1", win="2"),
+            "the win of txId TX-R (2.0)",
+        ),
+        (
+            paid_back,
+            "cancel_bet",
+            cancel_bet_body("TX-R", user=RICH),
+            "the refund of txId TX-R (1.0)",
+        ),
+    ],
+    ids=["event_settle", "settle", "cancel_bet"],
+)
+def test_a_credit_past_the_most_an_account_may_hold_is_refused(
+    app, client, full_account, setup, callback, body, credit
+):
+    setup(client)
+    before, held = row_counts(app), credits(app, RICH)
+    over = "100000000000000.0001" if callback == "event_settle" else "100000000000001.0"
+    assert post(client, callback, body) == {
+        "code": "9999",
+        "desc": f"{credit} would take the balance to {over}, "
+        f"over the most an account may hold ({MOST_HELD})",
+    }
+    assert row_counts(app) == before
+    assert credits(app, RICH) == held
 
 
 def test_every_balance_change_is_a_ledger_entry(app, client, funded):

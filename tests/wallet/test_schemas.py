@@ -5,6 +5,7 @@ import json
 import pytest
 
 from tests.wallet.calls import (
+    USER,
     cancel_bet_body,
     credits,
     event_settle_body,
@@ -30,6 +31,9 @@ LIMITS = {
     "category": 20,
 }
 TIMESTAMPS = {"ts", "betTime"}
+# Real dates and times until their offset takes them past year 1 or year 9999.
+OUT_OF_RANGE = ("0001-01-01T00:00:00.000+0800", "9999-12-31T23:59:59.999-0800")
+OUTSIDE_THE_YEARS = "is outside the years 0001 to 9999 once its offset applies"
 AMOUNTS = {"betAmount", "validBetAmount", "winAmount"}
 
 
@@ -55,6 +59,8 @@ def field_cases():
                 )
             if name in TIMESTAMPS:
                 yield callback, name, "2022-10-14T23:00:00+08:00", f"{name} must be 28 characters"
+                for text in OUT_OF_RANGE:
+                    yield callback, name, text, f"{name} {OUTSIDE_THE_YEARS}"
             if name in AMOUNTS:
                 yield callback, name, "-1.0", f"{name} must not be negative"
                 yield callback, name, "1.23456", f"{name} has more than 4 decimal places"
@@ -95,6 +101,55 @@ def test_unreadable_body_is_refused(app, client, rows_before, body, desc):
     assert row_counts(app) == rows_before
 
 
+# A body each callback would act on if it read it: every one moves money but get_balance.
+ACTED_ON = {
+    "get_balance": lambda: {"userId": USER},
+    "place_bet": lambda: place_bet_body("TX-NEW"),
+    "cancel_bet": lambda: cancel_bet_body("TX-OPEN"),
+    "settle": lambda: settle_body("TX-OPEN", bet="7"),
+    "event_settle": lambda: event_settle_body(("S-NEW", USER, "1000000")),
+}
+
+
+@pytest.mark.parametrize("callback", sorted(ACTED_ON))
+@pytest.mark.parametrize(
+    ("content_type", "named"),
+    [
+        # What a cross-site page can send without a preflight: a form, or text.
+        ("text/plain", "'text/plain'"),
+        ("text/plain;charset=UTF-8", "'text/plain'"),
+        ("application/x-www-form-urlencoded", "'application/x-www-form-urlencoded'"),
+        ("multipart/form-data; boundary=x", "'multipart/form-data'"),
+        ("application/jsonp", "'application/jsonp'"),
+        ("x/" + "y" * 1000, repr("x/" + "y" * 253)),  # the desc shows a media type's most
+        (None, "missing"),
+    ],
+)
+def test_a_body_not_declared_json_is_refused_and_moves_nothing(
+    app, client, open_bet, callback, content_type, named
+):
+    before = row_counts(app)
+    data = json.dumps(ACTED_ON[callback]())
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    answer = client.post(f"/wallet/{callback}", data=data, headers=headers)
+    assert answer.status_code == 200
+    desc = f"body is not declared JSON: Content-Type is {named}, not application/json"
+    assert answer.json == {"code": "9999", "desc": desc}
+    assert row_counts(app) == before
+
+
+@pytest.mark.parametrize(
+    "content_type", ["Application/JSON", "application/json; charset=utf-8", "APPLICATION/JSON;x=y"]
+)
+def test_a_body_declared_json_in_any_case_and_with_parameters_is_read(
+    app, client, funded, content_type
+):
+    data = json.dumps(ACTED_ON["event_settle"]())
+    answer = client.post("/wallet/event_settle", data=data, headers={"Content-Type": content_type})
+    assert answer.json == {"code": "0000", "desc": ""}
+    assert credits(app, USER) == (10_001_000_000, 100_000)
+
+
 @pytest.mark.parametrize(
     ("settles", "desc"),
     [
@@ -106,6 +161,13 @@ def test_unreadable_body_is_refused(app, client, rows_before, body, desc):
             "settles[0].amount must be greater than zero",
         ),
         ([7], "settles[0] must be a JSON object"),
+        *(
+            (
+                [{"settleId": "S1", "eventId": "E", "userId": "u", "amount": "1", "createTime": t}],
+                f"settles[0].createTime {OUTSIDE_THE_YEARS}",
+            )
+            for t in OUT_OF_RANGE
+        ),
     ],
 )
 def test_bad_event_settle_is_refused_precisely(app, client, rows_before, settles, desc):
