@@ -93,10 +93,15 @@ for _name, _spec in CALLBACKS.items():
 @bp.errorhandler(Exception)
 def internal_error(exc):
     """Answer an unexpected failure as JSON; the transaction has already been rolled back."""
-    if isinstance(exc, HTTPException):
-        return exc
-    log.exception("wallet callback failed")
     wallet = current_app.extensions["wallet"]
+    if isinstance(exc, HTTPException):
+        # The server's own refusals (a body that did not arrive in time, an address waiting on
+        # too many) keep their status, in the wallet's JSON: the provider's client reads a code
+        # and a desc, and retries a busy one.
+        failure = Failure.BUSY if exc.code in (408, 429, 503) else Failure.MALFORMED_REQUEST
+        answer = {"code": wallet.codes[failure], "desc": exc.description}
+        return answer, exc.code
+    log.exception("wallet callback failed")
     return {"code": wallet.codes[Failure.INTERNAL_ERROR], "desc": "internal error"}, 500
 
 

@@ -2,12 +2,14 @@
 
 import pytest
 import requests
+from werkzeug.exceptions import BadRequest, RequestTimeout, TooManyRequests
 
 from app import create_app
 from database import db
 from tests.conftest import base_config
 from tests.servers import gunicorn
 from tests.wallet.calls import deposit, row_counts
+from wallet.codes import Failure
 
 pytestmark = pytest.mark.slow
 
@@ -79,3 +81,26 @@ def test_a_chunked_body_over_the_limit_is_answered_too_large(funded_url, size, d
     assert row_counts(app) == before
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("refusal", "failure"),
+    [
+        (RequestTimeout, "busy"),
+        (TooManyRequests, "busy"),
+        (BadRequest, "malformed_request"),
+    ],
+)
+def test_the_servers_own_refusals_answer_in_the_wallets_json(
+    app, client, monkeypatch, refusal, failure
+):
+    import wallet.views
+
+    def refused(mimetype):
+        raise refusal()
+
+    monkeypatch.setattr(wallet.views.schemas, "require_json", refused)
+    app.extensions["wallet"].codes[Failure(failure)] = "7777"
+    answer = client.post("/wallet/get_balance", json={"userId": "u1"})
+    assert answer.status_code == refusal.code
+    assert answer.json["code"] == "7777" and answer.json["desc"] == refusal.description
