@@ -45,7 +45,6 @@ def test_wrong_logins_write_one_json_line_each_and_no_traceback(database_url, tm
     tries = [
         ("alice", "wrong password!"),
         ("nobody", PASSWORD),
-        ("al\x00ice", "wrong\x00password"),
         ('mallory\n{"level": "INFO", "message": "login"}', PASSWORD),  # within 50 characters
     ]
     stderr = tmp_path / "stderr"
@@ -62,6 +61,10 @@ def test_wrong_logins_write_one_json_line_each_and_no_traceback(database_url, tm
             form = {"username": username, "password": password, "csrf_token": token}
             answer = http.post(f"{base}/login", data=form, allow_redirects=False, timeout=10)
             assert answer.status_code == 401
+        # A NUL is refused with the request's values, before the login reads them: 400, logged
+        # as nothing worse than any other bad request.
+        nul = {"username": "al\x00ice", "password": "wrong\x00password", "csrf_token": token}
+        assert http.post(f"{base}/login", data=nul, timeout=10).status_code == 400
         http.close()
     text = stderr.read_text()
     assert "Traceback" not in text
