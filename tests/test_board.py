@@ -141,6 +141,9 @@ def test_upstream_away_turns_the_banner_down_and_lines_suspended(page, upstream)
     upstream.wait_connected()
     upstream.alive()
     page.wait_for_selector('#feed-banner[data-feed-status="up"]', timeout=10000)
+    # What the upstream said while we were away is unknown: the line waits for fresh odds.
+    assert line(page, 1).get_attribute("data-status") == "suspended"
+    upstream.send_frame(frames.ODDS_CHANGE, odds(2000))
     wait_status(page, 1, "active")
 
 
