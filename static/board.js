@@ -85,9 +85,11 @@
     "Possible field goal", "Rollback event",
   ];
   const CANCELLED_FIXTURE = new Set(["cancelled", "70", "90"]); // cancelled, abandoned
+  const FEED_GAP = "feed gap"; // the server's reason for a line the feed may have moved unheard
   const KIND_WORDS = {
     suspended: "Suspended by the feed", handed_over: "Handed over",
     reconnecting: "Reconnecting", fixture_cancelled: "Fixture cancelled",
+    feed_gap: "Feed gap: waiting for fresh odds",
     settled: "Settled", cancelled: "Cancelled", deactivated: "Deactivated",
   };
 
@@ -575,6 +577,13 @@
     if (CLOSED.has(line.status)) return [line.status, line.status, line.updated_at];
     if (entry.event.cancelled) return ["suspended", "fixture_cancelled", entry.event.cancelledAt];
     if (line.status === "handed_over") return ["handed_over", "handed_over", line.updated_at];
+    if (line.status === "suspended" && line.reason === FEED_GAP) {
+      // Stopped for a gap in the feed: while the gap lasts, say why it lasts.
+      if (!board.synced) return ["suspended", "reconnecting", board.disconnectedAt];
+      const down = lineProducts(line).find((product) => !productUp(product));
+      if (down !== undefined) return ["suspended", "feed_down", downSince(down)];
+      return ["suspended", "feed_gap", line.updated_at];
+    }
     if (line.status === "suspended") return ["suspended", line.reason ? "bet_stop" : "suspended", line.updated_at];
     if (line.status !== "active") return ["suspended", "suspended", line.updated_at]; // unknown: fail safe
     if (!board.synced) return ["suspended", "reconnecting", board.disconnectedAt];

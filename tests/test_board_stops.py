@@ -149,7 +149,10 @@ def test_each_reason_reads_distinctly(page, upstream):
     assert row(page, 1).get_attribute("data-status") == "suspended"
     feed_down_colour = state(page, 1).locator(".why").evaluate("e => getComputedStyle(e).color")
     assert feed_down_colour != bet_stop_colour
-    upstream.alive()
+    upstream.alive()  # back: what was said meanwhile is unknown, the line waits for odds
+    wait_stop(page, 1, "feed_gap")
+    assert state(page, 1).locator(".why").inner_text() == "Feed gap: waiting for fresh odds"
+    upstream.send_frame(frames.ODDS_CHANGE, odds(now_ms() + 2000))
     wait_active(page, 1)
     # The board may reconnect and resync within a frame: record what the line said meanwhile.
     page.evaluate(
@@ -206,6 +209,7 @@ def test_odds_stay_exactly_where_they_were_when_lines_stop_and_reopen(page, upst
     page.wait_for_selector("#outage-banner:not([hidden])")
     assert boxes(page) == before  # the outage banner lies over the board, it moves nothing
     upstream.alive()
+    upstream.send_frame(frames.ODDS_CHANGE, odds(now_ms() + 2000, price=2.5))  # after the gap
     wait_active(page, 1)
     assert boxes(page) == before
 
