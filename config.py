@@ -128,6 +128,14 @@ def above_zero(environ, name, default, kind=float):
     return value
 
 
+def port(environ, name, default):
+    """Read a TCP port (1 to 65535); the default when unset."""
+    text = environ.get(name, "").strip() or str(default)
+    if not (text.isdigit() and 1 <= int(text) <= 65535):
+        raise SettingError(f"{name} must be a port, a whole number from 1 to 65535, not {text!r}")
+    return int(text)
+
+
 def connect_args(environ, url):
     """The driver's connection settings: on PostgreSQL, bounds on connecting and on a peer that
     went silent (a failover that drops packets), so that no wait on the database is endless."""
@@ -173,6 +181,8 @@ def from_environment(environ=None, instance_path="instance"):
         # of one client address a worker waits for a body at once (more must bring it whole).
         "BODY_TIMEOUT_SECONDS": above_zero(environ, "BODY_TIMEOUT_SECONDS", 5),
         "BODY_WAITS_PER_ADDRESS": above_zero(environ, "BODY_WAITS_PER_ADDRESS", 20, kind=int),
+        # The web server's port (gunicorn.conf.py binds it): where a printed address points.
+        "PORT": port(environ, "PORT", 8000),
         # How many proxies in front of us append to X-Forwarded-For (1 behind a platform router).
         "PROXY_HOPS": int(environ.get("PROXY_HOPS", "0")),
         # Wallet

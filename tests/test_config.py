@@ -93,3 +93,13 @@ def test_a_body_s_wait_is_bounded_by_settings_above_zero():
     ]:
         with pytest.raises(config.SettingError, match=f"{name} must be .* above 0, not '{value}'"):
             config.from_environment({name: value})
+
+
+def test_port_is_a_whole_number_from_1_to_65535():
+    import pytest
+
+    assert config.from_environment({})["PORT"] == 8000
+    assert config.from_environment({"PORT": "8123"})["PORT"] == 8123
+    for text in ("0", "65536", "99999", "80a", "-1"):
+        with pytest.raises(config.SettingError, match=f"PORT must be a port.*not '{text}'"):
+            config.from_environment({"PORT": text})
