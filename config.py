@@ -5,6 +5,7 @@ import math
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEVELOPMENT_SECRET = "dev"  # the old default: never with a production database
 
@@ -107,6 +108,26 @@ def wallet_open(environ):
     return wanted
 
 
+def feed_url(environ):
+    """FEED_URL: empty (no upstream), or a ws:// or wss:// URL with a host."""
+    url = environ.get("FEED_URL", "").strip()
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 -- read only to refuse a port out of range
+        well_formed = parts.scheme in ("ws", "wss") and bool(parts.hostname)
+    except ValueError:
+        well_formed = False
+    if not well_formed:
+        shown = parts._replace(query="", fragment="").geturl()  # a token stays out of logs
+        raise SettingError(
+            "FEED_URL must be a ws:// or wss:// URL with a host, like"
+            f" wss://xpbet-ws-api.helix.city/ws, not {shown!r}"
+        )
+    return url
+
+
 def log_format(environ):
     """LOG_FORMAT: text (the default) or json."""
     value = environ.get("LOG_FORMAT", "").strip().lower() or "text"
@@ -194,7 +215,7 @@ def from_environment(environ=None, instance_path="instance"):
         "WALLET_MAINTENANCE": flag(environ, "WALLET_MAINTENANCE"),
         "WALLET_CODES": json.loads(environ.get("WALLET_CODES") or "{}"),
         # Feed
-        "FEED_URL": environ.get("FEED_URL", ""),
+        "FEED_URL": feed_url(environ),
         "FEED_TOKEN": environ.get("FEED_TOKEN", ""),
         "FEED_LANG": environ.get("FEED_LANG", ""),
         "FEED_SUBSCRIBE": csv(environ, "FEED_SUBSCRIBE"),

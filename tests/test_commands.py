@@ -75,6 +75,20 @@ def test_a_port_in_use_is_said_so(migrated):
 
 
 @pytest.mark.parametrize(
+    "url", ["xpbet.example/ws", "https://xpbet.example/ws", "ws:///ws", "wss//xpbet.example/ws"]
+)
+def test_a_malformed_feed_url_is_refused_at_start_in_one_line(migrated, url):
+    result = flask("users", "list", env=migrated | {"FEED_URL": url + "?token=s3cret"})
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        f"error: FEED_URL must be a ws:// or wss:// URL with a host, like"
+        f" wss://xpbet-ws-api.helix.city/ws, not {url!r}"
+    ], result.stderr
+    assert "s3cret" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
     ("url", "sentence"),
     [
         ("http://feed.example/ws", "must be a ws:// or wss:// URL"),
@@ -141,6 +155,10 @@ def start_server(env):
         (
             {"DATABASE_URL": "sqlite:///{tmp}/any.sqlite", "WALLET_OPEN": ""},
             "set WALLET_SECRET",
+        ),
+        (
+            {"DATABASE_URL": "sqlite:///{tmp}/any.sqlite", "FEED_URL": "xpbet.example/ws"},
+            "FEED_URL must be a ws:// or wss:// URL",
         ),
     ],
 )

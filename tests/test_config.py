@@ -103,3 +103,14 @@ def test_port_is_a_whole_number_from_1_to_65535():
     for text in ("0", "65536", "99999", "80a", "-1"):
         with pytest.raises(config.SettingError, match=f"PORT must be a port.*not '{text}'"):
             config.from_environment({"PORT": text})
+
+
+def test_feed_url_is_empty_or_a_websocket_url_with_a_host():
+    import pytest
+
+    assert config.from_environment({})["FEED_URL"] == ""
+    given = "wss://xpbet-ws-api.helix.city/ws?token=t"
+    assert config.from_environment({"FEED_URL": given})["FEED_URL"] == given
+    for url in ("xpbet.example/ws", "http://xpbet.example/ws", "ws:///ws", "ws://h:99999/ws"):
+        with pytest.raises(config.SettingError, match="FEED_URL must be a ws:// or wss:// URL"):
+            config.from_environment({"FEED_URL": url})
