@@ -136,8 +136,16 @@ def replay(file, host, port, speed):
 @click.option(
     "--days", type=click.FloatRange(min=0), default=None, help="Defaults to FEED_RETENTION_DAYS."
 )
-def prune(days):
+@click.option("--yes", is_flag=True, help="Prune under a day (--days below 1) all the same.")
+def prune(days, yes):
     """Delete BetStops, closed lines and finished events older than the retention."""
+    if days is not None and days < 1 and not yes:
+        # Under a day takes the BetStops a running board shows, and those a restart applies
+        # again: a slip of the keyboard more often than a wish.
+        raise click.ClickException(
+            f"--days {days:g} is under a day: it deletes the BetStop log a running board shows;"
+            " pass --yes to do it anyway"
+        )
     deleted = current_app.extensions["feed"].store.prune(days)
     click.echo(
         f"pruned {deleted['bet_stops']} BetStops, {deleted['lines']} closed lines, "

@@ -74,6 +74,23 @@ def test_a_port_in_use_is_said_so(migrated):
         refused(flask("feed", "simulate", "--port", port, env=migrated), "port is in use")
 
 
+@pytest.mark.parametrize("days", ["0", "0.5"])
+def test_feed_prune_under_a_day_is_refused_without_yes(migrated, days):
+    result = flask("feed", "prune", "--days", days, env=migrated)
+    refused(
+        result,
+        f"--days {days} is under a day: it deletes the BetStop log a running board shows;"
+        " pass --yes to do it anyway",
+    )
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_feed_prune_under_a_day_with_yes_prunes(migrated):
+    result = flask("feed", "prune", "--days", "0", "--yes", env=migrated)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "pruned 0 BetStops, 0 closed lines, 0 events"
+
+
 @pytest.mark.parametrize(
     "url", ["xpbet.example/ws", "https://xpbet.example/ws", "ws:///ws", "wss//xpbet.example/ws"]
 )

@@ -115,7 +115,7 @@ def test_prune_command_deletes_what_is_older_than_the_retention(app):
     assert result.output.splitlines()[-1] == "pruned 1 BetStops, 1 closed lines, 1 events"
     assert [e["event_id"] for e in store.recent_bet_stops()] == ["new"]
     store.clock = lambda: now + 1000
-    result = app.test_cli_runner().invoke(args=["feed", "prune", "--days", "0"])
+    result = app.test_cli_runner().invoke(args=["feed", "prune", "--days", "0", "--yes"])
     assert result.output.splitlines()[-1] == "pruned 1 BetStops, 1 closed lines, 1 events"
     assert store.recent_bet_stops() == []
 
