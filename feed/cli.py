@@ -26,6 +26,16 @@ bp.cli.help = bp.cli.short_help = (
 POSITIVE = click.FloatRange(min=0, min_open=True)
 
 
+def tcp_port(context, param, value):
+    """A port to listen on: 1 to 65535, or 0 for any free one; said in one line otherwise."""
+    if not 0 <= value <= 65535:
+        # A ClickException, not a usage error: one line, without the usage around it.
+        raise click.ClickException(
+            f"--port {value} is not a port: pick one from 1 to 65535 (0: any free one)"
+        )
+    return value
+
+
 @bp.cli.command("consume")
 def consume():
     """Be the one consumer of FEED_URL, publishing to the web workers through REDIS_URL.
@@ -73,7 +83,7 @@ def status():
 
 @bp.cli.command("simulate")
 @click.option("--host", default="127.0.0.1")
-@click.option("--port", default=8765, show_default=True)
+@click.option("--port", default=8765, show_default=True, callback=tcp_port)
 @click.option("--rate", type=POSITIVE, default=20.0, show_default=True, help="Messages a second.")
 @click.option("--seed", type=int, default=None, help="Make the simulation repeatable.")
 @click.option("--outage-every", default=180.0, show_default=True, help="Seconds; 0 for none.")
@@ -122,7 +132,7 @@ def record(file, url, seconds):
 @bp.cli.command("replay")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--host", default="127.0.0.1")
-@click.option("--port", default=8765, show_default=True)
+@click.option("--port", default=8765, show_default=True, callback=tcp_port)
 @click.option("--speed", type=POSITIVE, default=1.0, show_default=True, help="2.0: twice as fast.")
 def replay(file, host, port, speed):
     """Serve the recording FILE as an upstream feed at ws://HOST:PORT/ws."""

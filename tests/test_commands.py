@@ -74,6 +74,17 @@ def test_a_port_in_use_is_said_so(migrated):
         refused(flask("feed", "simulate", "--port", port, env=migrated), "port is in use")
 
 
+@pytest.mark.parametrize("command", ["simulate", "replay"])
+@pytest.mark.parametrize("port", ["99999", "65536", "-1"])
+def test_a_port_out_of_range_is_one_line_naming_it(migrated, tmp_path, command, port):
+    recording = tmp_path / "recording.jsonl"
+    recording.write_text('{"t": 0.1, "text": "{}"}\n')
+    args = [str(recording)] if command == "replay" else []
+    result = flask("feed", command, *args, "--port", port, env=migrated)
+    refused(result, f"--port {port} is not a port: pick one from 1 to 65535 (0: any free one)")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
 @pytest.mark.parametrize("days", ["0", "0.5"])
 def test_feed_prune_under_a_day_is_refused_without_yes(migrated, days):
     result = flask("feed", "prune", "--days", days, env=migrated)
