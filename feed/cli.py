@@ -63,11 +63,13 @@ def consume():
 
 
 @bp.cli.command("status")
-def status():
-    """Print what each feed process reports through REDIS_URL: role, epoch, upstream, lag.
+@click.option("--json", "as_json", is_flag=True, help="Every process's whole report, as JSON.")
+def status(as_json):
+    """Print one line per feed process reporting through REDIS_URL: role, epoch, upstream, lag.
 
     The feed processes serve no HTTP; this (or /feed/status on any web worker, under
-    `consumers`) is where their roles show.
+    `consumers`) is where their roles show. --json prints their whole reports (without the
+    metrics text they pass to /metrics).
     """
     config = current_app.config
     if not config["REDIS_URL"]:
@@ -75,10 +77,32 @@ def status():
     bus = RedisBus.from_config(config)
     try:
         epoch, seq = bus.last()
-        reports = bus.reports()
+        reports = [
+            {key: value for key, value in report.items() if key != "metrics"}
+            for report in bus.reports()
+        ]
     except BusError as exc:
         raise click.ClickException(f"Redis unreachable: {exc}") from None
-    click.echo(json.dumps({"epoch": epoch, "seq": seq, "consumers": reports}, indent=2))
+    if as_json:
+        click.echo(json.dumps({"epoch": epoch, "seq": seq, "consumers": reports}, indent=2))
+        return
+    if not reports:
+        click.echo("no feed process reporting: is `flask --app app feed consume` running?")
+    width = max((len(str(report.get("id"))) for report in reports), default=0)
+    for report in reports:
+        click.echo(process_line(report, width))
+
+
+def process_line(report, width):
+    """One feed process's report in a line: id, role, epoch, upstream, lag."""
+    lag = report.get("lag") or {}
+    upstream = "connected" if report.get("upstream") else "not connected"
+    epoch = report.get("epoch")
+    return (
+        f"{report.get('id')!s:<{width}}  {report.get('role')!s:<7}  "
+        f"epoch {'-' if epoch is None else epoch}  upstream {upstream:<13}  "
+        f"lag {lag.get('messages', 0)} messages, {lag.get('ms', 0)} ms"
+    )
 
 
 @bp.cli.command("simulate")
