@@ -108,7 +108,13 @@ def process_line(report, width):
 @bp.cli.command("simulate")
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=8765, show_default=True, callback=tcp_port)
-@click.option("--rate", type=POSITIVE, default=20.0, show_default=True, help="Messages a second.")
+@click.option(
+    "--rate",
+    type=POSITIVE,
+    default=20.0,
+    show_default=True,
+    help="Odds changes a second (BetStops, about one a second, and the rest besides).",
+)
 @click.option("--seed", type=int, default=None, help="Make the simulation repeatable.")
 @click.option("--outage-every", default=180.0, show_default=True, help="Seconds; 0 for none.")
 def simulate(host, port, rate, seed, outage_every):

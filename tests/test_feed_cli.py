@@ -40,21 +40,26 @@ def connect(port):
     return holder["ws"]
 
 
-def read_frames(ws, count):
-    return [frames.decode(ws.recv()) for _ in range(count)]
-
-
 @pytest.mark.slow
 def test_simulator_speaks_the_protocol_in_both_frame_forms(tmp_path):
     port = free_port()
     server = flask("simulate", "--port", str(port), "--seed", "1", "--rate", "200")
     try:
         ws = connect(port)
-        seen = read_frames(ws, 400)
+        seen, forms = [], set()
+
+        def groups():
+            return {frame.data["groups"] for frame in seen if frame.cmd == frames.BET_STOP}
+
+        deadline = time.monotonic() + 30  # BetStops come about once a second
+        while not ("all" in groups() and len(groups()) > 1) and time.monotonic() < deadline:
+            raw = ws.recv()
+            forms.add(type(raw))
+            seen.append(frames.decode(raw))
         cmds = {frame.cmd for frame in seen}
         assert {frames.FIXTURE_CHANGE, frames.ODDS_CHANGE, frames.BET_STOP, frames.ALIVE} <= cmds
-        groups = {frame.data["groups"] for frame in seen if frame.cmd == frames.BET_STOP}
-        assert "all" in groups and len(groups) > 1
+        assert "all" in groups() and len(groups()) > 1
+        assert forms == {str, bytes}
         ws.send(json.dumps({"cmd": frames.PING, "data": "ping"}))
         wait_until(lambda: frames.decode(ws.recv()).cmd == frames.PING, what="a pong")
         ws.close()
