@@ -5,6 +5,7 @@ import math
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEVELOPMENT_SECRET = "dev"  # the old default: never with a production database
 
@@ -107,6 +108,26 @@ def wallet_open(environ):
     return wanted
 
 
+def feed_url(environ):
+    """FEED_URL: empty (no upstream), or a ws:// or wss:// URL with a host."""
+    url = environ.get("FEED_URL", "").strip()
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 -- read only to refuse a port out of range
+        well_formed = parts.scheme in ("ws", "wss") and bool(parts.hostname)
+    except ValueError:
+        well_formed = False
+    if not well_formed:
+        shown = parts._replace(query="", fragment="").geturl()  # a token stays out of logs
+        raise SettingError(
+            "FEED_URL must be a ws:// or wss:// URL with a host, like"
+            f" wss://xpbet-ws-api.helix.city/ws, not {shown!r}"
+        )
+    return url
+
+
 def log_format(environ):
     """LOG_FORMAT: text (the default) or json."""
     value = environ.get("LOG_FORMAT", "").strip().lower() or "text"
@@ -126,6 +147,14 @@ def above_zero(environ, name, default, kind=float):
         whole = "a whole number" if kind is int else "a number"
         raise SettingError(f"{name} must be {whole} above 0, not {text!r}")
     return value
+
+
+def port(environ, name, default):
+    """Read a TCP port (1 to 65535); the default when unset."""
+    text = environ.get(name, "").strip() or str(default)
+    if not (text.isdigit() and 1 <= int(text) <= 65535):
+        raise SettingError(f"{name} must be a port, a whole number from 1 to 65535, not {text!r}")
+    return int(text)
 
 
 def connect_args(environ, url):
@@ -173,6 +202,8 @@ def from_environment(environ=None, instance_path="instance"):
         # of one client address a worker waits for a body at once (more must bring it whole).
         "BODY_TIMEOUT_SECONDS": above_zero(environ, "BODY_TIMEOUT_SECONDS", 5),
         "BODY_WAITS_PER_ADDRESS": above_zero(environ, "BODY_WAITS_PER_ADDRESS", 20, kind=int),
+        # The web server's port (gunicorn.conf.py binds it): where a printed address points.
+        "PORT": port(environ, "PORT", 8000),
         # How many proxies in front of us append to X-Forwarded-For (1 behind a platform router).
         "PROXY_HOPS": int(environ.get("PROXY_HOPS", "0")),
         # Wallet
@@ -184,7 +215,7 @@ def from_environment(environ=None, instance_path="instance"):
         "WALLET_MAINTENANCE": flag(environ, "WALLET_MAINTENANCE"),
         "WALLET_CODES": json.loads(environ.get("WALLET_CODES") or "{}"),
         # Feed
-        "FEED_URL": environ.get("FEED_URL", ""),
+        "FEED_URL": feed_url(environ),
         "FEED_TOKEN": environ.get("FEED_TOKEN", ""),
         "FEED_LANG": environ.get("FEED_LANG", ""),
         "FEED_SUBSCRIBE": csv(environ, "FEED_SUBSCRIBE"),

@@ -9,8 +9,8 @@ from flask import Blueprint, current_app
 from . import users
 
 bp = Blueprint("accounts_cli", __name__, cli_group="users")
-bp.cli.help = "The board's accounts: add, list, disable, new password."
-bp.cli.short_help = "The board's accounts: add, list, disable, new password."
+bp.cli.help = "The board's accounts: add, list, disable, enable, new password."
+bp.cli.short_help = "The board's accounts: add, list, disable, enable, new password."
 LOCAL = "local"
 
 
@@ -64,6 +64,21 @@ def disable(username):
     click.echo(f"disabled {user.username}")
 
 
+@bp.cli.command("enable")
+@click.argument("username")
+def enable(username):
+    """Let the disabled account USERNAME log in again, with the password it has."""
+    user = users.find(username)
+    if user is not None and user.active:
+        click.echo(f"{user.username} is active already")
+        return
+    try:
+        user = users.enable(username)
+    except users.AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"enabled {user.username}")
+
+
 @bp.cli.command("passwd")
 @click.argument("username")
 def passwd(username):
@@ -75,13 +90,23 @@ def passwd(username):
         user = users.set_password(username, password)
     except users.AccountError as exc:
         raise click.ClickException(str(exc)) from None
+    if not user.active:
+        # A new password is often the first thing tried for someone who cannot log in.
+        click.echo(
+            f"new password set for {user.username}; it stays disabled:"
+            f" flask --app app users enable {user.username} lets it log in"
+        )
+        return
     click.echo(f"new password set for {user.username}; its open sessions are ended")
 
 
 @bp.cli.command("local")
-@click.option("--url", default="http://localhost:8000", show_default=True)
+@click.option(
+    "--url", default=None, help="The server's address; defaults to http://localhost:PORT."
+)
 def local(url):
     """For a new machine: make an account with a printed password if there is none."""
+    url = url or f"http://localhost:{current_app.config['PORT']}"
     if not current_app.config["BOARD_LOGIN"]:
         click.echo(f"Board login is off (BOARD_LOGIN=off): anyone who reaches {url} sees it.")
         return

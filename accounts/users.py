@@ -1,4 +1,5 @@
-"""Operations on the accounts for the CLI and the login: add, list, disable, passwords, sessions."""
+"""Operations on the accounts for the CLI and the login: add, list, disable, enable, passwords,
+sessions."""
 
 import re
 import threading
@@ -102,6 +103,14 @@ def disable(username):
     user = _existing(username)
     user.active = False
     user.session_epoch += 1
+    db.session.commit()
+    return user
+
+
+def enable(username):
+    """The account may log in again, with the password it has; its old sessions stay ended."""
+    user = _existing(username)
+    user.active = True
     db.session.commit()
     return user
 

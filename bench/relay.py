@@ -68,7 +68,7 @@ class Upstream:
 
     async def handler(self, websocket):
         now = int(time.time() * 1000)
-        for cmd, data in self.simulator.alive(now, 0) + self.simulator.opening(now):
+        for cmd, data in self.simulator.alive(now) + self.simulator.opening(now):
             await websocket.send(frames.encode_text(cmd, data, now))
         self.feeds.add(websocket)
         try:
@@ -82,7 +82,7 @@ class Upstream:
         while True:
             await asyncio.sleep(5)
             now = int(time.time() * 1000)
-            for cmd, data in self.simulator.alive(now, 0):
+            for cmd, data in self.simulator.alive(now):
                 broadcast(self.feeds, frames.encode_text(cmd, data, now))
 
     def bet_stop(self):

@@ -26,6 +26,16 @@ bp.cli.help = bp.cli.short_help = (
 POSITIVE = click.FloatRange(min=0, min_open=True)
 
 
+def tcp_port(context, param, value):
+    """A port to listen on: 1 to 65535, or 0 for any free one; said in one line otherwise."""
+    if not 0 <= value <= 65535:
+        # A ClickException, not a usage error: one line, without the usage around it.
+        raise click.ClickException(
+            f"--port {value} is not a port: pick one from 1 to 65535 (0: any free one)"
+        )
+    return value
+
+
 @bp.cli.command("consume")
 def consume():
     """Be the one consumer of FEED_URL, publishing to the web workers through REDIS_URL.
@@ -53,11 +63,13 @@ def consume():
 
 
 @bp.cli.command("status")
-def status():
-    """Print what each feed process reports through REDIS_URL: role, epoch, upstream, lag.
+@click.option("--json", "as_json", is_flag=True, help="Every process's whole report, as JSON.")
+def status(as_json):
+    """Print one line per feed process reporting through REDIS_URL: role, epoch, upstream, lag.
 
     The feed processes serve no HTTP; this (or /feed/status on any web worker, under
-    `consumers`) is where their roles show.
+    `consumers`) is where their roles show. --json prints their whole reports (without the
+    metrics text they pass to /metrics).
     """
     config = current_app.config
     if not config["REDIS_URL"]:
@@ -65,16 +77,44 @@ def status():
     bus = RedisBus.from_config(config)
     try:
         epoch, seq = bus.last()
-        reports = bus.reports()
+        reports = [
+            {key: value for key, value in report.items() if key != "metrics"}
+            for report in bus.reports()
+        ]
     except BusError as exc:
         raise click.ClickException(f"Redis unreachable: {exc}") from None
-    click.echo(json.dumps({"epoch": epoch, "seq": seq, "consumers": reports}, indent=2))
+    if as_json:
+        click.echo(json.dumps({"epoch": epoch, "seq": seq, "consumers": reports}, indent=2))
+        return
+    if not reports:
+        click.echo("no feed process reporting: is `flask --app app feed consume` running?")
+    width = max((len(str(report.get("id"))) for report in reports), default=0)
+    for report in reports:
+        click.echo(process_line(report, width))
+
+
+def process_line(report, width):
+    """One feed process's report in a line: id, role, epoch, upstream, lag."""
+    lag = report.get("lag") or {}
+    upstream = "connected" if report.get("upstream") else "not connected"
+    epoch = report.get("epoch")
+    return (
+        f"{report.get('id')!s:<{width}}  {report.get('role')!s:<7}  "
+        f"epoch {'-' if epoch is None else epoch}  upstream {upstream:<13}  "
+        f"lag {lag.get('messages', 0)} messages, {lag.get('ms', 0)} ms"
+    )
 
 
 @bp.cli.command("simulate")
 @click.option("--host", default="127.0.0.1")
-@click.option("--port", default=8765, show_default=True)
-@click.option("--rate", type=POSITIVE, default=20.0, show_default=True, help="Messages a second.")
+@click.option("--port", default=8765, show_default=True, callback=tcp_port)
+@click.option(
+    "--rate",
+    type=POSITIVE,
+    default=20.0,
+    show_default=True,
+    help="Odds changes a second (BetStops, about one a second, and the rest besides).",
+)
 @click.option("--seed", type=int, default=None, help="Make the simulation repeatable.")
 @click.option("--outage-every", default=180.0, show_default=True, help="Seconds; 0 for none.")
 def simulate(host, port, rate, seed, outage_every):
@@ -122,7 +162,7 @@ def record(file, url, seconds):
 @bp.cli.command("replay")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--host", default="127.0.0.1")
-@click.option("--port", default=8765, show_default=True)
+@click.option("--port", default=8765, show_default=True, callback=tcp_port)
 @click.option("--speed", type=POSITIVE, default=1.0, show_default=True, help="2.0: twice as fast.")
 def replay(file, host, port, speed):
     """Serve the recording FILE as an upstream feed at ws://HOST:PORT/ws."""
@@ -136,8 +176,16 @@ def replay(file, host, port, speed):
 @click.option(
     "--days", type=click.FloatRange(min=0), default=None, help="Defaults to FEED_RETENTION_DAYS."
 )
-def prune(days):
+@click.option("--yes", is_flag=True, help="Prune under a day (--days below 1) all the same.")
+def prune(days, yes):
     """Delete BetStops, closed lines and finished events older than the retention."""
+    if days is not None and days < 1 and not yes:
+        # Under a day takes the BetStops a running board shows, and those a restart applies
+        # again: a slip of the keyboard more often than a wish.
+        raise click.ClickException(
+            f"--days {days:g} is under a day: it deletes the BetStop log a running board shows;"
+            " pass --yes to do it anyway"
+        )
     deleted = current_app.extensions["feed"].store.prune(days)
     click.echo(
         f"pruned {deleted['bet_stops']} BetStops, {deleted['lines']} closed lines, "

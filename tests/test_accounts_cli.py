@@ -94,6 +94,49 @@ def test_passwd_sets_a_new_password_and_ends_sessions(app, run):
     assert user.session_epoch == 1
 
 
+def test_enable_lets_a_disabled_account_log_in_again(app, run):
+    run("add", "alice", stdin=PASSWORD + "\n")
+    run("disable", "alice")
+    result = run("enable", "alice")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "enabled alice"
+    assert stored(app, "alice").active
+    assert run("list").output.split() == ["alice", "trader", "active"]
+
+
+def test_enable_an_active_account_says_so_and_changes_nothing(app, run):
+    run("add", "alice", stdin=PASSWORD + "\n")
+    result = run("enable", "alice")
+    assert result.exit_code == 0
+    assert result.output.strip() == "alice is active already"
+    assert stored(app, "alice").session_epoch == 0
+
+
+@pytest.mark.parametrize("username", ["nobody", "al\x00ice"])
+def test_enable_names_an_account_that_does_not_exist(run, username):
+    result = run("enable", username)
+    assert result.exit_code == 1
+    assert (
+        result.output.strip()
+        == f"Error: no account named {username!r} (flask --app app users list)"
+    )
+
+
+def test_passwd_on_a_disabled_account_says_it_stays_disabled_and_how_to_enable_it(app, run):
+    run("add", "bob", stdin=PASSWORD + "\n")
+    run("disable", "bob")
+    result = run("passwd", "bob", stdin="another long password\n")
+    assert result.exit_code == 0
+    assert result.output.strip() == (
+        "new password set for bob; it stays disabled: flask --app app users enable bob"
+        " lets it log in"
+    )
+    user = stored(app, "bob")
+    assert not user.active and passwords.verify_password(
+        user.password_hash, "another long password"
+    )
+
+
 def test_local_makes_one_account_and_prints_its_password_once(app, run):
     first = run("local")
     assert first.exit_code == 0
@@ -116,6 +159,28 @@ def test_local_with_the_login_off_says_so(database_url):
         assert db.session.query(User).count() == 0
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("settings", "address"),
+    [({}, "http://localhost:8000/login"), ({"PORT": "8123"}, "http://localhost:8123/login")],
+)
+def test_local_prints_the_address_of_the_port_the_server_takes(
+    sqlite_database_url, settings, address
+):
+    import os
+    import subprocess
+
+    from tests.servers import ROOT
+
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root")}
+    env |= {"SECRET_KEY": os.environ["SECRET_KEY"], "WALLET_OPEN": "1", "FEED_ENABLED": "0"}
+    env |= {"DATABASE_URL": sqlite_database_url} | settings
+    command = [str(ROOT / "bin" / "flask"), "users", "local"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"Board login at {address}  username: local  password: ")
 
 
 @pytest.mark.slow

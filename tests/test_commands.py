@@ -74,6 +74,48 @@ def test_a_port_in_use_is_said_so(migrated):
         refused(flask("feed", "simulate", "--port", port, env=migrated), "port is in use")
 
 
+@pytest.mark.parametrize("command", ["simulate", "replay"])
+@pytest.mark.parametrize("port", ["99999", "65536", "-1"])
+def test_a_port_out_of_range_is_one_line_naming_it(migrated, tmp_path, command, port):
+    recording = tmp_path / "recording.jsonl"
+    recording.write_text('{"t": 0.1, "text": "{}"}\n')
+    args = [str(recording)] if command == "replay" else []
+    result = flask("feed", command, *args, "--port", port, env=migrated)
+    refused(result, f"--port {port} is not a port: pick one from 1 to 65535 (0: any free one)")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize("days", ["0", "0.5"])
+def test_feed_prune_under_a_day_is_refused_without_yes(migrated, days):
+    result = flask("feed", "prune", "--days", days, env=migrated)
+    refused(
+        result,
+        f"--days {days} is under a day: it deletes the BetStop log a running board shows;"
+        " pass --yes to do it anyway",
+    )
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_feed_prune_under_a_day_with_yes_prunes(migrated):
+    result = flask("feed", "prune", "--days", "0", "--yes", env=migrated)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "pruned 0 BetStops, 0 closed lines, 0 events"
+
+
+@pytest.mark.parametrize(
+    "url", ["xpbet.example/ws", "https://xpbet.example/ws", "ws:///ws", "wss//xpbet.example/ws"]
+)
+def test_a_malformed_feed_url_is_refused_at_start_in_one_line(migrated, url):
+    result = flask("users", "list", env=migrated | {"FEED_URL": url + "?token=s3cret"})
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        f"error: FEED_URL must be a ws:// or wss:// URL with a host, like"
+        f" wss://xpbet-ws-api.helix.city/ws, not {url!r}"
+    ], result.stderr
+    assert "s3cret" not in result.stderr + result.stdout
+
+
 @pytest.mark.parametrize(
     ("url", "sentence"),
     [
@@ -141,6 +183,10 @@ def start_server(env):
         (
             {"DATABASE_URL": "sqlite:///{tmp}/any.sqlite", "WALLET_OPEN": ""},
             "set WALLET_SECRET",
+        ),
+        (
+            {"DATABASE_URL": "sqlite:///{tmp}/any.sqlite", "FEED_URL": "xpbet.example/ws"},
+            "FEED_URL must be a ws:// or wss:// URL",
         ),
     ],
 )

@@ -93,3 +93,24 @@ def test_a_body_s_wait_is_bounded_by_settings_above_zero():
     ]:
         with pytest.raises(config.SettingError, match=f"{name} must be .* above 0, not '{value}'"):
             config.from_environment({name: value})
+
+
+def test_port_is_a_whole_number_from_1_to_65535():
+    import pytest
+
+    assert config.from_environment({})["PORT"] == 8000
+    assert config.from_environment({"PORT": "8123"})["PORT"] == 8123
+    for text in ("0", "65536", "99999", "80a", "-1"):
+        with pytest.raises(config.SettingError, match=f"PORT must be a port.*not '{text}'"):
+            config.from_environment({"PORT": text})
+
+
+def test_feed_url_is_empty_or_a_websocket_url_with_a_host():
+    import pytest
+
+    assert config.from_environment({})["FEED_URL"] == ""
+    given = "wss://xpbet-ws-api.helix.city/ws?token=t"
+    assert config.from_environment({"FEED_URL": given})["FEED_URL"] == given
+    for url in ("xpbet.example/ws", "http://xpbet.example/ws", "ws:///ws", "ws://h:99999/ws"):
+        with pytest.raises(config.SettingError, match="FEED_URL must be a ws:// or wss:// URL"):
+            config.from_environment({"FEED_URL": url})

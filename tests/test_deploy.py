@@ -303,7 +303,16 @@ def test_flask_feed_status_says_which_process_leads_and_which_stands_by(
 
             def roles():
                 env = os.environ | {"DATABASE_URL": sqlite_database_url} | settings
-                command = [sys.executable, "-m", "flask", "--app", "app", "feed", "status"]
+                command = [
+                    sys.executable,
+                    "-m",
+                    "flask",
+                    "--app",
+                    "app",
+                    "feed",
+                    "status",
+                    "--json",
+                ]
                 result = subprocess.run(
                     command, cwd=ROOT, env=env, capture_output=True, timeout=60, check=True
                 )

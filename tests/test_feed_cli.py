@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import websocket
@@ -39,21 +40,26 @@ def connect(port):
     return holder["ws"]
 
 
-def read_frames(ws, count):
-    return [frames.decode(ws.recv()) for _ in range(count)]
-
-
 @pytest.mark.slow
 def test_simulator_speaks_the_protocol_in_both_frame_forms(tmp_path):
     port = free_port()
     server = flask("simulate", "--port", str(port), "--seed", "1", "--rate", "200")
     try:
         ws = connect(port)
-        seen = read_frames(ws, 400)
+        seen, forms = [], set()
+
+        def groups():
+            return {frame.data["groups"] for frame in seen if frame.cmd == frames.BET_STOP}
+
+        deadline = time.monotonic() + 30  # BetStops come about once a second
+        while not ("all" in groups() and len(groups()) > 1) and time.monotonic() < deadline:
+            raw = ws.recv()
+            forms.add(type(raw))
+            seen.append(frames.decode(raw))
         cmds = {frame.cmd for frame in seen}
         assert {frames.FIXTURE_CHANGE, frames.ODDS_CHANGE, frames.BET_STOP, frames.ALIVE} <= cmds
-        groups = {frame.data["groups"] for frame in seen if frame.cmd == frames.BET_STOP}
-        assert "all" in groups and len(groups) > 1
+        assert "all" in groups() and len(groups()) > 1
+        assert forms == {str, bytes}
         ws.send(json.dumps({"cmd": frames.PING, "data": "ping"}))
         wait_until(lambda: frames.decode(ws.recv()).cmd == frames.PING, what="a pong")
         ws.close()
@@ -115,7 +121,7 @@ def test_prune_command_deletes_what_is_older_than_the_retention(app):
     assert result.output.splitlines()[-1] == "pruned 1 BetStops, 1 closed lines, 1 events"
     assert [e["event_id"] for e in store.recent_bet_stops()] == ["new"]
     store.clock = lambda: now + 1000
-    result = app.test_cli_runner().invoke(args=["feed", "prune", "--days", "0"])
+    result = app.test_cli_runner().invoke(args=["feed", "prune", "--days", "0", "--yes"])
     assert result.output.splitlines()[-1] == "pruned 1 BetStops, 1 closed lines, 1 events"
     assert store.recent_bet_stops() == []
 
@@ -130,3 +136,90 @@ def closed_line(event_id):
         "updated_at": 0,
         "outcomes": {},
     }
+
+
+def feed_report(identity, role, epoch, upstream, lag):
+    """A feed process's report as `feed consume` writes it, its metrics text included."""
+    return {
+        "role": role,
+        "id": identity,
+        "epoch": epoch,
+        "link": "up",
+        "boards": 0,
+        "lag": lag,
+        "upstream": upstream,
+        "at": int(time.time() * 1000),
+        "store": {"state": "writing"},
+        "snapshot": None,
+        "health": {"connected": upstream, "products": {}},
+        "counts": {"bet_stop": 3},
+        "names": {"unknown_markets": 0},
+        "metrics": "# HELP feed_messages_total ...\n" * 150,
+    }
+
+
+@pytest.fixture
+def reporting(redis_bus_url):
+    """Two feed processes reporting through Redis every half second, as long as the test runs;
+    the settings of a shell that reaches them."""
+    import threading
+
+    import redis
+
+    from feed.bus import RedisBus
+
+    url, prefix = redis_bus_url
+    client = redis.Redis.from_url(url)
+    bus, stop = RedisBus(client, prefix), threading.Event()
+
+    def report():
+        while True:
+            bus.report(
+                "feed-a:41", feed_report("feed-a:41", "leader", 7, True, {"messages": 2, "ms": 15})
+            )
+            bus.report(
+                "feed-b:42",
+                feed_report("feed-b:42", "standby", None, False, {"messages": 0, "ms": 0}),
+            )
+            if stop.wait(0.5):
+                return
+
+    thread = threading.Thread(target=report, daemon=True)
+    thread.start()
+    yield {"REDIS_URL": url, "REDIS_PREFIX": prefix}
+    stop.set()
+    thread.join(timeout=5)
+    client.close()
+
+
+def status_command(settings, *args):
+    return subprocess.run(
+        [str(ROOT / "bin" / "flask"), "feed", "status", *args],
+        env=os.environ | {"FEED_ENABLED": "0"} | settings,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.slow
+def test_feed_status_prints_one_line_per_feed_process(reporting):
+    result = status_command(reporting)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "feed-a:41  leader   epoch 7  upstream connected      lag 2 messages, 15 ms",
+        "feed-b:42  standby  epoch -  upstream not connected  lag 0 messages, 0 ms",
+    ]
+
+
+@pytest.mark.slow
+def test_feed_status_json_is_the_whole_report_but_the_metrics_text(reporting):
+    result = status_command(reporting, "--json")
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    assert [c["id"] for c in status["consumers"]] == ["feed-a:41", "feed-b:42"]
+    expected = feed_report("feed-a:41", "leader", 7, True, {"messages": 2, "ms": 15})
+    del expected["metrics"]
+    assert status["consumers"][0].keys() == expected.keys()
+    assert status["consumers"][0]["counts"] == {"bet_stop": 3}
+    assert "metrics" not in result.stdout and "# HELP" not in result.stdout
