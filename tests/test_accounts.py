@@ -100,9 +100,7 @@ def test_wrong_credentials_say_so_without_telling_which(client, alice, username,
 @pytest.mark.parametrize(
     ("username", "password"), [("al\x00ice", PASSWORD), ("alice", PASSWORD + "\x00")]
 )
-def test_a_nul_byte_in_the_login_is_refused_not_an_error(
-    client, alice, caplog, username, password
-):
+def test_a_nul_byte_in_the_login_is_refused_not_an_error(client, alice, caplog, username, password):
     # The request's values refuse a NUL before any view reads them (ops/values.py).
     answer = log_in(client, username, password)
     assert answer.status_code == 400
