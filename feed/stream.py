@@ -221,6 +221,9 @@ class BoardSocket:
             return True
         if not self.pong_received:
             self.cut_off = "silent"
+            # Nothing more for it, not even the close frame flask-sock would write after the
+            # handler (it could wait a whole timeout on a board taking nothing).
+            self.ws.connected = False
             return False
         self.pong_received = False
         self.send(PING)

@@ -264,6 +264,17 @@ def test_a_write_from_the_hub_to_a_board_gone_raises_nothing_and_marks_it_gone()
     finish(board, theirs)
 
 
+def test_a_board_cut_off_as_silent_gets_no_close_frame_after_its_handler():
+    now = [0]
+    board, theirs, _ = board_pair(clock=lambda: now[0])
+    now[0] = 5
+    assert board.keep_alive()
+    now[0] = 10
+    assert not board.keep_alive()  # no pong came back
+    assert board.cut_off == "silent" and not board.ws.connected
+    finish(board, theirs)
+
+
 def test_the_frame_cache_is_bounded_by_bytes_as_well_as_by_count():
     cache = FrameCache(max_frames=100, max_bytes=250)
     first = cache.frame(1, "a" * 100)
