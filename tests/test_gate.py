@@ -23,6 +23,9 @@ from tests.servers import ROOT, gunicorn
 
 PASSWORD = "correct horse battery"
 SESSION_ENDED = 4401
+# Seconds a login page, a login or a logout may take: a login hashes the password, which on a
+# machine whose cores other test runs share took up to 8 s.
+HTTP_TIMEOUT = 30
 
 
 def add_account(database_url, username="alice"):
@@ -48,13 +51,13 @@ def logged_in(address, username="alice"):
     """A requests session holding a board session cookie."""
     http = requests.Session()
     OPENED.append(http.close)
-    page = http.get(f"http://{address}/login", timeout=5)
+    page = http.get(f"http://{address}/login", timeout=HTTP_TIMEOUT)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
     answer = http.post(
         f"http://{address}/login",
         data={"username": username, "password": PASSWORD, "csrf_token": token},
         allow_redirects=False,
-        timeout=5,
+        timeout=HTTP_TIMEOUT,
     )
     assert answer.status_code == 302
     return http
@@ -143,9 +146,9 @@ def test_a_board_whose_session_ends_is_told_4401(database_url):
         assert first_message(ws)[0] == websocket.ABNF.OPCODE_TEXT
         other = open_board(address, logged_in(address))  # the same account elsewhere
         assert first_message(other)[0] == websocket.ABNF.OPCODE_TEXT
-        page = http.get(f"http://{address}/", timeout=5).text
+        page = http.get(f"http://{address}/", timeout=HTTP_TIMEOUT).text
         token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-        http.post(f"http://{address}/logout", data={"csrf_token": token}, timeout=5)
+        http.post(f"http://{address}/logout", data={"csrf_token": token}, timeout=HTTP_TIMEOUT)
         assert close_code(ws) == SESSION_ENDED
         assert close_code(other) == SESSION_ENDED
         assert open_board(address, http).recv_data_frame(True)[0] == websocket.ABNF.OPCODE_CLOSE
@@ -222,10 +225,13 @@ def flask_users(database_url, *args, stdin=""):
 
 def log_out(address, http):
     """Log out of `http`'s session; return the monotonic time the logout answered."""
-    page = http.get(f"http://{address}/", timeout=5).text
+    page = http.get(f"http://{address}/", timeout=HTTP_TIMEOUT).text
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     answer = http.post(
-        f"http://{address}/logout", data={"csrf_token": token}, allow_redirects=False, timeout=5
+        f"http://{address}/logout",
+        data={"csrf_token": token},
+        allow_redirects=False,
+        timeout=HTTP_TIMEOUT,
     )
     assert answer.status_code == 302
     return time.monotonic()
