@@ -5,6 +5,7 @@ a session, so a page or endpoint added later is behind the login from its first 
 wallet's callbacks are not behind it: they keep their own gate.
 """
 
+import _thread
 import hmac
 import logging
 import secrets
@@ -15,7 +16,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from flask import abort, current_app, g, redirect, request, session, url_for
 
-from database import db
+from database import db, run_in_transaction
 from ops import metrics
 
 from . import sockets
@@ -25,7 +26,8 @@ from .models import User
 # (/metrics has its own gate), and the wallet's callbacks (their own gate).
 OPEN_PATHS = frozenset({"/login", "/logout", "/health", "/ready", "/metrics"})
 OPEN_PREFIXES = ("/static/", "/wallet/")
-EPOCHS_FRESH_S = 5  # how stale an open board's view of its account may be
+EPOCHS_FRESH_S = 1  # how old the view of the accounts may be that lets an open board be written
+EPOCHS_UNASKED_S = 10  # the accounts are read while a board has asked within this long
 log = logging.getLogger(__name__)
 
 
@@ -51,15 +53,16 @@ def check_board_request():
         return {"error": "login required"}, 401
     g.board_user = user
     if path == "/ws":
-        g.board_socket = sockets.bind_to_session(session_watch(user))
+        g.board_watch = session_watch(user)
+        sockets.guard_board(g.board_watch)
     return None
 
 
 def tell_a_board_its_session_ended(response):
     """After /ws: a board whose session ended while open gets its 4401 close frame."""
-    bound = g.pop("board_socket", None)
-    if bound is not None and bound.ended:
-        sockets.tell_session_ended(bound)
+    watch = g.pop("board_watch", None)
+    if watch is not None and watch.ended:
+        sockets.tell_session_ended()
         metrics.board_cut_off("session ended")
     return response
 
@@ -105,36 +108,82 @@ def _expired(opened):
 
 
 def session_watch(user):
-    """A cheap check, run on each write to an open board, of whether its session has ended."""
-    opened = dict(session["user"])
-    epochs = current_app.extensions["accounts"].epochs
+    """The watch on this /ws request's session, for its board's socket to ask before writes."""
+    opened = session["user"]
     app = current_app._get_current_object()
-    ends_at = opened["since"] + app.config["BOARD_SESSION_HOURS"] * 3600
+    epochs = app.extensions["accounts"].epochs
+    left = opened["since"] + app.config["BOARD_SESSION_HOURS"] * 3600 - time.time()
+    return SessionWatch(app, epochs, user.id, opened["epoch"], epochs.clock() + left)
 
-    def session_over():
-        return time.time() > ends_at or epochs.session_ended(app, user.id, opened["epoch"])
 
-    return session_over
+class SessionWatch:
+    """Whether an open board may be written: while its session lasts, and never again once it
+    has ended. The board's socket asks before every write (feed.stream.Unguarded says how)."""
+
+    def __init__(self, app, epochs, user_id, epoch, ends_at):
+        self.app, self.epochs = app, epochs
+        self.user_id, self.epoch = user_id, epoch
+        self.ends_at = ends_at  # on the epochs' clock
+        self.ended = False
+        # The view of the accounts that last found the session going on (its version), and
+        # until when that holds: the hub asks for every board at every message.
+        self.seen, self.good_until = None, 0.0
+
+    def may_write(self, wait):
+        epochs = self.epochs
+        if self.ended:
+            return False
+        if self.seen == epochs.version and epochs.clock() <= self.good_until:
+            return True
+        seen = epochs.version  # before the answer: a change while it is made shows next time
+        over = epochs.clock() > self.ends_at or epochs.session_ended(
+            self.app, self.user_id, self.epoch, wait
+        )
+        if over is None:  # not known without reading: the handler asks again, and may read
+            return False
+        self.ended = over
+        if not over:
+            self.seen = seen
+            self.good_until = min(epochs.read_at + EPOCHS_FRESH_S, self.ends_at)
+        return not over
 
 
 class AccountEpochs:
-    """Every account's session epoch (None when disabled), read at most every few seconds.
+    """Every account's session epoch (None when disabled), as read at most EPOCHS_FRESH_S ago.
 
-    Open boards ask on each write; one query every EPOCHS_FRESH_S serves all of a process's
-    boards. Logging out here updates it at once; elsewhere it shows within EPOCHS_FRESH_S.
+    Open boards ask before each write, and at least at every nudge of the hub (5 s). While they
+    ask, a thread of the process reads the accounts every half EPOCHS_FRESH_S: one query serves
+    all of its boards, and none is made once no board has asked for EPOCHS_UNASKED_S. Only a
+    read slower than that half leaves the view too old: a board is then not written until its
+    handler has read it (the hub, which may not wait, leaves the write to the handler). Logging
+    out in this process changes the view at once.
     """
 
-    def __init__(self, clock=time.monotonic):
+    def __init__(self, clock=time.monotonic, sleep=None, start_thread=None):
         self.clock = clock
+        # Looked up now, in the worker, which gevent has patched: a greenlet that sleeps, and
+        # that starting never waits for.
+        self.sleep = sleep or time.sleep
+        self.start_thread = start_thread or _thread.start_new_thread
         self.epochs = {}
-        self.read_at = None
-        self.lock = threading.Lock()
+        self.version = 0  # changes with the view
+        self.read_at = None  # when the read the view comes from began: it holds what was before
+        self.asked_at = None
+        self.reading = False  # the thread reading while boards ask runs
+        self.lock = threading.Lock()  # one read at a time
         self.failing = False
 
-    def session_ended(self, app, user_id, epoch):
-        """True when the account is disabled or its epoch moved past `epoch`."""
-        if self.read_at is None or self.clock() - self.read_at > EPOCHS_FRESH_S:
-            self._refresh(app)
+    def session_ended(self, app, user_id, epoch, wait=True):
+        """True when the account is disabled or its epoch moved past `epoch`, else False; with
+        `wait` false, None rather than read the accounts (no I/O, nothing waited for)."""
+        now = self.asked_at = self.clock()
+        if not self.reading:
+            self.reading = True
+            self.start_thread(self._read_while_asked, (app,))
+        if self.read_at is None or now - self.read_at > EPOCHS_FRESH_S:
+            if not wait:
+                return None
+            self._read(app, unless_fresh=True)
         # An account created since the last read is not known yet: nothing has ended.
         current = self.epochs.get(user_id, epoch)
         return current is None or current > epoch
@@ -142,26 +191,49 @@ class AccountEpochs:
     def moved(self, user_id, epoch):
         """This process moved the account to `epoch` (log out): its boards need not wait."""
         self.epochs[user_id] = epoch
+        self.version += 1
 
-    def _refresh(self, app):
-        # The first read is waited for; later, a board finding another one reading goes on
-        # with what is known.
-        if not self.lock.acquire(blocking=self.read_at is None):
-            return
+    def _read_while_asked(self, app):
         try:
-            with app.app_context(), db.engine.connect() as connection:
-                rows = connection.execute(sa.select(User.id, User.session_epoch, User.active))
-                self.epochs = {r.id: r.session_epoch if r.active else None for r in rows}
-            if self.failing:
-                log.info("board sessions: accounts readable again")
-            self.failing = False
-        except Exception as exc:  # the database away: open boards keep the sessions they had
-            if not self.failing:
-                log.warning("board sessions: cannot read accounts, keeping what is known: %s", exc)
-            self.failing = True
+            while self.clock() - self.asked_at <= EPOCHS_UNASKED_S:
+                self._read(app)
+                self.sleep(EPOCHS_FRESH_S / 2)
         finally:
-            self.read_at = self.clock()
-            self.lock.release()
+            self.reading = False
+
+    def _read(self, app, unless_fresh=False):
+        with self.lock:
+            # A handler that found a read under way has waited for it, and needs none of its own.
+            fresh = self.read_at is not None and self.clock() - self.read_at <= EPOCHS_FRESH_S
+            if unless_fresh and fresh:
+                return
+            started = self.clock()
+            try:
+                with app.app_context():
+                    # Through run_in_transaction: on SQLite it waits for the write lock the
+                    # feed's writes hold (in sleeps the worker runs during) rather than fail.
+                    rows = run_in_transaction(
+                        lambda connection: connection.execute(
+                            sa.select(User.id, User.session_epoch, User.active)
+                        ).all()
+                    )
+                known = self.epochs
+                # Never below an epoch this process moved the account to while reading.
+                self.epochs = {
+                    r.id: max(r.session_epoch, known.get(r.id) or 0) if r.active else None
+                    for r in rows
+                }
+                self.version += 1
+                if self.failing:
+                    log.info("board sessions: accounts readable again")
+                self.failing = False
+            except Exception as exc:  # the database away: open boards keep the sessions they had
+                if not self.failing:
+                    log.warning(
+                        "board sessions: cannot read accounts, keeping what is known: %s", exc
+                    )
+                self.failing = True
+            self.read_at = started
 
 
 # CSRF -----------------------------------------------------------------------------------------

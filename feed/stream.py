@@ -19,6 +19,9 @@ A board that neither takes a write nor says anything (a pong) for two ping perio
 late a ping may go out, is cut off: otherwise a client that stops reading would hold its handler
 in a write for as long as its kernel keeps the connection open, which, for a peer that still
 acknowledges, is for ever.
+
+What a board may be written is its guard's to say (the login puts one on a /ws request: GUARD),
+asked before every write, the hub's included; a frame already begun is always finished.
 """
 
 import _thread
@@ -42,6 +45,28 @@ RECEIVE_BYTES = 4096  # read at a time from a board
 INPUT_ALLOWANCE = 16 * 1024
 INPUT_REFILL = 256
 FRAME_COST = 64
+GUARD = "board.guard"  # the key of a /ws request's environ holding its board's guard, if any
+
+
+class Unguarded:
+    """The guard of a board that nothing limits: it may always be written.
+
+    A guard answers `may_write(wait)` before every write to its board: True lets a new frame go.
+    The hub asks with wait False and needs the answer at once, without I/O; False is "not now"
+    (refused, or not known without reading), and the board's handler, woken, asks again with
+    wait True, when the guard may read what it needs. False is then final: the board is written
+    nothing more, not even a close frame, as the guard's owner closes it once the handler is done.
+    """
+
+    def may_write(self, wait):
+        return True
+
+
+UNGUARDED = Unguarded()
+
+
+class BoardRefused(ConnectionAbortedError):
+    """The board's guard refused it a write: its handler ends, and the guard's owner closes it."""
 
 
 class NoThread:
@@ -62,6 +87,20 @@ BOARD_SOCKET_OPTIONS = {"thread_class": NoThread}  # flask-sock's SOCK_SERVER_OP
 def text_frame(text):
     """`text` as one websocket text frame, as a server sends it (unmasked)."""
     return bytes(FrameProtocol(client=False, extensions=[]).send_data(text, fin=True))
+
+
+def frame_end(frames, at):
+    """Where the server frame holding byte `at` of `frames` (whole frames) ends; `at` itself
+    when a frame starts there."""
+    end = 0
+    while end < at:
+        length, head = frames[end + 1] & 0x7F, 2  # a server's frames are not masked
+        if length == 126:
+            length, head = int.from_bytes(frames[end + 2 : end + 4], "big"), 4
+        elif length == 127:
+            length, head = int.from_bytes(frames[end + 2 : end + 10], "big"), 10
+        end += head + length
+    return end
 
 
 class FrameCache:
@@ -114,17 +153,21 @@ message_frame = FRAMES.frame
 
 class BoardSocket:
     """One board's simple-websocket connection: written by its handler (or by the hub for it, while
-    it waits), read by our reader.
+    it waits), read by our reader, each write let through by its guard.
 
     `wake` is called (from the reader) when the handler has something to write: a pong, a close.
     The hub may write for the handler while the handler is idle (write_now).
     """
 
-    def __init__(self, ws, ping_every, late_by=0, wake=lambda: None, clock=time.monotonic):
+    def __init__(
+        self, ws, ping_every, late_by=0, wake=lambda: None, clock=time.monotonic, guard=UNGUARDED
+    ):
         self.ws, self.sock = ws, ws.sock
-        # What write_now() left for the handler's next write to send first: views of the shared
-        # frames (no copy per board), and when the oldest of it reached the hub.
-        self.unsent, self.unsent_published = (), None
+        self.guard = guard
+        # What write_now() left for the handler's next write to send first: (frames, bytes of
+        # them written already), the frames shared with every board (no copy per board), and
+        # when the oldest of it reached the hub.
+        self.unsent, self.unsent_published = [], None
         self.ping_every = ping_every
         self.wake, self.clock = wake, clock
         self.next_ping = clock() + ping_every
@@ -160,19 +203,16 @@ class BoardSocket:
                 self.sock.shutdown(socket.SHUT_RD)
 
     def send(self, data):
-        """Write `data` whole; raise OSError if the board is gone or took nothing for too long."""
-        # One send() is all a message needs unless the socket's buffer is full. Not sendall():
-        # its timeout bounds the whole write, and a large snapshot to a slow but live board
-        # may take longer; each send() waits at most the timeout for the board to take more.
-        left, self.unsent = self.unsent, ()
+        """Write what write_now() left, then `data` (whole frames), if the guard lets them; raise
+        OSError if the board is gone, took nothing for too long, or was refused (BoardRefused).
+        The guard is asked even when there is nothing to write."""
+        left, self.unsent = self.unsent, []
         try:
-            for chunk in (*left, data):
-                unsent = memoryview(chunk)
-                while unsent:
-                    unsent = unsent[self.sock.send(unsent) :]
+            for frames, written in (*left, (data, 0)):
+                self._write(memoryview(frames), written)
         except OSError as exc:
             # Not connected any more: the close frame is not sent, so closing does not wait on
-            # this socket a second time.
+            # this socket a second time (and a refused board's close is its guard owner's).
             self.ws.connected = False
             if isinstance(exc, TimeoutError):  # it took nothing for the socket's timeout
                 self.cut_off = "silent"
@@ -180,17 +220,39 @@ class BoardSocket:
         if left:
             metrics.sent_to_board(self.unsent_published)
 
+    def _write(self, frames, written):
+        # One send() is all a message needs unless the socket's buffer is full. Not sendall():
+        # its timeout bounds the whole write, and a large snapshot to a slow but live board
+        # may take longer; each send() waits at most the timeout for the board to take more.
+        # The guard is asked before each: a session may end during a long write.
+        while True:
+            if not self.guard.may_write(True):
+                # The frame begun is finished, so that what follows it (the guard owner's
+                # close) starts a frame of its own; none after it.
+                begun = frames[written : frame_end(frames, written)]
+                while begun:
+                    begun = begun[self.sock.send(begun) :]
+                raise BoardRefused("the board's guard refused it a write")
+            if written == len(frames):
+                return
+            written += self.sock.send(frames[written:])
+            if written == len(frames):
+                return
+
     def write_now(self, messages, published):
         """Write relay `messages`, (seq, text) in order, the oldest of which reached the hub at
         `published`, without waiting; for the hub, while the handler is idle. True when all of it
-        went. Otherwise the handler is to finish: what the socket did not take goes out ahead of
-        its next write; a board gone or closing takes nothing.
+        went. Otherwise the handler is to finish: what the socket did not take, or the guard did
+        not let go at once, goes out ahead of its next write if the guard then lets it; a board
+        gone or closing takes nothing.
         """
         if not self.connected or self.closing is not None:
             return False
         data = FRAMES.joined(messages)
-        if self.unsent:
-            self.unsent.append(data)  # behind the rest of the last one
+        if self.unsent or not self.guard.may_write(False):
+            if not self.unsent:
+                self.unsent_published = published
+            self.unsent.append((data, 0))  # behind the rest of the last one
             return False
         try:
             # The socket is non-blocking (gevent's, or one with a timeout): the kernel takes
@@ -202,7 +264,7 @@ class BoardSocket:
             self.ws.connected = False  # as send() does: no close frame to wait on
             return False
         if sent < len(data):
-            self.unsent, self.unsent_published = [memoryview(data)[sent:]], published
+            self.unsent, self.unsent_published = [(data, sent)], published
             return False
         metrics.sent_to_board(published)
         return True
@@ -221,6 +283,9 @@ class BoardSocket:
             return True
         if not self.pong_received:
             self.cut_off = "silent"
+            # Nothing more for it, not even the close frame flask-sock would write after the
+            # handler (it could wait a whole timeout on a board taking nothing).
+            self.ws.connected = False
             return False
         self.pong_received = False
         self.send(PING)
@@ -229,11 +294,12 @@ class BoardSocket:
 
     def answer(self):
         """Write what the reader and the hub left to write: the rest of the hub's last write,
-        the pong owed, or the close; False once closed."""
+        the pong owed, or the close; False once closed. The guard is asked whatever there is."""
         if not self.connected:
             return False
-        if self.unsent:  # first: the reader may find a close meanwhile
-            self.send(b"")
+        # First: the reader may find a close meanwhile. On every wake, with nothing to write
+        # too: the hub's nudge is how a board with nothing to send hears that it is refused.
+        self.send(b"")
         if self.closing is not None:
             self.close(*self.closing)
             return False

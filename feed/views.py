@@ -10,7 +10,7 @@ from ops import metrics
 
 from .hub import NUDGE_EVERY
 from .models import Unstorable
-from .stream import BoardSocket, message_frame, text_frame
+from .stream import GUARD, UNGUARDED, BoardSocket, message_frame, text_frame
 
 bp = Blueprint("feed", __name__)
 sock = Sock()
@@ -33,11 +33,12 @@ def stream(ws):
     seq, snapshot = source.snapshot()
     # Woken by a message, by the hub's nudge every few seconds (no timer per wait, as there
     # would be thousands of them), or by the board's reader when there is a pong or a close to
-    # write. Idle handlers ping when nudged: up to NUDGE_EVERY seconds after it is due.
+    # write. Idle handlers ping when nudged: up to NUDGE_EVERY seconds after it is due, and ask
+    # the board's guard (the login's, when it is on) whether it may still be written.
+    guard = request.environ.get(GUARD, UNGUARDED)
     with source.subscribe(after=seq) as subscription:
-        board = BoardSocket(
-            ws, current_app.config["BOARD_PING_SECONDS"], NUDGE_EVERY, subscription.wake
-        )
+        ping_every = current_app.config["BOARD_PING_SECONDS"]
+        board = BoardSocket(ws, ping_every, NUDGE_EVERY, subscription.wake, guard=guard)
         if not (isinstance(ws.sock, ssl.SSLSocket) or hasattr(ws.sock, "_sslobj")):
             subscription.write_now = board.write_now  # while this handler waits in take()
         board.start_reading()
@@ -57,7 +58,7 @@ def stream(ws):
                 board.cut_off = "fell behind"
                 board.close(1013, "fell behind; reconnect and resync")
         except OSError:
-            return  # the board went away mid-write
+            return  # the board went away mid-write, or its guard refused it (BoardRefused)
         finally:
             subscription.write_now = None  # it and the board refer to each other
             board.stop_reading()

@@ -10,7 +10,7 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from accounts import passwords, users
+from accounts import gate, passwords, users
 from accounts.limiter import FREE_FAILURES
 from accounts.models import User
 from app import create_app
@@ -459,3 +459,149 @@ def test_a_path_added_later_is_behind_the_login_from_its_first_day(app, client):
 
 def test_a_plain_request_to_the_socket_without_a_session_is_refused(client):
     assert client.get("/ws").status_code == 401
+
+
+# Open boards' sessions ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def epochs(app):
+    """AccountEpochs on a clock the test moves, and sleeps move; its reading thread started by
+    the test (`read_while_asked()`), and its reads counted (`reads`)."""
+    clock = Clock()
+
+    def sleep(seconds):
+        clock.now += seconds
+
+    view = gate.AccountEpochs(clock, sleep, start_thread=lambda run, args: started.append(args))
+    started = []
+    view.started, view.reads = started, []
+    read = view._read
+
+    def counted(app, unless_fresh=False):
+        before = view.read_at
+        read(app, unless_fresh)
+        if view.read_at != before:
+            view.reads.append(view.read_at)
+
+    view._read = counted
+    view.read_while_asked = lambda: view._read_while_asked(*started.pop())
+    return view
+
+
+def user_id(app, username):
+    with app.app_context():
+        return users.find(username).id
+
+
+def test_a_view_too_old_lets_the_hub_write_nothing_and_the_handler_reads(app, alice, epochs):
+    alice_id = user_id(app, alice)
+    assert epochs.session_ended(app, alice_id, 0, wait=False) is None  # the hub: no I/O
+    assert epochs.reads == []
+    assert epochs.session_ended(app, alice_id, 0) is False  # the handler reads
+    assert epochs.session_ended(app, alice_id, 0, wait=False) is False
+    epochs.clock.now += gate.EPOCHS_FRESH_S + 0.01  # no read meanwhile: the database is slow
+    assert epochs.session_ended(app, alice_id, 0, wait=False) is None
+    assert len(epochs.reads) == 1
+
+
+def test_while_boards_ask_one_thread_reads_for_all_every_half_the_views_age(app, alice, epochs):
+    alice_id = user_id(app, alice)
+    for _ in range(1000):  # every board of the process, written to
+        epochs.session_ended(app, alice_id, 0, wait=False)
+    assert len(epochs.started) == 1
+    asked_at = epochs.clock.now
+    epochs.read_while_asked()  # until no board has asked for EPOCHS_UNASKED_S
+    every = gate.EPOCHS_FRESH_S / 2
+    assert epochs.reads == [asked_at + i * every for i in range(len(epochs.reads))]
+    assert epochs.reads[-1] - asked_at == gate.EPOCHS_UNASKED_S
+    assert not epochs.reading
+    epochs.session_ended(app, alice_id, 0, wait=False)  # a board asks again: reading resumes
+    assert len(epochs.started) == 1
+
+
+def test_a_change_by_another_process_is_seen_at_the_next_read(app, alice, epochs):
+    alice_id = user_id(app, alice)
+    epochs.session_ended(app, alice_id, 0)
+    with app.app_context():
+        users.disable(alice)
+    assert epochs.session_ended(app, alice_id, 0, wait=False) is False  # the view of before
+    epochs.clock.now += gate.EPOCHS_FRESH_S / 2 + 0.01
+    epochs._read_while_asked(app)  # its read of half a view's age later; then nobody asks
+    assert epochs.session_ended(app, alice_id, 0, wait=False) is True
+
+
+def test_a_log_out_in_this_process_shows_at_once_and_no_read_takes_it_back(app, alice, epochs):
+    alice_id = user_id(app, alice)
+    epochs.session_ended(app, alice_id, 0)
+    epochs.moved(alice_id, 1)  # committed after the read below began: it reads epoch 0
+    assert epochs.session_ended(app, alice_id, 0, wait=False) is True
+    epochs.clock.now += gate.EPOCHS_FRESH_S + 0.01
+    assert epochs.session_ended(app, alice_id, 0) is True
+    assert len(epochs.reads) == 2
+    assert epochs.session_ended(app, alice_id, 1) is False
+
+
+def test_a_failed_read_keeps_what_is_known_until_the_next(app, alice, epochs, monkeypatch):
+    alice_id = user_id(app, alice)
+    epochs.session_ended(app, alice_id, 0)
+    epochs.clock.now += gate.EPOCHS_FRESH_S + 0.01
+    tried = []
+
+    def database_away(work):
+        tried.append(work)
+        raise sa.exc.OperationalError("SELECT", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(gate, "run_in_transaction", database_away)
+    assert epochs.session_ended(app, alice_id, 0) is False
+    assert epochs.session_ended(app, alice_id, 0) is False
+    assert len(tried) == 1 and epochs.failing
+
+
+def watch(app, epochs, user_id, lasts=3600):
+    return gate.SessionWatch(app, epochs, user_id, 0, epochs.clock.now + lasts)
+
+
+def test_a_watch_says_not_now_when_it_cannot_tell_and_never_again_once_ended(app, alice, epochs):
+    board = watch(app, epochs, user_id(app, alice))
+    assert board.may_write(False) is False and not board.ended  # the hub leaves it to the handler
+    assert board.may_write(True) is True  # the handler reads
+    with app.app_context():
+        users.disable(alice)
+    epochs._read(app)
+    assert board.may_write(False) is False and board.ended
+    epochs.moved(user_id(app, alice), 0)  # whatever the view says next
+    assert board.may_write(True) is False
+
+
+def test_a_watch_answers_from_the_view_it_saw_until_the_view_changes_or_grows_old(
+    app, alice, epochs, monkeypatch
+):
+    alice_id = user_id(app, alice)
+    board = watch(app, epochs, alice_id)
+    assert board.may_write(True) is True  # the handler reads
+    assert board.may_write(False) is True  # a first answer from the view it read
+    asked = []
+    session_ended = epochs.session_ended
+
+    def counted(*args):
+        asked.append(args)
+        return session_ended(*args)
+
+    monkeypatch.setattr(epochs, "session_ended", counted)
+    for _ in range(100):  # every message, while nothing changes
+        assert board.may_write(False) is True
+    assert asked == []
+    epochs.clock.now += gate.EPOCHS_FRESH_S + 0.01  # no read since: too old to be told
+    assert board.may_write(False) is False and len(asked) == 1
+    assert board.may_write(True) is True and len(asked) == 2  # the handler reads
+    epochs.moved(alice_id, 1)  # logged out in this process
+    assert board.may_write(False) is False and board.ended
+
+
+def test_a_session_past_its_lifetime_has_ended_for_its_board_without_a_read(app, alice, epochs):
+    board = watch(app, epochs, user_id(app, alice), lasts=10)
+    assert board.may_write(True) is True
+    epochs.clock.now += 10.01
+    assert board.may_write(False) is False and board.ended
+    assert len(epochs.reads) == 1

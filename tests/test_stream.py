@@ -17,8 +17,11 @@ from feed import frames
 from feed.stream import (
     FRAME_COST,
     INPUT_ALLOWANCE,
+    UNGUARDED,
+    BoardRefused,
     BoardSocket,
     FrameCache,
+    frame_end,
     message_frame,
     text_frame,
 )
@@ -43,11 +46,13 @@ def frames_from(raw):
 BROWSER = FrameProtocol(client=True, extensions=[])  # masks what it sends, as a browser does
 
 
-def board_pair(clock=time.monotonic):
+def board_pair(clock=time.monotonic, guard=UNGUARDED):
     """A BoardSocket reading one end of a socket pair; the test is the browser at the other."""
     ours, theirs = socket.socketpair()
     woken = threading.Event()
-    board = BoardSocket(FakeServerSocket(ours), ping_every=5, wake=woken.set, clock=clock)
+    board = BoardSocket(
+        FakeServerSocket(ours), ping_every=5, wake=woken.set, clock=clock, guard=guard
+    )
     board.start_reading()
     theirs.settimeout(10)
     return board, theirs, woken
@@ -262,6 +267,130 @@ def test_a_write_from_the_hub_to_a_board_gone_raises_nothing_and_marks_it_gone()
     assert board.write_now([(1, "bet stop")], time.monotonic()) is False
     assert not board.connected
     finish(board, theirs)
+
+
+class Guard:
+    """A board's guard answering as the test says: `at_once` to the hub (wait False), then
+    `waited`, one answer per question, to the handler; it notes each question's `wait`."""
+
+    def __init__(self, at_once=True, waited=(True,)):
+        self.at_once, self.waited, self.asked = at_once, list(waited), []
+
+    def may_write(self, wait):
+        self.asked.append(wait)
+        if not wait:
+            return self.at_once
+        return self.waited.pop(0) if len(self.waited) > 1 else self.waited[0]
+
+
+def read_everything(theirs):
+    """Read the browser's end on a thread until the board's end shuts; the bytes so far."""
+    received = bytearray()
+
+    def read():
+        with contextlib.suppress(OSError):
+            while chunk := theirs.recv(1 << 20):
+                received.extend(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return reader, received
+
+
+def test_what_the_guard_does_not_let_the_hub_write_at_once_the_handler_writes_once_let():
+    guard = Guard(at_once=False, waited=[True])  # the hub may not wait to know: the handler may
+    board, theirs, _ = board_pair(guard=guard)
+    assert board.write_now([(1, "bet stop")], time.monotonic()) is False
+    assert nothing_written(theirs)
+    assert board.answer()
+    assert frames_from(theirs.recv(100)) == [(Opcode.TEXT, "bet stop")]
+    assert guard.asked[0] is False and guard.asked[1:] and all(guard.asked[1:])
+    finish(board, theirs)
+
+
+@pytest.mark.parametrize("pending", ["nothing", "the hub's messages", "a pong", "a close reply"])
+def test_a_refused_board_is_written_nothing_more_whatever_is_pending(pending):
+    board, theirs, _ = board_pair(guard=Guard(at_once=False, waited=[False]))
+    if pending == "the hub's messages":
+        assert board.write_now([(1, "bet stop")], time.monotonic()) is False
+    elif pending == "a pong":
+        theirs.sendall(BROWSER.ping(b"p"))
+        wait_until(lambda: board.owed_pong == b"p", what="the ping read")
+    elif pending == "a close reply":
+        theirs.sendall(BROWSER.close(4000, "gap in sequence"))
+        wait_until(lambda: board.closing is not None, what="the close read")
+    with pytest.raises(BoardRefused):
+        board.answer()  # the handler's wake: the hub's nudge, if nothing else
+    assert nothing_written(theirs)
+    assert not board.ws.connected  # so flask-sock writes no close frame after the handler
+    finish(board, theirs)
+
+
+@pytest.mark.parametrize("write", ["snapshot", "ping", "going away"])
+def test_a_refused_board_s_handler_writes_nothing_of_its_own(write):
+    now = [0]
+    board, theirs, _ = board_pair(clock=lambda: now[0], guard=Guard(waited=[False]))
+    with pytest.raises(BoardRefused):
+        if write == "snapshot":
+            board.send(text_frame("snapshot"))
+        elif write == "ping":
+            now[0] = 5
+            board.keep_alive()
+        else:
+            board.close(1001, "going away")
+    assert nothing_written(theirs)
+    finish(board, theirs)
+
+
+def test_a_frame_the_hub_began_is_finished_before_a_refusal_and_no_frame_after_it():
+    guard = Guard(at_once=True, waited=[False])
+    board, theirs, _ = board_pair(guard=guard)
+    large = "x" * 4_000_000  # more than the socket buffers of both ends hold
+    assert board.write_now([(1, large), (2, "next")], time.monotonic()) is False  # in part
+    reader, received = read_everything(theirs)
+    with pytest.raises(BoardRefused):
+        board.answer()
+    board.sock.shutdown(socket.SHUT_WR)
+    reader.join(timeout=30)
+    assert frames_from(bytes(received)) == [(Opcode.TEXT, large)]
+    finish(board, theirs)
+
+
+def test_a_long_write_of_the_handler_stops_at_the_frame_refused_during_it():
+    # Asked before each of the socket's writes: the first goes, and the board's buffers fill
+    # within the first frame; the next question is refused.
+    guard = Guard(waited=[True, False])
+    board, theirs, _ = board_pair(guard=guard)
+    large = "x" * 4_000_000
+    reader, received = read_everything(theirs)
+    with pytest.raises(BoardRefused):
+        board.send(message_frame(1, large) + message_frame(2, "next"))
+    board.sock.shutdown(socket.SHUT_WR)
+    reader.join(timeout=30)
+    assert frames_from(bytes(received)) == [(Opcode.TEXT, large)]
+    finish(board, theirs)
+
+
+def test_a_board_cut_off_as_silent_gets_no_close_frame_after_its_handler():
+    now = [0]
+    board, theirs, _ = board_pair(clock=lambda: now[0])
+    now[0] = 5
+    assert board.keep_alive()
+    now[0] = 10
+    assert not board.keep_alive()  # no pong came back
+    assert board.cut_off == "silent" and not board.ws.connected
+    finish(board, theirs)
+
+
+FRAMES_OF_EVERY_LENGTH = b"".join(text_frame("x" * n) for n in (5, 200, 70_000))  # 7, 204, 70010
+
+
+@pytest.mark.parametrize(
+    ("at", "end"),
+    [(0, 0), (1, 7), (6, 7), (7, 7), (8, 211), (211, 211), (212, 70_221), (70_220, 70_221)],
+)
+def test_frame_end_finds_where_the_frame_holding_a_byte_ends(at, end):
+    assert frame_end(FRAMES_OF_EVERY_LENGTH, at) == end
 
 
 def test_the_frame_cache_is_bounded_by_bytes_as_well_as_by_count():
