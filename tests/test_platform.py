@@ -42,8 +42,10 @@ def test_app_json_gives_the_wallet_a_gate_the_app_accepts():
     env = app_json()["env"]
     assert env["WALLET_SECRET"]["generator"] == "secret"
     assert "WALLET_OPEN" not in env
-    # What the platform sets from app.json, with a generated secret in place of the generator.
-    platform = {k: v.get("value", "generated") for k, v in env.items()}
-    platform["DATABASE_URL"] = "postgres://u:p@db:5432/app"
+    # What the platform sets from app.json (a secret in place of each generator), and what the
+    # deployer is asked for.
+    platform = {k: v["value"] for k, v in env.items() if "value" in v}
+    platform |= {k: "generated-secret" for k, v in env.items() if v.get("generator") == "secret"}
+    platform |= {"DATABASE_URL": "postgres://u:p@db:5432/app", "FEED_URL": "wss://feed.example/ws"}
     settings = config.from_environment(platform)
     assert settings["WALLET_SECRET"] and not settings["WALLET_OPEN"]
