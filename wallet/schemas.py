@@ -34,6 +34,9 @@ UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 class Text:
     max_length: int
     choices: tuple = ()
+    # An id that names an account: one that differs from another only by the spaces around it
+    # would be a second account that looks like the first.
+    trimmed: bool = False
 
     def parse(self, name, value):
         text = _string(name, value, self.max_length)
@@ -41,6 +44,8 @@ class Text:
             raise _malformed(f"{name} contains a control character")
         if SURROGATE.search(text):
             raise _malformed(f"{name} is not valid Unicode")
+        if self.trimmed and text != text.strip():
+            raise _malformed(f"{name} has whitespace at its start or end")
         if self.choices and text not in self.choices:
             raise _malformed(f"{name} must be one of {', '.join(self.choices)}")
         return text
@@ -205,10 +210,15 @@ def _malformed(desc):
     return WalletError(Failure.MALFORMED_REQUEST, desc)
 
 
-USER_ID = Text(50)
+USER_ID = Text(50, trimmed=True)
 TX_ID = Text(20)
 GAME_TYPE = Text(10)
 GAME_CODE = Text(20)
+
+
+def user_id(value):
+    """Return `value` if the callbacks take it as a userId, else raise WalletError saying why."""
+    return USER_ID.parse("userId", value)
 
 
 class OfOneUser:
