@@ -114,6 +114,41 @@ def masked_text(payload):
     return bytes([0x81, 0xFE]) + len(payload).to_bytes(2, "big") + b"\0\0\0\0" + payload
 
 
+def frame_series(samples):
+    """{cmd label: frames counted} of a scrape."""
+    return {
+        dict(labels)["cmd"]: count
+        for (name, labels), count in samples.items()
+        if name == "dashboard_feed_frames_total"
+    }
+
+
+@pytest.mark.slow
+def test_frames_are_counted_by_the_name_of_a_known_cmd_and_every_other_cmd_as_one(
+    upstream, sqlite_database_url
+):
+    with gunicorn(sqlite_database_url, FEED_URL=upstream.url) as address:
+        upstream.wait_connected()
+        upstream.alive()
+        for n in range(3):
+            upstream.send_frame(frames.ODDS_CHANGE, odds(1000 + n), 1000 + n)
+        upstream.send_frame(frames.BET_STOP, {"event_id": EVENT, "groups": "all"}, 2000)
+        for cmd in range(300):  # made up: none is a cmd of the feed
+            upstream.send_frame(20_000 + cmd * 1000, {}, 3000, binary=cmd % 2 == 1)
+        upstream.send_frame(frames.MAX_CMD, {}, 3000, binary=True)
+        wait_until(
+            lambda: frame_series(scrape(address)).get("other") == 301,
+            timeout=20,
+            what="every made-up frame counted",
+        )
+        assert frame_series(scrape(address)) == {
+            "alive": 1,
+            "odds_change": 3,
+            "bet_stop": 1,
+            "other": 301,
+        }
+
+
 def test_metrics_show_the_database_writers_lag_and_the_rows_it_set_aside(app, client):
     store = app.extensions["feed"].store
     started = store.clock()
@@ -171,8 +206,8 @@ def test_deployed_every_web_worker_shows_the_feed_process_metrics(
 
         def shows_the_consumer(samples):
             return (
-                value(samples, "dashboard_feed_frames_total", cmd=str(frames.ODDS_CHANGE)) == 5
-                and value(samples, "dashboard_feed_frames_total", cmd=str(frames.BET_STOP)) == 1
+                value(samples, "dashboard_feed_frames_total", cmd="odds_change") == 5
+                and value(samples, "dashboard_feed_frames_total", cmd="bet_stop") == 1
                 and value(samples, "dashboard_feed_upstream_delay_seconds_count") >= 5
                 and value(samples, "dashboard_feed_up", product="1") == 1
                 and value(samples, "dashboard_db_write_behind_lag_seconds") < 5
