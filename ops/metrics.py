@@ -90,9 +90,10 @@ FEED_SIDE = (
 )
 CALLBACKS = Counter(
     "dashboard_wallet_callbacks_total",
-    "Wallet callbacks answered, by callback and answer code.",
-    ["callback", "code"],
+    "Wallet callbacks answered, by callback, answer code and failure (its name, or none).",
+    ["callback", "code", "failure"],
 )
+NO_FAILURE = "none"  # the failure label of a success
 CALLBACK_SECONDS = Histogram(
     "dashboard_wallet_callback_seconds",
     "Time to answer a wallet callback, by callback.",
@@ -167,18 +168,32 @@ def relay_backlog(messages):
     BACKLOG.set(messages)
 
 
-def wallet_callback(name, code, seconds):
-    """A wallet callback `name` answered `code` after `seconds`."""
-    counted, timed = _wallet_callback_series(name, code)
+def wallet_callback(name, code, failure, seconds):
+    """A wallet callback `name` answered `code` after `seconds`: the failure of that name, or
+    (None) a success."""
+    counted, timed = _wallet_callback_series(name, code, failure or NO_FAILURE)
     counted.inc()
     timed.observe(seconds)
 
 
+def wallet_answers(callbacks, answers):
+    """Show every callback's series for each (code, failure name or None) of `answers` at zero
+    from the start, before its first answer."""
+    # A series that appears with its first event has no zero before it: rate() and increase()
+    # miss that first answer, and an alert on a failure that never happened has nothing to read.
+    for name in callbacks:
+        for code, failure in answers:
+            _wallet_callback_series(name, code, failure or NO_FAILURE)
+
+
 @functools.cache
-def _wallet_callback_series(name, code):
+def _wallet_callback_series(name, code, failure):
     # labels() finds a series by its label values under a lock, ~2 µs each time, twice a
-    # callback. A few callbacks times a few codes: each pair is looked up once.
-    return CALLBACKS.labels(callback=name, code=code), CALLBACK_SECONDS.labels(callback=name)
+    # callback. A few callbacks times a few answers: each is looked up once.
+    return (
+        CALLBACKS.labels(callback=name, code=code, failure=failure),
+        CALLBACK_SECONDS.labels(callback=name),
+    )
 
 
 def watch_pool(pool):

@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+import sqlite3
 import time
 import urllib.request
 
@@ -9,12 +10,19 @@ import pytest
 import websocket
 from prometheus_client.parser import text_string_to_metric_families
 
+import wallet.views
+from app import create_app
+from database import db
 from feed import frames
+from tests.conftest import base_config
 from tests.servers import feed_process, gunicorn, raw_board, web_dyno
 from tests.store_rows import line_json
 from tests.upstream import wait_until
+from tests.wallet.calls import deposit
+from wallet.codes import Failure
 
 EVENT = "sr:match:5"
+CALLBACKS = ("get_balance", "place_bet", "cancel_bet", "settle", "event_settle")
 
 
 def scrape(address):
@@ -181,6 +189,88 @@ def scrape_client(client):
     answer = client.get("/metrics", environ_base={"REMOTE_ADDR": "127.0.0.1"})
     assert answer.status_code == 200
     return sample_values(answer.get_data(as_text=True))
+
+
+@pytest.fixture
+def wallet_app(sqlite_database_url):
+    """Make an app on an empty SQLite file with these settings; disposed of afterwards."""
+    apps = []
+
+    def make(**settings):
+        app = create_app(base_config(sqlite_database_url) | settings)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        with app.app_context():
+            db.engine.dispose()
+
+
+def callback_series(samples):
+    """{(callback, code, failure): answers} of a scrape."""
+    return {
+        (labels["callback"], labels["code"], labels.get("failure")): count
+        for (name, items), count in samples.items()
+        if name == "dashboard_wallet_callbacks_total"
+        for labels in [dict(items)]
+    }
+
+
+def test_wallet_answers_are_counted_by_their_failures_name(
+    wallet_app, sqlite_database_url, monkeypatch
+):
+    app = wallet_app(TESTING=False, DATABASE_LOCK_TIMEOUT=0.2)
+    client = app.test_client()
+    deposit(app, "counted", "100")
+    before = callback_series(scrape_client(client))
+
+    def post(callback, body):
+        return client.post(f"/wallet/{callback}", json=body).status_code
+
+    assert post("get_balance", {"userId": "counted"}) == 200
+    assert post("get_balance", {"userId": "nobody"}) == 200
+    assert post("cancel_bet", {"userId": "counted"}) == 200  # no txId
+    # Another process holds the database's write lock past DATABASE_LOCK_TIMEOUT.
+    holder = sqlite3.connect(sqlite_database_url.removeprefix("sqlite:///"))
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        assert client.post("/wallet/get_balance", json={"userId": "counted"}).json["desc"] == (
+            "busy: waited too long for a lock another transaction holds; retry later"
+        )
+    finally:
+        holder.rollback()
+        holder.close()
+    monkeypatch.setattr(wallet.views, "run_in_transaction", lambda *_a, **_k: 1 / 0)
+    assert post("get_balance", {"userId": "counted"}) == 500
+
+    after = callback_series(scrape_client(client))
+    new = {key: after[key] - before.get(key, 0) for key in after}
+    assert {key: n for key, n in new.items() if n} == {
+        ("get_balance", "0000", "none"): 1,
+        ("get_balance", "9999", "unknown_user"): 1,
+        ("cancel_bet", "9999", "malformed_request"): 1,
+        ("get_balance", "9999", "busy"): 1,
+        ("get_balance", "9999", "internal_error"): 1,
+    }
+
+
+def test_every_callback_and_answer_is_a_series_before_its_first_answer(wallet_app):
+    client = wallet_app(WALLET_CODES={"busy": "1002"}).test_client()
+    samples = scrape_client(client)
+    codes = {Failure.BUSY: "1002", Failure.BET_FAILED: "8001"}
+    expected = {(callback, "0000", "none") for callback in CALLBACKS} | {
+        (callback, codes.get(failure, "9999"), failure.value)
+        for callback in CALLBACKS
+        for failure in Failure
+    }
+    assert expected <= callback_series(samples).keys()
+    timed = {
+        dict(labels)["callback"]
+        for name, labels in samples
+        if name == "dashboard_wallet_callback_seconds_count"
+    }
+    assert set(CALLBACKS) <= timed
 
 
 @pytest.mark.slow
