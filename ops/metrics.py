@@ -21,6 +21,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    ProcessCollector,
     generate_latest,
     multiprocess,
 )
@@ -100,6 +101,39 @@ CALLBACK_SECONDS = Histogram(
     ["callback"],
     buckets=CALLBACK_BUCKETS,
 )
+# prometheus_client's ProcessCollector reads only the process that answers the scrape, so in
+# multiprocess mode it is left out. Instead each worker sets these from its own reading, every
+# WORKER_VITALS_SECONDS (gunicorn.conf.py): "liveall" shows one series per live worker, labelled
+# with its pid, and drops a worker's once gunicorn reports it gone (gunicorn.conf.py's
+# child_exit, multiprocess.mark_process_dead). In one process they are read at the scrape.
+WORKER_VITALS_SECONDS = 5
+WORKER_CPU = Gauge(
+    "dashboard_worker_cpu_seconds",
+    "User and system CPU time the worker process has used, by pid.",
+    multiprocess_mode="liveall",
+)
+WORKER_MEMORY = Gauge(
+    "dashboard_worker_resident_memory_bytes",
+    "Resident memory of the worker process, by pid.",
+    multiprocess_mode="liveall",
+)
+WORKER_OPEN_FDS = Gauge(
+    "dashboard_worker_open_fds",
+    "File descriptors (sockets included) the worker process has open, by pid.",
+    multiprocess_mode="liveall",
+)
+WORKER_MAX_FDS = Gauge(
+    "dashboard_worker_max_fds",
+    "The most file descriptors the worker process may open, by pid.",
+    multiprocess_mode="liveall",
+)
+# ProcessCollector's families (read from /proc) and the gauge each sets.
+WORKER_VITALS = {
+    "process_cpu_seconds": WORKER_CPU,
+    "process_resident_memory_bytes": WORKER_MEMORY,
+    "process_open_fds": WORKER_OPEN_FDS,
+    "process_max_fds": WORKER_MAX_FDS,
+}
 POOL_WAIT = Histogram(
     "dashboard_db_pool_wait_seconds",
     "Time spent waiting for a database connection from the pool.",
@@ -196,6 +230,28 @@ def _wallet_callback_series(name, code, failure):
     )
 
 
+def worker_vitals():
+    """{ProcessCollector family name: value} of this process's CPU time, memory and open file
+    descriptors, read from /proc (Linux; elsewhere nothing)."""
+    # No metric is touched here: the worker reads this on a native thread (gunicorn.conf.py).
+    return {
+        family.name: family.samples[0].value
+        for family in _own_process().collect()
+        if family.name in WORKER_VITALS and family.samples
+    }
+
+
+def show_worker_vitals(vitals):
+    """Set this worker's gauges to `vitals` (worker_vitals())."""
+    for name, value in vitals.items():
+        WORKER_VITALS[name].set(value)
+
+
+@functools.cache
+def _own_process():
+    return ProcessCollector(registry=None)
+
+
 def watch_pool(pool):
     """Time every wait for a connection of `pool` (a SQLAlchemy QueuePool)."""
     get = pool._do_get  # the pool's own checkout; SQLAlchemy has no event before it
@@ -225,6 +281,8 @@ def exposition(vitals):
         local = CollectorRegistry()
         multiprocess.MultiProcessCollector(local)
     else:
+        # One process: nothing else reads its vitals (a worker does, gunicorn.conf.py).
+        show_worker_vitals(worker_vitals())
         local = REGISTRY
     consumer = vitals.get("metrics")
     registry.register(_Families(local.collect, skip=FEED_SIDE if consumer is not None else ()))

@@ -2,6 +2,8 @@
 
 import contextlib
 import json
+import os
+import signal
 import sqlite3
 import time
 import urllib.request
@@ -15,7 +17,7 @@ from app import create_app
 from database import db
 from feed import frames
 from tests.conftest import base_config
-from tests.servers import feed_process, gunicorn, raw_board, web_dyno
+from tests.servers import feed_process, gunicorn, raw_board, wait_answering, web_dyno
 from tests.store_rows import line_json
 from tests.upstream import wait_until
 from tests.wallet.calls import deposit
@@ -322,3 +324,63 @@ def test_deployed_every_web_worker_shows_the_feed_process_metrics(
             samples = scrape(address)
             assert value(samples, "dashboard_feed_up", product="1") == 0
             assert value(samples, "dashboard_feed_up", product="3") == 0
+
+
+def workers_of(master):
+    """The pids of a gunicorn master's worker processes."""
+    with open(f"/proc/{master}/task/{master}/children") as children:
+        return {int(pid) for pid in children.read().split()}
+
+
+WORKER_VITALS = (
+    "dashboard_worker_cpu_seconds",
+    "dashboard_worker_resident_memory_bytes",
+    "dashboard_worker_open_fds",
+    "dashboard_worker_max_fds",
+)
+
+
+def worker_vitals(samples):
+    """{pid: {metric: value}} of the per-worker process metrics of a scrape."""
+    shown = {}
+    for (name, labels), sampled in samples.items():
+        if name in WORKER_VITALS:
+            shown.setdefault(int(dict(labels)["pid"]), {})[name] = sampled
+    return shown
+
+
+@pytest.mark.slow
+def test_each_worker_shows_its_cpu_memory_and_open_files_while_it_lives(
+    sqlite_database_url, redis_bus_url, tmp_path
+):
+    url, prefix = redis_bus_url
+    with web_dyno(
+        sqlite_database_url,
+        WEB_CONCURRENCY="2",
+        FEED_ENABLED="0",
+        REDIS_URL=url,
+        REDIS_PREFIX=prefix,
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path),
+    ) as (address, server):
+        wait_answering(address)
+
+        def every_worker_shown():
+            workers, vitals = workers_of(server.pid), worker_vitals(scrape(address))
+            # Each is 0 from the worker's start until its first reading.
+            read = {pid for pid, shown in vitals.items() if shown["dashboard_worker_max_fds"]}
+            return len(workers) == 2 and vitals.keys() == read == workers
+
+        wait_until(every_worker_shown, timeout=60, what="both workers' process metrics")
+        vitals = worker_vitals(scrape(address))
+        for shown in vitals.values():
+            assert shown["dashboard_worker_cpu_seconds"] > 0
+            assert shown["dashboard_worker_resident_memory_bytes"] > 10_000_000
+            assert 3 < shown["dashboard_worker_open_fds"] <= shown["dashboard_worker_max_fds"]
+
+        gone = min(vitals)
+        os.kill(gone, signal.SIGKILL)  # gunicorn starts another in its place
+        wait_until(
+            lambda: gone not in workers_of(server.pid) and every_worker_shown(),
+            timeout=60,
+            what="the dead worker's metrics gone and its successor's shown",
+        )
