@@ -3,8 +3,10 @@
 import contextlib
 import json
 import os
+import shutil
 import signal
 import sqlite3
+import subprocess
 import time
 import urllib.request
 
@@ -384,3 +386,46 @@ def test_each_worker_shows_its_cpu_memory_and_open_files_while_it_lives(
             timeout=60,
             what="the dead worker's metrics gone and its successor's shown",
         )
+
+
+def promtool_check(text):
+    """(exit status, what it printed) of `promtool check metrics` on a scrape's text."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        message = "needs promtool (Debian's prometheus package: bin/promtool installs it)"
+        if os.environ.get("CI"):
+            pytest.fail("CI must check /metrics with promtool; " + message)
+        pytest.skip(message)
+    checked = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
+    )
+    return checked.returncode, (checked.stdout + checked.stderr).strip()
+
+
+@pytest.mark.slow
+def test_every_worker_metric_passes_promtool_and_every_wallet_answer_starts_at_zero(
+    sqlite_database_url, tmp_path
+):
+    with gunicorn(
+        sqlite_database_url, FEED_ENABLED="0", PROMETHEUS_MULTIPROC_DIR=str(tmp_path)
+    ) as address:
+        wait_answering(address)
+        with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as answer:
+            fresh = answer.read().decode()
+        counted = callback_series(sample_values(fresh))
+        assert len(counted) == len(CALLBACKS) * (1 + len(Failure))
+        assert set(counted.values()) == {0}
+        body = json.dumps({"userId": "nobody"}).encode()
+        request = urllib.request.Request(
+            f"http://{address}/wallet/get_balance",
+            data=body,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert json.load(answer)["desc"] == "unknown userId 'nobody'"
+        with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as answer:
+            answered = answer.read().decode()
+        counted = callback_series(sample_values(answered))
+        assert counted[("get_balance", "9999", "unknown_user")] == 1
+    assert promtool_check(fresh) == (0, "")
+    assert promtool_check(answered) == (0, "")
