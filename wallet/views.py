@@ -9,7 +9,7 @@ from database import Busy, run_in_transaction
 from gevent_waits import urgent
 from ops import metrics
 
-from . import ledger, logs, schemas
+from . import ledger, logs, openapi, schemas
 from .codes import SUCCESS, Failure
 from .errors import WalletError
 from .formats import format_amount, format_ts
@@ -92,6 +92,20 @@ def callback_view(name, request_type, operation, reports_balance):
 
 for _name, _spec in CALLBACKS.items():
     bp.add_url_rule(f"/{_name}", _name, callback_view(_name, *_spec), methods=["POST"])
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    """The callbacks' OpenAPI document, as this app validates and answers them."""
+    wallet = current_app.extensions["wallet"]
+    return openapi.document(
+        CALLBACKS,
+        wallet.codes,
+        free_credit=wallet.free_credit,
+        secret_header=wallet.gate.secret_header,
+        secret_required=bool(wallet.gate.secret),
+        max_body=current_app.config["MAX_CONTENT_LENGTH"],
+    )
 
 
 @bp.errorhandler(Exception)
