@@ -10,7 +10,7 @@ import inspect
 
 from . import schemas
 from .codes import MEANINGS, SUCCESS
-from .formats import MAX_DECIMALS, TIMESTAMP, TIMESTAMP_LENGTH
+from .formats import MAX_DECIMALS, TIMESTAMP_LENGTH
 
 OPENAPI_VERSION = "3.0.3"
 API_VERSION = "1"
@@ -96,13 +96,8 @@ def _balance_answer(free_credit):
     properties = {
         "code": {"type": "string", "enum": [SUCCESS]},
         "balance": credit | {"description": "real + free credit"},
-        "balanceTs": {
-            "type": "string",
-            "minLength": TIMESTAMP_LENGTH,
-            "maxLength": TIMESTAMP_LENGTH,
-            "pattern": "^{}$".format(TIMESTAMP.pattern.replace("\\d", "[0-9]")),
-            "description": "when the balance last changed, in GMT+8",
-        },
+        "balanceTs": schemas.Timestamp().json_schema()
+        | {"description": "when the balance last changed, in GMT+8 (+0800)"},
         "desc": {"type": "string", "enum": [""]},
     }
     if free_credit:
