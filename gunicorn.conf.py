@@ -73,6 +73,7 @@ def post_worker_init(worker):
     feed = worker.wsgi.extensions["feed"]
     feed.start()
     threading.Thread(target=_stop_feed_on_shutdown, args=(worker, feed), daemon=True).start()
+    threading.Thread(target=_read_vitals_while_alive, args=(worker,), daemon=True).start()
     # The app, Flask, SQLAlchemy and their modules live for the whole process; without this, every
     # full collection walks them all again and stalls every request on the worker for milliseconds.
     gc.collect()
@@ -97,6 +98,23 @@ def _stop_feed_on_shutdown(worker, feed):
     feed.stop()
 
 
+def _read_vitals_while_alive(worker):
+    # /metrics shows every worker's CPU, memory and open files, each read by the worker itself:
+    # no other process can set them (ops.metrics.WORKER_VITALS).
+    import time
+
+    import gevent
+
+    from ops import metrics
+
+    threadpool = gevent.get_hub().threadpool
+    while worker.alive:
+        # On a native thread: listing /proc/self/fd holds the thread for ~40 ms at 10,000
+        # sockets, which on the worker's own would hold every callback waiting behind it.
+        metrics.show_worker_vitals(threadpool.apply(metrics.worker_vitals))
+        time.sleep(metrics.WORKER_VITALS_SECONDS)
+
+
 def worker_exit(server, worker):
     """Before the worker process ends: the feed's last write is done (bounded by the store)."""
     app = getattr(worker, "wsgi", None)
@@ -108,7 +126,8 @@ def worker_exit(server, worker):
 
 
 def child_exit(server, worker):
-    """Drop a finished worker's gauges of the kind that only count live workers."""
+    """Drop a finished worker's gauges of the kind that only count live workers (its process
+    metrics among them)."""
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)

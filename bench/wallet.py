@@ -65,7 +65,7 @@ def prepare(database_url):
         "app = create_app()\nwith app.app_context():\n"
         f"    for i in range({USERS}):\n"
         "        run_in_transaction(lambda s: ledger.deposit(s, f'user{i}', 10**12, free=False,"
-        " clock=lambda: datetime.now(UTC)))\n"
+        " clock=lambda: datetime.now(UTC), create=True))\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
     return env

@@ -21,6 +21,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    ProcessCollector,
     generate_latest,
     multiprocess,
 )
@@ -44,7 +45,27 @@ BOARD_DELAY = Histogram(
 # A histogram's observation costs about as much as writing a message to a board: every write
 # observed would double the fan-out's CPU. One in this many is plenty for its quantiles.
 BOARD_DELAY_SAMPLE = 16
-FRAMES = Counter("dashboard_feed_frames_total", "Upstream frames received, by cmd.", ["cmd"])
+FRAMES = Counter(
+    "dashboard_feed_frames_total",
+    "Upstream frames received, by cmd: a name of the feed's, or other.",
+    ["cmd"],
+)
+# The feed's cmds (feed/frames.py's names for them), each counted under its name in lowercase.
+FRAME_CMDS = (
+    "PING",
+    "AUTH",
+    "LANG",
+    "SUBSCRIBE",
+    "UNSUBSCRIBE",
+    "ALIVE",
+    "FIXTURE_CHANGE",
+    "ODDS_CHANGE",
+    "BET_STOP",
+    "BET_SETTLEMENT",
+    "BET_CANCEL",
+    "MATCH_STATUS",
+    "LIVE_SCORE",
+)
 SKIPPED = Counter(
     "dashboard_feed_frames_skipped_total",
     "Upstream frames skipped: malformed, or of an unknown cmd; by kind.",
@@ -70,15 +91,49 @@ FEED_SIDE = (
 )
 CALLBACKS = Counter(
     "dashboard_wallet_callbacks_total",
-    "Wallet callbacks answered, by callback and answer code.",
-    ["callback", "code"],
+    "Wallet callbacks answered, by callback, answer code and failure (its name, or none).",
+    ["callback", "code", "failure"],
 )
+NO_FAILURE = "none"  # the failure label of a success
 CALLBACK_SECONDS = Histogram(
     "dashboard_wallet_callback_seconds",
     "Time to answer a wallet callback, by callback.",
     ["callback"],
     buckets=CALLBACK_BUCKETS,
 )
+# prometheus_client's ProcessCollector reads only the process that answers the scrape, so in
+# multiprocess mode it is left out. Instead each worker sets these from its own reading, every
+# WORKER_VITALS_SECONDS (gunicorn.conf.py): "liveall" shows one series per live worker, labelled
+# with its pid, and drops a worker's once gunicorn reports it gone (gunicorn.conf.py's
+# child_exit, multiprocess.mark_process_dead). In one process they are read at the scrape.
+WORKER_VITALS_SECONDS = 5
+WORKER_CPU = Gauge(
+    "dashboard_worker_cpu_seconds",
+    "User and system CPU time the worker process has used, by pid.",
+    multiprocess_mode="liveall",
+)
+WORKER_MEMORY = Gauge(
+    "dashboard_worker_resident_memory_bytes",
+    "Resident memory of the worker process, by pid.",
+    multiprocess_mode="liveall",
+)
+WORKER_OPEN_FDS = Gauge(
+    "dashboard_worker_open_fds",
+    "File descriptors (sockets included) the worker process has open, by pid.",
+    multiprocess_mode="liveall",
+)
+WORKER_MAX_FDS = Gauge(
+    "dashboard_worker_max_fds",
+    "The most file descriptors the worker process may open, by pid.",
+    multiprocess_mode="liveall",
+)
+# ProcessCollector's families (read from /proc) and the gauge each sets.
+WORKER_VITALS = {
+    "process_cpu_seconds": WORKER_CPU,
+    "process_resident_memory_bytes": WORKER_MEMORY,
+    "process_open_fds": WORKER_OPEN_FDS,
+    "process_max_fds": WORKER_MAX_FDS,
+}
 POOL_WAIT = Histogram(
     "dashboard_db_pool_wait_seconds",
     "Time spent waiting for a database connection from the pool.",
@@ -91,9 +146,31 @@ POOL_WAIT = Histogram(
 
 def frame_received(cmd, upstream_ms=None, received_ms=None):
     """An upstream frame of `cmd`; with its upstream timestamp, the delay to us."""
-    FRAMES.labels(cmd=str(cmd)).inc()
+    _frames_series(frame_cmd_label(cmd)).inc()
     if upstream_ms is not None and received_ms is not None:
         UPSTREAM_DELAY.observe(max(received_ms - upstream_ms, 0) / 1000)
+
+
+def frame_cmd_label(cmd):
+    """The `cmd` label of a frame: its name (`odds_change`) if it is one of the feed's, else
+    `other`."""
+    # A frame may carry any cmd up to 2**32 - 1: a series per value sent would let whoever
+    # feeds the relay grow /metrics, and Prometheus, without bound.
+    return _frame_cmd_names().get(cmd, "other")
+
+
+@functools.cache
+def _frame_cmd_names():
+    # Imported at the first frame, not at load: ops is plumbing every feature imports.
+    from feed import frames
+
+    return {getattr(frames, name): name.lower() for name in FRAME_CMDS}
+
+
+@functools.cache
+def _frames_series(label):
+    # At most one per name in FRAME_CMDS and `other`: labels() looks each up once.
+    return FRAMES.labels(cmd=label)
 
 
 def frame_skipped(kind):
@@ -125,18 +202,54 @@ def relay_backlog(messages):
     BACKLOG.set(messages)
 
 
-def wallet_callback(name, code, seconds):
-    """A wallet callback `name` answered `code` after `seconds`."""
-    counted, timed = _wallet_callback_series(name, code)
+def wallet_callback(name, code, failure, seconds):
+    """A wallet callback `name` answered `code` after `seconds`: the failure of that name, or
+    (None) a success."""
+    counted, timed = _wallet_callback_series(name, code, failure or NO_FAILURE)
     counted.inc()
     timed.observe(seconds)
 
 
+def wallet_answers(callbacks, answers):
+    """Show every callback's series for each (code, failure name or None) of `answers` at zero
+    from the start, before its first answer."""
+    # A series that appears with its first event has no zero before it: rate() and increase()
+    # miss that first answer, and an alert on a failure that never happened has nothing to read.
+    for name in callbacks:
+        for code, failure in answers:
+            _wallet_callback_series(name, code, failure or NO_FAILURE)
+
+
 @functools.cache
-def _wallet_callback_series(name, code):
+def _wallet_callback_series(name, code, failure):
     # labels() finds a series by its label values under a lock, ~2 µs each time, twice a
-    # callback. A few callbacks times a few codes: each pair is looked up once.
-    return CALLBACKS.labels(callback=name, code=code), CALLBACK_SECONDS.labels(callback=name)
+    # callback. A few callbacks times a few answers: each is looked up once.
+    return (
+        CALLBACKS.labels(callback=name, code=code, failure=failure),
+        CALLBACK_SECONDS.labels(callback=name),
+    )
+
+
+def worker_vitals():
+    """{ProcessCollector family name: value} of this process's CPU time, memory and open file
+    descriptors, read from /proc (Linux; elsewhere nothing)."""
+    # No metric is touched here: the worker reads this on a native thread (gunicorn.conf.py).
+    return {
+        family.name: family.samples[0].value
+        for family in _own_process().collect()
+        if family.name in WORKER_VITALS and family.samples
+    }
+
+
+def show_worker_vitals(vitals):
+    """Set this worker's gauges to `vitals` (worker_vitals())."""
+    for name, value in vitals.items():
+        WORKER_VITALS[name].set(value)
+
+
+@functools.cache
+def _own_process():
+    return ProcessCollector(registry=None)
 
 
 def watch_pool(pool):
@@ -168,6 +281,8 @@ def exposition(vitals):
         local = CollectorRegistry()
         multiprocess.MultiProcessCollector(local)
     else:
+        # One process: nothing else reads its vitals (a worker does, gunicorn.conf.py).
+        show_worker_vitals(worker_vitals())
         local = REGISTRY
     consumer = vitals.get("metrics")
     registry.register(_Families(local.collect, skip=FEED_SIDE if consumer is not None else ()))

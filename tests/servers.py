@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from tests.upstream import free_port
@@ -63,6 +64,21 @@ def web_dyno(database_url, stderr=None, **settings):
         yield f"127.0.0.1:{port}", server
     finally:
         stop(server)
+
+
+def wait_answering(address, timeout=60):
+    """Wait until a worker of the server at `address` answers /health: gunicorn's master takes
+    connections at once, and a worker booting on a busy machine can take many seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://{address}/health", timeout=timeout) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 @contextlib.contextmanager

@@ -43,8 +43,14 @@ def test_the_readme_examples_run_from_a_fresh_shell(migrated):
     added = flask("users", "add", "alice", env=migrated, stdin="correct horse battery\n")
     assert added.returncode == 0, added.stderr
     assert flask("users", "list", env=migrated).stdout.split() == ["alice", "trader", "active"]
-    deposit = flask("wallet", "deposit", "alice", "10", env=migrated)
+    deposit = flask("wallet", "deposit", "--create", "alice", "10", env=migrated)
     assert deposit.returncode == 0 and deposit.stdout.startswith("alice: balance 10.0")
+    shown = flask("wallet", "balance", "alice", env=migrated)
+    assert shown.stdout == "alice: balance 10.0 (real 10.0, free 0.0)\n"
+    entries = flask("wallet", "history", "alice", env=migrated).stdout.splitlines()
+    assert [" ".join(line.split()[1:]) for line in entries] == [
+        "deposit +10.0 (real +10.0, free 0.0) balance 10.0"
+    ]
 
 
 def test_help_describes_every_group(migrated):
@@ -156,8 +162,8 @@ def test_wallet_deposit_refuses_a_bad_amount(migrated, amount, sentence):
 
 
 def test_wallet_audit_says_what_it_checked(migrated):
-    flask("wallet", "deposit", "alice", "10", env=migrated)
-    flask("wallet", "deposit", "bob", "5", "--free", env=migrated)
+    flask("wallet", "deposit", "--create", "alice", "10", env=migrated)
+    flask("wallet", "deposit", "--create", "bob", "5", "--free", env=migrated)
     result = flask("wallet", "audit", env=migrated)
     assert result.returncode == 0
     assert result.stdout.strip() == "ledger consistent: 2 accounts and 2 entries checked"

@@ -2,6 +2,11 @@
 
 import contextlib
 import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
 import time
 import urllib.request
 
@@ -9,12 +14,19 @@ import pytest
 import websocket
 from prometheus_client.parser import text_string_to_metric_families
 
+import wallet.views
+from app import create_app
+from database import db
 from feed import frames
-from tests.servers import feed_process, gunicorn, raw_board, web_dyno
+from tests.conftest import base_config
+from tests.servers import feed_process, gunicorn, raw_board, wait_answering, web_dyno
 from tests.store_rows import line_json
 from tests.upstream import wait_until
+from tests.wallet.calls import deposit
+from wallet.codes import Failure
 
 EVENT = "sr:match:5"
+CALLBACKS = ("get_balance", "place_bet", "cancel_bet", "settle", "event_settle")
 
 
 def scrape(address):
@@ -114,6 +126,41 @@ def masked_text(payload):
     return bytes([0x81, 0xFE]) + len(payload).to_bytes(2, "big") + b"\0\0\0\0" + payload
 
 
+def frame_series(samples):
+    """{cmd label: frames counted} of a scrape."""
+    return {
+        dict(labels)["cmd"]: count
+        for (name, labels), count in samples.items()
+        if name == "dashboard_feed_frames_total"
+    }
+
+
+@pytest.mark.slow
+def test_frames_are_counted_by_the_name_of_a_known_cmd_and_every_other_cmd_as_one(
+    upstream, sqlite_database_url
+):
+    with gunicorn(sqlite_database_url, FEED_URL=upstream.url) as address:
+        upstream.wait_connected()
+        upstream.alive()
+        for n in range(3):
+            upstream.send_frame(frames.ODDS_CHANGE, odds(1000 + n), 1000 + n)
+        upstream.send_frame(frames.BET_STOP, {"event_id": EVENT, "groups": "all"}, 2000)
+        for cmd in range(300):  # made up: none is a cmd of the feed
+            upstream.send_frame(20_000 + cmd * 1000, {}, 3000, binary=cmd % 2 == 1)
+        upstream.send_frame(frames.MAX_CMD, {}, 3000, binary=True)
+        wait_until(
+            lambda: frame_series(scrape(address)).get("other") == 301,
+            timeout=20,
+            what="every made-up frame counted",
+        )
+        assert frame_series(scrape(address)) == {
+            "alive": 1,
+            "odds_change": 3,
+            "bet_stop": 1,
+            "other": 301,
+        }
+
+
 def test_metrics_show_the_database_writers_lag_and_the_rows_it_set_aside(app, client):
     store = app.extensions["feed"].store
     started = store.clock()
@@ -148,6 +195,88 @@ def scrape_client(client):
     return sample_values(answer.get_data(as_text=True))
 
 
+@pytest.fixture
+def wallet_app(sqlite_database_url):
+    """Make an app on an empty SQLite file with these settings; disposed of afterwards."""
+    apps = []
+
+    def make(**settings):
+        app = create_app(base_config(sqlite_database_url) | settings)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        with app.app_context():
+            db.engine.dispose()
+
+
+def callback_series(samples):
+    """{(callback, code, failure): answers} of a scrape."""
+    return {
+        (labels["callback"], labels["code"], labels.get("failure")): count
+        for (name, items), count in samples.items()
+        if name == "dashboard_wallet_callbacks_total"
+        for labels in [dict(items)]
+    }
+
+
+def test_wallet_answers_are_counted_by_their_failures_name(
+    wallet_app, sqlite_database_url, monkeypatch
+):
+    app = wallet_app(TESTING=False, DATABASE_LOCK_TIMEOUT=0.2)
+    client = app.test_client()
+    deposit(app, "counted", "100")
+    before = callback_series(scrape_client(client))
+
+    def post(callback, body):
+        return client.post(f"/wallet/{callback}", json=body).status_code
+
+    assert post("get_balance", {"userId": "counted"}) == 200
+    assert post("get_balance", {"userId": "nobody"}) == 200
+    assert post("cancel_bet", {"userId": "counted"}) == 200  # no txId
+    # Another process holds the database's write lock past DATABASE_LOCK_TIMEOUT.
+    holder = sqlite3.connect(sqlite_database_url.removeprefix("sqlite:///"))
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        assert client.post("/wallet/get_balance", json={"userId": "counted"}).json["desc"] == (
+            "busy: waited too long for a lock another transaction holds; retry later"
+        )
+    finally:
+        holder.rollback()
+        holder.close()
+    monkeypatch.setattr(wallet.views, "run_in_transaction", lambda *_a, **_k: 1 / 0)
+    assert post("get_balance", {"userId": "counted"}) == 500
+
+    after = callback_series(scrape_client(client))
+    new = {key: after[key] - before.get(key, 0) for key in after}
+    assert {key: n for key, n in new.items() if n} == {
+        ("get_balance", "0000", "none"): 1,
+        ("get_balance", "9999", "unknown_user"): 1,
+        ("cancel_bet", "9999", "malformed_request"): 1,
+        ("get_balance", "9999", "busy"): 1,
+        ("get_balance", "9999", "internal_error"): 1,
+    }
+
+
+def test_every_callback_and_answer_is_a_series_before_its_first_answer(wallet_app):
+    client = wallet_app(WALLET_CODES={"busy": "1002"}).test_client()
+    samples = scrape_client(client)
+    codes = {Failure.BUSY: "1002", Failure.BET_FAILED: "8001"}
+    expected = {(callback, "0000", "none") for callback in CALLBACKS} | {
+        (callback, codes.get(failure, "9999"), failure.value)
+        for callback in CALLBACKS
+        for failure in Failure
+    }
+    assert expected <= callback_series(samples).keys()
+    timed = {
+        dict(labels)["callback"]
+        for name, labels in samples
+        if name == "dashboard_wallet_callback_seconds_count"
+    }
+    assert set(CALLBACKS) <= timed
+
+
 @pytest.mark.slow
 def test_deployed_every_web_worker_shows_the_feed_process_metrics(
     upstream, sqlite_database_url, redis_bus_url, tmp_path
@@ -171,8 +300,8 @@ def test_deployed_every_web_worker_shows_the_feed_process_metrics(
 
         def shows_the_consumer(samples):
             return (
-                value(samples, "dashboard_feed_frames_total", cmd=str(frames.ODDS_CHANGE)) == 5
-                and value(samples, "dashboard_feed_frames_total", cmd=str(frames.BET_STOP)) == 1
+                value(samples, "dashboard_feed_frames_total", cmd="odds_change") == 5
+                and value(samples, "dashboard_feed_frames_total", cmd="bet_stop") == 1
                 and value(samples, "dashboard_feed_upstream_delay_seconds_count") >= 5
                 and value(samples, "dashboard_feed_up", product="1") == 1
                 and value(samples, "dashboard_db_write_behind_lag_seconds") < 5
@@ -197,3 +326,106 @@ def test_deployed_every_web_worker_shows_the_feed_process_metrics(
             samples = scrape(address)
             assert value(samples, "dashboard_feed_up", product="1") == 0
             assert value(samples, "dashboard_feed_up", product="3") == 0
+
+
+def workers_of(master):
+    """The pids of a gunicorn master's worker processes."""
+    with open(f"/proc/{master}/task/{master}/children") as children:
+        return {int(pid) for pid in children.read().split()}
+
+
+WORKER_VITALS = (
+    "dashboard_worker_cpu_seconds",
+    "dashboard_worker_resident_memory_bytes",
+    "dashboard_worker_open_fds",
+    "dashboard_worker_max_fds",
+)
+
+
+def worker_vitals(samples):
+    """{pid: {metric: value}} of the per-worker process metrics of a scrape."""
+    shown = {}
+    for (name, labels), sampled in samples.items():
+        if name in WORKER_VITALS:
+            shown.setdefault(int(dict(labels)["pid"]), {})[name] = sampled
+    return shown
+
+
+@pytest.mark.slow
+def test_each_worker_shows_its_cpu_memory_and_open_files_while_it_lives(
+    sqlite_database_url, redis_bus_url, tmp_path
+):
+    url, prefix = redis_bus_url
+    with web_dyno(
+        sqlite_database_url,
+        WEB_CONCURRENCY="2",
+        FEED_ENABLED="0",
+        REDIS_URL=url,
+        REDIS_PREFIX=prefix,
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path),
+    ) as (address, server):
+        wait_answering(address)
+
+        def every_worker_shown():
+            workers, vitals = workers_of(server.pid), worker_vitals(scrape(address))
+            # Each is 0 from the worker's start until its first reading.
+            read = {pid for pid, shown in vitals.items() if shown["dashboard_worker_max_fds"]}
+            return len(workers) == 2 and vitals.keys() == read == workers
+
+        wait_until(every_worker_shown, timeout=60, what="both workers' process metrics")
+        vitals = worker_vitals(scrape(address))
+        for shown in vitals.values():
+            assert shown["dashboard_worker_cpu_seconds"] > 0
+            assert shown["dashboard_worker_resident_memory_bytes"] > 10_000_000
+            assert 3 < shown["dashboard_worker_open_fds"] <= shown["dashboard_worker_max_fds"]
+
+        gone = min(vitals)
+        os.kill(gone, signal.SIGKILL)  # gunicorn starts another in its place
+        wait_until(
+            lambda: gone not in workers_of(server.pid) and every_worker_shown(),
+            timeout=60,
+            what="the dead worker's metrics gone and its successor's shown",
+        )
+
+
+def promtool_check(text):
+    """(exit status, what it printed) of `promtool check metrics` on a scrape's text."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        message = "needs promtool (Debian's prometheus package: bin/promtool installs it)"
+        if os.environ.get("CI"):
+            pytest.fail("CI must check /metrics with promtool; " + message)
+        pytest.skip(message)
+    checked = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
+    )
+    return checked.returncode, (checked.stdout + checked.stderr).strip()
+
+
+@pytest.mark.slow
+def test_every_worker_metric_passes_promtool_and_every_wallet_answer_starts_at_zero(
+    sqlite_database_url, tmp_path
+):
+    with gunicorn(
+        sqlite_database_url, FEED_ENABLED="0", PROMETHEUS_MULTIPROC_DIR=str(tmp_path)
+    ) as address:
+        wait_answering(address)
+        with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as answer:
+            fresh = answer.read().decode()
+        counted = callback_series(sample_values(fresh))
+        assert len(counted) == len(CALLBACKS) * (1 + len(Failure))
+        assert set(counted.values()) == {0}
+        body = json.dumps({"userId": "nobody"}).encode()
+        request = urllib.request.Request(
+            f"http://{address}/wallet/get_balance",
+            data=body,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert json.load(answer)["desc"] == "unknown userId 'nobody'"
+        with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as answer:
+            answered = answer.read().decode()
+        counted = callback_series(sample_values(answered))
+        assert counted[("get_balance", "9999", "unknown_user")] == 1
+    assert promtool_check(fresh) == (0, "")
+    assert promtool_check(answered) == (0, "")

@@ -16,7 +16,7 @@ from app import create_app
 from database import db
 from tests.conftest import base_config
 from tests.redis_server import own_redis
-from tests.servers import ROOT, gunicorn
+from tests.servers import ROOT, gunicorn, wait_answering
 from tests.wallet.calls import deposit, place_bet_body
 
 REDIS_TEST_URL = "redis://127.0.0.1:6379/13"
@@ -269,10 +269,11 @@ def test_metrics_parse_and_name_what_on_call_needs(client):
 
 
 def wallet_callbacks(client):
-    """({(callback, code): answers}, {callback: answers timed}) as /metrics shows them."""
+    """({(callback, code, failure): answers}, {callback: answers timed}) as /metrics shows
+    them."""
     families = metric_families(scrape(client).text)
     counted = {
-        (s.labels["callback"], s.labels["code"]): s.value
+        (s.labels["callback"], s.labels["code"], s.labels["failure"]): s.value
         for s in families["dashboard_wallet_callbacks"].samples
         if s.name == "dashboard_wallet_callbacks_total"
     }
@@ -310,10 +311,10 @@ def test_wallet_callbacks_are_counted_by_answer_code_and_timed(
     counted, timed = wallet_callbacks(client)
     new = {key: counted[key] - counted_before.get(key, 0) for key in counted}
     assert {key: n for key, n in new.items() if n} == {
-        ("get_balance", "0000"): 1,
-        ("get_balance", "1001"): 1,
-        ("cancel_bet", "9999"): 1,
-        ("get_balance", "9999"): 1,
+        ("get_balance", "0000", "none"): 1,
+        ("get_balance", "1001", "unknown_user"): 1,
+        ("cancel_bet", "9999", "malformed_request"): 1,
+        ("get_balance", "9999", "internal_error"): 1,
     }
     assert timed["get_balance"] - timed_before.get("get_balance", 0) == 3
     assert timed["cancel_bet"] - timed_before.get("cancel_bet", 0) == 1
@@ -343,6 +344,7 @@ def test_metrics_add_up_every_gunicorn_worker(sqlite_database_url, tmp_path):
         REDIS_URL=REDIS_TEST_URL,
         REDIS_PREFIX=f"test-metrics-{uuid.uuid4().hex}",
     ) as address:
+        wait_answering(address)
         sent = 0
         deadline = time.monotonic() + 60
         # New connections until both workers have answered some (the kernel picks the worker).
@@ -359,7 +361,7 @@ def test_metrics_add_up_every_gunicorn_worker(sqlite_database_url, tmp_path):
             calls = families["dashboard_wallet_callbacks"].samples
             total = sum(s.value for s in calls if s.name == "dashboard_wallet_callbacks_total")
             assert total == sent
-            assert {s.labels["callback"] for s in calls} == {"place_bet"}
+            assert {s.labels["callback"] for s in calls if s.value} == {"place_bet"}
             latency = families["dashboard_wallet_callback_seconds"].samples
             count = [s for s in latency if s.name == "dashboard_wallet_callback_seconds_count"]
             assert sum(s.value for s in count) == sent

@@ -32,6 +32,31 @@ class Failure(Enum):
     BALANCE_LIMIT = "balance_limit"
 
 
+# What each failure means, for the provider's integrators (the OpenAPI document, openapi.py).
+MEANINGS = {
+    Failure.MALFORMED_REQUEST: "a field missing or out of its limits, a body not JSON or not "
+    "declared JSON, or too large; the desc names what",
+    Failure.FORBIDDEN_ADDRESS: "the caller's address is not in WALLET_ALLOWED_IPS",
+    Failure.BAD_SECRET: "the shared secret header is missing or wrong",
+    Failure.MAINTENANCE: "the wallet is under maintenance: nothing was done; retry later",
+    Failure.UNKNOWN_USER: "no account has this userId",
+    Failure.INSUFFICIENT_BALANCE: "the balance is less than betAmount",
+    Failure.TX_CONFLICT: "this txId was placed before with another userId, amount, round or game",
+    Failure.USER_MISMATCH: "this txId is another userId's bet",
+    Failure.BET_NOT_FOUND: "no bet was placed with this txId",
+    Failure.BET_CANCELLED: "the bet of this txId was cancelled: it cannot be settled",
+    Failure.BET_ALREADY_SETTLED: "the bet of this txId was settled: it cannot be cancelled",
+    Failure.SETTLE_CONFLICT: "betAmount differs from the bet's, or this txId or settleId was "
+    "paid before with other content",
+    Failure.INTERNAL_ERROR: "an unexpected error (HTTP 500): nothing was done; retry",
+    Failure.BUSY: "the account or the database was held elsewhere for too long: nothing was "
+    "done; retry",
+    Failure.BET_FAILED: "place_bet only: the bet definitely failed (its txId was cancelled "
+    "first, or since): send no cancel_bet",
+    Failure.BALANCE_LIMIT: "the credit would take the balance past the most an account may "
+    "hold: nothing moved",
+}
+
 DEFAULT_CODES = {failure: NO_RELEVANT_CODE for failure in Failure} | {
     # place_bet only: "this bet definitely failed", so the provider sends no cancel_bet.
     Failure.BET_FAILED: "8001",

@@ -9,12 +9,13 @@ GMT8 = timezone(timedelta(hours=8))
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}[+-]\d{4}", re.ASCII)
 TIMESTAMP_LENGTH = 28
 AMOUNT = re.compile(r"-?\d+(\.\d+)?", re.ASCII)
+MAX_DECIMALS = 4  # the provider's "at most 4 decimal places"
 # Far more than any amount needs (MAX_UNITS has 13 integer digits), and checked before parsing:
 # converting a long number costs time that grows with the square of its digits.
 MAX_AMOUNT_LENGTH = 32
 
 # Money is held as integer ten-thousandths: the provider allows at most 4 decimal places.
-UNITS = 10_000
+UNITS = 10**MAX_DECIMALS
 # The largest amount: 1,000,000,000,000.0.
 MAX_UNITS = 10**16
 # The most an account may hold: 100 of the largest amounts. A bound on each amount is no bound on
@@ -55,8 +56,8 @@ def parse_amount(text, *, allow_zero):
     if text.startswith("-") and Decimal(text) != 0:
         raise ValueError("must not be negative")
     _, _, decimals = text.partition(".")
-    if len(decimals) > 4:
-        raise ValueError("has more than 4 decimal places")
+    if len(decimals) > MAX_DECIMALS:
+        raise ValueError(f"has more than {MAX_DECIMALS} decimal places")
     units = int(Decimal(text) * UNITS)
     if units == 0 and not allow_zero:
         raise ValueError("must be greater than zero")

@@ -74,10 +74,15 @@ def post(connection, account, entry, now, write=None):
     return after
 
 
-def deposit(connection, user_id, amount, *, free, clock):
-    """Create the account if needed and credit it: the operator's own cashier step."""
+def deposit(connection, user_id, amount, *, free, clock, create=False):
+    """Credit the user's account, opening it first if `create`: the operator's cashier step.
+
+    Refused if the user has no account and `create` is not set.
+    """
     account = store.lock_account(connection, user_id)
     if account is None:
+        if not create:
+            raise WalletError(Failure.UNKNOWN_USER, f"userId {user_id!r} has no account")
         store.open_account(connection, user_id, clock())
         account = store.lock_account(connection, user_id)
     now = time_after(account, clock)
@@ -86,6 +91,7 @@ def deposit(connection, user_id, amount, *, free, clock):
 
 
 def get_balance(connection, request, clock):
+    """Answer the balance."""
     return require_account(connection, request.user_id)
 
 

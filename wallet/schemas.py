@@ -4,6 +4,9 @@ Every field the provider documents as a String must arrive as a JSON string; any
 refused with a desc naming the field and what is wrong with it. Except where refusing would keep
 a player's money from them: a refund's fields that move no money (Lenient) are kept however they
 arrive, made storable, and noted for the log.
+
+Each field's spec also describes itself as JSON Schema (`json_schema()`), for the wallet's
+OpenAPI document (openapi.py): what is documented is what is parsed.
 """
 
 import functools
@@ -14,7 +17,16 @@ from datetime import datetime
 
 from .codes import Failure
 from .errors import WalletError
-from .formats import MAX_AMOUNT_LENGTH, TIMESTAMP_LENGTH, parse_amount, parse_ts
+from .formats import (
+    MAX_AMOUNT_LENGTH,
+    MAX_DECIMALS,
+    MAX_UNITS,
+    TIMESTAMP,
+    TIMESTAMP_LENGTH,
+    format_amount,
+    parse_amount,
+    parse_ts,
+)
 
 JSON_MEDIA_TYPE = "application/json"
 # RFC 6838: a type and a subtype of at most 127 characters each. A desc shows no more of one.
@@ -23,7 +35,8 @@ CANCEL_REASONS = ("BET_REQUEST_TIME_OUT", "BET_FAILED", "VOID_ROUND")
 MAX_EVENT_SETTLES = 1000
 MAX_SEPARATORS = 20_000
 # PostgreSQL cannot store a NUL (SQLite can): the two would disagree. No id needs any of these.
-CONTROL = re.compile("[\x00-\x1f\x7f]")
+CONTROL_CHARACTERS = "\x00-\x1f\x7f"  # as a regular expression's range
+CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
 # JSON can carry half of a UTF-16 pair ("\ud800"); no UTF-8 encodes it, so no database stores it.
 SURROGATE = re.compile("[\ud800-\udfff]")
 # What a kept value cannot hold on either database.
@@ -34,6 +47,9 @@ UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 class Text:
     max_length: int
     choices: tuple = ()
+    # An id that names an account: one that differs from another only by the spaces around it
+    # would be a second account that looks like the first.
+    trimmed: bool = False
 
     def parse(self, name, value):
         text = _string(name, value, self.max_length)
@@ -41,9 +57,23 @@ class Text:
             raise _malformed(f"{name} contains a control character")
         if SURROGATE.search(text):
             raise _malformed(f"{name} is not valid Unicode")
+        if self.trimmed and text != text.strip():
+            raise _malformed(f"{name} has whitespace at its start or end")
         if self.choices and text not in self.choices:
             raise _malformed(f"{name} must be one of {', '.join(self.choices)}")
         return text
+
+    def json_schema(self):
+        # Not blank and no control character; trimmed: no whitespace at either end.
+        other, visible = f"[^{CONTROL_CHARACTERS}]", f"[^\\s{CONTROL_CHARACTERS}]"
+        if self.trimmed:
+            pattern = f"^{visible}({other}*{visible})?$"
+        else:
+            pattern = f"^{other}*{visible}{other}*$"
+        schema = {"type": "string", "minLength": 1, "maxLength": self.max_length}
+        if self.choices:
+            return schema | {"enum": list(self.choices)}
+        return schema | {"pattern": pattern}
 
 
 @dataclass(frozen=True)
@@ -53,6 +83,17 @@ class Timestamp:
             return parse_ts(_string(name, value, TIMESTAMP_LENGTH))
         except ValueError as exc:
             raise _malformed(f"{name} {exc}") from None
+
+    def json_schema(self):
+        return {
+            "type": "string",
+            "minLength": TIMESTAMP_LENGTH,
+            "maxLength": TIMESTAMP_LENGTH,
+            # ASCII digits whatever the reader's dialect: \d is any script's in some.
+            "pattern": "^{}$".format(TIMESTAMP.pattern.replace("\\d", "[0-9]")),
+            "description": "yyyy-MM-ddTHH:mm:ss.SSS+hhmm, a real time, in GMT+8 (+0800; "
+            "another offset is read as it says): 2022-10-14T23:00:00.000+0800",
+        }
 
 
 @dataclass(frozen=True)
@@ -64,6 +105,16 @@ class Amount:
             return parse_amount(_string(name, value, MAX_AMOUNT_LENGTH), allow_zero=self.allow_zero)
         except ValueError as exc:
             raise _malformed(f"{name} {exc}") from None
+
+    def json_schema(self):
+        least = "0 or more" if self.allow_zero else "more than 0"
+        return {
+            "type": "string",
+            "maxLength": MAX_AMOUNT_LENGTH,
+            "pattern": f"^[0-9]+(\\.[0-9]{{1,{MAX_DECIMALS}}})?$",
+            "description": f"a decimal in ASCII digits, at most {MAX_DECIMALS} decimal places, "
+            f"{least}, at most {format_amount(MAX_UNITS)}: 50.0",
+        }
 
 
 @dataclass(frozen=True)
@@ -79,6 +130,14 @@ class ListOf:
         if len(value) > self.max_items:
             raise _malformed(f"{name} holds more than {self.max_items} items")
         return tuple(parse(self.item, item, prefix=f"{name}[{i}].") for i, item in enumerate(value))
+
+    def json_schema(self):
+        return {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": self.max_items,
+            "items": request_schema(self.item),
+        }
 
 
 @dataclass(frozen=True)
@@ -105,6 +164,12 @@ class Lenient:
                 kept = UNSTORABLE.sub("\ufffd", value[: self.width])
             notes.append(f"{doubt.desc} (kept as {kept!r})")
             return kept
+
+    def json_schema(self):
+        return self.spec.json_schema() | {
+            "description": "Lenient: send it as documented; the callback goes through whatever "
+            "it holds, or without it (it moves no money)."
+        }
 
 
 def require_json(media_type):
@@ -170,6 +235,17 @@ def parse(request_type, body, prefix="", notes=None):
     return request_type(**values)
 
 
+def request_schema(request_type):
+    """The JSON Schema of a `request_type` body: every field by its spec; those a Lenient spec
+    reads are not required. Keys of no field are ignored, so allowed."""
+    wired = _wired(request_type)
+    return {
+        "type": "object",
+        "required": [name for _, name, spec in wired if not isinstance(spec, Lenient)],
+        "properties": {name: spec.json_schema() for _, name, spec in wired},
+    }
+
+
 @functools.cache
 def _wired(request_type):
     # (attribute, JSON key, spec) of each field, read once per request type rather than from
@@ -205,10 +281,15 @@ def _malformed(desc):
     return WalletError(Failure.MALFORMED_REQUEST, desc)
 
 
-USER_ID = Text(50)
+USER_ID = Text(50, trimmed=True)
 TX_ID = Text(20)
 GAME_TYPE = Text(10)
 GAME_CODE = Text(20)
+
+
+def user_id(value):
+    """Return `value` if the callbacks take it as a userId, else raise WalletError saying why."""
+    return USER_ID.parse("userId", value)
 
 
 class OfOneUser:

@@ -9,7 +9,7 @@ from database import Busy, run_in_transaction
 from gevent_waits import urgent
 from ops import metrics
 
-from . import ledger, logs, schemas
+from . import ledger, logs, openapi, schemas
 from .codes import SUCCESS, Failure
 from .errors import WalletError
 from .formats import format_amount, format_ts
@@ -28,25 +28,29 @@ CALLBACKS = {
 
 
 def callback_view(name, request_type, operation, reports_balance):
-    """Make the view for one callback: its answer, counted by code and timed (ops.metrics)."""
+    """Make the view for one callback: its answer, counted by code and failure, and timed
+    (ops.metrics)."""
 
     def view():
         wallet = current_app.extensions["wallet"]
         started = time.perf_counter()
-        # Counted here, where the code is at hand, rather than read back from the JSON answer
+        # Counted here, where the answer is at hand, rather than read back from the JSON answer
         # in a request hook: ~15 µs of CPU less a callback.
-        code = wallet.codes[Failure.INTERNAL_ERROR]  # what internal_error answers
+        failure = Failure.INTERNAL_ERROR  # what an unexpected error answers
+        code = wallet.codes[failure]
         try:
-            answered = answer(wallet)
+            failure, answered = answer(wallet)
             code = answered["code"]
             return answered
         except HTTPException as exc:
-            code = str(exc.code)
+            failure, code = server_refusal(exc), str(exc.code)
             raise
         finally:
-            metrics.wallet_callback(name, code, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            metrics.wallet_callback(name, code, failure and failure.value, seconds)
 
     def answer(wallet):
+        """(None, the success answer), or (the failure, its answer)."""
         respond = balance_answer if reports_balance else success_answer
         # How long this callback may wait for its accounts: its turn, a connection, the locks.
         deadline = time.monotonic() + current_app.config["DATABASE_LOCK_TIMEOUT"]
@@ -65,7 +69,7 @@ def callback_view(name, request_type, operation, reports_balance):
             # committed, without reloading the account afterwards.
             try:
                 with wallet.turns.take(parsed.user_ids, deadline):
-                    return run_in_transaction(
+                    return None, run_in_transaction(
                         lambda db: respond(operation(db, parsed, wallet.clock), wallet.free_credit),
                         deadline=deadline,
                         during=urgent,  # the worker's board fan-outs wait while money moves
@@ -80,7 +84,7 @@ def callback_view(name, request_type, operation, reports_balance):
                 refusal.failure.value,
                 refusal.desc,
             )
-            return {"code": wallet.codes[refusal.failure], "desc": refusal.desc}
+            return refusal.failure, {"code": wallet.codes[refusal.failure], "desc": refusal.desc}
 
     view.__name__ = name
     return view
@@ -88,6 +92,20 @@ def callback_view(name, request_type, operation, reports_balance):
 
 for _name, _spec in CALLBACKS.items():
     bp.add_url_rule(f"/{_name}", _name, callback_view(_name, *_spec), methods=["POST"])
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    """The callbacks' OpenAPI document, as this app validates and answers them."""
+    wallet = current_app.extensions["wallet"]
+    return openapi.document(
+        CALLBACKS,
+        wallet.codes,
+        free_credit=wallet.free_credit,
+        secret_header=wallet.gate.secret_header,
+        secret_required=bool(wallet.gate.secret),
+        max_body=current_app.config["MAX_CONTENT_LENGTH"],
+    )
 
 
 @bp.errorhandler(Exception)
@@ -98,11 +116,15 @@ def internal_error(exc):
         # The server's own refusals (a body that did not arrive in time, an address waiting on
         # too many) keep their status, in the wallet's JSON: the provider's client reads a code
         # and a desc, and retries a busy one.
-        failure = Failure.BUSY if exc.code in (408, 429, 503) else Failure.MALFORMED_REQUEST
-        answer = {"code": wallet.codes[failure], "desc": exc.description}
+        answer = {"code": wallet.codes[server_refusal(exc)], "desc": exc.description}
         return answer, exc.code
     log.exception("wallet callback failed")
     return {"code": wallet.codes[Failure.INTERNAL_ERROR], "desc": "internal error"}, 500
+
+
+def server_refusal(exc):
+    """The failure a refusal of the server's own (an HTTPException) answers."""
+    return Failure.BUSY if exc.code in (408, 429, 503) else Failure.MALFORMED_REQUEST
 
 
 def success_answer(_account, _free_credit):

@@ -76,10 +76,13 @@ def event_settle_body(*payouts):
 
 
 def deposit(app, user, amount, free=False):
+    """Credit `amount` to the user's account, opening it if it has none."""
     units = parse_amount(amount, allow_zero=False)
     clock = app.extensions["wallet"].clock
     with app.app_context():
-        run_in_transaction(lambda s: ledger.deposit(s, user, units, free=free, clock=clock))
+        run_in_transaction(
+            lambda s: ledger.deposit(s, user, units, free=free, clock=clock, create=True)
+        )
 
 
 def credits(app, user):
