@@ -16,6 +16,7 @@ run-deployed: $(VENV)/.dev
 test: $(VENV)/.dev
 	bin/services
 	bin/chromium
+	bin/axe
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	CI=$${CI:-} $(PY) -m pytest

@@ -275,3 +275,24 @@ def two_events():
         ),
     ]
     return [football, basketball], lines
+
+
+AXE = ROOT / ".cache" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def axe_violations(page, rules):
+    """axe-core's violations of `rules` on the page as it is (bin/axe installs axe-core)."""
+    if not AXE.exists():
+        message = f"needs axe-core at {AXE} (bin/axe installs it)"
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the accessibility tests; " + message)
+        pytest.skip(message)
+    if not page.evaluate("Boolean(window.axe)"):
+        page.add_script_tag(path=AXE)
+    found = page.evaluate(
+        "rules => axe.run(document, {runOnly: {type: 'rule', values: rules}})"
+        "  .then(r => r.violations.map(v => ({id: v.id, nodes: v.nodes.map(n =>"
+        "    ({target: n.target.join(' '), summary: n.failureSummary}))})))",
+        list(rules),
+    )
+    return [f"{v['id']} {n['target']}: {n['summary']}" for v in found for n in v["nodes"]]
