@@ -309,20 +309,27 @@
     trackOutages();
     paintBanner();
     applyFilters();
-    scheduleOrder();
+    // In the final order before the first paint, and the lines built in that order: the screens
+    // on top are complete in the first chunk and nothing drawn moves afterwards (a sort 100 ms
+    // later moved every card: a layout shift of 0.34 on a desktop, 0.91 on a phone).
+    order();
+    const rank = new Map();
+    for (const [at, node] of [...$("events").children].entries()) rank.set(node.dataset.eventId, at);
+    const place = (line) => rank.get(line.event_id) ?? Infinity;
+    const lines = snapshot.lines.slice().sort((a, b) => place(a) - place(b));
     const generation = ++rendering;
     let next = 0;
     const chunk = (budget) => {
       if (generation !== rendering) return;
       const until = performance.now() + budget;
-      while (next < snapshot.lines.length && performance.now() < until) {
-        for (const stop = Math.min(next + 64, snapshot.lines.length); next < stop; next++) {
-          const line = snapshot.lines[next];
+      while (next < lines.length && performance.now() < until) {
+        for (const stop = Math.min(next + 64, lines.length); next < stop; next++) {
+          const line = lines[next];
           // A message applied since the snapshot already drew this line, newer than this.
           if (!board.lines.has(lineKey(line))) upsertLine(line, "");
         }
       }
-      board.pending = snapshot.lines.length - next;
+      board.pending = lines.length - next;
       scheduleCount();
       if (board.pending) setTimeout(chunk, 0, CHUNK_MS);
       else board.builtAt = board.builtAt || performance.now(); // the whole first board

@@ -1,0 +1,108 @@
+"""A board that holds still: drawn once in its final order, a log and an order that do not move
+under the trader's pointer."""
+
+import pytest
+
+from tests.board_page import (
+    PlayedSocket,
+    event,
+    line,
+    now_ms,
+    page_server,
+    snapshot,
+)
+
+pytestmark = pytest.mark.browser
+
+HOUR = 3600_000
+SPORTS = ["football", "basketball", "tennis", "ice_hockey"]
+# Every layout shift the page makes by itself (a shift right after an input is not one).
+LAYOUT_SHIFTS = """
+window.layoutShift = 0;
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    if (!entry.hadRecentInput) window.layoutShift += entry.value;
+  }
+}).observe({type: "layout-shift", buffered: true});
+"""
+
+
+def busy_board(count=60):
+    """`count` events as a relay sends them, by id: prematch and live mixed, three markets each,
+    some lines stopped by BetStops and the log of those."""
+    now = now_ms()
+    events, lines, stops = [], [], []
+    for n in range(count):
+        event_id = f"sr:match:{1000 + n}"
+        live = n % 3 == 2  # the first events are prematch: the live ones sort above them
+        start = now - (n % 90) * 60_000 if live else now + (n + 1) * HOUR // 4
+        events.append(
+            event(
+                event_id,
+                f"Home {n} v Away {n}",
+                product=1 if live else 3,
+                sport=SPORTS[n % len(SPORTS)],
+                start_time=start,
+                status="6" if live else "0",
+                home_score=n % 3 if live else None,
+                away_score=1 if live else None,
+            )
+        )
+        product = 1 if live else 3
+        lines.append(line(event_id, 1, product=product))
+        for total in ("2.5", "3.5"):
+            lines.append(
+                line(
+                    event_id,
+                    18,
+                    f"total={total}",
+                    {"12": (1.8, f"Over {total}"), "13": (2.0, f"Under {total}")},
+                    product=product,
+                    name="Total",
+                )
+            )
+        if live and n % 6 == 2:
+            lines[-1] |= {"status": "suspended", "reason": "score", "updated_at": now - 5_000}
+            stops.append(
+                {
+                    "event_id": event_id,
+                    "groups": "score",
+                    "status": "suspended",
+                    "sent_at": now - 5_000,
+                    "received_at": now - 5_000 + n,
+                    "lines_hit": 1,
+                }
+            )
+    return snapshot(events, lines, bet_stops=stops)
+
+
+@pytest.fixture(scope="module")
+def address(sqlite_template, tmp_path_factory):
+    yield from page_server(sqlite_template, tmp_path_factory)
+
+
+@pytest.mark.parametrize(
+    "viewport, device",
+    [((1920, 1080), {}), ((390, 844), {"is_mobile": True, "has_touch": True})],
+    ids=["desktop", "phone"],
+)
+def test_the_board_is_drawn_once_in_its_final_order(browser, address, viewport, device):
+    played = PlayedSocket(busy_board())
+    context = browser.new_context(
+        viewport={"width": viewport[0], "height": viewport[1]},
+        locale="en-GB",
+        timezone_id="Europe/Berlin",
+        bypass_csp=True,
+        **device,
+    )
+    context.add_init_script(LAYOUT_SHIFTS)
+    page = context.new_page()
+    page.route_web_socket("**/ws", played.serve)
+    page.goto(f"http://{address}/")
+    page.wait_for_function("window.marketBoard && marketBoard.synced && marketBoard.pending === 0")
+    page.wait_for_timeout(1500)  # any later sorting pass, counters, the clock's first ticks
+    first = page.locator("#events .event").first
+    assert first.get_attribute("data-product") == "1"  # live first
+    shift = page.evaluate("window.layoutShift")
+    assert shift < 0.1, f"cumulative layout shift {shift:.3f}"
+    context.close()
