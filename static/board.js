@@ -127,6 +127,8 @@
     folded: new Set(), // events folded to their main market in the card view
     sounds: 0, // BetStop sounds played (the tests read it)
     sort: "live",
+    logHeld: false, // the pointer or the focus is on the log: new entries wait
+    logWaiting: [], // [li, at] of entries that arrived while it was held, oldest first
   };
   const $ = (id) => document.getElementById(id);
   const el = (tag, className, text) => {
@@ -282,6 +284,8 @@
   function render(snapshot) {
     $("events").replaceChildren();
     $("bet-stop-log").replaceChildren();
+    board.logWaiting = []; // the snapshot's log has them
+    paintLogWaiting();
     for (const entry of board.events.values()) if (observer) observer.unobserve(entry.el);
     board.events.clear();
     board.lines.clear();
@@ -741,7 +745,7 @@
       board.outageItems.set(key, li);
       // Bounded: an entry this old is off the log already.
       if (board.outageItems.size > 4 * MAX_LOG) board.outageItems.delete(board.outageItems.keys().next().value);
-      insertLog(li, since);
+      insertLog(li, since, live);
     }
     paintOutage(li, product, since, until, reason, Number(outage.duration_ms ?? NaN));
     if (!(product in board.outages)) return;
@@ -773,7 +777,7 @@
         board.localOutages.push(li);
         if (board.localOutages.length > MAX_LOG) board.localOutages.shift();
         paintOutage(li, product, since, 0, reason);
-        insertLog(li, since);
+        insertLog(li, since, board.synced);
         if (board.synced && board.renderedAt) beep();
       } else if (up && outage) {
         board.outages[product] = null;
@@ -886,11 +890,11 @@
       if (board.sort === "bet-stop") scheduleOrder();
     }
     logBetStop(eventId, received, log.groups || data.groups || "all", log.status || message.status,
-      log.lines_hit ?? (message.lines || []).length, reason);
+      log.lines_hit ?? (message.lines || []).length, reason, true);
     beep();
   }
 
-  function logBetStop(eventId, at, groups, status, hits, reason) {
+  function logBetStop(eventId, at, groups, status, hits, reason, live) {
     const entry = board.events.get(eventId);
     const li = el("li", "bet-stop");
     li.dataset.eventId = eventId;
@@ -902,11 +906,20 @@
     jump.addEventListener("click", () => goToEvent(eventId));
     const text = [groups || "all", status, `${hits} line${hits === 1 ? "" : "s"}`, reason].filter(Boolean);
     li.append(jump, document.createTextNode(` · ${text.join(" · ")}`));
-    insertLog(li, at || 0);
+    li.dataset.hits = Number(hits) || 0;
     if (entry) li.hidden = entry.el.hidden;
+    insertLog(li, at || 0, live);
   }
 
-  function insertLog(li, at) {
+  // A trader aims at an entry and clicks it most of a second later: at 1.6 entries a second, an
+  // entry inserted above meanwhile moved the list under the pointer, and the click opened another
+  // event. While the pointer or the focus is on the log, new entries wait behind "N new".
+  function insertLog(li, at, live) {
+    if (live && board.logHeld) {
+      board.logWaiting.push([li, at]);
+      paintLogWaiting();
+      return;
+    }
     const log = $("bet-stop-log");
     let before = log.firstElementChild;
     while (before && Number(before.dataset.at) > at) before = before.nextElementSibling;
@@ -917,6 +930,31 @@
       last.remove();
     }
     if (li.classList.contains("outage")) li.hidden = Boolean($("product-filter").value) && $("product-filter").value !== li.dataset.product;
+  }
+
+  function holdLog(held) {
+    board.logHeld = held;
+    if (!held) releaseLog();
+  }
+
+  function releaseLog() {
+    for (const [li, at] of board.logWaiting.splice(0)) {
+      const entry = board.events.get(li.dataset.eventId);
+      if (entry) li.hidden = entry.el.hidden; // the filters may have changed while it waited
+      insertLog(li, at, false);
+    }
+    paintLogWaiting();
+  }
+
+  function shownInLog(li) {
+    return !li.hidden && !($("log-hits-only").checked && li.dataset.hits === "0");
+  }
+
+  function paintLogWaiting() {
+    const button = $("log-new");
+    const count = board.logWaiting.filter(([li]) => shownInLog(li)).length;
+    setText(button, `${count} new`);
+    if (button.hidden !== !count) button.hidden = !count;
   }
 
   function goToEvent(eventId) {
@@ -1279,6 +1317,19 @@
       const open = !$("bar").classList.contains("controls-open");
       $("bar").classList.toggle("controls-open", open);
       $("controls-toggle").setAttribute("aria-expanded", String(open));
+    });
+    const log = $("log");
+    log.addEventListener("pointerenter", () => holdLog(true));
+    log.addEventListener("pointerleave", () => holdLog(log.contains(document.activeElement)));
+    log.addEventListener("focusin", () => holdLog(true));
+    log.addEventListener("focusout", (e) => holdLog(log.contains(e.relatedTarget) || log.matches(":hover")));
+    $("log-new").addEventListener("click", releaseLog);
+    $("log-hits-only").checked = stored("logHitsOnly", "0") === "1";
+    log.classList.toggle("hits-only", $("log-hits-only").checked);
+    $("log-hits-only").addEventListener("change", () => {
+      log.classList.toggle("hits-only", $("log-hits-only").checked);
+      store("logHitsOnly", $("log-hits-only").checked ? "1" : "0");
+      paintLogWaiting();
     });
     document.addEventListener("keydown", onKey);
     setInterval(tick, 1000);

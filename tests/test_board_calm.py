@@ -8,6 +8,7 @@ from tests.board_page import (
     event,
     line,
     now_ms,
+    open_played,
     page_server,
     snapshot,
 )
@@ -106,3 +107,74 @@ def test_the_board_is_drawn_once_in_its_final_order(browser, address, viewport, 
     shift = page.evaluate("window.layoutShift")
     assert shift < 0.1, f"cumulative layout shift {shift:.3f}"
     context.close()
+
+
+def logged_board():
+    """Eight events and a log of a BetStop on each, the newest first."""
+    now = now_ms()
+    events = [event(f"sr:match:{n}", f"Home {n} v Away {n}", start_time=now + n) for n in range(8)]
+    lines = [line(f"sr:match:{n}", 1) for n in range(8)]
+    stops = [
+        {
+            "event_id": f"sr:match:{n}",
+            "groups": "all",
+            "status": "suspended",
+            "sent_at": now - 60_000 + n,
+            "received_at": now - 60_000 + n,
+            "lines_hit": 1,
+        }
+        for n in range(8)
+    ]
+    return PlayedSocket(snapshot(events, lines, bet_stops=stops))
+
+
+def test_the_log_holds_still_under_the_pointer_and_counts_what_waits(browser, address):
+    played = logged_board()
+    page = open_played(browser, address, played)
+    target = page.locator('#bet-stop-log li[data-event-id="sr:match:4"] .log-jump')
+    box = target.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    for n in (7, 6, 5):
+        played.bet_stop(f"sr:match:{n}", [line(f"sr:match:{n}", 1)])
+    played.bet_stop("sr:match:3", [])  # a BetStop that stopped no line
+    page.wait_for_function(f"marketBoard.seq === {played.seq}")
+    page.wait_for_timeout(300)
+    assert target.bounding_box() == box
+    under = page.evaluate(f"document.elementFromPoint({x}, {y}).closest('li').dataset.eventId")
+    assert under == "sr:match:4"
+    waiting = page.locator("#log-new")
+    assert waiting.is_visible()
+    assert waiting.inner_text() == "4 new"
+    waiting.click()  # shows them, the pointer still over the log
+    page.wait_for_function("document.querySelectorAll('#bet-stop-log li').length === 12")
+    assert not waiting.is_visible()
+    first = page.locator("#bet-stop-log li").first
+    assert first.get_attribute("data-event-id") == "sr:match:3"
+    # Held again; the pointer leaving shows what waits.
+    played.bet_stop("sr:match:2", [line("sr:match:2", 1)])
+    page.wait_for_function("document.getElementById('log-new').textContent === '1 new'")
+    page.mouse.move(10, 790)
+    page.wait_for_function("document.querySelectorAll('#bet-stop-log li').length === 13")
+    assert not waiting.is_visible()
+    page.context.close()
+
+
+def test_the_log_can_hide_bet_stops_that_stopped_no_line_and_remembers_it(browser, address):
+    played = logged_board()
+    page = open_played(browser, address, played)
+    played.bet_stop("sr:match:3", [])
+    page.wait_for_function("document.querySelectorAll('#bet-stop-log li').length === 9")
+    empty = page.locator("#bet-stop-log li").first
+    assert empty.is_visible()
+    page.check("#log-hits-only")
+    assert not empty.is_visible()
+    assert page.locator("#bet-stop-log li:visible").count() == 8
+    page.reload()
+    page.wait_for_function("marketBoard.synced && marketBoard.pending === 0")
+    assert page.is_checked("#log-hits-only")
+    played.bet_stop("sr:match:3", [])
+    played.bet_stop("sr:match:2", [line("sr:match:2", 1)])
+    page.wait_for_function("document.querySelectorAll('#bet-stop-log li').length === 10")
+    assert page.locator("#bet-stop-log li:visible").count() == 9
+    page.context.close()
