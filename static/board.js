@@ -127,6 +127,9 @@
     folded: new Set(), // events folded to their main market in the card view
     sounds: 0, // BetStop sounds played (the tests read it)
     sort: "live",
+    boardHeld: false, // the pointer is over the events: nothing reorders them by itself
+    orderDue: false, // the order waits for the pointer to leave, or for its cadence
+    orderedAt: 0, // when the events were last sorted
     logHeld: false, // the pointer or the focus is on the log: new entries wait
     logWaiting: [], // [li, at] of entries that arrived while it was held, oldest first
   };
@@ -887,7 +890,7 @@
         dirtyEvents.add(entry);
       }
       flash(entry.el, "stop-flash", null, CARD_FLASH_MS);
-      if (board.sort === "bet-stop") scheduleOrder();
+      if (board.sort === "bet-stop") scheduleStopOrder();
     }
     logBetStop(eventId, received, log.groups || data.groups || "all", log.status || message.status,
       log.lines_hit ?? (message.lines || []).length, reason, true);
@@ -1042,7 +1045,7 @@
         li.hidden = entry ? entry.el.hidden : Boolean(product || $("sport-filter").value || $("event-search").value.trim());
       }
     }
-    scheduleOrder();
+    order(); // its group headings follow the filters
     scheduleCount();
   }
 
@@ -1113,9 +1116,39 @@
     }
   }
 
+  // The order changes by itself (a new event, a prematch event going live, a BetStop in the
+  // "latest BetStop first" sort) only while the pointer is off the board: a card must not move
+  // from under a trader's aim. Sorted by the latest BetStop, at most every SORT_EVERY_MS: at a
+  // BetStop a second, the top of the board reshuffled every second. "Sort now" sorts at once.
+  const SORT_EVERY_MS = 10000;
   let orderTimer = 0;
-  function scheduleOrder() {
-    if (!orderTimer) orderTimer = setTimeout(order, 100);
+  let orderAt = 0;
+  function scheduleOrder(delay = 100) {
+    const at = Date.now() + delay;
+    if (orderTimer && orderAt <= at) return;
+    clearTimeout(orderTimer);
+    orderAt = at;
+    orderTimer = setTimeout(() => order(false), delay);
+  }
+
+  function scheduleStopOrder() {
+    board.orderDue = true;
+    paintSortNow();
+    scheduleOrder(Math.max(100, board.orderedAt + SORT_EVERY_MS - Date.now()));
+  }
+
+  function holdBoard(held) {
+    board.boardHeld = held;
+    if (!held && board.orderDue) {
+      if (board.sort === "bet-stop") scheduleStopOrder();
+      else scheduleOrder();
+    }
+  }
+
+  function paintSortNow() {
+    const button = $("sort-now");
+    if (board.orderDue) button.dataset.due = "";
+    else delete button.dataset.due;
   }
 
   function compareEvents(a, b) {
@@ -1133,8 +1166,18 @@
   }
 
   // Moves only the cards that are out of place, so the order costs nothing when nothing changed.
-  function order() {
+  // `asked`: the trader's own doing (a sort, a pin, a filter, Sort now), done under the pointer.
+  function order(asked = true) {
+    clearTimeout(orderTimer);
     orderTimer = 0;
+    if (!asked && board.boardHeld) {
+      board.orderDue = true;
+      paintSortNow();
+      return;
+    }
+    board.orderDue = false;
+    board.orderedAt = Date.now();
+    paintSortNow();
     const container = $("events");
     const sorted = [...board.events.values()].sort(compareEvents);
     const wanted = [];
@@ -1324,6 +1367,10 @@
     log.addEventListener("focusin", () => holdLog(true));
     log.addEventListener("focusout", (e) => holdLog(log.contains(e.relatedTarget) || log.matches(":hover")));
     $("log-new").addEventListener("click", releaseLog);
+    const column = document.querySelector(".board-column");
+    column.addEventListener("pointerenter", () => holdBoard(true));
+    column.addEventListener("pointerleave", () => holdBoard(false));
+    $("sort-now").addEventListener("click", () => order());
     $("log-hits-only").checked = stored("logHitsOnly", "0") === "1";
     log.classList.toggle("hits-only", $("log-hits-only").checked);
     $("log-hits-only").addEventListener("change", () => {

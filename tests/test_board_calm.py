@@ -1,6 +1,8 @@
 """A board that holds still: drawn once in its final order, a log and an order that do not move
 under the trader's pointer."""
 
+import time
+
 import pytest
 
 from tests.board_page import (
@@ -177,4 +179,39 @@ def test_the_log_can_hide_bet_stops_that_stopped_no_line_and_remembers_it(browse
     played.bet_stop("sr:match:2", [line("sr:match:2", 1)])
     page.wait_for_function("document.querySelectorAll('#bet-stop-log li').length === 10")
     assert page.locator("#bet-stop-log li:visible").count() == 9
+    page.context.close()
+
+
+def test_bet_stops_do_not_move_the_card_under_the_pointer(browser, address):
+    played = logged_board()
+    page = open_played(browser, address, played, viewport=(1280, 1400))
+    page.select_option("#sort", "bet-stop")
+    card = page.locator('.event[data-event-id="sr:match:3"]')
+    box = card.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + 10
+    page.mouse.move(x, y)
+    for n in (0, 1, 6, 2):  # events below it and above it, each the latest in turn
+        played.bet_stop(f"sr:match:{n}", [line(f"sr:match:{n}", 1)])
+        page.wait_for_timeout(400)
+    page.wait_for_function(f"marketBoard.seq === {played.seq}")
+    page.wait_for_timeout(600)
+    assert card.bounding_box() == box
+    under = page.evaluate(f"document.elementFromPoint({x}, {y}).closest('.event').dataset.eventId")
+    assert under == "sr:match:3"
+    # On demand, once the pointer is off the board: the latest BetStop first.
+    page.click("#sort-now")
+    page.wait_for_function(
+        "document.querySelector('#events .event').dataset.eventId === 'sr:match:2'"
+    )
+    ids = page.locator("#events .event").evaluate_all("es => es.map(e => e.dataset.eventId)")
+    assert ids[:4] == ["sr:match:2", "sr:match:6", "sr:match:1", "sr:match:0"]
+    # By itself at most every 10 s: a BetStop a second does not reshuffle the top every second.
+    sorted_at = time.monotonic()
+    played.bet_stop("sr:match:5", [line("sr:match:5", 1)])
+    page.wait_for_selector("#sort-now[data-due]")
+    page.wait_for_timeout(1000)
+    first = "document.querySelector('#events .event').dataset.eventId"
+    assert page.evaluate(first) == "sr:match:2"
+    page.wait_for_function(f"{first} === 'sr:match:5'", timeout=15_000)
+    assert time.monotonic() - sorted_at >= 9.5
     page.context.close()

@@ -98,10 +98,14 @@ def test_live_first_then_start_time_or_the_latest_bet_stop_first(page, played):
     ]
     page.select_option("#sort", "bet-stop")
     played.bet_stop("sr:match:4", lines_of(played, "sr:match:4"))
+    page.wait_for_selector("#sort-now[data-due]")
+    page.click("#sort-now")  # at once, not at the next 10 s
     page.wait_for_function(
         "document.querySelector('#events .event-name').textContent.startsWith('Sinner')"
     )
     played.bet_stop("sr:match:2", lines_of(played, "sr:match:2"))
+    page.wait_for_selector("#sort-now[data-due]")
+    page.click("#sort-now")
     page.wait_for_function(
         "document.querySelector('#events .event-name').textContent.startsWith('Celtic')"
     )
