@@ -12,6 +12,7 @@
   const MAX_LOG = 50;
   const MAX_PINNED = 200;
   const FLASH_MS = 2500; // off at the next clock tick after: 2.5 to 3.5 s
+  const TINT_MS = 1000; // an odds move's tint: long enough to catch the eye, short enough to read
   const CARD_FLASH_MS = 1000;
   const HIGHLIGHT_MS = 2000;
   // The market a dense row shows for an event: the first of these the event has, else its first.
@@ -127,6 +128,7 @@
     folded: new Set(), // events folded to their main market in the card view
     sounds: 0, // BetStop sounds played (the tests read it)
     sort: "live",
+    moves: true, // odds moves shown (an arrow, a tint): the trader may turn them off
     boardHeld: false, // the pointer is over the events: nothing reorders them by itself
     orderDue: false, // the order waits for the pointer to leave, or for its cadence
     orderedAt: 0, // when the events were last sorted
@@ -686,8 +688,33 @@
     const text = odds === null || odds === undefined ? "–" : odds.toFixed(2);
     setText(cell.odds, text);
     if (before === null || before === undefined || odds === null || odds === undefined || odds === before) return;
+    if (!board.moves) return;
     const up = odds > before;
+    cell.el.dataset.move = up ? "up" : "down"; // the arrow; the sweep takes it off with the class
     flash(cell.el, up ? "flash-up" : "flash-down", up ? "flash-down" : "flash-up", FLASH_MS);
+    tint(cell.el);
+  }
+
+  // Tints last about a second, shorter than the clock's tick: one timer for all of them, set for
+  // the next to end; odds arrive in batches, so a batch's tints end together.
+  const tints = new Map(); // element -> until
+  let tintTimer = 0;
+  function tint(node) {
+    if (!node.classList.contains("tint")) node.classList.add("tint");
+    tints.set(node, Date.now() + TINT_MS);
+    if (!tintTimer) tintTimer = setTimeout(sweepTints, TINT_MS);
+  }
+  function sweepTints() {
+    tintTimer = 0;
+    const now = Date.now();
+    let next = Infinity;
+    for (const [node, until] of tints) {
+      if (until <= now) {
+        node.classList.remove("tint");
+        tints.delete(node);
+      } else next = Math.min(next, until);
+    }
+    if (next !== Infinity) tintTimer = setTimeout(sweepTints, next - now);
   }
 
   function repaintAll() {
@@ -708,6 +735,7 @@
       if (until <= now) {
         node.classList.remove(className);
         flashes.delete(node);
+        if (node.dataset.move) delete node.dataset.move; // an odds move's arrow
       }
     }
   }
@@ -1348,6 +1376,12 @@
       if ($("sound").checked) {
         try { audio = audio || new AudioContext(); audio.resume(); } catch { /* no audio */ }
       }
+    });
+    $("odds-moves").checked = stored("moves", "1") === "1";
+    board.moves = $("odds-moves").checked;
+    $("odds-moves").addEventListener("change", () => {
+      board.moves = $("odds-moves").checked;
+      store("moves", board.moves ? "1" : "0");
     });
     const theme = stored("theme", "auto");
     applyTheme(THEMES.includes(theme) ? theme : "auto");

@@ -7,6 +7,7 @@ import pytest
 
 from feed import frames
 from tests.board_page import (
+    GREY,
     HEALTHY,
     UP,
     PlayedSocket,
@@ -285,3 +286,69 @@ def test_a_deployed_boards_log_shows_the_feed_process_outages_after_a_reload(
             page.wait_for_selector('#feed-banner[data-feed-status="up"]', timeout=10_000)
             assert outage_log(page, "30 s behind") == seen
             page.context.close()
+
+
+def moved(played, index, home):
+    """The snapshot's line `index` again, its home odds at `home`."""
+    was = played.snapshot["lines"][index]
+    outcomes = {oid: dict(o) for oid, o in was["outcomes"].items()}
+    first = next(iter(outcomes))
+    outcomes[first]["odds"] = home
+    return dict(was, outcomes=outcomes)
+
+
+CELL = '.line[data-event-id="sr:match:1"][data-market-id="1"] [data-outcome-id="1"]'
+
+
+def test_an_odds_move_shows_an_arrow_and_a_short_tint_of_its_own_colour(page, played):
+    cell = page.locator(CELL)
+    still = cell.evaluate("e => getComputedStyle(e).backgroundColor")
+    played.odds([moved(played, 0, 2.4)])
+    page.wait_for_selector(f'{CELL}[data-move="up"]')
+    arrow = cell.locator(".odds").evaluate("e => getComputedStyle(e, '::after').content")
+    assert arrow == '"▲"'
+    tinted = cell.evaluate("e => getComputedStyle(e).backgroundColor")
+    assert tinted != still
+    # Short: the tint goes after about a second, the arrow stays a little longer.
+    page.wait_for_function(
+        f"getComputedStyle(document.querySelector('{CELL}')).backgroundColor === '{still}'",
+        timeout=1800,
+    )
+    assert cell.get_attribute("data-move") == "up"
+    page.wait_for_selector(f"{CELL}:not([data-move])", state="attached", timeout=5000)
+    played.odds([moved(played, 0, 1.9)])
+    page.wait_for_selector(f'{CELL}[data-move="down"]')
+    assert cell.locator(".odds").evaluate("e => getComputedStyle(e, '::after').content") == '"▼"'
+    # Not the red of the Live badge, BetStops and outages.
+    badge = page.locator(".badge.live").first
+    live_red = badge.evaluate("e => getComputedStyle(e).backgroundColor")
+    down = cell.evaluate("e => getComputedStyle(e).backgroundColor")
+    arrow_colour = cell.locator(".odds").evaluate("e => getComputedStyle(e, '::after').color")
+    assert live_red not in (down, arrow_colour)
+    assert page.evaluate("document.getAnimations().length") == 0
+
+
+def test_a_suspended_line_keeps_its_grey_when_its_odds_move(page, played):
+    played.bet_stop("sr:match:1", played.snapshot["lines"][:1])
+    page.wait_for_selector('.line[data-event-id="sr:match:1"][data-market-id="1"][data-stop]')
+    played.odds([moved(played, 0, 2.6) | {"status": "suspended", "reason": "all"}])
+    page.wait_for_selector(f'{CELL}[data-move="up"]')
+    assert page.locator(CELL).evaluate("e => getComputedStyle(e).backgroundColor") == GREY
+    assert page.locator(CELL).evaluate("e => getComputedStyle(e).borderColor") != (
+        page.locator(".badge.live").first.evaluate("e => getComputedStyle(e).backgroundColor")
+    )
+
+
+def test_odds_moves_can_be_turned_off_and_it_is_remembered(page, played):
+    assert page.is_checked("#odds-moves")
+    page.uncheck("#odds-moves")
+    page.reload()
+    page.wait_for_function("marketBoard.synced && marketBoard.pending === 0")
+    assert not page.is_checked("#odds-moves")
+    played.odds([moved(played, 0, 2.4)])
+    page.wait_for_function(
+        f"document.querySelector('{CELL} .odds').textContent === '2.40'", timeout=3000
+    )
+    page.wait_for_timeout(300)
+    assert page.locator(CELL).get_attribute("data-move") is None
+    assert "tint" not in classes(page, CELL)
