@@ -85,6 +85,15 @@
     "Delayed penalty (away, hockey)", "Two-man advantage (home)", "Two-man advantage (away)",
     "Possible field goal", "Rollback event",
   ];
+  // BetStop groups (Sportradar's market groups, as the shipped descriptions name them) in words.
+  // A group not here reads as its id made readable (groupWords).
+  const GROUP_WORDS = {
+    all: "all", score: "score", regular_play: "regular play", "1st_half": "1st half",
+    "2nd_half": "2nd half", incl_ot: "incl. overtime", incl_ei: "incl. extra innings",
+    incl_ot_and_pen: "incl. overtime and penalties", corner: "corners", corners: "corners",
+    booking: "bookings", bookings: "bookings", period: "periods", quarter: "quarters", set: "sets",
+  };
+  const GROUP_TOKENS = { incl: "incl.", ot: "overtime", ei: "extra innings", et: "extra time", pen: "penalties" };
   const CANCELLED_FIXTURE = new Set(["cancelled", "70", "90"]); // cancelled, abandoned
   const KIND_WORDS = {
     suspended: "Suspended by the feed", handed_over: "Handed over",
@@ -566,15 +575,44 @@
       state: el("span", "state"), why: null, since: null, for: null,
       status: "", kind: "", sinceMs: 0, shown: false, stopped: false, reason: "",
     };
-    row.append(el("span", "spec", specText(line.specifiers)), entry.cellsEl, entry.state);
+    row.append(el("span", "spec", specText(line.specifiers, withEntities(name, event))), entry.cellsEl, entry.state);
     block.el.append(row);
     event.lines.add(entry);
     return entry;
   }
 
-  function specText(specifiers) {
+  // Only the values the market's name does not already say: "1st period - total" with
+  // periodnr=1|total=1.5 reads 1.5, not "1 · 1.5". A value is said when the name holds it as a
+  // word, as the name templates write it: plain, signed ({+hcp}) or, for a number, an ordinal
+  // ({!periodnr}).
+  function specText(specifiers, name) {
     if (!specifiers) return "";
-    return specifiers.split("|").map((part) => part.slice(part.indexOf("=") + 1)).join(" · ");
+    const words = ` ${String(name || "").toLowerCase().replace(/[(),:]/g, " ").replace(/\s+/g, " ")} `;
+    const said = (value) => {
+      const forms = [value.toLowerCase()];
+      const number = Number(value);
+      if (value !== "" && Number.isFinite(number)) {
+        forms.push(number > 0 ? `+${value}` : value);
+        if (Number.isInteger(number) && number > 0) forms.push(ordinal(number));
+      }
+      return forms.some((form) => words.includes(` ${form} `));
+    };
+    return specifiers.split("|").map((part) => part.slice(part.indexOf("=") + 1))
+      .filter((value) => !said(value)).join(" · ");
+  }
+
+  function ordinal(number) {
+    const tens = number % 100;
+    const suffix = tens >= 11 && tens <= 13 ? "th" : ["th", "st", "nd", "rd"][number % 10] || "th";
+    return `${number}${suffix}`;
+  }
+
+  // "regular_play" reads "regular play", "score|corners" "score, corners"; an unknown group its
+  // id made readable: 2nd_period "2nd period", incl_et "incl. extra time".
+  function groupWords(groups) {
+    const words = String(groups || "all").split("|").map((group) => GROUP_WORDS[group] ||
+      group.split("_").map((token) => GROUP_TOKENS[token] || token).join(" "));
+    return [...new Set(words)].join(", ");
   }
 
   function reasonWords(data) {
@@ -656,7 +694,7 @@
       return reason ? String(reason).slice(0, 80) : `${PRODUCTS[entry.line.product] || "Product"} feed down`;
     }
     if (kind === "bet_stop") {
-      return [`BetStop: ${entry.line.reason}`, entry.reason].filter(Boolean).join(" · ");
+      return [`BetStop: ${groupWords(entry.line.reason)}`, entry.reason].filter(Boolean).join(" · ");
     }
     if (kind === "suspended") return [KIND_WORDS.suspended, entry.reason].filter(Boolean).join(" · ");
     return KIND_WORDS[kind] || kind;
@@ -914,7 +952,7 @@
       entry.lastStop = received;
       if ((message.lines || []).length) {
         const since = message.lines[0].updated_at || received;
-        entry.stopText = [`BetStop: ${data.groups || "all"}`, reason, `since ${clock(since)}`].filter(Boolean).join(" · ");
+        entry.stopText = [`BetStop: ${groupWords(data.groups)}`, reason, `since ${clock(since)}`].filter(Boolean).join(" · ");
         dirtyEvents.add(entry);
       }
       flash(entry.el, "stop-flash", null, CARD_FLASH_MS);
@@ -935,7 +973,7 @@
     jump.append(el("time", null, clock(at)), document.createTextNode(" "),
       el("b", "log-event", entry && entry.event.name ? entry.event.name : String(eventId)));
     jump.addEventListener("click", () => goToEvent(eventId));
-    const text = [groups || "all", status, `${hits} line${hits === 1 ? "" : "s"}`, reason].filter(Boolean);
+    const text = [groupWords(groups), status, `${hits} line${hits === 1 ? "" : "s"}`, reason].filter(Boolean);
     li.append(jump, document.createTextNode(` · ${text.join(" · ")}`));
     li.dataset.hits = Number(hits) || 0;
     if (entry) li.hidden = entry.el.hidden;
@@ -1032,7 +1070,7 @@
       for (const stop of stops) {
         const li = el("li");
         li.append(el("time", null, clock(stop.received_at)), el("b", null, ` ${entry.event.name || stop.event_id}`),
-          document.createTextNode(` · ${stop.groups} · ${stop.status} · ${stop.lines_hit} lines`));
+          document.createTextNode(` · ${groupWords(stop.groups)} · ${stop.status} · ${stop.lines_hit} lines`));
         list.append(li);
       }
     } catch (error) {
