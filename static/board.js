@@ -314,7 +314,16 @@
     // Oldest first: each goes on top, so the newest ends on top.
     for (const entry of snapshot.bet_stops) {
       const event = board.events.get(entry.event_id);
-      if (event) event.lastStop = Math.max(event.lastStop, entry.received_at || 0);
+      if (event && (entry.received_at || 0) >= event.lastStop) {
+        event.lastStop = entry.received_at || 0;
+        // Its lines are those it left stopped with its groups and its stamp (the snapshot does
+        // not list them): what still stops them is counted as the lines arrive.
+        event.stop = entry.lines_hit ? {
+          groups: entry.groups, reason: "", since: entry.sent_at || entry.received_at,
+          total: entry.lines_hit, keys: null, at: entry.sent_at,
+        } : null;
+        dirtyEvents.add(event);
+      }
       logBetStop(entry.event_id, entry.received_at, entry.groups, entry.status, entry.lines_hit, "");
     }
     // The server's outages replace what the last snapshot said; this page's own stay.
@@ -409,7 +418,7 @@
       badge: article.querySelector(".badge"), name: article.querySelector(".event-name"),
       sub: article.querySelector(".event-sub"), meta: article.querySelector(".event-meta"),
       count: article.querySelector(".event-stopped"), notice: article.querySelector(".event-notice"),
-      stopNote: article.querySelector(".event-why"), stopText: "",
+      stopNote: article.querySelector(".event-why"), stop: null, // its latest BetStop that hit lines
       markets: article.querySelector(".markets"), expand: article.querySelector(".expand"), late: false,
     };
     article.querySelector(".pin").addEventListener("click", () => togglePin(entry));
@@ -524,6 +533,7 @@
     }
     const previous = entry.line;
     entry.line = line;
+    if (entry.event.stop && (!previous || previous.status !== line.status)) dirtyEvents.add(entry.event);
     entry.reason = reason || reasonWords(line) || (previous && line.status === previous.status ? entry.reason : "");
     for (const [id, outcome] of Object.entries(line.outcomes)) {
       let cell = entry.cells.get(id);
@@ -951,8 +961,10 @@
     if (entry) {
       entry.lastStop = received;
       if ((message.lines || []).length) {
-        const since = message.lines[0].updated_at || received;
-        entry.stopText = [`BetStop: ${groupWords(data.groups)}`, reason, `since ${clock(since)}`].filter(Boolean).join(" · ");
+        entry.stop = {
+          groups: data.groups || "all", reason, since: message.lines[0].updated_at || received,
+          total: message.lines.length, keys: new Set(message.lines.map(lineKey)), at: 0,
+        };
         dirtyEvents.add(entry);
       }
       flash(entry.el, "stop-flash", null, CARD_FLASH_MS);
@@ -1144,11 +1156,9 @@
         setText(entry.count, count ? `${count} stopped` : "");
         entry.el.classList.toggle("has-stopped", count > 0);
       }
-      let betStopped = false;
-      for (const line of entry.stoppedLines) if (line.kind === "bet_stop") { betStopped = true; break; }
-      if (!betStopped) entry.stopText = "";
-      setText(entry.stopNote, entry.stopText);
-      entry.stopNote.title = entry.stopText;
+      const text = stopNote(entry);
+      setText(entry.stopNote, text);
+      if (entry.stopNote.title !== text) entry.stopNote.title = text;
     }
     dirtyEvents.clear();
     let stopped = 0;
@@ -1187,6 +1197,25 @@
   // from under a trader's aim. Sorted by the latest BetStop, at most every SORT_EVERY_MS: at a
   // BetStop a second, the top of the board reshuffled every second. "Sort now" sorts at once.
   const SORT_EVERY_MS = 10000;
+  // "BetStop: all · since 10:26:27 · 1 of 8 still stopped": of the lines the event's latest
+  // BetStop hit, those that no odds change has reopened since. None left: no note.
+  function stopNote(entry) {
+    const stop = entry.stop;
+    if (!stop) return "";
+    let still = 0;
+    for (const line of entry.lines) {
+      const hit = stop.keys ? stop.keys.has(lineKey(line.line))
+        : line.line.reason === stop.groups && line.line.updated_at === stop.at;
+      if (hit && STOPPED.has(line.line.status)) still++;
+    }
+    if (!still) {
+      if (!board.pending) entry.stop = null; // else its lines may not be built yet
+      return "";
+    }
+    return [`BetStop: ${groupWords(stop.groups)}`, stop.reason, `since ${clock(stop.since)}`,
+      `${still} of ${Math.max(still, stop.total)} still stopped`].filter(Boolean).join(" · ");
+  }
+
   let orderTimer = 0;
   let orderAt = 0;
   function scheduleOrder(delay = 100) {
