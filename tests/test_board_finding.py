@@ -8,6 +8,7 @@ import pytest
 from feed import frames
 from tests.board_page import (
     PlayedSocket,
+    busy_board,
     event,
     line,
     new_page,
@@ -213,7 +214,7 @@ def test_the_dense_view_is_one_row_per_event_with_its_main_market_and_its_stoppe
     assert card.locator(".event-stopped").inner_text() == "2 stopped"
     basketball = page.locator('.event[data-event-id="sr:match:3"]')
     assert basketball.locator('.market[data-market-id="219"]').is_visible()
-    shot(page, "dense", docs=True)
+    shot(page, "dense-cards")
     rows = "[...document.querySelectorAll('#events .event')]"
     heights = page.evaluate(f"{rows}.map(e => e.getBoundingClientRect().height)")
     assert max(heights) < 60  # one row each
@@ -223,6 +224,28 @@ def test_the_dense_view_is_one_row_per_event_with_its_main_market_and_its_stoppe
     assert not card.locator('.market[data-market-id="18"]').is_visible()
     page.uncheck("#dense")  # the card view stays available
     assert card.locator('.market[data-market-id="18"]').is_visible()
+
+
+def test_the_dense_view_shows_thirty_events_at_1080p_each_with_its_market_named(browser, address):
+    played = PlayedSocket(busy_board(60))
+    page = open_played(browser, address, played, viewport=(1920, 1080))
+    page.check("#dense")
+    page.wait_for_timeout(200)
+    visible = page.evaluate(
+        """() => [...document.querySelectorAll('#events .event')].filter(e => {
+            const r = e.getBoundingClientRect();
+            return r.height > 0 && r.top >= 0 && r.bottom <= innerHeight;
+        }).map(e => e.dataset.eventId)"""
+    )
+    assert len(visible) >= 30, len(visible)
+    for event_id in visible:
+        heading = page.locator(f'.event[data-event-id="{event_id}"] .market.main h3')
+        assert heading.is_visible(), event_id
+        assert heading.inner_text() in ("1x2", "Total")
+    stopped = page.locator('.event[data-event-id="sr:match:1002"]')
+    assert stopped.locator(".event-stopped").inner_text() == "1 stopped"
+    shot(page, "dense", docs=True)
+    page.context.close()
 
 
 def test_the_keyboard_reaches_every_event_and_line(page):
