@@ -14,6 +14,8 @@
   const FLASH_MS = 2500; // off at the next clock tick after: 2.5 to 3.5 s
   const TINT_MS = 1000; // an odds move's tint: long enough to catch the eye, short enough to read
   const CARD_FLASH_MS = 1000;
+  const LATE_MS = 10000; // no alive for this long: the product is late (amber), before down at 20 s
+  const STARTUP_GRACE_MS = 20000; // a server start-up shorter than this is no outage (feed/health.py)
   const HIGHLIGHT_MS = 2000;
   // The market a dense row shows for an event: the first of these the event has, else its first.
   const MAIN_MARKETS = [1, 186, 219, 406, 251, 340, 610, 11, 18, 16];
@@ -818,12 +820,19 @@
     const until = Number(outage.until) || 0;
     const reason = outage.reason ? String(outage.reason) : "";
     const key = `${product}\u0000${since}`;
+    // A start-up (the server's process has just started) that the feed ends within the grace lost
+    // nothing: it is an outage on the banner while it lasts, and an entry only past the grace.
+    const quiet = Boolean(outage.startup) && (until || Date.now()) - since <= STARTUP_GRACE_MS;
     let li = board.outageItems.get(key);
     if (!li) {
       li = outageItem(product, since);
       board.outageItems.set(key, li);
       // Bounded: an entry this old is off the log already.
       if (board.outageItems.size > 4 * MAX_LOG) board.outageItems.delete(board.outageItems.keys().next().value);
+      if (quiet) li.dataset.quiet = "";
+      else insertLog(li, since, live);
+    } else if (!quiet && "quiet" in li.dataset) {
+      delete li.dataset.quiet;
       insertLog(li, since, live);
     }
     paintOutage(li, product, since, until, reason, Number(outage.duration_ms ?? NaN));
@@ -894,12 +903,6 @@
     setText(banner.querySelector(".banner-state"), !board.synced
       ? "Reconnecting…" : up ? "Feed connected" : health && health.connected ? "Feed degraded"
         : health && health.reason ? `Feed down: ${health.reason}` : "Feed down");
-    for (const chip of banner.querySelectorAll(".product")) {
-      const product = chip.dataset.product;
-      const ok = board.synced && productUp(Number(product));
-      chip.dataset.up = String(ok);
-      setText(chip.querySelector(".product-state"), ok ? "up" : "down");
-    }
     setText(banner.querySelector(".health-reason"), healthReasons().join(" · "));
     paintAliveAges();
     paintOutageBanner(Date.now());
@@ -918,14 +921,39 @@
     return reasons.map((r) => r.slice(0, 200));
   }
 
+  // Each product up, late or down, and the age of its last alive, by this page's clock between
+  // health messages: up (green) turns late (amber) after LATE_MS without an alive, before the
+  // server calls it down at 20 s.
   function paintAliveAges() {
     const health = board.health;
-    for (const chip of $("feed-banner").querySelectorAll(".product")) {
+    const banner = $("feed-banner");
+    let late = false;
+    for (const chip of banner.querySelectorAll(".product")) {
       const info = health && health.products[chip.dataset.product];
       const age = info && info.alive_age_ms !== null && info.alive_age_ms !== undefined
         ? info.alive_age_ms + (Date.now() - board.healthAt) : null;
-      setText(chip.querySelector(".alive-age"), age === null ? "no alive yet" : `alive ${Math.round(age / 1000)} s ago`);
+      const ok = board.synced && productUp(Number(chip.dataset.product));
+      const slow = ok && age !== null && age > LATE_MS;
+      late = late || slow;
+      setData(chip, "up", String(ok));
+      setData(chip, "late", String(slow));
+      setText(chip.querySelector(".product-state"), slow ? "late" : ok ? "up" : "down");
+      setText(chip.querySelector(".alive-age"), age === null ? noAlive(health, info) : `alive ${Math.round(age / 1000)} s ago`);
     }
+    const up = banner.dataset.feedStatus === "up";
+    setData(banner, "late", String(up && late));
+    if (up) setText(banner.querySelector(".banner-state"), late ? "Feed late" : "Feed connected");
+  }
+
+  // Since when no alive: never, or since the upstream connection dropped or came back (the
+  // server says `alives_before`), when alives had come before it.
+  function noAlive(health, info) {
+    if (!info || !info.alives_before) return "no alive yet";
+    return health.connected ? "no alive since the reconnect" : "no alive since the disconnect";
+  }
+
+  function setData(node, key, value) {
+    if (node.dataset[key] !== value) node.dataset[key] = value;
   }
 
   function paintOutageBanner(now) {
@@ -1410,6 +1438,12 @@
     sweep(now);
     paintAliveAges();
     paintOutageBanner(now);
+    for (const outage of Object.values(board.outages)) {
+      if (outage && "quiet" in outage.li.dataset && now - outage.since > STARTUP_GRACE_MS) {
+        delete outage.li.dataset.quiet;
+        insertLog(outage.li, outage.since, true);
+      }
+    }
     for (const entry of observer ? onScreen : board.events.values()) {
       for (const line of entry.stoppedLines) paintCounter(line, now);
     }
