@@ -301,6 +301,8 @@
     $("events").replaceChildren();
     $("bet-stop-log").replaceChildren();
     board.logWaiting = []; // the snapshot's log has them
+    stopRecords.clear();
+    heldRecords.clear();
     paintLogWaiting();
     for (const entry of board.events.values()) if (observer) observer.unobserve(entry.el);
     board.events.clear();
@@ -326,7 +328,7 @@
         } : null;
         dirtyEvents.add(event);
       }
-      logBetStop(entry.event_id, entry.received_at, entry.groups, entry.status, entry.lines_hit, "");
+      logBetStop(entry.event_id, entry.received_at, entry.groups, entry.status, entry.lines_hit, "", null);
     }
     // The server's outages replace what the last snapshot said; this page's own stay.
     board.outageItems.clear();
@@ -536,6 +538,7 @@
     const previous = entry.line;
     entry.line = line;
     if (entry.event.stop && (!previous || previous.status !== line.status)) dirtyEvents.add(entry.event);
+    if (previous && STOPPED.has(previous.status) && !STOPPED.has(line.status) && stopRecords.size) lineLeftStop(key, line);
     entry.reason = reason || reasonWords(line) || (previous && line.status === previous.status ? entry.reason : "");
     for (const [id, outcome] of Object.entries(line.outcomes)) {
       let cell = entry.cells.get(id);
@@ -999,11 +1002,18 @@
       if (board.sort === "bet-stop") scheduleStopOrder();
     }
     logBetStop(eventId, received, log.groups || data.groups || "all", log.status || message.status,
-      log.lines_hit ?? (message.lines || []).length, reason, true);
+      log.lines_hit ?? (message.lines || []).length, reason, message.lines || []);
     beep();
   }
 
-  function logBetStop(eventId, at, groups, status, hits, reason, live) {
+  const lineCount = (n) => `${n} line${n === 1 ? "" : "s"}`;
+
+  // A log entry says what a trader reviews: the groups and why, the markets hit and, for a BetStop
+  // this page saw arrive (`hit`: its lines), how many are still stopped, then when the last
+  // reopened and after how long. The server's log (the snapshot's, History) records the groups
+  // and the count of lines only.
+  function logBetStop(eventId, at, groups, status, hits, reason, hit) {
+    const live = Boolean(hit);
     const entry = board.events.get(eventId);
     const li = el("li", "bet-stop");
     li.dataset.eventId = eventId;
@@ -1013,12 +1023,55 @@
     jump.append(el("time", null, clock(at)), document.createTextNode(" "),
       el("b", "log-event", entry && entry.event.name ? entry.event.name : String(eventId)));
     jump.addEventListener("click", () => goToEvent(eventId));
-    const text = [groupWords(groups), status, `${hits} line${hits === 1 ? "" : "s"}`, reason].filter(Boolean);
+    const text = [groupWords(groups), reason, status].filter(Boolean);
     li.append(jump, document.createTextNode(` · ${text.join(" · ")}`));
     li.dataset.hits = Number(hits) || 0;
+    const record = { li, detail: el("span", "log-detail"), hits: Number(hits) || 0, lines: null, since: 0 };
+    li.append(record.detail);
+    if (live && hit.length && entry) {
+      record.lines = new Map();
+      for (const line of hit) record.lines.set(lineKey(line), true); // key -> still stopped
+      record.since = hit[0].updated_at || at;
+      record.markets = [...new Set(hit.map((line) => withEntities(line.name || `Market ${line.market_id}`, entry)))];
+      stopRecords.add(record);
+      while (stopRecords.size > MAX_LOG) stopRecords.delete(stopRecords.values().next().value);
+    }
+    paintRecord(record);
     if (entry) li.hidden = entry.el.hidden;
     insertLog(li, at || 0, live);
   }
+
+  const stopRecords = new Set(); // the log's live entries whose lines are not all reopened
+
+  function paintRecord(record) {
+    const parts = [lineCount(record.hits)];
+    if (record.lines) {
+      const names = record.markets.slice(0, 3).join(", ");
+      const more = record.markets.length > 3 ? ` +${record.markets.length - 3} more` : "";
+      parts[0] += `: ${names}${more}`;
+      let still = 0;
+      for (const stopped of record.lines.values()) if (stopped) still++;
+      if (still) parts.push(`${still} of ${record.lines.size} still stopped`);
+      else if (record.reopenedAt) {
+        parts.push(`reopened ${clock(record.reopenedAt)} after ${duration(record.reopenedAt - record.since)}`);
+      } else parts.push("closed"); // settled, cancelled or deactivated: none reopened
+    }
+    setText(record.detail, ` · ${parts.join(" · ")}`);
+  }
+
+  // A line of a live entry left its stop: reopened (active again), or closed. The entry is
+  // repainted at once unless the log is held, then when it is let go.
+  function lineLeftStop(key, line) {
+    for (const record of stopRecords) {
+      if (!record.lines.get(key)) continue;
+      record.lines.set(key, false);
+      if (line.status === "active") record.reopenedAt = Math.max(record.reopenedAt || 0, line.updated_at || Date.now());
+      if (![...record.lines.values()].some(Boolean)) stopRecords.delete(record);
+      if (board.logHeld) heldRecords.add(record);
+      else paintRecord(record);
+    }
+  }
+  const heldRecords = new Set();
 
   // A trader aims at an entry and clicks it most of a second later: at 1.6 entries a second, an
   // entry inserted above meanwhile moved the list under the pointer, and the click opened another
@@ -1047,6 +1100,8 @@
   }
 
   function releaseLog() {
+    for (const record of heldRecords) paintRecord(record);
+    heldRecords.clear();
     for (const [li, at] of board.logWaiting.splice(0)) {
       const entry = board.events.get(li.dataset.eventId);
       if (entry) li.hidden = entry.el.hidden; // the filters may have changed while it waited
@@ -1110,7 +1165,7 @@
       for (const stop of stops) {
         const li = el("li");
         li.append(el("time", null, clock(stop.received_at)), el("b", null, ` ${entry.event.name || stop.event_id}`),
-          document.createTextNode(` · ${groupWords(stop.groups)} · ${stop.status} · ${stop.lines_hit} lines`));
+          document.createTextNode(` · ${groupWords(stop.groups)} · ${stop.status} · ${lineCount(stop.lines_hit)}`));
         list.append(li);
       }
     } catch (error) {

@@ -101,7 +101,7 @@ def test_bet_stop_all_greys_every_line_keeping_odds(page, upstream):
     assert (
         page.locator("#bet-stop-log li.bet-stop")
         .first.inner_text()
-        .endswith("all · suspended · 2 lines")
+        .endswith("all · suspended · 2 lines: 1x2, Total corners · 2 of 2 still stopped")
     )
     shot(page, "bet-stop-all")
 
@@ -168,7 +168,8 @@ def test_bet_stop_log_lists_the_newest_first_after_a_resync(page, upstream):
     page.reload()
     page.wait_for_selector("#bet-stop-log li.bet-stop >> nth=2")
     texts = page.locator("#bet-stop-log li.bet-stop").all_inner_texts()
-    assert [text.split(" · ")[1] for text in texts] == ["score", "booking", "corner"]
+    # In words ("corner" and "bookings" as the descriptions name their groups).
+    assert [text.split(" · ")[1] for text in texts] == ["score", "bookings", "corners"]
 
 
 def big_snapshot(events=600, lines=30):

@@ -448,3 +448,53 @@ def test_a_start_up_that_lasts_past_20_seconds_is_an_outage(browser, address):
     entry.wait_for()
     assert entry.inner_text().endswith("Live feed down · upstream not connected yet · still down")
     page.context.close()
+
+
+def test_a_log_entry_says_which_markets_why_and_when_they_reopened_after_how_long(page, played):
+    hit = played.bet_stop(
+        "sr:match:1", played.snapshot["lines"][:2], groups="regular_play", betstop_reason=1
+    )
+    entry = page.locator("#bet-stop-log li.bet-stop").first
+    entry.wait_for()
+    assert re.fullmatch(
+        r"\d\d:\d\d:\d\d Arsenal v Benfica · regular play · Possible goal · suspended"
+        r" · 2 lines: 1x2, Total · 2 of 2 still stopped",
+        entry.inner_text(),
+    ), entry.inner_text()
+    page.wait_for_timeout(1100)
+    played.odds([dict(hit[0], status="active", reason="", updated_at=now_ms())])
+    page.wait_for_function(
+        "document.querySelector('#bet-stop-log li.bet-stop').textContent"
+        ".endsWith('1 of 2 still stopped')"
+    )
+    played.odds([dict(hit[1], status="active", reason="", updated_at=now_ms())])
+    page.wait_for_function(
+        "document.querySelector('#bet-stop-log li.bet-stop').textContent.includes('reopened')"
+    )
+    reopened = r" · 2 lines: 1x2, Total · reopened \d\d:\d\d:\d\d after 0:0[1-3]$"
+    assert re.search(reopened, entry.inner_text()), entry.inner_text()
+    played.bet_stop("sr:match:2", played.snapshot["lines"][2:])
+    page.wait_for_function(
+        "document.querySelector('#bet-stop-log li.bet-stop').textContent"
+        ".endsWith(' · 1 line: Winner (incl. overtime) · 1 of 1 still stopped')"
+    )
+
+
+def test_the_history_says_one_line_and_the_groups_in_words(page, played):
+    stop = {
+        "event_id": "sr:match:1",
+        "groups": "1st_half|incl_ot",
+        "status": "suspended",
+        "sent_at": now_ms(),
+        "received_at": now_ms(),
+        "lines_hit": 1,
+    }
+    page.route(
+        "**/feed/bet-stops?*",
+        lambda route: route.fulfill(json={"bet_stops": [stop, stop | {"lines_hit": 2}]}),
+    )
+    page.locator('.event[data-event-id="sr:match:1"] .history-button').click()
+    page.wait_for_selector("#history[open] .history-list li >> nth=1")
+    entries = texts(page.locator("#history .history-list li"))
+    assert entries[0].endswith(" · 1st half, incl. overtime · suspended · 1 line")
+    assert entries[1].endswith(" · 2 lines")
