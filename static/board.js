@@ -97,8 +97,12 @@
   };
   const GROUP_TOKENS = { incl: "incl.", ot: "overtime", ei: "extra innings", et: "extra time", pen: "penalties" };
   const CANCELLED_FIXTURE = new Set(["cancelled", "70", "90"]); // cancelled, abandoned
+  // The relay's reason for lines it suspended after a product was down (feed/relay.py FEED_GAP):
+  // not a BetStop; they wait for odds sent after the feed came back.
+  const FEED_GAP = "feed gap";
   const KIND_WORDS = {
     suspended: "Suspended by the feed", handed_over: "Handed over",
+    feed_gap: "Feed gap: waiting for fresh odds",
     reconnecting: "Reconnecting", fixture_cancelled: "Fixture cancelled",
     settled: "Settled", cancelled: "Cancelled", deactivated: "Deactivated",
   };
@@ -285,7 +289,9 @@
     } else {
       if (message.event) upsertEvent(message.event);
       const reason = reasonWords(message.data);
-      for (const line of message.lines || []) upsertLine(line, reason);
+      // A feed gap (a product was down, the feed may have said more meanwhile): when it began.
+      const gapAt = message.type === "feed_gap" ? message.received || Date.now() : 0;
+      for (const line of message.lines || []) upsertLine(line, reason, gapAt);
       if (message.type === "bet_stop") betStop(message, reason);
     }
     scheduleCount();
@@ -528,7 +534,7 @@
 
   // Lines --------------------------------------------------------------------------------------
 
-  function upsertLine(line, reason) {
+  function upsertLine(line, reason, gapAt = 0) {
     const key = lineKey(line);
     let entry = board.lines.get(key);
     if (!entry) {
@@ -540,6 +546,8 @@
     if (entry.event.stop && (!previous || previous.status !== line.status)) dirtyEvents.add(entry.event);
     if (previous && STOPPED.has(previous.status) && !STOPPED.has(line.status) && stopRecords.size) lineLeftStop(key, line);
     entry.reason = reason || reasonWords(line) || (previous && line.status === previous.status ? entry.reason : "");
+    const gap = line.status === "suspended" && line.reason === FEED_GAP;
+    entry.gapSince = gap ? gapAt || (previous && previous.reason === FEED_GAP ? entry.gapSince : 0) : 0;
     for (const [id, outcome] of Object.entries(line.outcomes)) {
       let cell = entry.cells.get(id);
       if (!cell) {
@@ -644,6 +652,12 @@
     if (CLOSED.has(line.status)) return [line.status, line.status, line.updated_at];
     if (entry.event.cancelled) return ["suspended", "fixture_cancelled", entry.event.cancelledAt];
     if (line.status === "handed_over") return ["handed_over", "handed_over", line.updated_at];
+    if (line.status === "suspended" && line.reason === FEED_GAP) {
+      // While its product is still down, that says more; then it waits for fresh odds.
+      const down = lineProducts(line).find((product) => !productUp(product));
+      if (board.synced && down !== undefined) return ["suspended", "feed_down", downSince(down)];
+      return ["suspended", "feed_gap", entry.gapSince];
+    }
     if (line.status === "suspended") return ["suspended", line.reason ? "bet_stop" : "suspended", line.updated_at];
     if (line.status !== "active") return ["suspended", "suspended", line.updated_at]; // unknown: fail safe
     if (!board.synced) return ["suspended", "reconnecting", board.disconnectedAt];

@@ -141,6 +141,11 @@ def test_upstream_away_turns_the_banner_down_and_lines_suspended(page, upstream)
     upstream.wait_connected()
     upstream.alive()
     page.wait_for_selector('#feed-banner[data-feed-status="up"]', timeout=10000)
+    # The feed may have said more while it was away: the line waits for odds sent after.
+    page.wait_for_selector(
+        f'.line[data-event-id="{EVENT}"][data-market-id="1"][data-stop="feed_gap"]'
+    )
+    upstream.send_frame(frames.ODDS_CHANGE, odds(5000))
     wait_status(page, 1, "active")
 
 

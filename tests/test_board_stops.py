@@ -150,6 +150,13 @@ def test_each_reason_reads_distinctly(page, upstream):
     feed_down_colour = state(page, 1).locator(".why").evaluate("e => getComputedStyle(e).color")
     assert feed_down_colour != bet_stop_colour
     upstream.alive()
+    # Back, but what the feed said meanwhile is unknown: the line waits for fresh odds, and says
+    # so, not "BetStop".
+    wait_stop(page, 1, "feed_gap")
+    assert state(page, 1).locator(".why").inner_text() == "Feed gap: waiting for fresh odds"
+    gap_colour = state(page, 1).locator(".why").evaluate("e => getComputedStyle(e).color")
+    assert gap_colour != bet_stop_colour
+    upstream.send_frame(frames.ODDS_CHANGE, odds(now_ms() + 2000))
     wait_active(page, 1)
     # The board may reconnect and resync within a frame: record what the line said meanwhile.
     page.evaluate(
@@ -206,6 +213,9 @@ def test_odds_stay_exactly_where_they_were_when_lines_stop_and_reopen(page, upst
     page.wait_for_selector("#outage-banner:not([hidden])")
     assert boxes(page) == before  # the outage banner lies over the board, it moves nothing
     upstream.alive()
+    wait_stop(page, 1, "feed_gap")
+    assert boxes(page) == before
+    upstream.send_frame(frames.ODDS_CHANGE, odds(now_ms() + 2000, price=2.6))
     wait_active(page, 1)
     assert boxes(page) == before
 
