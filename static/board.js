@@ -149,6 +149,7 @@
     orderedAt: 0, // when the events were last sorted
     logHeld: false, // the pointer or the focus is on the log: new entries wait
     logWaiting: [], // [li, at] of entries that arrived while it was held, oldest first
+    logDropped: 0, // entries that arrived while it was held, past the log's length
   };
   const $ = (id) => document.getElementById(id);
   const el = (tag, className, text) => {
@@ -307,6 +308,7 @@
     $("events").replaceChildren();
     $("bet-stop-log").replaceChildren();
     board.logWaiting = []; // the snapshot's log has them
+    board.logDropped = 0;
     stopRecords.clear();
     heldRecords.clear();
     paintLogWaiting();
@@ -1093,6 +1095,11 @@
   function insertLog(li, at, live) {
     if (live && board.logHeld) {
       board.logWaiting.push([li, at]);
+      // Bounded: the log keeps MAX_LOG entries, so older ones waiting would be pushed out anyway.
+      if (board.logWaiting.length > MAX_LOG) {
+        board.logWaiting.shift();
+        board.logDropped++;
+      }
       paintLogWaiting();
       return;
     }
@@ -1116,6 +1123,7 @@
   function releaseLog() {
     for (const record of heldRecords) paintRecord(record);
     heldRecords.clear();
+    board.logDropped = 0;
     for (const [li, at] of board.logWaiting.splice(0)) {
       const entry = board.events.get(li.dataset.eventId);
       if (entry) li.hidden = entry.el.hidden; // the filters may have changed while it waited
@@ -1130,7 +1138,7 @@
 
   function paintLogWaiting() {
     const button = $("log-new");
-    const count = board.logWaiting.filter(([li]) => shownInLog(li)).length;
+    const count = board.logWaiting.filter(([li]) => shownInLog(li)).length + board.logDropped;
     setText(button, `${count} new`);
     if (button.hidden !== !count) button.hidden = !count;
   }

@@ -165,3 +165,18 @@ def test_bet_stops_do_not_move_the_card_under_the_pointer(browser, address):
     page.wait_for_function(f"{first} === 'sr:match:5'", timeout=15_000)
     assert time.monotonic() - sorted_at >= 9.5
     page.context.close()
+
+
+def test_a_log_held_for_long_keeps_only_what_it_can_show_and_counts_them_all(browser, address):
+    played = logged_board()
+    page = open_played(browser, address, played)
+    page.hover("#log h2")
+    for n in range(55):
+        played.bet_stop(f"sr:match:{n % 8}", [line(f"sr:match:{n % 8}", 1)])
+    page.wait_for_function(f"marketBoard.seq === {played.seq}")
+    assert page.evaluate("marketBoard.logWaiting.length") == 50
+    assert page.locator("#log-new").inner_text() == "55 new"
+    page.click("#log-new")
+    assert page.locator("#bet-stop-log li").count() == 50
+    assert page.locator("#log-new").is_hidden()
+    page.context.close()
