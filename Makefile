@@ -17,6 +17,7 @@ test: $(VENV)/.dev
 	bin/services
 	bin/chromium
 	bin/promtool
+	bin/axe
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	CI=$${CI:-} $(PY) -m pytest

@@ -22,6 +22,7 @@ class FeedHealth:
         self.offset = dict.fromkeys(PRODUCTS, 0)
         self.late = dict.fromkeys(PRODUCTS, 0)  # s between its alive's own stamp and our receipt
         self.subscribed = dict.fromkeys(PRODUCTS, True)  # False: the session lost it (UOF)
+        self.alived = set()  # products that had an alive before: a wait since a reconnect
 
     def socket(self, connected):
         self.connected = connected
@@ -49,6 +50,7 @@ class FeedHealth:
         late = 0 if stamp is None else max(0, now_ms - stamp) / 1000
         subscribed = fields.flag(data.get("subscribed"), default=True) is not False
         for product in products:
+            self.alived.add(product)
             self.last_alive[product] = now_ms
             self.offset[product] = offset
             self.late[product] = late
@@ -72,7 +74,8 @@ class FeedHealth:
         if not self.connected:
             return "upstream disconnected" if self.was_connected else "upstream not connected yet"
         if self.last_alive[product] is None:
-            return "no alive yet"
+            # "no alive yet" after a reconnect read as if alives had never come.
+            return "no alive since the reconnect" if product in self.alived else "no alive yet"
         if now_ms - self.last_alive[product] > ALIVE_TIMEOUT_MS:
             return f"no alive for {ALIVE_TIMEOUT_MS // 1000} s"
         if not self.subscribed[product]:
@@ -98,6 +101,8 @@ class FeedHealth:
                 "alive_age_ms": None if last is None else now_ms - last,
                 "offset_s": self.offset[product],
             }
+            if last is None and product in self.alived:
+                info["alives_before"] = True  # the age is unknown since a reconnect, not never
             if not info["up"]:
                 info["reason"] = self.why_down(product, now_ms)
                 since = outages.since(product) if outages is not None else None
@@ -120,13 +125,20 @@ class Outages:
     whenever it connected. Bounded: the last `kept` that ended, and those still going on.
     """
 
-    def __init__(self, kept=OUTAGES_KEPT):
+    def __init__(self, kept=OUTAGES_KEPT, startup_grace_ms=ALIVE_TIMEOUT_MS):
         self.ended = collections.deque(maxlen=kept)
         self.current = {}  # product -> its outage, while it lasts
+        self.startup_grace_ms = startup_grace_ms
 
-    def update(self, verdict, why, now_ms):
+    def update(self, verdict, why, now_ms, startup=False):
         """Begin an outage for each product down in `verdict`, end those up again; `why(product)`
-        says why one is down. Returns the outages that began or ended, as new objects."""
+        says why one is down. Returns the outages that began or ended, as new objects.
+
+        `startup`: the products are down because the process has just started. Such an outage
+        says so (`startup`), and one that ends within `startup_grace_ms` (the time a running
+        feed may go without an alive) lost nothing a running feed would not: the boards are told
+        it ended, and it is not kept for their logs.
+        """
         changed = []
         for product, up in verdict.items():
             outage = self.current.get(product)
@@ -138,6 +150,8 @@ class Outages:
                     "until": None,
                     "duration_ms": None,
                 }
+                if startup:
+                    outage["startup"] = True
                 self.current[product] = outage
                 changed.append(outage)
             elif up and outage is not None:
@@ -145,7 +159,8 @@ class Outages:
                 # A new object: the one already sent (and in a snapshot being written) stays as
                 # it was. The clock may have stepped back: a duration is never negative.
                 ended = outage | {"until": now_ms, "duration_ms": max(0, now_ms - outage["since"])}
-                self.ended.append(ended)
+                if not (outage.get("startup") and ended["duration_ms"] <= self.startup_grace_ms):
+                    self.ended.append(ended)
                 changed.append(ended)
         return changed
 

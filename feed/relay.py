@@ -72,9 +72,12 @@ class Relay:
         self.bet_stops = collections.deque(maxlen=100)
         now = clock()
         self.verdict = health.verdict(now)
-        # Products are down from the start until the feed says otherwise: that is an outage too.
+        # Products are down from the start until the feed says otherwise: a start-up outage, kept
+        # for the boards' logs only if the feed takes longer than a running feed may (Outages).
         self.outages = Outages()
-        self.outages.update(self.verdict, lambda product: health.why_down(product, now), now)
+        self.outages.update(
+            self.verdict, lambda product: health.why_down(product, now), now, startup=True
+        )
         self.health_published = 0  # when the last health message went out (ms)
         self._snapshot = None  # (seq, text) of the last snapshot served
         self.board = BoardSnapshot(self._encode)  # the state as JSON, redone line by line

@@ -12,7 +12,10 @@
   const MAX_LOG = 50;
   const MAX_PINNED = 200;
   const FLASH_MS = 2500; // off at the next clock tick after: 2.5 to 3.5 s
+  const TINT_MS = 1000; // an odds move's tint: long enough to catch the eye, short enough to read
   const CARD_FLASH_MS = 1000;
+  const LATE_MS = 10000; // no alive for this long: the product is late (amber), before down at 20 s
+  const STARTUP_GRACE_MS = 20000; // a server start-up shorter than this is no outage (feed/health.py)
   const HIGHLIGHT_MS = 2000;
   // The market a dense row shows for an event: the first of these the event has, else its first.
   const MAIN_MARKETS = [1, 186, 219, 406, 251, 340, 610, 11, 18, 16];
@@ -84,10 +87,22 @@
     "Delayed penalty (away, hockey)", "Two-man advantage (home)", "Two-man advantage (away)",
     "Possible field goal", "Rollback event",
   ];
+  // BetStop groups (Sportradar's market groups, as the shipped descriptions name them) in words.
+  // A group not here reads as its id made readable (groupWords).
+  const GROUP_WORDS = {
+    all: "all", score: "score", regular_play: "regular play", "1st_half": "1st half",
+    "2nd_half": "2nd half", incl_ot: "incl. overtime", incl_ei: "incl. extra innings",
+    incl_ot_and_pen: "incl. overtime and penalties", corner: "corners", corners: "corners",
+    booking: "bookings", bookings: "bookings", period: "periods", quarter: "quarters", set: "sets",
+  };
+  const GROUP_TOKENS = { incl: "incl.", ot: "overtime", ei: "extra innings", et: "extra time", pen: "penalties" };
   const CANCELLED_FIXTURE = new Set(["cancelled", "70", "90"]); // cancelled, abandoned
-  const FEED_GAP = "feed gap"; // the server's reason for a line the feed may have moved unheard
+  // The relay's reason for lines it suspended after a product was down (feed/relay.py FEED_GAP):
+  // not a BetStop; they wait for odds sent after the feed came back.
+  const FEED_GAP = "feed gap";
   const KIND_WORDS = {
     suspended: "Suspended by the feed", handed_over: "Handed over",
+    feed_gap: "Feed gap: waiting for fresh odds",
     reconnecting: "Reconnecting", fixture_cancelled: "Fixture cancelled",
     feed_gap: "Feed gap: waiting for fresh odds",
     settled: "Settled", cancelled: "Cancelled", deactivated: "Deactivated",
@@ -129,6 +144,13 @@
     folded: new Set(), // events folded to their main market in the card view
     sounds: 0, // BetStop sounds played (the tests read it)
     sort: "live",
+    moves: true, // odds moves shown (an arrow, a tint): the trader may turn them off
+    boardHeld: false, // the pointer is over the events: nothing reorders them by itself
+    orderDue: false, // the order waits for the pointer to leave, or for its cadence
+    orderedAt: 0, // when the events were last sorted
+    logHeld: false, // the pointer or the focus is on the log: new entries wait
+    logWaiting: [], // [li, at] of entries that arrived while it was held, oldest first
+    logDropped: 0, // entries that arrived while it was held, past the log's length
   };
   const $ = (id) => document.getElementById(id);
   const el = (tag, className, text) => {
@@ -269,7 +291,9 @@
     } else {
       if (message.event) upsertEvent(message.event);
       const reason = reasonWords(message.data);
-      for (const line of message.lines || []) upsertLine(line, reason);
+      // A feed gap (a product was down, the feed may have said more meanwhile): when it began.
+      const gapAt = message.type === "feed_gap" ? message.received || Date.now() : 0;
+      for (const line of message.lines || []) upsertLine(line, reason, gapAt);
       if (message.type === "bet_stop") betStop(message, reason);
     }
     scheduleCount();
@@ -284,6 +308,11 @@
   function render(snapshot) {
     $("events").replaceChildren();
     $("bet-stop-log").replaceChildren();
+    board.logWaiting = []; // the snapshot's log has them
+    board.logDropped = 0;
+    stopRecords.clear();
+    heldRecords.clear();
+    paintLogWaiting();
     for (const entry of board.events.values()) if (observer) observer.unobserve(entry.el);
     board.events.clear();
     board.lines.clear();
@@ -298,8 +327,17 @@
     // Oldest first: each goes on top, so the newest ends on top.
     for (const entry of snapshot.bet_stops) {
       const event = board.events.get(entry.event_id);
-      if (event) event.lastStop = Math.max(event.lastStop, entry.received_at || 0);
-      logBetStop(entry.event_id, entry.received_at, entry.groups, entry.status, entry.lines_hit, "");
+      if (event && (entry.received_at || 0) >= event.lastStop) {
+        event.lastStop = entry.received_at || 0;
+        // Its lines are those it left stopped with its groups and its stamp (the snapshot does
+        // not list them): what still stops them is counted as the lines arrive.
+        event.stop = entry.lines_hit ? {
+          groups: entry.groups, reason: "", since: entry.sent_at || entry.received_at,
+          total: entry.lines_hit, keys: null, at: entry.sent_at,
+        } : null;
+        dirtyEvents.add(event);
+      }
+      logBetStop(entry.event_id, entry.received_at, entry.groups, entry.status, entry.lines_hit, "", null);
     }
     // The server's outages replace what the last snapshot said; this page's own stay.
     board.outageItems.clear();
@@ -311,20 +349,27 @@
     trackOutages();
     paintBanner();
     applyFilters();
-    scheduleOrder();
+    // In the final order before the first paint, and the lines built in that order: the screens
+    // on top are complete in the first chunk and nothing drawn moves afterwards (a sort 100 ms
+    // later moved every card: a layout shift of 0.34 on a desktop, 0.91 on a phone).
+    order();
+    const rank = new Map();
+    for (const [at, node] of [...$("events").children].entries()) rank.set(node.dataset.eventId, at);
+    const place = (line) => rank.get(line.event_id) ?? Infinity;
+    const lines = snapshot.lines.slice().sort((a, b) => place(a) - place(b));
     const generation = ++rendering;
     let next = 0;
     const chunk = (budget) => {
       if (generation !== rendering) return;
       const until = performance.now() + budget;
-      while (next < snapshot.lines.length && performance.now() < until) {
-        for (const stop = Math.min(next + 64, snapshot.lines.length); next < stop; next++) {
-          const line = snapshot.lines[next];
+      while (next < lines.length && performance.now() < until) {
+        for (const stop = Math.min(next + 64, lines.length); next < stop; next++) {
+          const line = lines[next];
           // A message applied since the snapshot already drew this line, newer than this.
           if (!board.lines.has(lineKey(line))) upsertLine(line, "");
         }
       }
-      board.pending = snapshot.lines.length - next;
+      board.pending = lines.length - next;
       scheduleCount();
       if (board.pending) setTimeout(chunk, 0, CHUNK_MS);
       else board.builtAt = board.builtAt || performance.now(); // the whole first board
@@ -386,7 +431,7 @@
       badge: article.querySelector(".badge"), name: article.querySelector(".event-name"),
       sub: article.querySelector(".event-sub"), meta: article.querySelector(".event-meta"),
       count: article.querySelector(".event-stopped"), notice: article.querySelector(".event-notice"),
-      stopNote: article.querySelector(".event-why"), stopText: "",
+      stopNote: article.querySelector(".event-why"), stop: null, // its latest BetStop that hit lines
       markets: article.querySelector(".markets"), expand: article.querySelector(".expand"), late: false,
     };
     article.querySelector(".pin").addEventListener("click", () => togglePin(entry));
@@ -492,7 +537,7 @@
 
   // Lines --------------------------------------------------------------------------------------
 
-  function upsertLine(line, reason) {
+  function upsertLine(line, reason, gapAt = 0) {
     const key = lineKey(line);
     let entry = board.lines.get(key);
     if (!entry) {
@@ -501,7 +546,11 @@
     }
     const previous = entry.line;
     entry.line = line;
+    if (entry.event.stop && (!previous || previous.status !== line.status)) dirtyEvents.add(entry.event);
+    if (previous && STOPPED.has(previous.status) && !STOPPED.has(line.status) && stopRecords.size) lineLeftStop(key, line);
     entry.reason = reason || reasonWords(line) || (previous && line.status === previous.status ? entry.reason : "");
+    const gap = line.status === "suspended" && line.reason === FEED_GAP;
+    entry.gapSince = gap ? gapAt || (previous && previous.reason === FEED_GAP ? entry.gapSince : 0) : 0;
     for (const [id, outcome] of Object.entries(line.outcomes)) {
       let cell = entry.cells.get(id);
       if (!cell) {
@@ -552,15 +601,44 @@
       state: el("span", "state"), why: null, since: null, for: null,
       status: "", kind: "", sinceMs: 0, shown: false, stopped: false, reason: "",
     };
-    row.append(el("span", "spec", specText(line.specifiers)), entry.cellsEl, entry.state);
+    row.append(el("span", "spec", specText(line.specifiers, withEntities(name, event))), entry.cellsEl, entry.state);
     block.el.append(row);
     event.lines.add(entry);
     return entry;
   }
 
-  function specText(specifiers) {
+  // Only the values the market's name does not already say: "1st period - total" with
+  // periodnr=1|total=1.5 reads 1.5, not "1 · 1.5". A value is said when the name holds it as a
+  // word, as the name templates write it: plain, signed ({+hcp}) or, for a number, an ordinal
+  // ({!periodnr}).
+  function specText(specifiers, name) {
     if (!specifiers) return "";
-    return specifiers.split("|").map((part) => part.slice(part.indexOf("=") + 1)).join(" · ");
+    const words = ` ${String(name || "").toLowerCase().replace(/[(),:]/g, " ").replace(/\s+/g, " ")} `;
+    const said = (value) => {
+      const forms = [value.toLowerCase()];
+      const number = Number(value);
+      if (value !== "" && Number.isFinite(number)) {
+        forms.push(number > 0 ? `+${value}` : value);
+        if (Number.isInteger(number) && number > 0) forms.push(ordinal(number));
+      }
+      return forms.some((form) => words.includes(` ${form} `));
+    };
+    return specifiers.split("|").map((part) => part.slice(part.indexOf("=") + 1))
+      .filter((value) => !said(value)).join(" · ");
+  }
+
+  function ordinal(number) {
+    const tens = number % 100;
+    const suffix = tens >= 11 && tens <= 13 ? "th" : ["th", "st", "nd", "rd"][number % 10] || "th";
+    return `${number}${suffix}`;
+  }
+
+  // "regular_play" reads "regular play", "score|corners" "score, corners"; an unknown group its
+  // id made readable: 2nd_period "2nd period", incl_et "incl. extra time".
+  function groupWords(groups) {
+    const words = String(groups || "all").split("|").map((group) => GROUP_WORDS[group] ||
+      group.split("_").map((token) => GROUP_TOKENS[token] || token).join(" "));
+    return [...new Set(words)].join(", ");
   }
 
   function reasonWords(data) {
@@ -578,11 +656,10 @@
     if (entry.event.cancelled) return ["suspended", "fixture_cancelled", entry.event.cancelledAt];
     if (line.status === "handed_over") return ["handed_over", "handed_over", line.updated_at];
     if (line.status === "suspended" && line.reason === FEED_GAP) {
-      // Stopped for a gap in the feed: while the gap lasts, say why it lasts.
-      if (!board.synced) return ["suspended", "reconnecting", board.disconnectedAt];
+      // While its product is still down, that says more; then it waits for fresh odds.
       const down = lineProducts(line).find((product) => !productUp(product));
-      if (down !== undefined) return ["suspended", "feed_down", downSince(down)];
-      return ["suspended", "feed_gap", line.updated_at];
+      if (board.synced && down !== undefined) return ["suspended", "feed_down", downSince(down)];
+      return ["suspended", "feed_gap", entry.gapSince];
     }
     if (line.status === "suspended") return ["suspended", line.reason ? "bet_stop" : "suspended", line.updated_at];
     if (line.status !== "active") return ["suspended", "suspended", line.updated_at]; // unknown: fail safe
@@ -649,7 +726,7 @@
       return reason ? String(reason).slice(0, 80) : `${PRODUCTS[entry.line.product] || "Product"} feed down`;
     }
     if (kind === "bet_stop") {
-      return [`BetStop: ${entry.line.reason}`, entry.reason].filter(Boolean).join(" · ");
+      return [`BetStop: ${groupWords(entry.line.reason)}`, entry.reason].filter(Boolean).join(" · ");
     }
     if (kind === "suspended") return [KIND_WORDS.suspended, entry.reason].filter(Boolean).join(" · ");
     return KIND_WORDS[kind] || kind;
@@ -681,8 +758,33 @@
     const text = odds === null || odds === undefined ? "–" : odds.toFixed(2);
     setText(cell.odds, text);
     if (before === null || before === undefined || odds === null || odds === undefined || odds === before) return;
+    if (!board.moves) return;
     const up = odds > before;
+    cell.el.dataset.move = up ? "up" : "down"; // the arrow; the sweep takes it off with the class
     flash(cell.el, up ? "flash-up" : "flash-down", up ? "flash-down" : "flash-up", FLASH_MS);
+    tint(cell.el);
+  }
+
+  // Tints last about a second, shorter than the clock's tick: one timer for all of them, set for
+  // the next to end; odds arrive in batches, so a batch's tints end together.
+  const tints = new Map(); // element -> until
+  let tintTimer = 0;
+  function tint(node) {
+    if (!node.classList.contains("tint")) node.classList.add("tint");
+    tints.set(node, Date.now() + TINT_MS);
+    if (!tintTimer) tintTimer = setTimeout(sweepTints, TINT_MS);
+  }
+  function sweepTints() {
+    tintTimer = 0;
+    const now = Date.now();
+    let next = Infinity;
+    for (const [node, until] of tints) {
+      if (until <= now) {
+        node.classList.remove("tint");
+        tints.delete(node);
+      } else next = Math.min(next, until);
+    }
+    if (next !== Infinity) tintTimer = setTimeout(sweepTints, next - now);
   }
 
   function repaintAll() {
@@ -703,6 +805,7 @@
       if (until <= now) {
         node.classList.remove(className);
         flashes.delete(node);
+        if (node.dataset.move) delete node.dataset.move; // an odds move's arrow
       }
     }
   }
@@ -737,13 +840,20 @@
     const until = Number(outage.until) || 0;
     const reason = outage.reason ? String(outage.reason) : "";
     const key = `${product}\u0000${since}`;
+    // A start-up (the server's process has just started) that the feed ends within the grace lost
+    // nothing: it is an outage on the banner while it lasts, and an entry only past the grace.
+    const quiet = Boolean(outage.startup) && (until || Date.now()) - since <= STARTUP_GRACE_MS;
     let li = board.outageItems.get(key);
     if (!li) {
       li = outageItem(product, since);
       board.outageItems.set(key, li);
       // Bounded: an entry this old is off the log already.
       if (board.outageItems.size > 4 * MAX_LOG) board.outageItems.delete(board.outageItems.keys().next().value);
-      insertLog(li, since);
+      if (quiet) li.dataset.quiet = "";
+      else insertLog(li, since, live);
+    } else if (!quiet && "quiet" in li.dataset) {
+      delete li.dataset.quiet;
+      insertLog(li, since, live);
     }
     paintOutage(li, product, since, until, reason, Number(outage.duration_ms ?? NaN));
     if (!(product in board.outages)) return;
@@ -775,7 +885,7 @@
         board.localOutages.push(li);
         if (board.localOutages.length > MAX_LOG) board.localOutages.shift();
         paintOutage(li, product, since, 0, reason);
-        insertLog(li, since);
+        insertLog(li, since, board.synced);
         if (board.synced && board.renderedAt) beep();
       } else if (up && outage) {
         board.outages[product] = null;
@@ -813,12 +923,6 @@
     setText(banner.querySelector(".banner-state"), !board.synced
       ? "Reconnecting…" : up ? "Feed connected" : health && health.connected ? "Feed degraded"
         : health && health.reason ? `Feed down: ${health.reason}` : "Feed down");
-    for (const chip of banner.querySelectorAll(".product")) {
-      const product = chip.dataset.product;
-      const ok = board.synced && productUp(Number(product));
-      chip.dataset.up = String(ok);
-      setText(chip.querySelector(".product-state"), ok ? "up" : "down");
-    }
     setText(banner.querySelector(".health-reason"), healthReasons().join(" · "));
     paintAliveAges();
     paintOutageBanner(Date.now());
@@ -837,14 +941,39 @@
     return reasons.map((r) => r.slice(0, 200));
   }
 
+  // Each product up, late or down, and the age of its last alive, by this page's clock between
+  // health messages: up (green) turns late (amber) after LATE_MS without an alive, before the
+  // server calls it down at 20 s.
   function paintAliveAges() {
     const health = board.health;
-    for (const chip of $("feed-banner").querySelectorAll(".product")) {
+    const banner = $("feed-banner");
+    let late = false;
+    for (const chip of banner.querySelectorAll(".product")) {
       const info = health && health.products[chip.dataset.product];
       const age = info && info.alive_age_ms !== null && info.alive_age_ms !== undefined
         ? info.alive_age_ms + (Date.now() - board.healthAt) : null;
-      setText(chip.querySelector(".alive-age"), age === null ? "no alive yet" : `alive ${Math.round(age / 1000)} s ago`);
+      const ok = board.synced && productUp(Number(chip.dataset.product));
+      const slow = ok && age !== null && age > LATE_MS;
+      late = late || slow;
+      setData(chip, "up", String(ok));
+      setData(chip, "late", String(slow));
+      setText(chip.querySelector(".product-state"), slow ? "late" : ok ? "up" : "down");
+      setText(chip.querySelector(".alive-age"), age === null ? noAlive(health, info) : `alive ${Math.round(age / 1000)} s ago`);
     }
+    const up = banner.dataset.feedStatus === "up";
+    setData(banner, "late", String(up && late));
+    if (up) setText(banner.querySelector(".banner-state"), late ? "Feed late" : "Feed connected");
+  }
+
+  // Since when no alive: never, or since the upstream connection dropped or came back (the
+  // server says `alives_before`), when alives had come before it.
+  function noAlive(health, info) {
+    if (!info || !info.alives_before) return "no alive yet";
+    return health.connected ? "no alive since the reconnect" : "no alive since the disconnect";
+  }
+
+  function setData(node, key, value) {
+    if (node.dataset[key] !== value) node.dataset[key] = value;
   }
 
   function paintOutageBanner(now) {
@@ -880,19 +1009,28 @@
     if (entry) {
       entry.lastStop = received;
       if ((message.lines || []).length) {
-        const since = message.lines[0].updated_at || received;
-        entry.stopText = [`BetStop: ${data.groups || "all"}`, reason, `since ${clock(since)}`].filter(Boolean).join(" · ");
+        entry.stop = {
+          groups: data.groups || "all", reason, since: message.lines[0].updated_at || received,
+          total: message.lines.length, keys: new Set(message.lines.map(lineKey)), at: 0,
+        };
         dirtyEvents.add(entry);
       }
       flash(entry.el, "stop-flash", null, CARD_FLASH_MS);
-      if (board.sort === "bet-stop") scheduleOrder();
+      if (board.sort === "bet-stop") scheduleStopOrder();
     }
     logBetStop(eventId, received, log.groups || data.groups || "all", log.status || message.status,
-      log.lines_hit ?? (message.lines || []).length, reason);
+      log.lines_hit ?? (message.lines || []).length, reason, message.lines || []);
     beep();
   }
 
-  function logBetStop(eventId, at, groups, status, hits, reason) {
+  const lineCount = (n) => `${n} line${n === 1 ? "" : "s"}`;
+
+  // A log entry says what a trader reviews: the groups and why, the markets hit and, for a BetStop
+  // this page saw arrive (`hit`: its lines), how many are still stopped, then when the last
+  // reopened and after how long. The server's log (the snapshot's, History) records the groups
+  // and the count of lines only.
+  function logBetStop(eventId, at, groups, status, hits, reason, hit) {
+    const live = Boolean(hit);
     const entry = board.events.get(eventId);
     const li = el("li", "bet-stop");
     li.dataset.eventId = eventId;
@@ -902,13 +1040,70 @@
     jump.append(el("time", null, clock(at)), document.createTextNode(" "),
       el("b", "log-event", entry && entry.event.name ? entry.event.name : String(eventId)));
     jump.addEventListener("click", () => goToEvent(eventId));
-    const text = [groups || "all", status, `${hits} line${hits === 1 ? "" : "s"}`, reason].filter(Boolean);
+    const text = [groupWords(groups), reason, status].filter(Boolean);
     li.append(jump, document.createTextNode(` · ${text.join(" · ")}`));
-    insertLog(li, at || 0);
+    li.dataset.hits = Number(hits) || 0;
+    const record = { li, detail: el("span", "log-detail"), hits: Number(hits) || 0, lines: null, since: 0 };
+    li.append(record.detail);
+    if (live && hit.length && entry) {
+      record.lines = new Map();
+      for (const line of hit) record.lines.set(lineKey(line), true); // key -> still stopped
+      record.since = hit[0].updated_at || at;
+      record.markets = [...new Set(hit.map((line) => withEntities(line.name || `Market ${line.market_id}`, entry)))];
+      stopRecords.add(record);
+      while (stopRecords.size > MAX_LOG) stopRecords.delete(stopRecords.values().next().value);
+    }
+    paintRecord(record);
     if (entry) li.hidden = entry.el.hidden;
+    insertLog(li, at || 0, live);
   }
 
-  function insertLog(li, at) {
+  const stopRecords = new Set(); // the log's live entries whose lines are not all reopened
+
+  function paintRecord(record) {
+    const parts = [lineCount(record.hits)];
+    if (record.lines) {
+      const names = record.markets.slice(0, 3).join(", ");
+      const more = record.markets.length > 3 ? ` +${record.markets.length - 3} more` : "";
+      parts[0] += `: ${names}${more}`;
+      let still = 0;
+      for (const stopped of record.lines.values()) if (stopped) still++;
+      if (still) parts.push(`${still} of ${record.lines.size} still stopped`);
+      else if (record.reopenedAt) {
+        parts.push(`reopened ${clock(record.reopenedAt)} after ${duration(record.reopenedAt - record.since)}`);
+      } else parts.push("closed"); // settled, cancelled or deactivated: none reopened
+    }
+    setText(record.detail, ` · ${parts.join(" · ")}`);
+  }
+
+  // A line of a live entry left its stop: reopened (active again), or closed. The entry is
+  // repainted at once unless the log is held, then when it is let go.
+  function lineLeftStop(key, line) {
+    for (const record of stopRecords) {
+      if (!record.lines.get(key)) continue;
+      record.lines.set(key, false);
+      if (line.status === "active") record.reopenedAt = Math.max(record.reopenedAt || 0, line.updated_at || Date.now());
+      if (![...record.lines.values()].some(Boolean)) stopRecords.delete(record);
+      if (board.logHeld) heldRecords.add(record);
+      else paintRecord(record);
+    }
+  }
+  const heldRecords = new Set();
+
+  // A trader aims at an entry and clicks it most of a second later: at 1.6 entries a second, an
+  // entry inserted above meanwhile moved the list under the pointer, and the click opened another
+  // event. While the pointer or the focus is on the log, new entries wait behind "N new".
+  function insertLog(li, at, live) {
+    if (live && board.logHeld) {
+      board.logWaiting.push([li, at]);
+      // Bounded: the log keeps MAX_LOG entries, so older ones waiting would be pushed out anyway.
+      if (board.logWaiting.length > MAX_LOG) {
+        board.logWaiting.shift();
+        board.logDropped++;
+      }
+      paintLogWaiting();
+      return;
+    }
     const log = $("bet-stop-log");
     let before = log.firstElementChild;
     while (before && Number(before.dataset.at) > at) before = before.nextElementSibling;
@@ -919,6 +1114,34 @@
       last.remove();
     }
     if (li.classList.contains("outage")) li.hidden = Boolean($("product-filter").value) && $("product-filter").value !== li.dataset.product;
+  }
+
+  function holdLog(held) {
+    board.logHeld = held;
+    if (!held) releaseLog();
+  }
+
+  function releaseLog() {
+    for (const record of heldRecords) paintRecord(record);
+    heldRecords.clear();
+    board.logDropped = 0;
+    for (const [li, at] of board.logWaiting.splice(0)) {
+      const entry = board.events.get(li.dataset.eventId);
+      if (entry) li.hidden = entry.el.hidden; // the filters may have changed while it waited
+      insertLog(li, at, false);
+    }
+    paintLogWaiting();
+  }
+
+  function shownInLog(li) {
+    return !li.hidden && !($("log-hits-only").checked && li.dataset.hits === "0");
+  }
+
+  function paintLogWaiting() {
+    const button = $("log-new");
+    const count = board.logWaiting.filter(([li]) => shownInLog(li)).length + board.logDropped;
+    setText(button, `${count} new`);
+    if (button.hidden !== !count) button.hidden = !count;
   }
 
   function goToEvent(eventId) {
@@ -965,7 +1188,7 @@
       for (const stop of stops) {
         const li = el("li");
         li.append(el("time", null, clock(stop.received_at)), el("b", null, ` ${entry.event.name || stop.event_id}`),
-          document.createTextNode(` · ${stop.groups} · ${stop.status} · ${stop.lines_hit} lines`));
+          document.createTextNode(` · ${groupWords(stop.groups)} · ${stop.status} · ${lineCount(stop.lines_hit)}`));
         list.append(li);
       }
     } catch (error) {
@@ -1006,7 +1229,7 @@
         li.hidden = entry ? entry.el.hidden : Boolean(product || $("sport-filter").value || $("event-search").value.trim());
       }
     }
-    scheduleOrder();
+    order(); // its group headings follow the filters
     scheduleCount();
   }
 
@@ -1039,11 +1262,9 @@
         setText(entry.count, count ? `${count} stopped` : "");
         entry.el.classList.toggle("has-stopped", count > 0);
       }
-      let betStopped = false;
-      for (const line of entry.stoppedLines) if (line.kind === "bet_stop") { betStopped = true; break; }
-      if (!betStopped) entry.stopText = "";
-      setText(entry.stopNote, entry.stopText);
-      entry.stopNote.title = entry.stopText;
+      const text = stopNote(entry);
+      setText(entry.stopNote, text);
+      if (entry.stopNote.title !== text) entry.stopNote.title = text;
     }
     dirtyEvents.clear();
     let stopped = 0;
@@ -1077,9 +1298,58 @@
     }
   }
 
+  // The order changes by itself (a new event, a prematch event going live, a BetStop in the
+  // "latest BetStop first" sort) only while the pointer is off the board: a card must not move
+  // from under a trader's aim. Sorted by the latest BetStop, at most every SORT_EVERY_MS: at a
+  // BetStop a second, the top of the board reshuffled every second. "Sort now" sorts at once.
+  const SORT_EVERY_MS = 10000;
+  // "BetStop: all · since 10:26:27 · 1 of 8 still stopped": of the lines the event's latest
+  // BetStop hit, those that no odds change has reopened since. None left: no note.
+  function stopNote(entry) {
+    const stop = entry.stop;
+    if (!stop) return "";
+    let still = 0;
+    for (const line of entry.lines) {
+      const hit = stop.keys ? stop.keys.has(lineKey(line.line))
+        : line.line.reason === stop.groups && line.line.updated_at === stop.at;
+      if (hit && STOPPED.has(line.line.status)) still++;
+    }
+    if (!still) {
+      if (!board.pending) entry.stop = null; // else its lines may not be built yet
+      return "";
+    }
+    return [`BetStop: ${groupWords(stop.groups)}`, stop.reason, `since ${clock(stop.since)}`,
+      `${still} of ${Math.max(still, stop.total)} still stopped`].filter(Boolean).join(" · ");
+  }
+
   let orderTimer = 0;
-  function scheduleOrder() {
-    if (!orderTimer) orderTimer = setTimeout(order, 100);
+  let orderAt = 0;
+  function scheduleOrder(delay = 100) {
+    const at = Date.now() + delay;
+    if (orderTimer && orderAt <= at) return;
+    clearTimeout(orderTimer);
+    orderAt = at;
+    orderTimer = setTimeout(() => order(false), delay);
+  }
+
+  function scheduleStopOrder() {
+    board.orderDue = true;
+    paintSortNow();
+    scheduleOrder(Math.max(100, board.orderedAt + SORT_EVERY_MS - Date.now()));
+  }
+
+  function holdBoard(held) {
+    board.boardHeld = held;
+    if (!held && board.orderDue) {
+      if (board.sort === "bet-stop") scheduleStopOrder();
+      else scheduleOrder();
+    }
+  }
+
+  function paintSortNow() {
+    const button = $("sort-now");
+    if (board.orderDue) button.dataset.due = "";
+    else delete button.dataset.due;
   }
 
   function compareEvents(a, b) {
@@ -1097,8 +1367,18 @@
   }
 
   // Moves only the cards that are out of place, so the order costs nothing when nothing changed.
-  function order() {
+  // `asked`: the trader's own doing (a sort, a pin, a filter, Sort now), done under the pointer.
+  function order(asked = true) {
+    clearTimeout(orderTimer);
     orderTimer = 0;
+    if (!asked && board.boardHeld) {
+      board.orderDue = true;
+      paintSortNow();
+      return;
+    }
+    board.orderDue = false;
+    board.orderedAt = Date.now();
+    paintSortNow();
     const container = $("events");
     const sorted = [...board.events.values()].sort(compareEvents);
     const wanted = [];
@@ -1236,6 +1516,12 @@
     sweep(now);
     paintAliveAges();
     paintOutageBanner(now);
+    for (const outage of Object.values(board.outages)) {
+      if (outage && "quiet" in outage.li.dataset && now - outage.since > STARTUP_GRACE_MS) {
+        delete outage.li.dataset.quiet;
+        insertLog(outage.li, outage.since, true);
+      }
+    }
     for (const entry of observer ? onScreen : board.events.values()) {
       for (const line of entry.stoppedLines) paintCounter(line, now);
     }
@@ -1270,6 +1556,12 @@
         try { audio = audio || new AudioContext(); audio.resume(); } catch { /* no audio */ }
       }
     });
+    $("odds-moves").checked = stored("moves", "1") === "1";
+    board.moves = $("odds-moves").checked;
+    $("odds-moves").addEventListener("change", () => {
+      board.moves = $("odds-moves").checked;
+      store("moves", board.moves ? "1" : "0");
+    });
     const theme = stored("theme", "auto");
     applyTheme(THEMES.includes(theme) ? theme : "auto");
     $("theme").addEventListener("click", () => {
@@ -1281,6 +1573,23 @@
       const open = !$("bar").classList.contains("controls-open");
       $("bar").classList.toggle("controls-open", open);
       $("controls-toggle").setAttribute("aria-expanded", String(open));
+    });
+    const log = $("log");
+    log.addEventListener("pointerenter", () => holdLog(true));
+    log.addEventListener("pointerleave", () => holdLog(log.contains(document.activeElement)));
+    log.addEventListener("focusin", () => holdLog(true));
+    log.addEventListener("focusout", (e) => holdLog(log.contains(e.relatedTarget) || log.matches(":hover")));
+    $("log-new").addEventListener("click", releaseLog);
+    const column = document.querySelector(".board-column");
+    column.addEventListener("pointerenter", () => holdBoard(true));
+    column.addEventListener("pointerleave", () => holdBoard(false));
+    $("sort-now").addEventListener("click", () => order());
+    $("log-hits-only").checked = stored("logHitsOnly", "0") === "1";
+    log.classList.toggle("hits-only", $("log-hits-only").checked);
+    $("log-hits-only").addEventListener("change", () => {
+      log.classList.toggle("hits-only", $("log-hits-only").checked);
+      store("logHitsOnly", $("log-hits-only").checked ? "1" : "0");
+      paintLogWaiting();
     });
     document.addEventListener("keydown", onKey);
     setInterval(tick, 1000);

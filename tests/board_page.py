@@ -275,3 +275,77 @@ def two_events():
         ),
     ]
     return [football, basketball], lines
+
+
+AXE = ROOT / ".cache" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def axe_violations(page, rules):
+    """axe-core's violations of `rules` on the page as it is (bin/axe installs axe-core)."""
+    if not AXE.exists():
+        message = f"needs axe-core at {AXE} (bin/axe installs it)"
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the accessibility tests; " + message)
+        pytest.skip(message)
+    if not page.evaluate("Boolean(window.axe)"):
+        page.add_script_tag(path=AXE)
+    found = page.evaluate(
+        "rules => axe.run(document, {runOnly: {type: 'rule', values: rules}})"
+        "  .then(r => r.violations.map(v => ({id: v.id, nodes: v.nodes.map(n =>"
+        "    ({target: n.target.join(' '), summary: n.failureSummary}))})))",
+        list(rules),
+    )
+    return [f"{v['id']} {n['target']}: {n['summary']}" for v in found for n in v["nodes"]]
+
+
+SPORTS = ["football", "basketball", "tennis", "ice_hockey"]
+HOUR = 3600_000
+
+
+def busy_board(count=60):
+    """`count` events as a relay sends them, by id: prematch and live mixed, three markets each,
+    some lines stopped by BetStops and the log of those."""
+    now = now_ms()
+    events, lines, stops = [], [], []
+    for n in range(count):
+        event_id = f"sr:match:{1000 + n}"
+        live = n % 3 == 2  # the first events are prematch: the live ones sort above them
+        start = now - (n % 90) * 60_000 if live else now + (n + 1) * HOUR // 4
+        events.append(
+            event(
+                event_id,
+                f"Home {n} v Away {n}",
+                product=1 if live else 3,
+                sport=SPORTS[n % len(SPORTS)],
+                start_time=start,
+                status="6" if live else "0",
+                home_score=n % 3 if live else None,
+                away_score=1 if live else None,
+            )
+        )
+        product = 1 if live else 3
+        lines.append(line(event_id, 1, product=product))
+        for total in ("2.5", "3.5"):
+            lines.append(
+                line(
+                    event_id,
+                    18,
+                    f"total={total}",
+                    {"12": (1.8, f"Over {total}"), "13": (2.0, f"Under {total}")},
+                    product=product,
+                    name="Total",
+                )
+            )
+        if live and n % 6 == 2:
+            lines[-1] |= {"status": "suspended", "reason": "score", "updated_at": now - 5_000}
+            stops.append(
+                {
+                    "event_id": event_id,
+                    "groups": "score",
+                    "status": "suspended",
+                    "sent_at": now - 5_000,
+                    "received_at": now - 5_000 + n,
+                    "lines_hit": 1,
+                }
+            )
+    return snapshot(events, lines, bet_stops=stops)

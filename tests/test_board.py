@@ -101,7 +101,7 @@ def test_bet_stop_all_greys_every_line_keeping_odds(page, upstream):
     assert (
         page.locator("#bet-stop-log li.bet-stop")
         .first.inner_text()
-        .endswith("all · suspended · 2 lines")
+        .endswith("all · suspended · 2 lines: 1x2, Total corners · 2 of 2 still stopped")
     )
     shot(page, "bet-stop-all")
 
@@ -141,9 +141,11 @@ def test_upstream_away_turns_the_banner_down_and_lines_suspended(page, upstream)
     upstream.wait_connected()
     upstream.alive()
     page.wait_for_selector('#feed-banner[data-feed-status="up"]', timeout=10000)
-    # What the upstream said while we were away is unknown: the line waits for fresh odds.
-    assert line(page, 1).get_attribute("data-status") == "suspended"
-    upstream.send_frame(frames.ODDS_CHANGE, odds(2000))
+    # The feed may have said more while it was away: the line waits for odds sent after.
+    page.wait_for_selector(
+        f'.line[data-event-id="{EVENT}"][data-market-id="1"][data-stop="feed_gap"]'
+    )
+    upstream.send_frame(frames.ODDS_CHANGE, odds(5000))
     wait_status(page, 1, "active")
 
 
@@ -171,7 +173,8 @@ def test_bet_stop_log_lists_the_newest_first_after_a_resync(page, upstream):
     page.reload()
     page.wait_for_selector("#bet-stop-log li.bet-stop >> nth=2")
     texts = page.locator("#bet-stop-log li.bet-stop").all_inner_texts()
-    assert [text.split(" · ")[1] for text in texts] == ["score", "booking", "corner"]
+    # In words ("corner" and "bookings" as the descriptions name their groups).
+    assert [text.split(" · ")[1] for text in texts] == ["score", "bookings", "corners"]
 
 
 def big_snapshot(events=600, lines=30):

@@ -7,6 +7,7 @@ import pytest
 
 from feed import frames
 from tests.board_page import (
+    GREY,
     HEALTHY,
     UP,
     PlayedSocket,
@@ -153,12 +154,13 @@ def test_an_upstream_outage_end_to_end_banner_log_and_title(browser, upstream, s
         assert "LIVE FEED DOWN" in page.locator("#outage-banner").inner_text()
         assert "PREMATCH FEED DOWN" in page.locator("#outage-banner").inner_text()
         page.wait_for_function("document.title.startsWith('Live + Prematch DOWN')")
-        # Besides the two of the start (down until the first alive), ended before the page came.
+        # The start (down until the first alive, within 20 s) lost nothing: no entry of its own.
         assert page.locator("#bet-stop-log li.outage:not(.ended)").count() == 2
         assert len(outage_log(page, "30 s behind")) == 2
         upstream.alive()
         page.wait_for_selector("#outage-banner", state="hidden")
-        assert page.locator("#bet-stop-log li.outage.ended").count() == 4
+        assert page.locator("#bet-stop-log li.outage.ended").count() == 2
+        assert outage_log(page, "upstream not connected yet") == []
         ended = outage_log(page, "30 s behind")
         assert len(ended) == 2 and all(re.search(r" · lasted 0:\d\d$", text) for text in ended)
         page.context.close()
@@ -251,8 +253,9 @@ def test_every_board_shows_the_servers_outages_after_a_reload_and_when_it_connec
         assert len(seen) == 2 and all(ENDED_BEHIND.fullmatch(text) for text in seen), seen
         later = new_page(browser, address)  # a board that connects after the outage
         assert outage_log(later, "30 s behind") == seen
-        # The start, until the first alive, was an outage as well.
-        assert len(outage_log(later, "upstream not connected yet")) == 2
+        # The start, until the first alive within 20 s, lost nothing: no entry.
+        assert outage_log(later, "upstream not connected yet") == []
+        assert len(texts(later.locator("#bet-stop-log li.outage"))) == 2
         first.reload()
         first.wait_for_function("marketBoard.synced")
         assert outage_log(first, "30 s behind") == seen
@@ -285,3 +288,213 @@ def test_a_deployed_boards_log_shows_the_feed_process_outages_after_a_reload(
             page.wait_for_selector('#feed-banner[data-feed-status="up"]', timeout=10_000)
             assert outage_log(page, "30 s behind") == seen
             page.context.close()
+
+
+def moved(played, index, home):
+    """The snapshot's line `index` again, its home odds at `home`."""
+    was = played.snapshot["lines"][index]
+    outcomes = {oid: dict(o) for oid, o in was["outcomes"].items()}
+    first = next(iter(outcomes))
+    outcomes[first]["odds"] = home
+    return dict(was, outcomes=outcomes)
+
+
+CELL = '.line[data-event-id="sr:match:1"][data-market-id="1"] [data-outcome-id="1"]'
+
+
+def test_an_odds_move_shows_an_arrow_and_a_short_tint_of_its_own_colour(page, played):
+    cell = page.locator(CELL)
+    still = cell.evaluate("e => getComputedStyle(e).backgroundColor")
+    played.odds([moved(played, 0, 2.4)])
+    page.wait_for_selector(f'{CELL}[data-move="up"]')
+    arrow = cell.locator(".odds").evaluate("e => getComputedStyle(e, '::after').content")
+    assert arrow == '"▲"'
+    tinted = cell.evaluate("e => getComputedStyle(e).backgroundColor")
+    assert tinted != still
+    # Short: the tint goes after about a second, the arrow stays a little longer.
+    page.wait_for_function(
+        f"getComputedStyle(document.querySelector('{CELL}')).backgroundColor === '{still}'",
+        timeout=1800,
+    )
+    assert cell.get_attribute("data-move") == "up"
+    page.wait_for_selector(f"{CELL}:not([data-move])", state="attached", timeout=5000)
+    played.odds([moved(played, 0, 1.9)])
+    page.wait_for_selector(f'{CELL}[data-move="down"]')
+    assert cell.locator(".odds").evaluate("e => getComputedStyle(e, '::after').content") == '"▼"'
+    # Not the red of the Live badge, BetStops and outages.
+    badge = page.locator(".badge.live").first
+    live_red = badge.evaluate("e => getComputedStyle(e).backgroundColor")
+    down = cell.evaluate("e => getComputedStyle(e).backgroundColor")
+    arrow_colour = cell.locator(".odds").evaluate("e => getComputedStyle(e, '::after').color")
+    assert live_red not in (down, arrow_colour)
+    assert page.evaluate("document.getAnimations().length") == 0
+
+
+def test_a_suspended_line_keeps_its_grey_when_its_odds_move(page, played):
+    played.bet_stop("sr:match:1", played.snapshot["lines"][:1])
+    page.wait_for_selector('.line[data-event-id="sr:match:1"][data-market-id="1"][data-stop]')
+    played.odds([moved(played, 0, 2.6) | {"status": "suspended", "reason": "all"}])
+    page.wait_for_selector(f'{CELL}[data-move="up"]')
+    assert page.locator(CELL).evaluate("e => getComputedStyle(e).backgroundColor") == GREY
+    assert page.locator(CELL).evaluate("e => getComputedStyle(e).borderColor") != (
+        page.locator(".badge.live").first.evaluate("e => getComputedStyle(e).backgroundColor")
+    )
+
+
+def test_odds_moves_can_be_turned_off_and_it_is_remembered(page, played):
+    assert page.is_checked("#odds-moves")
+    page.uncheck("#odds-moves")
+    page.reload()
+    page.wait_for_function("marketBoard.synced && marketBoard.pending === 0")
+    assert not page.is_checked("#odds-moves")
+    played.odds([moved(played, 0, 2.4)])
+    page.wait_for_function(
+        f"document.querySelector('{CELL} .odds').textContent === '2.40'", timeout=3000
+    )
+    page.wait_for_timeout(300)
+    assert page.locator(CELL).get_attribute("data-move") is None
+    assert "tint" not in classes(page, CELL)
+
+
+def chip(page, product):
+    return page.locator(f'#feed-banner .product[data-product="{product}"]')
+
+
+def test_a_product_whose_alive_is_late_turns_amber_before_it_is_down(page, played):
+    late = {"up": True, "alive_age_ms": 9_000, "offset_s": 0}
+    played.health({"connected": True, "products": {"1": late, "3": UP}})
+    page.wait_for_function(
+        "document.querySelector('#feed-banner .product[data-product=\"1\"] .alive-age')"
+        ".textContent === 'alive 9 s ago'"
+    )
+    assert chip(page, 1).locator(".product-state").inner_text() == "up"
+    # Past 10 s without an alive, by the page's own clock, before any new message: late.
+    late_chip = '#feed-banner .product[data-product="1"][data-late="true"]'
+    page.wait_for_selector(late_chip, timeout=4000)
+    assert chip(page, 1).locator(".product-state").inner_text() == "late"
+    amber = chip(page, 1).locator(".product-state").evaluate("e => getComputedStyle(e).color")
+    green = chip(page, 3).locator(".product-state").evaluate("e => getComputedStyle(e).color")
+    assert amber != green
+    assert page.locator("#feed-banner").get_attribute("data-feed-status") == "up"
+    assert page.locator("#feed-banner .banner-state").inner_text() == "Feed late"
+    played.health(LIVE_DOWN)
+    page.wait_for_selector('#feed-banner .product[data-product="1"][data-up="false"]')
+    assert chip(page, 1).get_attribute("data-late") == "false"
+    assert chip(page, 1).locator(".product-state").inner_text() == "down"
+
+
+def test_after_a_reconnect_the_banner_does_not_say_no_alive_yet(page, played):
+    waiting = {
+        "up": False,
+        "alive_age_ms": None,
+        "offset_s": 0,
+        "alives_before": True,
+        "reason": "no alive since the reconnect",
+    }
+    played.health({"connected": True, "products": {"1": waiting, "3": waiting}})
+    page.wait_for_selector('#feed-banner .product[data-product="1"][data-up="false"]')
+    assert chip(page, 1).locator(".alive-age").inner_text() == "no alive since the reconnect"
+    assert "no alive yet" not in page.locator("#feed-banner").inner_text()
+
+
+def test_a_start_up_that_lost_nothing_leaves_no_outage_in_the_log(browser, address):
+    now = now_ms()
+    starting = {"up": False, "alive_age_ms": None, "offset_s": 0}
+    starting |= {"reason": "upstream not connected yet", "down_since": now - 2_000}
+    start = [
+        {
+            "product": product,
+            "reason": "upstream not connected yet",
+            "since": now - 2_000,
+            "until": None,
+            "duration_ms": None,
+            "startup": True,
+        }
+        for product in (1, 3)
+    ]
+    events, lines = two_events()
+    health = {"connected": True, "products": {"1": starting, "3": starting}}
+    played = PlayedSocket(snapshot(events, lines, health=health) | {"outages": start})
+    page = open_played(browser, address, played)
+    # Down while it starts (the banner says so), but no entry yet.
+    page.wait_for_selector("#outage-banner:not([hidden])")
+    assert page.locator("#bet-stop-log li.outage").count() == 0
+    back = now_ms()
+    ended = [o | {"until": back, "duration_ms": back - o["since"]} for o in start]
+    played.send({"type": "health", "health": HEALTHY, "outages": ended})
+    page.wait_for_selector("#outage-banner", state="hidden")
+    page.wait_for_timeout(1200)  # a clock tick: this page logs nothing of its own either
+    assert page.locator("#bet-stop-log li.outage").count() == 0
+    page.context.close()
+
+
+def test_a_start_up_that_lasts_past_20_seconds_is_an_outage(browser, address):
+    now = now_ms()
+    starting = {"up": False, "alive_age_ms": None, "offset_s": 0}
+    starting |= {"reason": "upstream not connected yet", "down_since": now - 25_000}
+    start = {
+        "product": 1,
+        "reason": "upstream not connected yet",
+        "since": now - 25_000,
+        "until": None,
+        "duration_ms": None,
+        "startup": True,
+    }
+    events, lines = two_events()
+    health = {"connected": True, "products": {"1": starting, "3": UP}}
+    played = PlayedSocket(snapshot(events, lines, health=health) | {"outages": [start]})
+    page = open_played(browser, address, played)
+    entry = page.locator("#bet-stop-log li.outage")
+    entry.wait_for()
+    assert entry.inner_text().endswith("Live feed down · upstream not connected yet · still down")
+    page.context.close()
+
+
+def test_a_log_entry_says_which_markets_why_and_when_they_reopened_after_how_long(page, played):
+    hit = played.bet_stop(
+        "sr:match:1", played.snapshot["lines"][:2], groups="regular_play", betstop_reason=1
+    )
+    entry = page.locator("#bet-stop-log li.bet-stop").first
+    entry.wait_for()
+    assert re.fullmatch(
+        r"\d\d:\d\d:\d\d Arsenal v Benfica · regular play · Possible goal · suspended"
+        r" · 2 lines: 1x2, Total · 2 of 2 still stopped",
+        entry.inner_text(),
+    ), entry.inner_text()
+    page.wait_for_timeout(1100)
+    played.odds([dict(hit[0], status="active", reason="", updated_at=now_ms())])
+    page.wait_for_function(
+        "document.querySelector('#bet-stop-log li.bet-stop').textContent"
+        ".endsWith('1 of 2 still stopped')"
+    )
+    played.odds([dict(hit[1], status="active", reason="", updated_at=now_ms())])
+    page.wait_for_function(
+        "document.querySelector('#bet-stop-log li.bet-stop').textContent.includes('reopened')"
+    )
+    reopened = r" · 2 lines: 1x2, Total · reopened \d\d:\d\d:\d\d after 0:0[1-3]$"
+    assert re.search(reopened, entry.inner_text()), entry.inner_text()
+    played.bet_stop("sr:match:2", played.snapshot["lines"][2:])
+    page.wait_for_function(
+        "document.querySelector('#bet-stop-log li.bet-stop').textContent"
+        ".endsWith(' · 1 line: Winner (incl. overtime) · 1 of 1 still stopped')"
+    )
+
+
+def test_the_history_says_one_line_and_the_groups_in_words(page, played):
+    stop = {
+        "event_id": "sr:match:1",
+        "groups": "1st_half|incl_ot",
+        "status": "suspended",
+        "sent_at": now_ms(),
+        "received_at": now_ms(),
+        "lines_hit": 1,
+    }
+    page.route(
+        "**/feed/bet-stops?*",
+        lambda route: route.fulfill(json={"bet_stops": [stop, stop | {"lines_hit": 2}]}),
+    )
+    page.locator('.event[data-event-id="sr:match:1"] .history-button').click()
+    page.wait_for_selector("#history[open] .history-list li >> nth=1")
+    entries = texts(page.locator("#history .history-list li"))
+    assert entries[0].endswith(" · 1st half, incl. overtime · suspended · 1 line")
+    assert entries[1].endswith(" · 2 lines")

@@ -8,6 +8,7 @@ import pytest
 from feed import frames
 from tests.board_page import (
     PlayedSocket,
+    busy_board,
     event,
     line,
     new_page,
@@ -98,10 +99,14 @@ def test_live_first_then_start_time_or_the_latest_bet_stop_first(page, played):
     ]
     page.select_option("#sort", "bet-stop")
     played.bet_stop("sr:match:4", lines_of(played, "sr:match:4"))
+    page.wait_for_selector("#sort-now[data-due]")
+    page.click("#sort-now")  # at once, not at the next 10 s
     page.wait_for_function(
         "document.querySelector('#events .event-name').textContent.startsWith('Sinner')"
     )
     played.bet_stop("sr:match:2", lines_of(played, "sr:match:2"))
+    page.wait_for_selector("#sort-now[data-due]")
+    page.click("#sort-now")
     page.wait_for_function(
         "document.querySelector('#events .event-name').textContent.startsWith('Celtic')"
     )
@@ -209,7 +214,7 @@ def test_the_dense_view_is_one_row_per_event_with_its_main_market_and_its_stoppe
     assert card.locator(".event-stopped").inner_text() == "2 stopped"
     basketball = page.locator('.event[data-event-id="sr:match:3"]')
     assert basketball.locator('.market[data-market-id="219"]').is_visible()
-    shot(page, "dense", docs=True)
+    shot(page, "dense-cards")
     rows = "[...document.querySelectorAll('#events .event')]"
     heights = page.evaluate(f"{rows}.map(e => e.getBoundingClientRect().height)")
     assert max(heights) < 60  # one row each
@@ -219,6 +224,28 @@ def test_the_dense_view_is_one_row_per_event_with_its_main_market_and_its_stoppe
     assert not card.locator('.market[data-market-id="18"]').is_visible()
     page.uncheck("#dense")  # the card view stays available
     assert card.locator('.market[data-market-id="18"]').is_visible()
+
+
+def test_the_dense_view_shows_thirty_events_at_1080p_each_with_its_market_named(browser, address):
+    played = PlayedSocket(busy_board(60))
+    page = open_played(browser, address, played, viewport=(1920, 1080))
+    page.check("#dense")
+    page.wait_for_timeout(200)
+    visible = page.evaluate(
+        """() => [...document.querySelectorAll('#events .event')].filter(e => {
+            const r = e.getBoundingClientRect();
+            return r.height > 0 && r.top >= 0 && r.bottom <= innerHeight;
+        }).map(e => e.dataset.eventId)"""
+    )
+    assert len(visible) >= 30, len(visible)
+    for event_id in visible:
+        heading = page.locator(f'.event[data-event-id="{event_id}"] .market.main h3')
+        assert heading.is_visible(), event_id
+        assert heading.inner_text() in ("1x2", "Total")
+    stopped = page.locator('.event[data-event-id="sr:match:1002"]')
+    assert stopped.locator(".event-stopped").inner_text() == "1 stopped"
+    shot(page, "dense", docs=True)
+    page.context.close()
 
 
 def test_the_keyboard_reaches_every_event_and_line(page):

@@ -317,3 +317,76 @@ def test_the_simulated_feed_reads_in_words_with_no_bare_id_or_template(browser, 
     finally:
         simulator.terminate()
         simulator.wait(timeout=10)
+
+
+def stopped_board():
+    """A live match whose lines belong to the groups a BetStop names."""
+    lines = [
+        line("sr:match:1", 1, groups=["all", "score", "regular_play"]),
+        line("sr:match:1", 60, "", name="1st half - 1x2", groups=["all", "1st_half"]),
+        line(
+            "sr:match:1",
+            219,
+            "",
+            {"4": (1.6, "{$competitor1}"), "5": (2.3, "{$competitor2}")},
+            name="Winner (incl. overtime)",
+            groups=["all", "incl_ot"],
+        ),
+        line(
+            "sr:match:1",
+            446,
+            "periodnr=3|total=1.5",
+            {"12": (1.8, "Over 1.5"), "13": (2.0, "Under 1.5")},
+            name="3rd period - total",
+            groups=["all", "3rd_period"],
+        ),
+    ]
+    return PlayedSocket(snapshot([event("sr:match:1", "Arsenal v Benfica", status="6")], lines))
+
+
+@pytest.mark.parametrize("width", [1280, 1440, 1920])
+def test_bet_stop_groups_read_in_words_and_whole_at_1280_px_and_wider(browser, address, width):
+    played = stopped_board()
+    page = open_played(browser, address, played, viewport=(width, 900))
+    lines = played.snapshot["lines"]
+    played.bet_stop("sr:match:1", lines[:1], groups="regular_play", betstop_reason=1)
+    played.bet_stop("sr:match:1", lines[1:2], groups="1st_half")
+    played.bet_stop("sr:match:1", lines[2:3], groups="incl_ot")
+    played.bet_stop("sr:match:1", lines[3:], groups="3rd_period")
+    page.wait_for_function(f"marketBoard.seq === {played.seq}")
+    whys = page.locator('.line[data-event-id="sr:match:1"] .why')
+    assert texts(whys) == [
+        "BetStop: regular play · Possible goal",
+        "BetStop: 1st half",
+        "BetStop: incl. overtime",
+        "BetStop: 3rd period",  # not in the table: its id made readable
+    ]
+    clipped = whys.evaluate_all(
+        "ws => ws.filter(w => w.scrollWidth > w.clientWidth"
+        " || w.closest('.state').scrollHeight > w.closest('.state').clientHeight)"
+        ".map(w => w.textContent)"
+    )
+    assert clipped == []
+    note = page.locator('.event[data-event-id="sr:match:1"] .event-why')
+    assert note.inner_text().startswith("BetStop: 3rd period · since ")
+    assert note.evaluate("e => e.scrollWidth <= e.clientWidth")
+    log = texts(page.locator("#bet-stop-log li"))
+    assert "regular play" in log[3] and "regular_play" not in log[3]
+    if width == 1280:
+        shot(page, "bet-stop-words")
+    page.context.close()
+
+
+def test_a_line_shows_only_the_specifier_values_its_market_name_does_not_carry(browser, address):
+    lines = [
+        line("sr:match:1", 446, "periodnr=1|total=1.5", name="1st period - total"),
+        line("sr:match:1", 18, "total=2.5", name="Total"),
+        line("sr:match:1", 16, "hcp=-1.5", name="Handicap -1.5"),
+        line("sr:match:1", 447, "periodnr=1", name="1st period - 1x2"),
+        line("sr:match:1", 8, "goalnr=2", name="2nd goal"),
+    ]
+    played = PlayedSocket(snapshot([event("sr:match:1", "Arsenal v Benfica")], lines))
+    page = open_played(browser, address, played)
+    specs = page.locator('.line[data-event-id="sr:match:1"] .spec').all_text_contents()
+    assert specs == ["1.5", "2.5", "", "", ""]
+    page.context.close()

@@ -149,9 +149,13 @@ def test_each_reason_reads_distinctly(page, upstream):
     assert row(page, 1).get_attribute("data-status") == "suspended"
     feed_down_colour = state(page, 1).locator(".why").evaluate("e => getComputedStyle(e).color")
     assert feed_down_colour != bet_stop_colour
-    upstream.alive()  # back: what was said meanwhile is unknown, the line waits for odds
+    upstream.alive()
+    # Back, but what the feed said meanwhile is unknown: the line waits for fresh odds, and says
+    # so, not "BetStop".
     wait_stop(page, 1, "feed_gap")
     assert state(page, 1).locator(".why").inner_text() == "Feed gap: waiting for fresh odds"
+    gap_colour = state(page, 1).locator(".why").evaluate("e => getComputedStyle(e).color")
+    assert gap_colour != bet_stop_colour
     upstream.send_frame(frames.ODDS_CHANGE, odds(now_ms() + 2000))
     wait_active(page, 1)
     # The board may reconnect and resync within a frame: record what the line said meanwhile.
@@ -209,7 +213,9 @@ def test_odds_stay_exactly_where_they_were_when_lines_stop_and_reopen(page, upst
     page.wait_for_selector("#outage-banner:not([hidden])")
     assert boxes(page) == before  # the outage banner lies over the board, it moves nothing
     upstream.alive()
-    upstream.send_frame(frames.ODDS_CHANGE, odds(now_ms() + 2000, price=2.5))  # after the gap
+    wait_stop(page, 1, "feed_gap")
+    assert boxes(page) == before
+    upstream.send_frame(frames.ODDS_CHANGE, odds(now_ms() + 2000, price=2.6))
     wait_active(page, 1)
     assert boxes(page) == before
 
@@ -346,4 +352,48 @@ def test_betstop_reasons_read_as_sportradars_descriptions(browser, address_only)
             timeout=5000,
         )
         assert why.inner_text() == f"BetStop: all · {words}"
+    page.context.close()
+
+
+def test_an_event_says_how_many_of_the_lines_its_bet_stop_hit_are_still_stopped(
+    browser, address_only
+):
+    from tests.board_page import PlayedSocket, event, line, open_played, snapshot
+
+    totals = {"12": (1.8, "Over"), "13": (2.0, "Under")}
+    lines = [line("sr:match:1", 1)] + [
+        line("sr:match:1", 18, f"total={n}.5", totals, name="Total") for n in range(7)
+    ]
+    played = PlayedSocket(snapshot([event("sr:match:1", "Ajax v PSV")], lines))
+    page = open_played(browser, address_only, played)
+    note = page.locator('.event[data-event-id="sr:match:1"] .event-why')
+    count = page.locator('.event[data-event-id="sr:match:1"] .event-stopped')
+    hit = played.bet_stop("sr:match:1", lines)
+    page.wait_for_function(
+        "document.querySelector('.event-why').textContent.endsWith('8 of 8 still stopped')"
+    )
+    expected = r"BetStop: all · since \d\d:\d\d:\d\d · 8 of 8 still stopped"
+    assert re.fullmatch(expected, note.inner_text())
+    reopened = [dict(x, status="active", reason="", updated_at=now_ms()) for x in hit[1:]]
+    played.odds(reopened)
+    page.wait_for_function("document.querySelector('.event-stopped').textContent === '1 stopped'")
+    assert note.inner_text().endswith(" · 1 of 8 still stopped")
+    # After a reload the snapshot says the same: its log entry, and its lines still stopped.
+    stop = {
+        "event_id": "sr:match:1",
+        "groups": "all",
+        "status": "suspended",
+        "sent_at": hit[0]["updated_at"],
+        "received_at": hit[0]["updated_at"],
+        "lines_hit": 8,
+    }
+    played.snapshot = snapshot([event("sr:match:1", "Ajax v PSV")], hit[:1] + reopened, [stop])
+    page.reload()
+    page.wait_for_function("marketBoard.synced && marketBoard.pending === 0")
+    page.wait_for_function("document.querySelector('.event-stopped').textContent === '1 stopped'")
+    assert note.inner_text().endswith(" · 1 of 8 still stopped")
+    played.odds([dict(hit[0], status="active", reason="", updated_at=now_ms())])
+    page.wait_for_function("document.querySelector('.event-stopped').textContent === ''")
+    assert note.inner_text() == ""
+    assert count.inner_text() == ""
     page.context.close()

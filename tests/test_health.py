@@ -131,3 +131,39 @@ def test_a_report_says_why_and_since_when_a_product_is_down():
     assert prematch["reason"] == "the source is 30 s behind"
     assert prematch["down_since"] == now
     assert "down_since" not in health.report(now + 500, outages)["products"]["1"]
+
+
+def test_after_a_reconnect_the_wait_for_an_alive_says_alives_came_before():
+    health = healthy()
+    health.socket(False)
+    assert health.why_down(1, 1_000_100) == "upstream disconnected"
+    health.socket(True)
+    assert health.why_down(1, 1_000_200) == "no alive since the reconnect"
+    report = health.report(1_000_200)["products"]["1"]
+    assert report["alive_age_ms"] is None and report["alives_before"] is True
+    fresh = FeedHealth()
+    fresh.socket(True)
+    assert fresh.why_down(1, 0) == "no alive yet"
+    assert "alives_before" not in fresh.report(0)["products"]["1"]
+    assert "alives_before" not in healthy().report(1_000_000)["products"]["1"]
+
+
+def test_a_start_up_is_told_as_such_and_forgotten_when_the_feed_came_within_20_seconds():
+    why = {1: "upstream not connected yet", 3: "upstream not connected yet"}.get
+    outages = Outages()
+    began = outages.update({1: False, 3: False}, why, 0, startup=True)
+    assert [o["startup"] for o in began] == [True, True]
+    ended = outages.update({1: True, 3: True}, why, 20_000)
+    # The boards are told it ended (they close it), and keep no entry of it.
+    assert [(o["until"], o["startup"]) for o in ended] == [(20_000, True), (20_000, True)]
+    assert outages.recent() == []
+    # A start whose feed took longer lost odds for that long: an outage like any other.
+    slow = Outages()
+    slow.update({1: False, 3: True}, why, 0, startup=True)
+    assert slow.update({1: True, 3: True}, why, 20_001)[0]["duration_ms"] == 20_001
+    assert [(o["product"], o["until"]) for o in slow.recent()] == [(1, 20_001)]
+    # Later outages are never start-ups, however short.
+    slow.update({1: False, 3: True}, why, 30_000)
+    slow.update({1: True, 3: True}, why, 30_500)
+    assert [o["since"] for o in slow.recent()] == [0, 30_000]
+    assert "startup" not in slow.recent()[1]

@@ -833,11 +833,14 @@ def test_the_boards_get_the_outages_in_the_snapshot_and_as_each_begins_and_ends(
         now[0] = at
         relay.handle(frames.Frame(frames.ALIVE, at, {"offset_time": offset}), at)
 
-    # Every product is down from the start until the feed says otherwise: an outage too.
+    # Every product is down from the start until the feed says otherwise: a start-up, told as
+    # such; one the feed ends within 20 s lost nothing and is not kept.
     start = json.loads(relay.snapshot()[1])
-    assert [(o["product"], o["reason"], o["since"], o["until"]) for o in start["outages"]] == [
-        (1, "upstream not connected yet", 10_000, None),
-        (3, "upstream not connected yet", 10_000, None),
+    assert [
+        (o["product"], o["reason"], o["since"], o["until"], o["startup"]) for o in start["outages"]
+    ] == [
+        (1, "upstream not connected yet", 10_000, None, True),
+        (3, "upstream not connected yet", 10_000, None, True),
     ]
     assert start["health"]["products"]["1"]["down_since"] == 10_000
     with hub.subscribe() as browser:
@@ -862,7 +865,8 @@ def test_the_boards_get_the_outages_in_the_snapshot_and_as_each_begins_and_ends(
     ]
     ended = [o for o in outages if o["until"] is not None]
     assert [o["duration_ms"] for o in ended] == [1_000, 1_000, 3_000, 3_000]
-    # A board that connects now gets them all, oldest first, as they were sent.
+    assert [o.get("startup", False) for o in ended] == [True, True, False, False]
+    # A board that connects now gets them all, oldest first, as they were sent, but the start.
     snapshot = json.loads(relay.snapshot()[1])
-    assert snapshot["outages"] == ended
+    assert snapshot["outages"] == ended[2:]
     assert "down_since" not in snapshot["health"]["products"]["1"]
