@@ -33,7 +33,7 @@ MAX_GROUPS = 64  # group names in one BetStop or market; more cannot be read: ev
 MAX_NAME = 64  # characters of one group name, outcome id
 MAX_REASON = 200  # characters of a line's reason
 MAX_STOPS = 64  # BetStops remembered per event; beyond, they merge into one that stops everything
-CLOCK_SKEW_MS = 2000  # how far ahead of its receipt a stamp is believed (the clocks' drift)
+CLOCK_SKEW_MS = 2000  # a stamp further ahead of its receipt than the clocks' drift is counted
 MAX_SPECIFIERS = 200  # characters of a line's specifiers: longer ones name no line we could show
 FORGOTTEN = "closed"  # the reason of the stop left for a line dropped while closed
 
@@ -387,8 +387,6 @@ class MarketState:
                     line.status, line.reason = update.status, ""
                     return line
                 return None  # older than what we have, a BetStop included: it cannot reopen it
-            if update.status == HANDED_OVER and line.product == LIVE:
-                return None  # live odds already arrived: the hand-over from prematch is moot
         # A prematch update never takes a line away from live stops or live health: the line
         # answers to every product that fed it (odds of no product, or of one we cannot read,
         # to both).
@@ -838,18 +836,17 @@ class Stamps:
 
     def read(self, data, skipped):
         """The message's time in ms: its own timestamp, else the frame's; None when neither
-        reads. Never later than its receipt (give or take CLOCK_SKEW_MS): a stamp further ahead
-        is taken as that and counted, so no clock of the upstream's can hold a line open against
-        a later BetStop, or stopped against later odds."""
+        reads. Never later than its receipt: a stamp ahead of it is taken as the receipt (and
+        counted when more than CLOCK_SKEW_MS ahead), so no clock of the upstream's can hold a line
+        open against a later BetStop, or stopped against later odds."""
         timestamp = fields.timestamp_ms(data.get("timestamp"))
         if timestamp is None:
             timestamp = fields.timestamp_ms(self.sent)
-        if self.received is None or timestamp is None:
+        if self.received is None or timestamp is None or timestamp <= self.received:
             return timestamp
-        if timestamp > self.received + CLOCK_SKEW_MS:
+        if timestamp > self.received + CLOCK_SKEW_MS:  # beyond the clocks' drift: worth a count
             skipped.append("future_timestamp")
-            return self.received + CLOCK_SKEW_MS
-        return timestamp
+        return self.received
 
 
 def _market_id(market):

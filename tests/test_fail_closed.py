@@ -317,3 +317,11 @@ def test_health_reaches_the_boards_at_least_every_five_seconds_whatever_the_feed
             runtime.relay.tick()
         health = [json.loads(text) for _, text in subscription.take(timeout=0)]
     assert len([m for m in health if m["type"] == "health"]) >= 2
+
+
+def test_odds_stamped_ahead_of_their_receipt_do_not_lift_a_stop_they_arrive_with(runtime, board):
+    odds(runtime)
+    at = now_ms()
+    bet_stop(runtime, ts=at)
+    odds(runtime, ts=at + 1000, received=at)  # a second ahead, within the clocks' drift
+    assert not board.reads_bettable(1)

@@ -233,9 +233,18 @@ def test_bet_stop_for_another_event_touches_nothing(state):
     assert {line.status for line in state.lines.values()} == {"active"}
 
 
-def test_handed_over_ignored_once_live_odds_arrived():
+def test_a_hand_over_newer_than_the_live_odds_stops_the_line_until_live_odds_come():
     state = MarketState(DESCRIPTIONS)
     state.apply(odds_old(100, [(1, "", 1, {"1": 2.0})], product=1))
+    state.apply(odds_old(110, [(1, "", -2, {"1": 2.0})], product=3))
+    assert status(state, 1) == "handed_over"
+    state.apply(odds_old(120, [(1, "", 1, {"1": 2.1})], product=1))
+    assert status(state, 1) == "active"
+
+
+def test_a_hand_over_older_than_the_live_odds_is_ignored():
+    state = MarketState(DESCRIPTIONS)
+    state.apply(odds_old(120, [(1, "", 1, {"1": 2.0})], product=1))
     state.apply(odds_old(110, [(1, "", -2, {"1": 2.0})], product=3))
     assert status(state, 1) == "active"
 
