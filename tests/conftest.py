@@ -138,6 +138,21 @@ def sqlite_database_url(sqlite_template, tmp_path):
     return sqlite_url(sqlite_template, tmp_path)
 
 
+NO_FSYNC_PRAGMA = "PRAGMA synchronous=OFF"
+
+
+@pytest.fixture
+def feed_app(sqlite_database_url):
+    """The app on SQLite, its feed driven by the test alone: no upstream, nothing started."""
+    app = create_app(base_config(sqlite_database_url) | {"FEED_URL": ""})
+    with app.app_context():
+        # Nothing these tests write need survive a power cut: commits without an fsync.
+        sa.event.listen(db.engine, "connect", lambda dbapi, _: dbapi.execute(NO_FSYNC_PRAGMA))
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
 @pytest.fixture
 def upstream():
     """A local upstream feed server, started; killed at the end of the test."""

@@ -1,0 +1,198 @@
+"""Histories in which a line the feed stopped read bettable on a board, each as a plain test.
+
+Each was found by tests/test_fail_closed_model.py and shrunk. Here it is played against the real
+market rules and relay (tests/feed_history.py), and two boards read the line as static/board.js
+does: one that followed the relay all along and one connecting at the end. Where the rule lets the
+line read bettable before the step that stops it, the test checks that first, so that it shows
+what the step changed.
+"""
+
+import pytest
+
+from tests import feed_messages as messages
+from tests.feed_history import CONNECTING, FOLLOWING, FeedHistory
+from tests.feed_messages import (
+    ALIVE,
+    BET_CANCEL,
+    BET_SETTLEMENT,
+    BET_STOP,
+    FIXTURE_CHANGE,
+    LIVE,
+    ODDS_CHANGE,
+    PREMATCH,
+    active,
+    alive,
+    bet_stop,
+    odds_change,
+)
+
+EVENT = "sr:match:7001"
+BOTH = [FOLLOWING, CONNECTING]
+DAY_MS = 86_400_000
+
+
+@pytest.fixture
+def history(feed_app):
+    """Connected, both products alive."""
+    history = FeedHistory(feed_app)
+    history.connect()
+    history.send(ALIVE, alive())
+    return history
+
+
+def open_line(history, product=LIVE, stamp=None, market=1):
+    """An odds change listing the line active; it reads bettable."""
+    stamp = history.clock() if stamp is None else stamp
+    history.send(ODDS_CHANGE, odds_change(EVENT, [active(market)], product, stamp))
+    assert history.bettable_on(EVENT, market) == BOTH, history.transcript()
+
+
+def assert_stopped(history, market=1, specifiers=""):
+    boards = history.bettable_on(EVENT, market, specifiers)
+    assert boards == [], f"the line reads bettable on {boards}\n{history.transcript()}"
+
+
+# Products --------------------------------------------------------------------------------------
+
+
+def test_odds_without_a_product_are_prematch_odds_too(feed_app):
+    # Such a line belongs to both products: with prematch never alive, it must read stopped.
+    history = FeedHistory(feed_app)
+    history.connect()
+    history.send(ALIVE, alive(LIVE))
+    history.send(ODDS_CHANGE, odds_change(EVENT, [active(1)], None, history.clock()))
+    assert_stopped(history)
+
+
+def test_a_prematch_update_does_not_take_a_line_out_of_live_bet_stops(history):
+    now = history.clock()
+    open_line(history, LIVE, now - 2000)
+    history.send(ODDS_CHANGE, odds_change(EVENT, [active(1)], PREMATCH, now - 1000))
+    history.send(BET_STOP, bet_stop(EVENT, "all", LIVE, now))
+    assert_stopped(history)
+
+
+def test_a_prematch_update_does_not_take_a_line_out_of_live_outages(history):
+    now = history.clock()
+    open_line(history, LIVE, now - 2000)
+    history.send(ODDS_CHANGE, odds_change(EVENT, [active(1)], PREMATCH, now - 1000))
+    history.send(ALIVE, alive(LIVE, offset=30))  # the live source is 30 s behind
+    assert_stopped(history)
+
+
+def test_live_odds_do_not_lift_a_prematch_stop_the_line_is_under(history):
+    # The line is prematch's as well once prematch has fed it: prematch's stop holds it.
+    now = history.clock()
+    history.send(BET_STOP, bet_stop(EVENT, "all", PREMATCH, now))
+    history.send(ODDS_CHANGE, odds_change(EVENT, [active(1)], PREMATCH, now))
+    history.send(ODDS_CHANGE, odds_change(EVENT, [active(1)], LIVE, now))
+    assert_stopped(history)
+
+
+# Feed health and gaps --------------------------------------------------------------------------
+
+
+def test_an_alive_with_subscribed_0_stops_its_product(history):
+    open_line(history)
+    history.send(ALIVE, alive(LIVE, subscribed=0))
+    assert_stopped(history)
+
+
+@pytest.mark.parametrize(
+    "outage",
+    ["no alive for 21 s", "the source 30 s behind", "the socket down"],
+)
+def test_a_line_open_before_an_outage_stays_stopped_after_it(history, outage):
+    open_line(history)
+    if outage == "no alive for 21 s":
+        history.silence(21)
+    elif outage == "the source 30 s behind":
+        history.send(ALIVE, alive(offset=30))
+    else:
+        history.disconnect()
+        history.connect()
+    history.send(ALIVE, alive())  # healthy again: what was sent meanwhile is unknown
+    assert_stopped(history)
+
+
+def test_a_restored_line_stays_stopped_until_new_odds(history):
+    open_line(history)
+    history.restart()
+    history.connect()
+    history.send(ALIVE, alive())
+    assert_stopped(history)
+
+
+@pytest.mark.parametrize("groups", ["no_such_group", "1st_half|no_such_group", "score 1st_half"])
+def test_a_bet_stop_naming_a_group_no_market_has_stops_the_whole_event(history, groups):
+    open_line(history)
+    history.send(BET_STOP, bet_stop(EVENT, groups, LIVE, history.clock()))
+    assert_stopped(history)
+
+
+@pytest.mark.parametrize("event_key", ["match_id", "sport_event_id"])
+@pytest.mark.parametrize(
+    "message",
+    [
+        (BET_STOP, lambda key, now: messages.bet_stop(EVENT, "all", LIVE, now, event_key=key)),
+        (FIXTURE_CHANGE, lambda key, now: messages.fixture_change(EVENT, 3, LIVE, now, key)),
+        (BET_SETTLEMENT, lambda key, now: messages.bet_settlement(EVENT, 1, "", LIVE, now, key)),
+        (BET_CANCEL, lambda key, now: messages.bet_cancel(EVENT, 1, "", LIVE, now, key)),
+    ],
+    ids=["bet_stop", "fixture_cancelled", "bet_settlement", "bet_cancel"],
+)
+def test_a_message_naming_its_event_by_another_key_still_stops_the_line(
+    history, message, event_key
+):
+    cmd, build = message
+    open_line(history)
+    history.send(cmd, build(event_key, history.clock()))
+    assert_stopped(history)
+
+
+def test_odds_stamped_in_the_future_do_not_outrank_a_later_bet_stop(history):
+    # A stamp later than its arrival is taken as the arrival: the stop a second later is newer.
+    open_line(history, stamp=history.clock() + DAY_MS)
+    history.silence(1)
+    history.send(ALIVE, alive())
+    history.send(BET_STOP, bet_stop(EVENT, "all", LIVE, history.clock()))
+    assert_stopped(history)
+
+
+def test_odds_stamped_in_the_future_do_not_lift_a_bet_stop_they_arrive_with(history):
+    # Stamped a second ahead, they arrive in the same millisecond as the stop: no newer than it.
+    now = history.clock()
+    history.send(BET_STOP, bet_stop(EVENT, "all", LIVE, now))
+    history.send(ODDS_CHANGE, odds_change(EVENT, [active(1)], LIVE, now + 1000))
+    assert_stopped(history)
+
+
+def test_a_bet_stop_stamped_before_the_lines_last_odds_still_stops_it(history):
+    # The rule orders BetStops by arrival: one that comes after the odds stops the line,
+    # whatever its stamp (UOF's own ordering would let an older one pass).
+    now = history.clock()
+    open_line(history, stamp=now)
+    history.send(BET_STOP, bet_stop(EVENT, "all", LIVE, now - 1000))
+    assert_stopped(history)
+
+
+def test_a_logged_bet_stop_whose_groups_came_as_a_list_holds_after_a_restart(history):
+    now = history.clock()
+    history.send(BET_STOP, bet_stop(EVENT, ["all"], LIVE, now))
+    history.restart()
+    history.connect()
+    history.send(ALIVE, alive())
+    # Odds stamped before the stop arrive after the restart: they cannot open the line.
+    history.send(ODDS_CHANGE, odds_change(EVENT, [active(1)], LIVE, now - 1000))
+    assert_stopped(history)
+
+
+# Odds changes ----------------------------------------------------------------------------------
+
+
+def test_a_handover_newer_than_the_live_odds_stops_the_line(history):
+    now = history.clock()
+    open_line(history, LIVE, now - 1000)
+    handed_over = (1, "", -2, "readable", "line_status")
+    history.send(ODDS_CHANGE, odds_change(EVENT, [handed_over], PREMATCH, now))
+    assert_stopped(history)
