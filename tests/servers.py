@@ -94,6 +94,20 @@ def feed_process(database_url, **settings):
         stop(process)
 
 
+def start_script(name, env, log_path):
+    """Run bin/`name` as a shell runs it, in a process group of its own, its output in
+    `log_path`; the caller ends the group (os.killpg)."""
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(
+            [str(ROOT / "bin" / name)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 def stop(process):
     """SIGTERM, as the platform sends, and wait; SIGKILL if it does not go within 30 s."""
     if process.poll() is None:

@@ -186,11 +186,10 @@ def test_local_prints_the_address_of_the_port_the_server_takes(
 @pytest.mark.slow
 def test_bin_run_prints_a_login_that_opens_the_board(sqlite_database_url, tmp_path):
     import os
-    import subprocess
 
     import requests
 
-    from tests.servers import ROOT
+    from tests.servers import start_script
     from tests.upstream import free_port, wait_until
 
     port = free_port()
@@ -201,15 +200,7 @@ def test_bin_run_prints_a_login_that_opens_the_board(sqlite_database_url, tmp_pa
     }
     env.pop("BOARD_LOGIN", None)
     output = tmp_path / "run.log"
-    with output.open("wb") as log:
-        server = subprocess.Popen(
-            [str(ROOT / "bin" / "run")],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    server = start_script("run", env, output)
     try:
         wait_until(lambda: "password: " in output.read_text(), timeout=60, what="the login")
         found = re.search(r"username: (\S+)\s+password: (\S+)", output.read_text())

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from tests.servers import ROOT
+from tests.servers import ROOT, start_script
 from tests.upstream import free_port, wait_until
 
 pytestmark = pytest.mark.slow  # each case starts the whole stack
@@ -99,15 +99,7 @@ def test_make_run_deployed_outlives_its_leader_and_stops_the_redis_it_started(
     for name in ("REDIS_URL", "REDIS_PREFIX", "FEED_URL"):
         env.pop(name, None)
     output = tmp_path / "run-deployed.log"
-    with output.open("wb") as log:
-        run = subprocess.Popen(
-            [str(ROOT / "bin" / "run-deployed")],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    run = start_script("run-deployed", env, output)
     try:
         wait_until(
             lambda: (
