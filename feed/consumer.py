@@ -51,6 +51,10 @@ def wall_ms():
     return int(time.time() * 1000)
 
 
+def monotonic_ms():
+    return int(time.monotonic() * 1000)
+
+
 def identity():
     """Who this process is, for logs and /feed/status: the platform's dyno name, or host:pid."""
     return os.environ.get("DYNO") or f"{socket.gethostname()}:{os.getpid()}"
@@ -59,12 +63,14 @@ def identity():
 class Term:
     """What one stretch of consuming holds: state, health, relay and upstream client."""
 
-    def __init__(self, app, store, outlet, clock):
+    def __init__(self, app, store, outlet, clock, elapsed=monotonic_ms):
         config = app.config
         self.state = MarketState(MarketDescriptions.load(config["FEED_MARKETS_FILE"] or None))
         self.health = FeedHealth()
         max_frame_bytes = config["FEED_MAX_FRAME_BYTES"]
-        self.relay = Relay(self.state, self.health, outlet, store, clock, max_frame_bytes)
+        self.relay = Relay(
+            self.state, self.health, outlet, store, clock, max_frame_bytes, elapsed=elapsed
+        )
         self.client = None
         if config["FEED_URL"]:
             self.client = UpstreamClient(
@@ -154,7 +160,7 @@ class Consumer:
         return self.term.client
 
     def health_report(self):
-        return self.term.health.report(self.clock(), self.term.relay.outages)
+        return self.term.relay.health_report()
 
     # What the views ask of the board (embedded shape; feed/mirror.py is the deployed one)
     def snapshot(self):

@@ -18,7 +18,9 @@ class FeedHealth:
     def __init__(self):
         self.connected = False
         self.was_connected = False
-        self.last_alive = dict.fromkeys(PRODUCTS)  # product -> our receive time (ms) of its alive
+        self.last_alive = dict.fromkeys(
+            PRODUCTS
+        )  # product -> when its alive came (ms, ages' clock)
         self.offset = dict.fromkeys(PRODUCTS, 0)
         self.late = dict.fromkeys(PRODUCTS, 0)  # s between its alive's own stamp and our receipt
         self.subscribed = dict.fromkeys(PRODUCTS, True)  # False: the session lost it (UOF)
@@ -30,8 +32,10 @@ class FeedHealth:
         if not connected:
             self.last_alive = dict.fromkeys(PRODUCTS)
 
-    def alive(self, data, now_ms):
-        """Record an alive (cmd 10000) received at `now_ms`; one without a product speaks for
+    def alive(self, data, now_ms, at_ms=None):
+        """Record an alive (cmd 10000) received at `now_ms` (our wall clock, against which its
+        own stamp is read) and `at_ms` (the clock ages are measured on; `now_ms` when not
+        given); one without a product speaks for
         every product, one whose product we cannot read or do not know for none (else it could
         keep live odds up while only prematch is alive).
 
@@ -51,7 +55,7 @@ class FeedHealth:
         subscribed = fields.flag(data.get("subscribed"), default=True) is not False
         for product in products:
             self.alived.add(product)
-            self.last_alive[product] = now_ms
+            self.last_alive[product] = now_ms if at_ms is None else at_ms
             self.offset[product] = offset
             self.late[product] = late
             self.subscribed[product] = subscribed

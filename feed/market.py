@@ -269,15 +269,18 @@ class MarketState:
             raise ApplyFailed(exc, list(self.lines_by_event.get(event_id, {}).values())) from exc
         return applied
 
-    def suspend(self, products=None, event_id=None, reason=""):
-        """Suspend every open line (of `event_id`, fed by one of `products`); return them.
+    def suspend(self, products=None, event_id=None, reason="", lines=None):
+        """Suspend every open line (of `event_id`, or of `lines`, fed by one of `products`);
+        return them.
 
         For what the rules cannot know: a gap in the feed, a message that failed half-way.
         A later odds change listing a line active reopens it, as after a BetStop.
         """
-        lines = self.lines if event_id is None else self.lines_by_event.get(event_id, {})
+        if lines is None:
+            by_key = self.lines if event_id is None else self.lines_by_event.get(event_id, {})
+            lines = by_key.values()
         hit = []
-        for line in lines.values():
+        for line in lines:
             if line.status != ACTIVE:
                 continue
             if products is not None and line.fed_by.isdisjoint(products):
@@ -748,6 +751,11 @@ def _line_fields(market, line, status_source, skipped):
         skipped.append("unknown_status")
         status = SUSPENDED
     outcomes, readable = _outcomes(line.get("outcomes"), skipped)
+    if status == ACTIVE and not outcomes and readable:
+        # Open with no prices: whatever it showed before (a BetStop's, or nothing) is not what
+        # the feed offers now, so it is not bettable until odds list it again.
+        skipped.append("no_outcomes")
+        readable = False
     name = market.get("name")
     return {
         "market_id": market_id,

@@ -56,9 +56,14 @@ class Relay:
     message it includes, so a browser can tell it missed one and resync.
     """
 
-    def __init__(self, state, health, hub, store, clock, max_frame_bytes=frames.MAX_SIZE):
+    def __init__(
+        self, state, health, hub, store, clock, max_frame_bytes=frames.MAX_SIZE, elapsed=None
+    ):
         self.state, self.health, self.hub, self.store = state, health, hub, store
-        self.clock = clock  # milliseconds since the epoch
+        self.clock = clock  # milliseconds since the epoch: stamps, receipts, what boards show
+        # Milliseconds on a clock that never steps (monotonic): how long since an alive. Our
+        # wall clock stepping back an hour must not keep a silent feed up for an hour.
+        self.elapsed = elapsed or clock
         self.max_frame_bytes = max_frame_bytes  # FEED_MAX_FRAME_BYTES: the client's limit too
         self.seq = 0
         self.received = 0  # the latest receipt time (ms): receipts never go back with the clock
@@ -70,13 +75,13 @@ class Relay:
         self.outbox = collections.deque()
         self.publishing = threading.Lock()
         self.bet_stops = collections.deque(maxlen=100)
-        now = clock()
-        self.verdict = health.verdict(now)
+        now, at = clock(), self.elapsed()
+        self.verdict = health.verdict(at)
         # Products are down from the start until the feed says otherwise: a start-up outage, kept
         # for the boards' logs only if the feed takes longer than a running feed may (Outages).
         self.outages = Outages()
         self.outages.update(
-            self.verdict, lambda product: health.why_down(product, now), now, startup=True
+            self.verdict, lambda product: health.why_down(product, at), now, startup=True
         )
         self.health_published = 0  # when the last health message went out (ms)
         self._snapshot = None  # (seq, text) of the last snapshot served
@@ -144,7 +149,7 @@ class Relay:
 
     def _handle(self, frame, received):
         if frame.cmd == frames.ALIVE:
-            self.health.alive(frame.data, received)
+            self.health.alive(frame.data, received, self.elapsed())
             # Not only a change of verdict: the board shows the alive's age, and corrects it
             # with each of these (at most one per HEALTH_REFRESH_MS, as each goes to everyone).
             self._publish_health(received)
@@ -171,6 +176,8 @@ class Relay:
                     "unknown_cmd", "ignoring unknown cmds, the first: %.40r", frame.cmd
                 )
             return
+        if frame.cmd == frames.ODDS_CHANGE:
+            self._hold_while_down(applied.lines)
         for kind in applied.skipped:  # parts the rules could not read: skipped or suspended
             self.counts["skipped_parts"] += 1
             self._count_once(kind, "skipping or suspending an unreadable part: %s", kind)
@@ -202,6 +209,16 @@ class Relay:
         except Exception:
             self._resync()
             raise
+
+    def _hold_while_down(self, lines):
+        # Odds of a product that is down (no alive yet, a source behind, a session lost) come
+        # after messages that may have been missed: they cannot open a line. It waits for odds
+        # sent once the product is back, as after any other gap.
+        down = [product for product, up in self.health.verdict(self.elapsed()).items() if not up]
+        if down:
+            self.counts["gap_suspended"] += len(
+                self.state.suspend(down, reason=FEED_GAP, lines=lines)
+            )
 
     def _resync(self):
         # The state changed and the boards may not have been told. A gap in the sequence
@@ -237,12 +254,16 @@ class Relay:
                 head = {
                     "type": "snapshot",
                     "seq": self.seq,
-                    "health": self.health.report(self.clock(), self.outages),
+                    "health": self.health_report(),
                     "bet_stops": list(self.bet_stops),
                     "outages": self.outages.recent(),
                 }
                 self._snapshot = (self.seq, self.board.text(head))
             return self._snapshot
+
+    def health_report(self):
+        """Each product's health now, with its current outages: as the boards get it."""
+        return self.health.report(self.elapsed(), self.outages)
 
     def prune(self, retention, now):
         """Let `retention` drop closed lines and events; boards see it in their next snapshot."""
@@ -254,25 +275,26 @@ class Relay:
         return lines, events
 
     def _publish_health(self, now, force=False):
-        verdict = self.health.verdict(now)
+        at = self.elapsed()
+        verdict = self.health.verdict(at)
         outages = []
         if verdict != self.verdict:
             for product, up in verdict.items():  # one line per product that changed
                 if up != self.verdict.get(product):
-                    log.log(INFO if up else WARNING, self.health.describe(product, now))
+                    log.log(INFO if up else WARNING, self.health.describe(product, at))
             outages = self.outages.update(
-                verdict, lambda product: self.health.why_down(product, now), now
+                verdict, lambda product: self.health.why_down(product, at), now
             )
             went_down = [p for p, up in verdict.items() if not up and self.verdict.get(p)]
             self.verdict = verdict
             if went_down:
                 self._suspend_for_gap(went_down, now)
-        elif not force and now - self.health_published < HEALTH_REFRESH_MS:
+        elif not force and at - self.health_published < HEALTH_REFRESH_MS:
             # At least one health message every HEALTH_REFRESH_MS, whatever happens upstream:
             # a board that hears nothing for longer knows its link is gone.
             return
-        self.health_published = now
-        report = self.health.report(now, self.outages)
+        self.health_published = at
+        report = self.health_report()
         # `outages`: those this change began or ended, for every board's log.
         self._publish({"type": "health", "health": report, "outages": outages})
 

@@ -55,7 +55,12 @@ class FeedHistory:
     def _start(self, restore=True):
         self.store = FeedStore(self.app, self.clock)
         self.hub = CapturedHub()
-        self.relay = Term(self.app, self.store, self.hub, self.clock).relay
+
+        # Ages are real time: our clock may step, the relay's monotonic clock does not.
+        def elapsed():
+            return self.clock_start + self.oracle.real_ms
+
+        self.relay = Term(self.app, self.store, self.hub, self.clock, elapsed).relay
         if restore:
             self.relay.restore()
         self.board = BoardView(self.relay.snapshot()[1])

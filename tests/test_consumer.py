@@ -117,7 +117,10 @@ def odds(timestamp, **statuses):
         "product": 1,
         "timestamp": timestamp,
         "markets": [
-            {"id": int(m[1:]), "lines": [{"specifiers": "", "status": s, "outcomes": []}]}
+            {
+                "id": int(m[1:]),
+                "lines": [{"specifiers": "", "status": s, "outcomes": [{"id": "1", "odds": 2.0}]}],
+            }
             for m, s in statuses.items()
         ],
     }

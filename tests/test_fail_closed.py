@@ -310,7 +310,7 @@ def test_a_bet_stop_in_any_shape_or_with_groups_it_cannot_match_stops_the_event(
 
 def test_health_reaches_the_boards_at_least_every_five_seconds_whatever_the_feed(runtime):
     clock = [now_ms()]
-    runtime.relay.clock = lambda: clock[0]
+    runtime.relay.clock = runtime.relay.elapsed = lambda: clock[0]
     with runtime.hub.subscribe(after=runtime.relay.seq) as subscription:
         for _ in range(12):
             clock[0] += 1000

@@ -196,3 +196,44 @@ def test_a_handover_newer_than_the_live_odds_stops_the_line(history):
     handed_over = (1, "", -2, "readable", "line_status")
     history.send(ODDS_CHANGE, odds_change(EVENT, [handed_over], PREMATCH, now))
     assert_stopped(history)
+
+
+@pytest.mark.parametrize("outcomes", ["missing", "empty"])
+def test_a_new_line_listed_active_with_no_odds_reads_stopped(history, outcomes):
+    listed = (1, "", "active", "missing", "line_status")
+    data = odds_change(EVENT, [listed], LIVE, history.clock())
+    if outcomes == "empty":
+        data["markets"][0]["lines"][0]["outcomes"] = []
+    history.send(ODDS_CHANGE, data)
+    assert_stopped(history)
+
+
+def test_a_stopped_line_listed_active_again_with_no_odds_stays_stopped(history):
+    # Reopened at the prices it had before the stop, which nobody sent again: not bettable.
+    open_line(history)
+    history.send(BET_STOP, bet_stop(EVENT, "all", LIVE, history.clock()))
+    history.silence(1)
+    listed = (1, "", "active", "missing", "line_status")
+    history.send(ODDS_CHANGE, odds_change(EVENT, [listed], LIVE, history.clock()))
+    assert_stopped(history)
+
+
+# Health ----------------------------------------------------------------------------------------
+
+
+def test_odds_that_come_before_their_products_first_alive_wait_for_fresh_odds(feed_app):
+    # While the product is down, what it sent before may have been missed: the odds that came
+    # then cannot open the line once the alive comes.
+    history = FeedHistory(feed_app)
+    history.connect()
+    history.send(ODDS_CHANGE, odds_change(EVENT, [active(1)], LIVE, history.clock()))
+    history.send(ALIVE, alive())
+    assert_stopped(history)
+    open_line(history)  # fresh odds, with the product up: bettable
+
+
+def test_our_clock_stepping_back_does_not_keep_a_silent_feed_up(history):
+    open_line(history)
+    history.step_clock(-3_600_000)
+    history.silence(21)  # no alive for 21 s of real time
+    assert_stopped(history)

@@ -47,6 +47,11 @@ def feed(app):
     runtime.stop()
 
 
+def verdict(feed):
+    """Whether each product is up, as the boards are told."""
+    return {int(p): info["up"] for p, info in feed.health_report()["products"].items()}
+
+
 def line_status(feed, event=EVENT):
     line = feed.state.lines.get((event, 1, ""))
     return None if line is None else line.status
@@ -54,6 +59,7 @@ def line_status(feed, event=EVENT):
 
 def test_text_and_binary_frames_are_applied(feed, upstream):
     upstream.wait_connected()
+    upstream.alive()  # odds open lines only while their products are up
     upstream.send_frame(frames.ODDS_CHANGE, odds(ts=100))
     upstream.send_frame(
         frames.BET_STOP, {"event_id": EVENT, "groups": "all", "timestamp": 200}, binary=True
@@ -64,6 +70,7 @@ def test_text_and_binary_frames_are_applied(feed, upstream):
 
 def test_subscribes_after_connect_to_configured_and_known_events(feed, upstream):
     upstream.wait_connected()
+    upstream.alive()  # odds open lines only while their products are up
     wait_until(lambda: (frames.SUBSCRIBE, ["sr:match:99"]) in upstream.commands, what="subscribe")
     upstream.send_frame(frames.ODDS_CHANGE, odds(ts=100))
     wait_until(lambda: line_status(feed) == "active")
@@ -81,7 +88,7 @@ def test_killed_and_restarted_many_times_it_always_comes_back(feed, upstream):
     for round_number in range(12):
         upstream.wait_connected()
         upstream.alive()
-        wait_until(lambda: feed.health.verdict(feed.clock())[1], what="health up")
+        wait_until(lambda: verdict(feed)[1], what="health up")
         upstream.send_frame(
             frames.ODDS_CHANGE, odds(ts=1000 + round_number, odds_value=2 + round_number)
         )
@@ -93,7 +100,7 @@ def test_killed_and_restarted_many_times_it_always_comes_back(feed, upstream):
         )
         upstream.stop()
         # While it is down, the board must read every line of every product as suspended.
-        wait_until(lambda: feed.health.verdict(feed.clock()) == {1: False, 3: False}, what="down")
+        wait_until(lambda: verdict(feed) == {1: False, 3: False}, what="down")
         assert feed.health_report()["connected"] is False
         upstream.start()
     upstream.wait_connected()
@@ -104,6 +111,7 @@ def test_killed_and_restarted_many_times_it_always_comes_back(feed, upstream):
 
 def test_malformed_flood_between_good_frames_loses_nothing(feed, upstream):
     upstream.wait_connected()
+    upstream.alive()  # odds open lines only while their products are up
     garbage = [
         "{oops",
         "[]",
@@ -147,13 +155,14 @@ def test_pings_every_interval_and_declares_a_silent_connection_dead(feed, upstre
 def test_odds_source_offset_turns_health_down(feed, upstream):
     upstream.wait_connected()
     upstream.alive()
-    wait_until(lambda: feed.health.verdict(feed.clock()) == {1: True, 3: True})
+    wait_until(lambda: verdict(feed) == {1: True, 3: True})
     upstream.alive(offset=25)
-    wait_until(lambda: feed.health.verdict(feed.clock()) == {1: False, 3: False})
+    wait_until(lambda: verdict(feed) == {1: False, 3: False})
 
 
 def test_text_frame_with_invalid_utf8_is_skipped_without_reconnecting(feed, upstream):
     upstream.wait_connected()
+    upstream.alive()  # odds open lines only while their products are up
     connection = next(iter(upstream.connections))
     # A text frame whose bytes are not UTF-8, written raw: no library would build one.
     payload = b"\xff\xfe{"
@@ -170,6 +179,7 @@ def test_a_message_over_the_limit_is_read_through_and_dropped_without_reconnecti
     feed.start()
     try:
         upstream.wait_connected()
+        upstream.alive()  # odds open lines only while their products are up
         stop = {"event_id": "sr:match:1", "groups": "all"}
         upstream.send(frames.encode_text(frames.BET_STOP, stop | {"pad": "x" * 10_000}, 100))
         big = frames.encode_text(frames.BET_STOP, stop | {"pad": "y" * 6_000}, 100)
@@ -283,6 +293,7 @@ def test_frames_cut_by_read_timeouts_are_sized_once_and_dropped_once(app, upstre
     feed.start()
     try:
         upstream.wait_connected()
+        upstream.alive()  # odds open lines only while their products are up
         sock = next(iter(upstream.connections)).socket
         # A message under the limit in three fragments, the second cut mid-payload by a pause
         # longer than a read's timeout: it must be sized once, not once per read.

@@ -44,7 +44,10 @@ STOP = Frame(frames.BET_STOP, 20, {"event_id": EVENT, "groups": "all", "timestam
 
 @pytest.fixture
 def runtime(app):
-    return app.extensions["feed"]
+    runtime = app.extensions["feed"]
+    runtime.relay.connection(True)
+    runtime.relay.handle(Frame(frames.ALIVE, 1000, {}), 1000)  # up: odds open lines
+    return runtime
 
 
 @pytest.fixture

@@ -266,7 +266,11 @@ def test_feed_groups_win_over_the_description_table():
             "product": 1,
             "timestamp": 1,
             "markets": [
-                {"id": 1, "groups": "all|special", "lines": [{"specifiers": "", "outcomes": []}]}
+                {
+                    "id": 1,
+                    "groups": "all|special",
+                    "lines": [{"specifiers": "", "outcomes": [{"id": "1", "odds": 2.0}]}],
+                }
             ],
         },
     )
@@ -378,7 +382,9 @@ ALL_SUSPENDED = {(1, ""): "suspended", (18, "total=2.5"): "suspended"} | {
 def test_a_bet_stop_before_any_odds_stops_the_lines_older_odds_create_later():
     state = MarketState(DESCRIPTIONS)
     state.apply(bet_stop(200))
-    applied = state.apply(odds_old(150, [(1, "", 1, {"1": 2.0}), (166, "total=9.5", 1, {})]))
+    applied = state.apply(
+        odds_old(150, [(1, "", 1, {"1": 2.0}), (166, "total=9.5", 1, {"1": 2.0})])
+    )
     assert [(line.status, line.reason) for line in applied.lines] == [("suspended", "all")] * 2
     assert state.lines[(EVENT, 1, "")].outcomes["1"].odds == 2.0  # odds shown, not bettable
     state.apply(odds_old(250, [(1, "", 1, {"1": 2.1})]))
@@ -388,7 +394,12 @@ def test_a_bet_stop_before_any_odds_stops_the_lines_older_odds_create_later():
 def test_a_remembered_partial_bet_stop_stops_its_groups_and_lines_of_unknown_groups():
     state = MarketState(DESCRIPTIONS)
     state.apply(bet_stop(200, groups="corner"))
-    state.apply(odds_old(150, [(1, "", 1, {}), (166, "total=9.5", 1, {}), (999, "", 1, {})]))
+    state.apply(
+        odds_old(
+            150,
+            [(1, "", 1, {"1": 2.0}), (166, "total=9.5", 1, {"1": 2.0}), (999, "", 1, {"1": 2.0})],
+        )
+    )
     assert statuses(state) == {
         (1, ""): "active",
         (166, "total=9.5"): "suspended",
@@ -480,8 +491,8 @@ def test_bet_stops_from_the_log_stop_lines_created_after_a_restart():
         {"event_id": "sr:match:2", "groups": "all", "product": None, "status": "deactivated"},
     ]
     fresh = restarted(state, logged)
-    fresh.apply(odds_old(150, [(1, "", 1, {}), (166, "total=9.5", 1, {})]))
-    fresh.apply(odds_old(150, [(1, "", 1, {})], event="sr:match:2"))
+    fresh.apply(odds_old(150, [(1, "", 1, {"1": 2.0}), (166, "total=9.5", 1, {"1": 2.0})]))
+    fresh.apply(odds_old(150, [(1, "", 1, {"1": 2.0})], event="sr:match:2"))
     assert statuses(fresh) == {(1, ""): "active", (166, "total=9.5"): "suspended"}
     assert statuses(fresh, "sr:match:2") == {(1, ""): "active"}  # no time: stops what it had
     fresh.apply(bet_stop(160, event="sr:match:2"))

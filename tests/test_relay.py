@@ -395,6 +395,7 @@ def receive(ws):
 def test_bet_stop_reaches_every_browser_with_cmd_and_data_intact(upstream, sqlite_database_url):
     with gunicorn(sqlite_database_url, FEED_URL=upstream.url) as address:
         upstream.wait_connected()
+        upstream.alive()  # odds open lines only while their products are up
         upstream.send_frame(frames.ODDS_CHANGE, ODDS, 1000)
         browsers = []
         for _ in range(5):
@@ -511,6 +512,7 @@ def test_a_snapshot_larger_than_the_socket_buffers_reaches_a_slow_reader_whole(
 ):
     with gunicorn(sqlite_database_url, FEED_URL=upstream.url) as address:
         upstream.wait_connected()
+        upstream.alive()  # odds open lines only while their products are up
         for odds in big_board():
             upstream.send_frame(frames.ODDS_CHANGE, odds, 1000)
         wait_until(lambda: len(receive_snapshot(address)["lines"]) == 400 * 40 * 2)
@@ -533,6 +535,7 @@ def test_a_board_that_stops_reading_is_cut_off_after_two_ping_periods(
 ):
     with gunicorn(sqlite_database_url, FEED_URL=upstream.url, BOARD_PING_SECONDS="1") as address:
         upstream.wait_connected()
+        upstream.alive()  # odds open lines only while their products are up
         for odds in big_board():
             upstream.send_frame(frames.ODDS_CHANGE, odds, 1000)
         wait_until(lambda: len(receive_snapshot(address)["lines"]) == 400 * 40 * 2)
@@ -616,8 +619,11 @@ def test_a_burst_arrives_complete_and_in_order(upstream, sqlite_database_url):
 
 def test_health_goes_out_at_once_on_a_change_and_at_most_every_5_s_otherwise(app):
     runtime = app.extensions["feed"]
+    now = [0]
+    runtime.relay.elapsed = lambda: now[0]  # the clock health ages are measured on
 
     def alive(product, at):
+        now[0] = at
         data = {"product": product, "last_alive_time": 0, "now_alive_time": 0, "offset_time": 0}
         runtime.relay.handle(frames.Frame(frames.ALIVE, at, data), at)
 
@@ -786,6 +792,8 @@ def test_a_restart_remembers_the_logged_bet_stops_for_lines_created_later(app):
 
 def test_a_bet_stop_log_entry_has_one_shape_live_in_snapshots_and_in_the_log(app, client):
     runtime = app.extensions["feed"]
+    runtime.relay.connection(True)
+    runtime.relay.handle(frames.Frame(frames.ALIVE, 1000, {}), 1000)  # odds open lines now
     runtime.relay.handle(frames.Frame(frames.ODDS_CHANGE, 1000, ODDS), 1000)
     with runtime.hub.subscribe() as browser:
         stop = {"event_id": EVENT, "groups": "all", "timestamp": 2000, "product": 1}

@@ -60,7 +60,10 @@ def settle(event_id, *markets, timestamp=5000):
 @pytest.fixture
 def relay():
     state = MarketState(MarketDescriptions.load(None))
-    return Relay(state, FeedHealth(), LocalHub(), NoStore(), clock=lambda: 0)
+    relay = Relay(state, FeedHealth(), LocalHub(), NoStore(), clock=lambda: 0)
+    relay.connection(True)
+    relay.handle(Frame(frames.ALIVE, RECEIVED, {}), RECEIVED)  # both products up: odds open lines
+    return relay
 
 
 def board(relay):
