@@ -6,11 +6,11 @@
 
 import {
   clock, competitors, duration, groupWords, KIND_WORDS, PRODUCTS, reasonWords, specText, sportName,
-  START, statusWords, timezoneLabel, withEntities,
+  START, statusWords, withEntities,
 } from "./words.js";
 import {
   $, board, CANCELLED_FIXTURE, CLOSED, el, FEED_GAP, lineKey, lineProducts, lineState, productUp,
-  setText, STARTUP_GRACE_MS, STOPPED, store, stored,
+  setText, STARTUP_GRACE_MS, STOPPED,
 } from "./state.js";
 import {
   addSportOption, applyFilter, applyFilters, dirtyEvents, holdBoard, order, paintExpanded, paintPin,
@@ -18,9 +18,11 @@ import {
 } from "./finding.js";
 import {
   betStop, flash, heldRecords, holdLog, insertLog, lineLeftStop, logBetStop, logOutage, openHistory,
-  paintLogWaiting, releaseLog, stopRecords, sweep, trackOutages, wakeAudio,
+  paintLogWaiting, releaseLog, stopRecords, sweep, trackOutages,
 } from "./alerts.js";
 import { paintAliveAges, paintBanner, paintOutageBanner } from "./banner.js";
+import { onKey } from "./keys.js";
+import { setUpControls } from "./prefs.js";
 
 const FLASH_MS = 2500; // off at the next clock tick after: 2.5 to 3.5 s
 const TINT_MS = 1000; // an odds move's tint: long enough to catch the eye, short enough to read
@@ -533,45 +535,6 @@ function applyHealth(health, outages) {
   paintBanner();
 }
 
-function stepEvent(step) {
-  const cards = [...$("events").querySelectorAll(".event:not([hidden])")];
-  if (!cards.length) return;
-  const current = document.activeElement && document.activeElement.closest(".event");
-  const at = cards.indexOf(current);
-  const next = cards[at < 0 ? (step > 0 ? 0 : cards.length - 1) : Math.min(cards.length - 1, Math.max(0, at + step))];
-  next.focus({ preventScroll: true });
-  next.scrollIntoView({ block: "nearest" });
-}
-
-function onKey(event) {
-  if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
-  const target = event.target;
-  if (target.closest("input, select, textarea, dialog")) {
-    if (event.key === "Escape" && target.id === "event-search") target.blur();
-    return;
-  }
-  if (event.key === "/") {
-    event.preventDefault();
-    $("event-search").focus();
-    $("event-search").select();
-  } else if (event.key === "j" || event.key === "k") {
-    event.preventDefault();
-    stepEvent(event.key === "j" ? 1 : -1);
-  } else if (event.key === "Enter" && target.classList.contains("event")) {
-    event.preventDefault();
-    const entry = board.events.get(target.dataset.eventId);
-    if (entry) toggleExpanded(entry);
-  }
-}
-
-const THEMES = ["auto", "dark", "light"];
-function applyTheme(theme) {
-  if (theme === "auto") delete document.documentElement.dataset.theme;
-  else document.documentElement.dataset.theme = theme;
-  setText($("theme"), `Theme: ${theme}`);
-  $("theme").dataset.value = theme;
-}
-
 // The cards on screen: the clock repaints only their stopped lines' counters.
 const onScreen = new Set();
 const observer = "IntersectionObserver" in window ? new IntersectionObserver((entries) => {
@@ -608,49 +571,7 @@ function tick() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  try {
-    for (const id of JSON.parse(stored("pinned", "[]"))) if (typeof id === "string") board.pinned.add(id);
-  } catch { /* a damaged entry: start with no pins */ }
-  $("timezone").textContent = timezoneLabel();
-  $("product-filter").addEventListener("change", applyFilters);
-  $("sport-filter").addEventListener("change", applyFilters);
-  $("event-search").addEventListener("input", applyFilters);
-  $("sort").value = stored("sort", "live") === "bet-stop" ? "bet-stop" : "live";
-  board.sort = $("sort").value;
-  $("sort").addEventListener("change", () => { board.sort = $("sort").value; store("sort", board.sort); order(); });
-  $("group-sport").checked = stored("group", "0") === "1";
-  $("group-sport").addEventListener("change", () => { store("group", $("group-sport").checked ? "1" : "0"); order(); });
-  $("dense").checked = stored("dense", "0") === "1";
-  $("events").classList.toggle("dense", $("dense").checked);
-  $("dense").addEventListener("change", () => {
-    $("events").classList.toggle("dense", $("dense").checked);
-    store("dense", $("dense").checked ? "1" : "0");
-    for (const entry of board.events.values()) paintExpanded(entry);
-  });
-  $("show-closed").addEventListener("change", (e) => document.body.classList.toggle("show-closed", e.target.checked));
-  $("sound").checked = stored("sound", "0") === "1";
-  $("sound").addEventListener("change", () => {
-    store("sound", $("sound").checked ? "1" : "0");
-    if ($("sound").checked) wakeAudio();
-  });
-  $("odds-moves").checked = stored("moves", "1") === "1";
-  board.moves = $("odds-moves").checked;
-  $("odds-moves").addEventListener("change", () => {
-    board.moves = $("odds-moves").checked;
-    store("moves", board.moves ? "1" : "0");
-  });
-  const theme = stored("theme", "auto");
-  applyTheme(THEMES.includes(theme) ? theme : "auto");
-  $("theme").addEventListener("click", () => {
-    const next = THEMES[(THEMES.indexOf($("theme").dataset.value) + 1) % THEMES.length];
-    store("theme", next);
-    applyTheme(next);
-  });
-  $("controls-toggle").addEventListener("click", () => {
-    const open = !$("bar").classList.contains("controls-open");
-    $("bar").classList.toggle("controls-open", open);
-    $("controls-toggle").setAttribute("aria-expanded", String(open));
-  });
+  setUpControls();
   const log = $("log");
   log.addEventListener("pointerenter", () => holdLog(true));
   log.addEventListener("pointerleave", () => holdLog(log.contains(document.activeElement)));
@@ -661,13 +582,6 @@ document.addEventListener("DOMContentLoaded", () => {
   column.addEventListener("pointerenter", () => holdBoard(true));
   column.addEventListener("pointerleave", () => holdBoard(false));
   $("sort-now").addEventListener("click", () => order());
-  $("log-hits-only").checked = stored("logHitsOnly", "0") === "1";
-  log.classList.toggle("hits-only", $("log-hits-only").checked);
-  $("log-hits-only").addEventListener("change", () => {
-    log.classList.toggle("hits-only", $("log-hits-only").checked);
-    store("logHitsOnly", $("log-hits-only").checked ? "1" : "0");
-    paintLogWaiting();
-  });
   document.addEventListener("keydown", onKey);
   setInterval(tick, 1000);
   paintBanner();
