@@ -8,6 +8,7 @@ from flask_sock import Sock
 
 from ops import metrics
 
+from . import board_modules
 from .hub import NUDGE_EVERY
 from .models import Unstorable
 from .stream import GUARD, UNGUARDED, BoardSocket, message_frame, text_frame
@@ -69,7 +70,13 @@ def stream(ws):
 @bp.get("/")
 def board():
     """The traders' market board; it fills itself from /ws."""
-    return render_template("board.html")
+    return render_template("board.html", modules=board_modules.page_modules())
+
+
+@bp.get(board_modules.RULE)
+def board_module(version, filename):
+    """One of the board's modules, at the version of the set its page was rendered with."""
+    return board_modules.send_module(version, filename)
 
 
 @bp.get("/feed/bet-stops")

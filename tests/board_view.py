@@ -1,4 +1,4 @@
-"""What a trader's board reads, rebuilt from the relay's messages as static/board.js builds it.
+"""What a trader's board reads, rebuilt from the relay's messages as static/board/ builds it.
 
 A board takes a snapshot, then every message in sequence order; a number missed and it is out of
 sync, when nothing on it reads bettable until a fresh snapshot. A line's own status comes from
@@ -9,7 +9,7 @@ its event is not cancelled.
 
 import json
 
-CANCELLED_FIXTURE = {"cancelled", "70", "90"}  # board.js: cancelled, abandoned
+CANCELLED_FIXTURE = {"cancelled", "70", "90"}  # static/board/state.js: cancelled, abandoned
 
 
 def line_key(line):

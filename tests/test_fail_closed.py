@@ -23,7 +23,7 @@ def now_ms():
 
 
 class Board:
-    """What a board shows: a snapshot, then each relay message in order, as static/board.js does."""
+    """What a board shows: a snapshot, then each relay message in order, as static/board/ does."""
 
     def __init__(self, runtime):
         self.runtime = runtime

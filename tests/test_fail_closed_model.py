@@ -4,7 +4,7 @@ Hypothesis plays histories of two events and three lines each (so that messages 
 against the real market rules and relay: odds changes in both shapes, BetStops of every form,
 settlements, cancels, fixture cancels, alives, the socket going down and up, restarts from the
 database, silences, our clock stepping. After every step, and every second of a silence, a board
-that followed the relay and one connecting now are read as static/board.js reads them; every line
+that followed the relay and one connecting now are read as static/board/ reads them; every line
 either shows as bettable must be one the oracle (tests/feed_oracle.py) allows.
 """
 

@@ -1,7 +1,7 @@
 """Histories in which a line the feed stopped read bettable on a board, each as a plain test.
 
 Each was found by tests/test_fail_closed_model.py and shrunk. Here it is played against the real
-market rules and relay (tests/feed_history.py), and two boards read the line as static/board.js
+market rules and relay (tests/feed_history.py), and two boards read the line as static/board/
 does: one that followed the relay all along and one connecting at the end. Where the rule lets the
 line read bettable before the step that stops it, the test checks that first, so that it shows
 what the step changed.

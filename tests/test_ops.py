@@ -28,7 +28,7 @@ PAGES = [
     ("GET", "/health"),
     ("GET", "/ready"),
     ("GET", "/metrics"),
-    ("GET", "/static/board.js"),
+    ("GET", "/static/board/main.js"),
     ("GET", "/no-such-page"),
     ("POST", "/wallet/get_balance"),
 ]
