@@ -65,7 +65,7 @@ def post_worker_init(worker):
 
     import gevent
 
-    import gevent_waits
+    from infra import gevent_waits
 
     gevent_waits.install()
     # A wait for a request's body is a wait on gevent's hub: its Timeout bounds it.

@@ -18,7 +18,7 @@ def init_app(app):
     )
     shared = None
     if app.config["REDIS_URL"]:
-        from feed.bus import redis_client  # the platform's TLS settings included
+        from infra.redis_client import redis_client  # the platform's TLS settings included
 
         config = app.config
         client = redis_client(

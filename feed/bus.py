@@ -22,10 +22,11 @@ step: a leader whose epoch is no longer the current one publishes nothing, whate
 import collections
 import contextlib
 import json
-import ssl
 import threading
 import time
 from typing import NamedTuple
+
+from infra.redis_client import redis_client
 
 MESSAGE, CHECKPOINT, HEARTBEAT = "m", "c", "h"
 LOG_LIMIT = 4000  # messages kept after a checkpoint, whatever happens to the leader's checkpoints
@@ -233,32 +234,6 @@ redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1
 """
 REPORT_TTL_S = 3  # consumers report every second: one silent for 3 s is gone from /feed/status
-
-
-def redis_client(url, verify=True, ca_certs="", timeout=5.0):
-    """A redis-py client that fails fast and never retries behind our back.
-
-    redis-py would otherwise reconnect and resubscribe silently, hiding the very gap the web
-    workers must see to resync; every reconnect here is ours, with backoff and jitter.
-    """
-    import redis
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    options = {
-        "socket_timeout": timeout,
-        "socket_connect_timeout": timeout,
-        "socket_keepalive": True,
-        "retry": Retry(NoBackoff(), 0),
-        "client_name": "dashboard",
-    }
-    if url.startswith("rediss://"):
-        if ca_certs:
-            options["ssl_ca_certs"] = ca_certs
-        if not verify:
-            # The platform's Redis presents a self-signed certificate: encrypted, not verified.
-            options |= {"ssl_cert_reqs": ssl.CERT_NONE, "ssl_check_hostname": False}
-    return redis.Redis.from_url(url, **options)
 
 
 class RedisBus:

@@ -27,7 +27,7 @@ import logging
 import threading
 import time
 
-from gevent_waits import cooperative, loop_turn
+from infra.gevent_waits import cooperative, loop_turn
 from ops import metrics
 
 log = logging.getLogger(__name__)

@@ -20,9 +20,11 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from database import Busy, db, run_in_transaction
+from database.fitting import Unstorable, fit
+from infra import gevent_waits
 
 from .market import CANCELLED, DEACTIVATED, SETTLED, STATUSES, SUSPENDED, Event, MarketLine, Outcome
-from .models import BetStopRecord, FeedEvent, FeedLine, Unstorable, fit
+from .models import BetStopRecord, FeedEvent, FeedLine
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +66,11 @@ def _stamp(ms):
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-# Where the store's writes to SQLite run: by default on the caller's thread. SQLite's calls are C
-# that never yields, so on a gevent worker each write and commit (tens of ms, an fsync) would
-# keep every board and callback of the worker waiting: the worker's set-up (gevent_waits)
-# makes this gevent's pool of native threads, where those calls let the worker's loop run.
+# Where the store's writes to SQLite run: on the caller's thread, or where the gevent worker's
+# set-up (infra.gevent_waits.native_threads) says. SQLite's calls are C that never yields, so on
+# a gevent worker each write and commit (tens of ms, an fsync) would keep every board and
+# callback of the worker waiting; on one of gevent's native threads they let its loop run.
 # PostgreSQL's waits already yield to the loop.
-sqlite_writes_run_on = None  # (function, *args) -> its result
 
 
 class FeedStore:
@@ -470,7 +471,7 @@ class FeedStore:
 
     def _write_transaction(self, part):
         """Write `part` in one transaction, off the worker's loop for SQLite where it can be."""
-        runner = sqlite_writes_run_on
+        runner = gevent_waits.native_threads
         if runner is None or db.engine.dialect.name != "sqlite":
             run_in_transaction(lambda connection: _write(connection, part))
             return

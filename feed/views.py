@@ -6,11 +6,11 @@ import ssl
 from flask import Blueprint, abort, current_app, render_template, request
 from flask_sock import Sock
 
+from database.fitting import Unstorable
 from ops import metrics
 
 from . import board_modules
 from .hub import NUDGE_EVERY
-from .models import Unstorable
 from .stream import GUARD, UNGUARDED, BoardSocket, message_frame, text_frame
 
 bp = Blueprint("feed", __name__)

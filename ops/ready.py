@@ -82,7 +82,7 @@ class Readiness:
         self.redis = Probe(check_redis)
         self.redis_client = None
         if app.config.get("REDIS_URL"):
-            from feed.bus import redis_client
+            from infra.redis_client import redis_client
 
             config = app.config
             self.redis_client = redis_client(

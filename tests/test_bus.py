@@ -15,8 +15,8 @@ from feed.bus import (
     Envelope,
     MemoryBus,
     RedisBus,
-    redis_client,
 )
+from infra.redis_client import redis_client
 from tests.redis_server import own_redis
 
 

@@ -12,9 +12,9 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-import gevent_waits
 from app import create_app
 from database import Busy, DriverStatement, UTCDateTime, db, run_in_transaction
+from infra import gevent_waits
 from tests.conftest import base_config
 from tests.servers import gunicorn, python_output
 from tests.wallet.calls import audit, cancel_bet_body, credits, deposit, place_bet_body
@@ -172,7 +172,7 @@ def test_the_app_leaves_psycopgs_wait_alone(postgres_database_url):
 def test_the_hub_wait_is_installed_only_where_gevent_has_patched(patch, installed):
     code = (
         ("from gevent import monkey; monkey.patch_all()\n" if patch else "")
-        + "import gevent_waits, psycopg.waiting\n"
+        + "import psycopg.waiting\nfrom infra import gevent_waits\n"
         + "gevent_waits.install()\n"
         + "print(psycopg.waiting.wait is gevent_waits.wait_on_gevent_hub)\n"
     )

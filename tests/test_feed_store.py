@@ -16,6 +16,7 @@ from database import db
 from feed import frames
 from feed.frames import Frame
 from feed.market import Applied
+from infra import gevent_waits
 from tests.conftest import base_config
 from tests.servers import python_output
 from tests.store_rows import line_json
@@ -509,7 +510,7 @@ def test_sqlite_writes_run_where_the_worker_says(runtime, database_url, monkeypa
     sa.event.listen(engine, "begin", begun)
     with ThreadPoolExecutor(1) as pool:
         monkeypatch.setattr(
-            feed.store, "sqlite_writes_run_on", lambda function: pool.submit(function).result()
+            gevent_waits, "native_threads", lambda function: pool.submit(function).result()
         )
         runtime.store.changed([line_json(market_id=n) for n in range(1, 4)], None)
         runtime.store.flush()
@@ -527,10 +528,10 @@ def test_the_gevent_worker_sends_sqlite_writes_to_native_threads():
     # As gunicorn.conf.py sets up a gevent worker: patched, then gevent_waits.install().
     code = (
         "from gevent import monkey; monkey.patch_all()\n"
-        "import gevent_waits, feed.store\n"
+        "from infra import gevent_waits\n"
         "native = monkey.get_original('_thread', 'get_ident')\n"
         "gevent_waits.install()\n"
-        "print(feed.store.sqlite_writes_run_on(native) != native())\n"
+        "print(gevent_waits.native_threads(native) != native())\n"
     )
     assert python_output(code).strip() == "True"
 

@@ -288,7 +288,7 @@ monkey.patch_all()
 import gevent
 
 import feed.hub
-import gevent_waits
+from infra import gevent_waits
 from feed.hub import GROUP_SIZE, LocalHub
 
 feed.hub.GIVE_WAY = float(sys.argv[3])
@@ -361,7 +361,7 @@ monkey.patch_all()
 
 import gevent
 
-import gevent_waits
+from infra import gevent_waits
 
 
 

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from database import Busy, run_in_transaction
-from gevent_waits import urgent
+from infra.gevent_waits import urgent
 from ops import metrics
 
 from . import ledger, logs, openapi, schemas

@@ -15,9 +15,9 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-import gevent_waits
 from app import create_app
 from database import db
+from infra import gevent_waits
 from tests.conftest import base_config
 from tests.servers import gunicorn
 from tests.wallet.calls import (

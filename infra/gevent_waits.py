@@ -9,6 +9,9 @@ import contextlib
 import sys
 import time
 
+# (function) -> its result, run on one of gevent's native threads: for the C calls that cannot
+# wait on the hub (SQLite's). None: not a gevent worker, call it here.
+native_threads = None
 _urgent = set()  # tokens of the work in progress that this process's fan-outs give way to
 _settled = None  # under gevent, the event the last of that work sets as it ends
 # Below this, giving way is not worth it: the loop's timers wake up to a millisecond late.
@@ -16,8 +19,8 @@ SHORTEST_WAY = 0.001
 
 
 def install():
-    """Make psycopg wait on gevent's hub and send the feed's SQLite writes to native threads, if
-    gevent has patched this process; else do nothing."""
+    """Make psycopg wait on gevent's hub and offer gevent's native threads (`native_threads`) for
+    SQLite's calls, if gevent has patched this process; else do nothing."""
     monkey = sys.modules.get("gevent.monkey")
     if monkey is None or not monkey.is_module_patched("select"):
         return
@@ -31,9 +34,8 @@ def install():
     # SQLite's calls cannot wait on the hub: the feed's writes go to gevent's native threads.
     import gevent
 
-    import feed.store
-
-    feed.store.sqlite_writes_run_on = lambda function: gevent.get_hub().threadpool.apply(function)
+    global native_threads
+    native_threads = lambda function: gevent.get_hub().threadpool.apply(function)  # noqa: E731
 
 
 @contextlib.contextmanager
