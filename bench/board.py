@@ -26,7 +26,7 @@ import time
 from datetime import UTC, datetime
 
 from bench.load import percentile
-from feed import frames
+from feed.upstream import frames
 from tests.board_page import CHROMIUM, FLAGS, listening
 from tests.servers import ROOT, gunicorn
 from tests.upstream import free_port, wait_until

@@ -39,8 +39,8 @@ from bench import crowd
 from bench.load import percentile
 from bench.relay import cpu_seconds, rss_kb, serving_pids
 from bench.wallet import POSTGRES, free_port, fresh_postgres
-from feed import frames
-from feed.simulator import answer_commands
+from feed.upstream import frames
+from feed.upstream.simulator import answer_commands
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKETS = [(1, ""), (18, "total=2.5"), (16, "hcp=-0.5"), (29, ""), (60, "")] + [
@@ -413,10 +413,10 @@ class NoStore:
 
 def snapshot_costs(lines, repeats=5):
     """In this process: a relay with `lines` lines, and what its snapshots cost (ms)."""
-    from feed.descriptions import MarketDescriptions
-    from feed.health import FeedHealth
-    from feed.hub import LocalHub
-    from feed.market import MarketState
+    from feed.board.hub import LocalHub
+    from feed.market.descriptions import MarketDescriptions
+    from feed.market.health import FeedHealth
+    from feed.market.rules import MarketState
     from feed.relay import Relay
 
     relay = Relay(

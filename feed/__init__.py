@@ -1,131 +1,17 @@
-"""The upstream odds feed: its client, the market state, and the relay to the browsers."""
+"""The upstream odds feed, in the order a message goes: upstream/ (bytes to frames), market/
+(frames to applied changes), relay.py (numbered messages), store/ (the tables), bus/ (between
+processes), board/ (to every board's socket); runtime.py says which shape this process runs."""
 
-import logging
-import os
-import threading
-
-from .bus import RedisBus
-from .cli import bp as cli_bp
-from .consumer import Consumer
-from .hub import LocalHub
-from .mirror import Mirror, link_down_health
-from .store import FeedStore
-from .stream import BOARD_SOCKET_OPTIONS
-from .views import bp, sock
-
-log = logging.getLogger(__name__)
-
-
-class FeedRuntime:
-    """The feed's parts for one app, in one of two shapes.
-
-    Without REDIS_URL (embedded): this process consumes the upstream and fans out to its boards.
-    With REDIS_URL (deployed): web workers follow the bus (`Mirror`) and fan out; the consumer runs
-    in the `feed` process (`flask feed consume`), which builds its own `Consumer`.
-    """
-
-    def __init__(self, app):
-        self.config = app.config
-        self.hub = LocalHub(backlog_bytes=app.config["BOARD_BACKLOG_BYTES"])
-        self.consumer = None
-        self.mirror = None
-        if app.config["REDIS_URL"]:
-            self.bus = RedisBus.from_config(app.config)
-            self.mirror = Mirror(self.bus, self.hub)
-            self.store = FeedStore(app)  # the BetStop log endpoint reads the shared database
-        else:
-            self.bus = None
-            self.consumer = Consumer(app, hub=self.hub)
-            self.store = self.consumer.store
-        self.started = False
-        self.stopping, self.stopped = threading.Lock(), False
-
-    @property
-    def board(self):
-        """What a board socket reads: snapshot() and subscribe(after)."""
-        return self.consumer or self.mirror
-
-    def __getattr__(self, name):
-        # The embedded consumer's parts (relay, state, health, client, clock, ...) as the tests
-        # and the gunicorn hook know them.
-        consumer = self.__dict__.get("consumer")
-        if consumer is None:
-            raise AttributeError(name)
-        return getattr(consumer, name)
-
-    def start(self):
-        """Consume (embedded) or follow the feed process (deployed)."""
-        if self.started or not self.config["FEED_ENABLED"]:
-            return
-        self.started = True
-        (self.consumer or self.mirror).start()
-
-    def stop(self):
-        """Disconnect, close every board socket (1001) and write what is pending; once. A second
-        caller (the worker's exit, while SIGTERM's stop is under way) waits for the first."""
-        with self.stopping:
-            if self.stopped:
-                return
-            self.hub.close()
-            if self.mirror is not None:
-                self.mirror.stop()
-            if self.consumer is not None:
-                self.consumer.stop()
-            self.stopped = True
-
-    def status(self):
-        """This process's role, its link to the bus, its boards and its lag."""
-        return self._status() | {"pid": os.getpid(), "hub_writes": self.hub.written_for}
-
-    def vitals(self):
-        """What /metrics shows of the feed: each product's health, the database writer's backlog
-        and, deployed, the consumer's own metrics (its text, or "" when it cannot be heard)."""
-        if self.mirror is None:
-            products = self.consumer.health_report()["products"]
-            return {"products": products, "store": self.store.status(), "metrics": None}
-        leader = self._leader(self._consumers()) if self.mirror.link == "up" else None
-        if leader is None:  # nothing heard from a consumer: its products read down
-            return {"products": link_down_health()["products"], "store": None, "metrics": ""}
-        return {
-            "products": (leader.get("health") or {}).get("products", {}),
-            "store": leader.get("store"),
-            "metrics": leader.get("metrics") or "",
-        }
-
-    def _consumers(self):
-        try:
-            return self.bus.reports()
-        except Exception:  # the link is down: the mirror's status says so
-            return []
-
-    @staticmethod
-    def _leader(consumers):
-        leaders = [c for c in consumers if c.get("role") == "leader"]
-        return max(leaders, key=lambda c: c.get("epoch") or 0, default=None)
-
-    def _status(self):
-        if self.mirror is not None:
-            status = self.mirror.status()
-            consumers = self._consumers()
-            leader = self._leader(consumers)
-            if leader is not None:
-                status |= (leader.get("health") or {}) | {"counts": leader.get("counts")}
-                status |= {"names": leader.get("names")}
-            # Their metrics are for /metrics, not for a person reading this.
-            consumers = [{k: v for k, v in c.items() if k != "metrics"} for c in consumers]
-            return status | {"consumers": consumers}
-        return (
-            self.consumer.health_report()
-            | self.consumer.status()
-            | {"counts": dict(self.consumer.relay.counts)}
-            | {"names": self.consumer.state.descriptions.report()}
-        )
+from feed.board.stream import BOARD_SOCKET_OPTIONS
+from feed.board.views import bp, sock
+from feed.cli import bp as cli_bp
+from feed.runtime import FeedRuntime
 
 
 def init_app(app):
     """Attach the feed's runtime, its websocket and endpoints, and `flask feed ...`."""
     # No reading thread for simple-websocket: a second writer, and a reader that never yields;
-    # feed/stream.py reads each board and its handler alone writes (pings, pongs, closes).
+    # feed/board/stream.py reads each board and its handler alone writes (pings, pongs, closes).
     app.config.setdefault("SOCK_SERVER_OPTIONS", BOARD_SOCKET_OPTIONS)
     app.extensions["feed"] = FeedRuntime(app)
     app.register_blueprint(bp)

@@ -13,10 +13,10 @@ import click
 import websocket
 from flask import Blueprint, current_app
 
-from . import simulator
-from .bus import BusError, RedisBus
-from .client import feed_url
-from .consumer import Consumer
+from feed.bus.transport import BusError, RedisBus
+from feed.consumer import Consumer
+from feed.upstream import simulator
+from feed.upstream.client import feed_url
 
 bp = Blueprint("feed_cli", __name__, cli_group="feed")
 log = logging.getLogger(__name__)

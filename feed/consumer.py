@@ -22,16 +22,15 @@ import socket
 import threading
 import time
 
+from feed.bus.transport import BusError
+from feed.market.descriptions import MarketDescriptions
+from feed.market.health import FeedHealth
+from feed.market.retention import Retention
+from feed.market.rules import MarketState
+from feed.relay import Relay
+from feed.store.write_behind import FeedStore
+from feed.upstream.client import UpstreamClient, backoff_delay
 from ops import metrics
-
-from .bus import BusError
-from .client import UpstreamClient, backoff_delay
-from .descriptions import MarketDescriptions
-from .health import FeedHealth
-from .market import MarketState
-from .relay import Relay
-from .retention import Retention
-from .store import FeedStore
 
 log = logging.getLogger(__name__)
 

@@ -8,13 +8,12 @@ import math
 import threading
 from logging import INFO, WARNING
 
+from feed.board.snapshot import BoardSnapshot
+from feed.market.health import Outages
+from feed.market.rules import ACTIVE, SUSPENDED, ApplyFailed, MessageError
+from feed.upstream import frames
+from feed.upstream.frames import FrameError
 from ops import metrics
-
-from . import frames
-from .frames import FrameError
-from .health import Outages
-from .market import ACTIVE, SUSPENDED, ApplyFailed, MessageError
-from .snapshot import BoardSnapshot
 
 log = logging.getLogger(__name__)
 

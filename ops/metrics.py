@@ -162,7 +162,7 @@ def frame_cmd_label(cmd):
 @functools.cache
 def _frame_cmd_names():
     # Imported at the first frame, not at load: ops is plumbing every feature imports.
-    from feed import frames
+    from feed.upstream import frames
 
     return {getattr(frames, name): name.lower() for name in FRAME_CMDS}
 

@@ -12,8 +12,8 @@ import json
 
 from database import db
 from feed.consumer import Term
-from feed.models import BetStopRecord, FeedEvent, FeedLine
-from feed.store import FeedStore
+from feed.store.models import BetStopRecord, FeedEvent, FeedLine
+from feed.store.write_behind import FeedStore
 from tests.board_view import BoardView
 from tests.feed_oracle import Oracle, line_key, stamp_ms
 

@@ -34,7 +34,9 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DESCRIPTIONS = Path(__file__).resolve().parent.parent / "feed" / "market_descriptions.json"
+DESCRIPTIONS = (
+    Path(__file__).resolve().parent.parent / "feed" / "market" / "market_descriptions.json"
+)
 
 ALIVE, FIXTURE_CHANGE, ODDS_CHANGE, BET_STOP = 10000, 10010, 10020, 10030
 BET_SETTLEMENT, BET_CANCEL = 10040, 10050

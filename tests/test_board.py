@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from feed import frames
+from feed.upstream import frames
 from tests.board_page import GREY, feed_odds, shot
 from tests.servers import gunicorn
 from tests.upstream import wait_until
@@ -268,7 +268,7 @@ def test_a_message_during_a_big_first_render_is_not_undone_by_the_snapshot(
 
 def test_relay_link_down_shows_every_line_suspended_with_its_reason(browser, sqlite_database_url):
     # The socket is played by the test: a web worker that lost Redis sends exactly this.
-    from feed.mirror import dumps, link_down_health
+    from feed.bus.mirror import dumps, link_down_health
 
     snapshot = big_snapshot(events=3, lines=2)
     sockets = []

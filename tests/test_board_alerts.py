@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from feed import frames
+from feed.upstream import frames
 from tests.board_page import (
     GREY,
     HEALTHY,

@@ -14,7 +14,7 @@ import pytest
 
 from app import create_app
 from database import db
-from feed import board_modules
+from feed.board import modules as board_modules
 from tests.conftest import base_config
 from tests.servers import ROOT
 

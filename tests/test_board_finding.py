@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from feed import frames
+from feed.upstream import frames
 from tests.board_page import (
     PlayedSocket,
     busy_board,

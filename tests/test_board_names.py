@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from feed import frames
+from feed.upstream import frames
 from tests.board_page import (
     PlayedSocket,
     event,

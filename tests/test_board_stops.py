@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from feed import frames
+from feed.upstream import frames
 from tests.board_page import GREY, feed_odds, new_page, now_ms, page_server, shot
 from tests.servers import gunicorn
 from tests.upstream import wait_until

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from feed import frames
+from feed.upstream import frames
 from tests.board_page import (
     PlayedSocket,
     event,

@@ -7,7 +7,7 @@ import time
 import pytest
 import redis
 
-from feed.bus import (
+from feed.bus.transport import (
     CHECKPOINT,
     HEARTBEAT,
     MESSAGE,

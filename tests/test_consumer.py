@@ -5,12 +5,12 @@ import threading
 import pytest
 
 import feed.consumer
-from feed import frames
-from feed.bus import CHECKPOINT, MESSAGE, MemoryBus
+from feed.bus.transport import CHECKPOINT, MESSAGE, MemoryBus
 from feed.consumer import BusOutlet
-from feed.descriptions import MarketDescriptions
-from feed.market import MarketState
+from feed.market.descriptions import MarketDescriptions
+from feed.market.rules import MarketState
 from feed.relay import FEED_GAP
+from feed.upstream import frames
 from tests.upstream import wait_until
 
 

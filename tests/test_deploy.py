@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 import websocket
 
-from feed import frames
+from feed.upstream import frames
 from tests.redis_server import own_redis
 from tests.servers import ROOT, feed_process, web_dyno
 from tests.upstream import free_port, wait_until

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from feed.descriptions import MAX_TRACKED, MarketDescriptions
+from feed.market.descriptions import MAX_TRACKED, MarketDescriptions
 
 SHIPPED = MarketDescriptions.load()
 

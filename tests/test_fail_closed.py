@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from feed import frames
-from feed.market import CLOCK_SKEW_MS
+from feed.market.rules import CLOCK_SKEW_MS
 from feed.relay import FEED_GAP
+from feed.upstream import frames
 
 EVENT = "sr:match:4242"
 LIVE, PREMATCH = 1, 3

@@ -11,8 +11,8 @@ import time
 import pytest
 import websocket
 
-from feed import frames
-from feed.market import Applied
+from feed.market.rules import Applied
+from feed.upstream import frames
 from tests.servers import ROOT
 from tests.upstream import free_port, wait_until
 
@@ -166,7 +166,7 @@ def reporting(redis_bus_url):
 
     import redis
 
-    from feed.bus import RedisBus
+    from feed.bus.transport import RedisBus
 
     url, prefix = redis_bus_url
     client = redis.Redis.from_url(url)

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from feed import frames
-from feed.client import BACKOFF_BASE_S, UpstreamClient
+from feed.upstream import frames
+from feed.upstream.client import BACKOFF_BASE_S, UpstreamClient
 from tests.upstream import Upstream, wait_until
 
 EVENT = "sr:match:7"

@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 import websocket
 
-from feed import frames
+from feed.upstream import frames
 from tests.servers import gunicorn, web_dyno
 from tests.upstream import wait_until
 

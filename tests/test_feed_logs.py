@@ -5,12 +5,12 @@ import threading
 
 import pytest
 
-from feed import frames
-from feed.client import UpstreamClient
-from feed.descriptions import MarketDescriptions
-from feed.health import FeedHealth
-from feed.market import MarketState
+from feed.market.descriptions import MarketDescriptions
+from feed.market.health import FeedHealth
+from feed.market.rules import MarketState
 from feed.relay import Relay
+from feed.upstream import frames
+from feed.upstream.client import UpstreamClient
 
 
 class Quiet:

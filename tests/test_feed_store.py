@@ -10,12 +10,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
-import feed.store
+import feed.store.write_behind
 from app import create_app
 from database import db
-from feed import frames
-from feed.frames import Frame
-from feed.market import Applied
+from feed.market.rules import Applied
+from feed.upstream import frames
+from feed.upstream.frames import Frame
 from infra import gevent_waits
 from tests.conftest import base_config
 from tests.servers import python_output
@@ -71,7 +71,7 @@ def test_bet_stop_reaches_browsers_while_the_database_is_down_and_is_logged_afte
         raise OperationalError("INSERT", {}, Exception("connection refused"))
 
     with runtime.hub.subscribe() as browser:
-        monkeypatch.setattr(feed.store, "run_in_transaction", database_down)
+        monkeypatch.setattr(feed.store.write_behind, "run_in_transaction", database_down)
         runtime.relay.handle(ODDS, 1000)
         runtime.relay.handle(STOP, 1001)
         with pytest.raises(OperationalError):
@@ -224,7 +224,7 @@ def test_every_value_is_made_to_fit_its_column_before_it_is_queued(runtime, clie
 
 def test_a_row_the_database_still_refuses_is_set_aside_alone(runtime, monkeypatch, caplog):
     # As if a value got past the bounds: the write fails, and only that row is left out.
-    monkeypatch.setattr(feed.store, "fit", lambda model, row, keys: row)
+    monkeypatch.setattr(feed.store.write_behind, "fit", lambda model, row, keys: row)
     lines = [line_json(market_id=n) for n in range(1, 100)]
     lines[57]["updated_at"] = 10**20
     runtime.store.changed(lines, None)
@@ -254,7 +254,7 @@ def test_a_large_backlog_is_written_a_bounded_number_of_rows_at_a_time(runtime, 
     # written when a later one fails (or the worker is killed during the write).
     runtime.store.rows_per_write = 1000
     runtime.store.changed([line_json(market_id=n) for n in range(5000)], None)
-    real = feed.store.run_in_transaction
+    real = feed.store.write_behind.run_in_transaction
     calls = []
 
     def third_fails(work):
@@ -266,7 +266,7 @@ def test_a_large_backlog_is_written_a_bounded_number_of_rows_at_a_time(runtime, 
 
     failed = []
 
-    monkeypatch.setattr(feed.store, "run_in_transaction", third_fails)
+    monkeypatch.setattr(feed.store.write_behind, "run_in_transaction", third_fails)
     with pytest.raises(OperationalError):
         runtime.store.flush()
     assert len(calls) == 3
@@ -280,7 +280,7 @@ def test_a_large_backlog_is_written_a_bounded_number_of_rows_at_a_time(runtime, 
 
 def test_bet_stops_waiting_for_the_database_are_bounded(runtime, monkeypatch):
     runtime.store.backlog = 20
-    monkeypatch.setattr(feed.store, "run_in_transaction", database_down)
+    monkeypatch.setattr(feed.store.write_behind, "run_in_transaction", database_down)
     for number in range(50):
         stop = Frame(frames.BET_STOP, number, {"event_id": f"sr:match:{number}", "timestamp": 1})
         runtime.relay.handle(stop, 1000 + number)
@@ -303,7 +303,7 @@ def test_a_database_outage_logs_one_line_when_it_goes_and_one_when_it_is_back(
         failures.append(work)
         database_down(work)
 
-    monkeypatch.setattr(feed.store, "run_in_transaction", failing)
+    monkeypatch.setattr(feed.store.write_behind, "run_in_transaction", failing)
     started.relay.handle(ODDS, 1000)
     started.relay.handle(STOP, 1001)
     wait_until(lambda: len(failures) >= 5, timeout=30, what="five failed writes")
@@ -404,11 +404,13 @@ def old_and_new_rows(store):
 
 def test_prune_deletes_what_is_older_than_the_retention_and_nothing_else(runtime, monkeypatch):
     old_and_new_rows(runtime.store)
-    monkeypatch.setattr(feed.store, "PRUNE_BATCH", 2)
+    monkeypatch.setattr(feed.store.write_behind, "PRUNE_BATCH", 2)
     transactions = []
-    real = feed.store.run_in_transaction
+    real = feed.store.write_behind.run_in_transaction
     monkeypatch.setattr(
-        feed.store, "run_in_transaction", lambda work: transactions.append(work) or real(work)
+        feed.store.write_behind,
+        "run_in_transaction",
+        lambda work: transactions.append(work) or real(work),
     )
     deleted = runtime.store.prune()
     assert deleted == {"bet_stops": 3, "lines": 1, "events": 1}
@@ -420,7 +422,9 @@ def test_prune_deletes_what_is_older_than_the_retention_and_nothing_else(runtime
 
 
 def test_the_feeds_own_loop_prunes(database_url, monkeypatch):
-    monkeypatch.setattr(feed.store, "PRUNE_FIRST_MS", 0)  # not a minute after the start
+    monkeypatch.setattr(
+        feed.store.write_behind, "PRUNE_FIRST_MS", 0
+    )  # not a minute after the start
     config = {"FEED_ENABLED": True, "FEED_URL": "", "FEED_FLUSH_SECONDS": 0.05}
     app = create_app(base_config(database_url) | config)
     runtime = app.extensions["feed"]
@@ -543,7 +547,7 @@ def test_a_write_that_never_ends_reads_stalled_not_up(runtime, monkeypatch):
         release.wait(10)
         raise OperationalError("INSERT", {}, Exception("server closed the connection"))
 
-    monkeypatch.setattr(feed.store, "run_in_transaction", hanging)
+    monkeypatch.setattr(feed.store.write_behind, "run_in_transaction", hanging)
     runtime.store.changed([line_json()], None)
     writer = threading.Thread(target=runtime.store.write)
     writer.start()

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from feed import fields, frames
-from feed.health import FeedHealth
+from feed.market.health import FeedHealth
+from feed.upstream import fields, frames
 
 NOW = 1_000_000
 

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feed import frames
-from feed.frames import Frame, FrameError, decode
+from feed.upstream import frames
+from feed.upstream.frames import Frame, FrameError, decode
 
 
 def test_text_frame_decodes_as_the_seed_shows():

@@ -16,8 +16,8 @@ import websocket
 from accounts.gate import EPOCHS_FRESH_S
 from app import create_app
 from database import db
-from feed import frames
-from feed.hub import NUDGE_EVERY
+from feed.board.hub import NUDGE_EVERY
+from feed.upstream import frames
 from tests.conftest import base_config
 from tests.servers import ROOT, gunicorn
 

@@ -1,6 +1,6 @@
 import pytest
 
-from feed.health import FeedHealth, Outages
+from feed.market.health import FeedHealth, Outages
 
 
 def healthy(now=1_000_000):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import websocket
 
-from feed import frames
+from feed.upstream import frames
 from tests.servers import gunicorn
 from tests.upstream import wait_until
 

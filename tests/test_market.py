@@ -7,16 +7,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feed import frames
-from feed.descriptions import MarketDescriptions
-from feed.frames import BET_CANCEL, BET_SETTLEMENT, BET_STOP, FIXTURE_CHANGE, ODDS_CHANGE, Frame
-from feed.market import (
+from feed.market.descriptions import MarketDescriptions
+from feed.market.rules import (
     MarketLine,
     MarketState,
     MessageError,
     Outcome,
     bet_stop_status,
     normalise_specifiers,
+)
+from feed.upstream import frames
+from feed.upstream.frames import (
+    BET_CANCEL,
+    BET_SETTLEMENT,
+    BET_STOP,
+    FIXTURE_CHANGE,
+    ODDS_CHANGE,
+    Frame,
 )
 
 EVENT = "sr:match:1"

@@ -13,9 +13,9 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feed import frames
-from feed.descriptions import MarketDescriptions
-from feed.market import MarketLine, MarketState
+from feed.market.descriptions import MarketDescriptions
+from feed.market.rules import MarketLine, MarketState
+from feed.upstream import frames
 
 EVENTS = ["sr:match:1", "sr:match:2"]
 DESCRIPTIONS = MarketDescriptions(

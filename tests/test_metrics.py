@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 import wallet.views
 from app import create_app
 from database import db
-from feed import frames
+from feed.upstream import frames
 from tests.conftest import base_config
 from tests.servers import feed_process, gunicorn, raw_board, wait_answering, web_dyno
 from tests.store_rows import line_json
@@ -180,8 +180,9 @@ def test_feed_up_reads_each_products_health_at_the_scrape(app, client):
     samples = scrape_client(client)
     assert value(samples, "dashboard_feed_up", product="1") == 0  # never connected
     runtime.health.socket(True)
-    now = runtime.clock()
-    runtime.health.alive({"now_alive_time": now // 1000, "offset_time": 0}, now)
+    now = runtime.consumer.clock()
+    alive = {"now_alive_time": now // 1000, "offset_time": 0}
+    runtime.health.alive(alive, now, runtime.relay.elapsed())
     samples = scrape_client(client)
     assert value(samples, "dashboard_feed_up", product="1") == 1
     assert value(samples, "dashboard_feed_up", product="3") == 1

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from feed.bus import MESSAGE, Envelope, MemoryBus
-from feed.hub import LocalHub
-from feed.mirror import LINK_DOWN, Mirror
+from feed.board.hub import LocalHub
+from feed.bus.mirror import LINK_DOWN, Mirror
+from feed.bus.transport import MESSAGE, Envelope, MemoryBus
 from tests.upstream import wait_until
 
 

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from feed.names import TemplateError, fill, number_text, ordinal, parse_specifiers, signed
+from feed.market.names import TemplateError, fill, number_text, ordinal, parse_specifiers, signed
 
 
 @pytest.mark.parametrize(

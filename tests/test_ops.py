@@ -97,7 +97,7 @@ def test_an_unexpected_error_answers_json_without_a_traceback(database_url, monk
 
 
 def test_an_unexpected_error_on_a_page_shows_a_plain_page(database_url, monkeypatch, dispose):
-    import feed.views
+    import feed.board.views
 
     app = make_app(database_url, TESTING=False)
     dispose(app)
@@ -105,7 +105,7 @@ def test_an_unexpected_error_on_a_page_shows_a_plain_page(database_url, monkeypa
     def broken(*_args, **_kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(feed.views, "render_template", broken)
+    monkeypatch.setattr(feed.board.views, "render_template", broken)
     answer = app.test_client().get("/")
     assert answer.status_code == 500 and "500 Internal Server Error" in answer.text
     assert "Traceback" not in answer.text and "secret internals" not in answer.text
@@ -376,7 +376,7 @@ def test_metrics_add_up_every_gunicorn_worker(sqlite_database_url, tmp_path):
 def test_log_lines_start_with_a_utc_timestamp(sqlite_database_url, capsys, dispose):
     dispose(make_app(sqlite_database_url, LOG_FORMAT="text"))
     capsys.readouterr()
-    logging.getLogger("feed.client").warning("live odds down: no alive for 20 s")
+    logging.getLogger("feed.upstream.client").warning("live odds down: no alive for 20 s")
     line = capsys.readouterr().err.strip()
     assert re.fullmatch(
         r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z WARNING feed\.client: live odds down: "

@@ -10,14 +10,14 @@ import urllib.request
 import pytest
 import websocket
 
-import feed.hub
+import feed.board.hub
 from database import db
-from feed import frames
-from feed.descriptions import MarketDescriptions
-from feed.health import FeedHealth
-from feed.hub import GROUP_SIZE, LocalHub
-from feed.market import MarketLine, MarketState, Outcome
+from feed.board.hub import GROUP_SIZE, LocalHub
+from feed.market.descriptions import MarketDescriptions
+from feed.market.health import FeedHealth
+from feed.market.rules import MarketLine, MarketState, Outcome
 from feed.relay import Relay
+from feed.upstream import frames
 from tests.servers import gunicorn, python_output, raw_board
 from tests.upstream import wait_until
 
@@ -77,7 +77,7 @@ def test_take_waits_for_a_publish_a_nudge_or_a_close():
 
 
 def test_the_hub_wakes_idle_handlers_by_itself(monkeypatch):
-    monkeypatch.setattr(feed.hub, "NUDGE_EVERY", 0.1)
+    monkeypatch.setattr(feed.board.hub, "NUDGE_EVERY", 0.1)
     hub = LocalHub()
     with hub.subscribe() as browser:
         woken = threading.Event()
@@ -92,8 +92,8 @@ def test_the_hub_keeps_waking_boards_when_its_own_bookkeeping_fails(monkeypatch,
     def broken(behind):
         raise OSError("metrics directory gone")
 
-    monkeypatch.setattr(feed.hub, "NUDGE_EVERY", 0.05)
-    monkeypatch.setattr(feed.hub.metrics, "relay_backlog", broken)
+    monkeypatch.setattr(feed.board.hub, "NUDGE_EVERY", 0.05)
+    monkeypatch.setattr(feed.board.hub.metrics, "relay_backlog", broken)
     hub = LocalHub()
     with hub.subscribe() as browser:
         time.sleep(0.3)  # the waker has nudged, and failed, several times
@@ -135,7 +135,7 @@ import socket
 
 import gevent
 
-from feed.hub import GROUP_SIZE, LocalHub
+from feed.board.hub import GROUP_SIZE, LocalHub
 
 hub = LocalHub()
 order = []
@@ -183,7 +183,7 @@ monkey.patch_all()
 
 import gevent
 
-from feed.hub import GROUP_SIZE, LocalHub
+from feed.board.hub import GROUP_SIZE, LocalHub
 
 hub = LocalHub()
 order, written, takes = [], [], []
@@ -287,11 +287,11 @@ monkey.patch_all()
 
 import gevent
 
-import feed.hub
+import feed.board.hub
 from infra import gevent_waits
-from feed.hub import GROUP_SIZE, LocalHub
+from feed.board.hub import GROUP_SIZE, LocalHub
 
-feed.hub.GIVE_WAY = float(sys.argv[3])
+feed.board.hub.GIVE_WAY = float(sys.argv[3])
 
 hub = LocalHub()
 order, received = [], []

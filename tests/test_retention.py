@@ -4,15 +4,15 @@ import json
 
 import pytest
 
-import feed.retention
-from feed import frames
-from feed.descriptions import MarketDescriptions
-from feed.frames import Frame
-from feed.health import FeedHealth
-from feed.hub import LocalHub
-from feed.market import MarketState
+import feed.market.retention
+from feed.board.hub import LocalHub
+from feed.market.descriptions import MarketDescriptions
+from feed.market.health import FeedHealth
+from feed.market.retention import IDLE_EVENT_MS, MEMORY_KEPT_MS, Retention
+from feed.market.rules import MarketState
 from feed.relay import Relay
-from feed.retention import IDLE_EVENT_MS, MEMORY_KEPT_MS, Retention
+from feed.upstream import frames
+from feed.upstream.frames import Frame
 
 GRACE = 60_000
 RECEIVED = 10_000  # when the relay got each message: after every stamp sent here
@@ -176,7 +176,7 @@ def test_a_fixture_that_never_gets_odds_goes_once_its_start_is_past_or_after_a_d
 
 
 def test_fixtures_alone_cannot_grow_the_board_past_a_bound(relay, monkeypatch):
-    monkeypatch.setattr(feed.retention, "MAX_IDLE_EVENTS", 3)
+    monkeypatch.setattr(feed.market.retention, "MAX_IDLE_EVENTS", 3)
     retention = Retention(GRACE)
     for number in range(5):
         relay.handle(fixture(f"f{number}"), RECEIVED)

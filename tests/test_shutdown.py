@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 import sqlalchemy as sa
 
-from feed import frames
+from feed.upstream import frames
 from tests.board_page import feed_odds, now_ms
 from tests.servers import web_dyno
 from tests.upstream import wait_until

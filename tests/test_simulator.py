@@ -8,10 +8,10 @@ import collections
 
 import pytest
 
-from feed import frames
-from feed.descriptions import MarketDescriptions
-from feed.market import MarketState
-from feed.simulator import Simulator
+from feed.market.descriptions import MarketDescriptions
+from feed.market.rules import MarketState
+from feed.upstream import frames
+from feed.upstream.simulator import Simulator
 
 SECONDS = 240  # of simulated time
 RATE = 20  # steps a second, as `flask feed simulate` takes by default

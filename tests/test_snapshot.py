@@ -3,9 +3,9 @@
 import json
 import random
 
-from feed.frames import Frame
-from feed.retention import Retention
-from feed.simulator import Simulator
+from feed.market.retention import Retention
+from feed.upstream.frames import Frame
+from feed.upstream.simulator import Simulator
 from tests.test_retention import odds, relay, settle
 
 __all__ = ["relay"]  # the fixture

@@ -87,7 +87,7 @@ def test_the_relay_reaches_the_boards_when_the_database_is_away_at_the_start(
 
     import websocket
 
-    from feed import frames
+    from feed.upstream import frames
 
     settings = {"FEED_URL": upstream.url, "DATABASE_CONNECT_TIMEOUT": "1"}
     started = time.monotonic()

@@ -13,8 +13,7 @@ import pytest
 import websocket
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
-from feed import frames
-from feed.stream import (
+from feed.board.stream import (
     FRAME_COST,
     INPUT_ALLOWANCE,
     UNGUARDED,
@@ -25,6 +24,7 @@ from feed.stream import (
     message_frame,
     text_frame,
 )
+from feed.upstream import frames
 from tests.servers import gunicorn
 from tests.test_relay import big_board, boards, receive_snapshot
 from tests.upstream import wait_until

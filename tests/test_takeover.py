@@ -6,10 +6,10 @@ import pytest
 
 from app import create_app
 from database import db
-from feed.bus import MemoryBus
+from feed.bus.transport import MemoryBus
 from feed.consumer import Consumer
-from feed.models import FeedLine
 from feed.relay import FEED_GAP
+from feed.store.models import FeedLine
 from tests.conftest import base_config
 from tests.upstream import wait_until
 

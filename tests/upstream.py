@@ -7,7 +7,7 @@ import time
 
 from websockets.sync.server import serve
 
-from feed import frames
+from feed.upstream import frames
 
 
 def free_port():

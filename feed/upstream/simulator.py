@@ -40,8 +40,8 @@ from dataclasses import dataclass
 
 from websockets.asyncio.server import broadcast, serve
 
-from . import frames
-from .descriptions import MarketDescriptions
+from feed.market.descriptions import MarketDescriptions
+from feed.upstream import frames
 
 log = logging.getLogger(__name__)
 

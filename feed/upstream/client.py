@@ -20,7 +20,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import websocket
 
-from . import frames
+from feed.upstream import frames
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from xml.etree import ElementTree
 
-from . import names
+from feed.market import names
 
 SHIPPED = Path(__file__).with_name("market_descriptions.json")
 MAX_FILE_BYTES = 32 * 1024 * 1024  # Sportradar's whole markets.xml is a few MB

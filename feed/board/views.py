@@ -7,11 +7,10 @@ from flask import Blueprint, abort, current_app, render_template, request
 from flask_sock import Sock
 
 from database.fitting import Unstorable
+from feed.board import modules as board_modules
+from feed.board.hub import NUDGE_EVERY
+from feed.board.stream import GUARD, UNGUARDED, BoardSocket, message_frame, text_frame
 from ops import metrics
-
-from . import board_modules
-from .hub import NUDGE_EVERY
-from .stream import GUARD, UNGUARDED, BoardSocket, message_frame, text_frame
 
 bp = Blueprint("feed", __name__)
 sock = Sock()

@@ -21,10 +21,18 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from database import Busy, db, run_in_transaction
 from database.fitting import Unstorable, fit
+from feed.market.rules import (
+    CANCELLED,
+    DEACTIVATED,
+    SETTLED,
+    STATUSES,
+    SUSPENDED,
+    Event,
+    MarketLine,
+    Outcome,
+)
+from feed.store.models import BetStopRecord, FeedEvent, FeedLine
 from infra import gevent_waits
-
-from .market import CANCELLED, DEACTIVATED, SETTLED, STATUSES, SUSPENDED, Event, MarketLine, Outcome
-from .models import BetStopRecord, FeedEvent, FeedLine
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import math
 import struct
 from typing import Any, NamedTuple
 
-from . import fields
+from feed.upstream import fields
 
 HEADER = struct.Struct("<IQ")
 # Characters of a text frame, bytes of a binary one: FEED_MAX_FRAME_BYTES's default.

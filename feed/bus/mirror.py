@@ -24,9 +24,9 @@ import logging
 import threading
 import time
 
-from .bus import CHECKPOINT, HEARTBEAT, MESSAGE, BusError
-from .client import backoff_delay
-from .market import PRODUCTS
+from feed.bus.transport import CHECKPOINT, HEARTBEAT, MESSAGE, BusError
+from feed.market.rules import PRODUCTS
+from feed.upstream.client import backoff_delay
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ a stop: odds stamped before it cannot reopen what it stopped.
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from . import fields, frames
+from feed.upstream import fields, frames
 
 ACTIVE, SUSPENDED, DEACTIVATED = "active", "suspended", "deactivated"
 HANDED_OVER, SETTLED, CANCELLED = "handed_over", "settled", "cancelled"

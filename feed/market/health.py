@@ -3,8 +3,8 @@ and the latest outages of each product, for every board's log."""
 
 import collections
 
-from . import fields
-from .market import PRODUCTS
+from feed.market.rules import PRODUCTS
+from feed.upstream import fields
 
 PRODUCT_NAMES = {1: "live", 3: "prematch"}
 ALIVE_TIMEOUT_MS = 20_000  # no alive for 20 s: the feed is down

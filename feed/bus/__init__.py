@@ -1,0 +1,1 @@
+"""Between processes: the bus (memory or Redis) and the web workers' mirror of it."""
