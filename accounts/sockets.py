@@ -14,7 +14,7 @@ from flask import Response, request
 from simple_websocket import Server
 from wsproto.frame_protocol import FrameProtocol
 
-from feed.board.stream import GUARD
+from infra.board_guard import GUARD
 
 SESSION_ENDED = 4401
 log = logging.getLogger(__name__)

@@ -47,8 +47,8 @@ from websockets.exceptions import ConnectionClosed
 from bench import crowd
 from bench.load import closed_loop, open_loop, percentile
 from bench.wallet import POSTGRES, answers_health, bets, free_port, fresh_postgres, ok, prepare
+from feed.simulator import Simulator, answer_commands
 from feed.upstream import frames
-from feed.upstream.simulator import Simulator, answer_commands
 from tests.wallet.calls import cancel_bet_body
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -39,8 +39,8 @@ from bench import crowd
 from bench.load import percentile
 from bench.relay import cpu_seconds, rss_kb, serving_pids
 from bench.wallet import POSTGRES, free_port, fresh_postgres
+from feed.simulator import answer_commands
 from feed.upstream import frames
-from feed.upstream.simulator import answer_commands
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKETS = [(1, ""), (18, "total=2.5"), (16, "hcp=-0.5"), (29, ""), (60, "")] + [

@@ -140,7 +140,7 @@ class Relay:
             # Our clock may step back: the order of receipts must not (stamps are bounded by them).
             received = self.received = max(self.received, received)
             self.counts["frames"] += 1
-            metrics.frame_received(frame.cmd, frame.time or None, received)
+            metrics.frame_received(frames.cmd_name(frame.cmd), frame.time or None, received)
             try:
                 self._handle(frame, received)
             except Exception as exc:  # the rules or a message did not foresee this frame

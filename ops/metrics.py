@@ -50,22 +50,6 @@ FRAMES = Counter(
     "Upstream frames received, by cmd: a name of the feed's, or other.",
     ["cmd"],
 )
-# The feed's cmds (feed/frames.py's names for them), each counted under its name in lowercase.
-FRAME_CMDS = (
-    "PING",
-    "AUTH",
-    "LANG",
-    "SUBSCRIBE",
-    "UNSUBSCRIBE",
-    "ALIVE",
-    "FIXTURE_CHANGE",
-    "ODDS_CHANGE",
-    "BET_STOP",
-    "BET_SETTLEMENT",
-    "BET_CANCEL",
-    "MATCH_STATUS",
-    "LIVE_SCORE",
-)
 SKIPPED = Counter(
     "dashboard_feed_frames_skipped_total",
     "Upstream frames skipped: malformed, or of an unknown cmd; by kind.",
@@ -144,32 +128,17 @@ POOL_WAIT = Histogram(
 # What the rest of the app calls ----------------------------------------------------------------
 
 
-def frame_received(cmd, upstream_ms=None, received_ms=None):
-    """An upstream frame of `cmd`; with its upstream timestamp, the delay to us."""
-    _frames_series(frame_cmd_label(cmd)).inc()
+def frame_received(name, upstream_ms=None, received_ms=None):
+    """An upstream frame of the cmd `name` (as the feed names it, a bounded set); with its
+    upstream timestamp, the delay to us."""
+    _frames_series(name).inc()
     if upstream_ms is not None and received_ms is not None:
         UPSTREAM_DELAY.observe(max(received_ms - upstream_ms, 0) / 1000)
 
 
-def frame_cmd_label(cmd):
-    """The `cmd` label of a frame: its name (`odds_change`) if it is one of the feed's, else
-    `other`."""
-    # A frame may carry any cmd up to 2**32 - 1: a series per value sent would let whoever
-    # feeds the relay grow /metrics, and Prometheus, without bound.
-    return _frame_cmd_names().get(cmd, "other")
-
-
-@functools.cache
-def _frame_cmd_names():
-    # Imported at the first frame, not at load: ops is plumbing every feature imports.
-    from feed.upstream import frames
-
-    return {getattr(frames, name): name.lower() for name in FRAME_CMDS}
-
-
 @functools.cache
 def _frames_series(label):
-    # At most one per name in FRAME_CMDS and `other`: labels() looks each up once.
+    # At most one per name the feed gives a cmd: labels() looks each up once.
     return FRAMES.labels(cmd=label)
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from feed.market.descriptions import MarketDescriptions
 from feed.market.rules import MarketState
+from feed.simulator import Simulator
 from feed.upstream import frames
-from feed.upstream.simulator import Simulator
 
 SECONDS = 240  # of simulated time
 RATE = 20  # steps a second, as `flask feed simulate` takes by default

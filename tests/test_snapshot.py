@@ -4,8 +4,8 @@ import json
 import random
 
 from feed.market.retention import Retention
+from feed.simulator import Simulator
 from feed.upstream.frames import Frame
-from feed.upstream.simulator import Simulator
 from tests.test_retention import odds, relay, settle
 
 __all__ = ["relay"]  # the fixture

@@ -20,8 +20,9 @@ late a ping may go out, is cut off: otherwise a client that stops reading would 
 in a write for as long as its kernel keeps the connection open, which, for a peer that still
 acknowledges, is for ever.
 
-What a board may be written is its guard's to say (the login puts one on a /ws request: GUARD),
-asked before every write, the hub's included; a frame already begun is always finished.
+What a board may be written is its guard's to say (the login puts one on a /ws request, under
+infra.board_guard.GUARD), asked before every write, the hub's included; a frame already begun is
+always finished.
 """
 
 import _thread
@@ -45,7 +46,6 @@ RECEIVE_BYTES = 4096  # read at a time from a board
 INPUT_ALLOWANCE = 16 * 1024
 INPUT_REFILL = 256
 FRAME_COST = 64
-GUARD = "board.guard"  # the key of a /ws request's environ holding its board's guard, if any
 
 
 class Unguarded:

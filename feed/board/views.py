@@ -9,7 +9,8 @@ from flask_sock import Sock
 from database.fitting import Unstorable
 from feed.board import modules as board_modules
 from feed.board.hub import NUDGE_EVERY
-from feed.board.stream import GUARD, UNGUARDED, BoardSocket, message_frame, text_frame
+from feed.board.stream import UNGUARDED, BoardSocket, message_frame, text_frame
+from infra.board_guard import GUARD
 from ops import metrics
 
 bp = Blueprint("feed", __name__)

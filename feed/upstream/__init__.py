@@ -1,1 +1,1 @@
-"""Upstream bytes to frames: the feed's client, its wire format and the simulated feed."""
+"""Upstream bytes to frames: the feed's client and its wire format."""

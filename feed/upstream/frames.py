@@ -27,6 +27,28 @@ PING, AUTH, LANG, SUBSCRIBE, UNSUBSCRIBE = 100, 110, 120, 10080, 10090
 # Server messages
 ALIVE, FIXTURE_CHANGE, ODDS_CHANGE, BET_STOP = 10000, 10010, 10020, 10030
 BET_SETTLEMENT, BET_CANCEL, MATCH_STATUS, LIVE_SCORE = 10040, 10050, 10060, 10100
+CMD_NAMES = {
+    PING: "ping",
+    AUTH: "auth",
+    LANG: "lang",
+    SUBSCRIBE: "subscribe",
+    UNSUBSCRIBE: "unsubscribe",
+    ALIVE: "alive",
+    FIXTURE_CHANGE: "fixture_change",
+    ODDS_CHANGE: "odds_change",
+    BET_STOP: "bet_stop",
+    BET_SETTLEMENT: "bet_settlement",
+    BET_CANCEL: "bet_cancel",
+    MATCH_STATUS: "match_status",
+    LIVE_SCORE: "live_score",
+}
+
+
+def cmd_name(cmd):
+    """A frame's cmd in words (`odds_change`) if it is one of the feed's, else `other`."""
+    # A frame may carry any cmd up to 2**32 - 1: a name per value sent would let whoever feeds
+    # the relay grow whatever is kept by name (the metrics' series) without bound.
+    return CMD_NAMES.get(cmd, "other")
 
 
 class Frame(NamedTuple):
