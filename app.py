@@ -22,7 +22,6 @@ def create_app(test_config=None):
         app.config.from_mapping(config.from_environment(instance_path=app.instance_path))
     except config.SettingError as exc:
         ops.refuse_to_start(exc)
-    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     if test_config:
         app.config.from_mapping(test_config)
     os.makedirs(app.instance_path, exist_ok=True)
@@ -33,6 +32,9 @@ def create_app(test_config=None):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
     ops.logs.configure(app.config["LOG_FORMAT"])
+    # The order matters: the database first, as the others' set-up reads its engine; ops after
+    # accounts, as a board socket counts only once the login's gate (an earlier before_request)
+    # let it through.
     database.init_app(app)
     wallet.init_app(app)
     feed.init_app(app)

@@ -4,6 +4,7 @@ import json
 import math
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -178,7 +179,11 @@ def connect_args(environ, url):
 def from_environment(environ=None, instance_path="instance"):
     """Build the app's configuration mapping from environment variables."""
     environ = os.environ if environ is None else environ
+    redis_prefix = environ.get("REDIS_PREFIX", "dashboard").strip() or "dashboard"
+    session_hours = float(environ.get("BOARD_SESSION_HOURS", "12"))
     return {
+        # The largest request body taken (bytes): the wallet's callbacks are a few hundred.
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
         "SECRET_KEY": secret_key(environ, instance_path),
         "SQLALCHEMY_DATABASE_URI": database_url(environ, instance_path),
         "SQLALCHEMY_ENGINE_OPTIONS": {
@@ -230,7 +235,9 @@ def from_environment(environ=None, instance_path="instance"):
         # Deployed shape: with REDIS_URL the `feed` process consumes and the web workers relay.
         "REDIS_URL": environ.get("REDIS_URL", "").strip(),
         # Names of this deployment's keys and channel in Redis (several apps may share one Redis).
-        "REDIS_PREFIX": environ.get("REDIS_PREFIX", "dashboard").strip() or "dashboard",
+        "REDIS_PREFIX": redis_prefix,
+        # The login limiter's counts in Redis, shared by every process of the deployment.
+        "LOGIN_LIMIT_PREFIX": f"{redis_prefix}:login:",
         # rediss:// with the platform's self-signed certificate: off skips verification; or
         # trust a certificate file (PEM) with REDIS_CA_CERTS.
         "REDIS_TLS_VERIFY": flag(environ, "REDIS_TLS_VERIFY", default=True),
@@ -252,7 +259,11 @@ def from_environment(environ=None, instance_path="instance"):
         # Board login and on-call
         "BOARD_LOGIN": flag(environ, "BOARD_LOGIN", default=True),
         "BOARD_ORIGINS": csv(environ, "BOARD_ORIGINS"),
-        "BOARD_SESSION_HOURS": float(environ.get("BOARD_SESSION_HOURS", "12")),
+        "BOARD_SESSION_HOURS": session_hours,
+        # The session cookie: never read by the page's script, not sent on cross-site requests.
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=session_hours),
         "METRICS_TOKEN": environ.get("METRICS_TOKEN", ""),
         "METRICS_ALLOWED_IPS": csv(environ, "METRICS_ALLOWED_IPS"),
         "LOG_FORMAT": log_format(environ),

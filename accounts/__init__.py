@@ -1,6 +1,5 @@
 """Who may open the board: trader accounts, the login, and the gate in front of the board."""
 
-from datetime import timedelta
 from types import SimpleNamespace
 
 from . import gate
@@ -11,11 +10,6 @@ from .views import bp
 
 def init_app(app):
     """Put the board behind the login (unless BOARD_LOGIN is off); register the login and CLI."""
-    app.config.update(
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=app.config["BOARD_SESSION_HOURS"]),
-    )
     shared = None
     if app.config["REDIS_URL"]:
         from infra.redis_client import redis_client  # the platform's TLS settings included
@@ -24,8 +18,7 @@ def init_app(app):
         client = redis_client(
             config["REDIS_URL"], config["REDIS_TLS_VERIFY"], config["REDIS_CA_CERTS"], 1
         )
-        prefix = app.config.get("REDIS_PREFIX") or "dashboard"
-        shared = RedisCounts(client, app.config.get("LOGIN_LIMIT_PREFIX") or f"{prefix}:login:")
+        shared = RedisCounts(client, config["LOGIN_LIMIT_PREFIX"])
     app.extensions["accounts"] = SimpleNamespace(
         limiter=LoginLimiter(shared), epochs=gate.AccountEpochs()
     )
