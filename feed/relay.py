@@ -10,7 +10,7 @@ from logging import INFO, WARNING
 
 from feed.board.snapshot import BoardSnapshot
 from feed.market.health import Outages
-from feed.market.rules import ACTIVE, SUSPENDED, ApplyFailed, MessageError
+from feed.market.model import ACTIVE, SUSPENDED, ApplyFailed, MessageError
 from feed.upstream import frames
 from feed.upstream.frames import FrameError
 from ops import metrics

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from feed.market.rules import CLOCK_SKEW_MS
+from feed.market.model import CLOCK_SKEW_MS
 from feed.relay import FEED_GAP
 from feed.upstream import frames
 

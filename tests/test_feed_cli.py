@@ -11,7 +11,7 @@ import time
 import pytest
 import websocket
 
-from feed.market.rules import Applied
+from feed.market.model import Applied
 from feed.upstream import frames
 from tests.servers import ROOT
 from tests.upstream import free_port, wait_until

@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 import feed.store.write_behind
 from app import create_app
 from database import db
-from feed.market.rules import Applied
+from feed.market.model import Applied
 from feed.upstream import frames
 from feed.upstream.frames import Frame
 from infra import gevent_waits

@@ -8,14 +8,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from feed.market.descriptions import MarketDescriptions
-from feed.market.rules import (
+from feed.market.model import (
     MarketLine,
-    MarketState,
     MessageError,
     Outcome,
     bet_stop_status,
     normalise_specifiers,
 )
+from feed.market.rules import MarketState
 from feed.upstream import frames
 from feed.upstream.frames import (
     BET_CANCEL,

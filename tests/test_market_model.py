@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feed.market.descriptions import MarketDescriptions
-from feed.market.rules import MarketLine, MarketState
+from feed.market.model import MarketLine
+from feed.market.rules import MarketState
 from feed.upstream import frames
 
 EVENTS = ["sr:match:1", "sr:match:2"]

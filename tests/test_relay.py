@@ -15,7 +15,8 @@ from database import db
 from feed.board.hub import GROUP_SIZE, LocalHub
 from feed.market.descriptions import MarketDescriptions
 from feed.market.health import FeedHealth
-from feed.market.rules import MarketLine, MarketState, Outcome
+from feed.market.model import MarketLine, Outcome
+from feed.market.rules import MarketState
 from feed.relay import Relay
 from feed.upstream import frames
 from tests.servers import gunicorn, python_output, raw_board

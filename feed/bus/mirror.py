@@ -25,7 +25,7 @@ import threading
 import time
 
 from feed.bus.transport import CHECKPOINT, HEARTBEAT, MESSAGE, BusError
-from feed.market.rules import PRODUCTS
+from feed.market.model import PRODUCTS
 from feed.upstream.client import backoff_delay
 
 log = logging.getLogger(__name__)

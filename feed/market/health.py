@@ -3,7 +3,7 @@ and the latest outages of each product, for every board's log."""
 
 import collections
 
-from feed.market.rules import PRODUCTS
+from feed.market.model import PRODUCTS
 from feed.upstream import fields
 
 PRODUCT_NAMES = {1: "live", 3: "prematch"}

@@ -17,7 +17,7 @@ rules would have kept it closed. Odds stamped later are the feed's newest word a
 memory of an event with neither lines nor the event left is itself forgotten a day later.
 """
 
-from feed.market.rules import CANCELLED, DEACTIVATED, SETTLED
+from feed.market.model import CANCELLED, DEACTIVATED, SETTLED
 
 CLOSED = frozenset({SETTLED, CANCELLED, DEACTIVATED})
 # Event statuses that say it is over: ours (a fixture change cancelling it) and UOF's match

@@ -21,7 +21,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from database import Busy, db, run_in_transaction
 from database.fitting import Unstorable, fit
-from feed.market.rules import (
+from feed.market.model import (
     CANCELLED,
     DEACTIVATED,
     SETTLED,
