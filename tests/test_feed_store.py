@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
+import feed.store.statements
 import feed.store.write_behind
 from app import create_app
 from database import db
@@ -404,11 +405,11 @@ def old_and_new_rows(store):
 
 def test_prune_deletes_what_is_older_than_the_retention_and_nothing_else(runtime, monkeypatch):
     old_and_new_rows(runtime.store)
-    monkeypatch.setattr(feed.store.write_behind, "PRUNE_BATCH", 2)
+    monkeypatch.setattr(feed.store.statements, "PRUNE_BATCH", 2)
     transactions = []
-    real = feed.store.write_behind.run_in_transaction
+    real = feed.store.statements.run_in_transaction
     monkeypatch.setattr(
-        feed.store.write_behind,
+        feed.store.statements,
         "run_in_transaction",
         lambda work: transactions.append(work) or real(work),
     )

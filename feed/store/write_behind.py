@@ -14,8 +14,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, delete, exists, insert, or_, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -32,29 +31,21 @@ from feed.market.model import (
     Outcome,
 )
 from feed.store.models import BetStopRecord, FeedEvent, FeedLine
+from feed.store.statements import (
+    EVENT_COLUMNS,
+    KEYS,
+    LINE_COLUMNS,
+    delete_in_batches,
+    write_rows,
+    written_before,
+)
 from infra import gevent_waits
 
 log = logging.getLogger(__name__)
 
-UPSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 CLOSED = (SETTLED, CANCELLED, DEACTIVATED)
-LINE_KEYS = ("event_id", "market_id", "specifiers")
-KEYS = {FeedLine: LINE_KEYS, FeedEvent: ("event_id",), BetStopRecord: ("event_id",)}
-LINE_COLUMNS = (*LINE_KEYS, "product", "status", "name", "groups", "updated_at", "reason")
-EVENT_COLUMNS = (
-    "event_id",
-    "product",
-    "name",
-    "sport",
-    "start_time",
-    "status",
-    "home_score",
-    "away_score",
-)
 PRUNE_EVERY_MS = 3_600_000
 PRUNE_FIRST_MS = 60_000  # after start: a process starting among others has other work first
-PRUNE_BATCH = 1000  # rows deleted a transaction: other writers get the database in between
-PRUNE_PAUSE_S = 0.01
 STALLED_MS = 10_000  # a flush under way for longer: the database reads "stalled" in the status
 STOP_WAIT_S = 15  # on shutdown, how long a write under way may take before the last flush
 
@@ -399,19 +390,19 @@ class FeedStore:
         cutoff = _stamp(self.clock()) - timedelta(days=days)
         deleted = collections.Counter()
         with self.app.app_context():
-            deleted["bet_stops"] = _delete_in_batches(
+            deleted["bet_stops"] = delete_in_batches(
                 BetStopRecord, (BetStopRecord.id,), BetStopRecord.received_at < cutoff
             )
-            deleted["lines"] = _delete_in_batches(
+            deleted["lines"] = delete_in_batches(
                 FeedLine,
                 (FeedLine.event_id, FeedLine.market_id, FeedLine.specifiers),
-                and_(FeedLine.status.in_(CLOSED), _written_before(FeedLine, cutoff)),
+                and_(FeedLine.status.in_(CLOSED), written_before(FeedLine, cutoff)),
             )
-            deleted["events"] = _delete_in_batches(
+            deleted["events"] = delete_in_batches(
                 FeedEvent,
                 (FeedEvent.event_id,),
                 and_(
-                    _written_before(FeedEvent, cutoff),
+                    written_before(FeedEvent, cutoff),
                     ~exists().where(FeedLine.event_id == FeedEvent.event_id),
                 ),
             )
@@ -481,13 +472,13 @@ class FeedStore:
         """Write `part` in one transaction, off the worker's loop for SQLite where it can be."""
         runner = gevent_waits.native_threads
         if runner is None or db.engine.dialect.name != "sqlite":
-            run_in_transaction(lambda connection: _write(connection, part))
+            run_in_transaction(lambda connection: write_rows(connection, part))
             return
         app = self.app
 
         def in_a_thread():
             with app.app_context():
-                run_in_transaction(lambda connection: _write(connection, part))
+                run_in_transaction(lambda connection: write_rows(connection, part))
 
         runner(in_a_thread)
 
@@ -500,76 +491,6 @@ class FeedStore:
 
 def _line_key(line):
     return (line["event_id"], line["market_id"], line["specifiers"])
-
-
-def _write(connection, part):
-    # Each table's rows go as one statement run for many parameter sets, not one statement
-    # with every row in VALUES: a whole board is far past what one statement may bind
-    # (SQLite's limit, and PostgreSQL's 65,535 parameters).
-    _limit_time(connection)
-    by_model = collections.defaultdict(list)
-    for model, row in part:
-        by_model[model].append(row)
-    if by_model[BetStopRecord]:
-        connection.execute(insert(BetStopRecord), by_model[BetStopRecord])
-    for model, keys in ((FeedEvent, ("event_id",)), (FeedLine, LINE_KEYS)):
-        rows = by_model[model]
-        if rows:
-            connection.execute(_upsert(connection, model, keys, rows), rows)
-
-
-def _limit_time(connection):
-    # The limits run_in_transaction gives each transaction (DATABASE_LOCK_TIMEOUT, counted from
-    # its start, and DATABASE_STATEMENT_TIMEOUT), applied on PostgreSQL for this transaction
-    # alone: a lock held elsewhere or a slow statement costs one attempt, and the rows wait for
-    # the next flush. SQLite's lock is waited for by run_in_transaction; its transactions are
-    # kept short by FEED_FLUSH_ROWS and the prune's batches.
-    if connection.dialect.name == "postgresql":
-        options = connection.get_execution_options()
-        deadline = options.get("lock_deadline")
-        lock_ms = 0 if deadline is None else max(1, int((deadline - time.monotonic()) * 1000))
-        statement_ms = round(options.get("statement_timeout", 0) * 1000)
-        connection.exec_driver_sql(
-            "SELECT set_config('lock_timeout', %s, true),"
-            " set_config('statement_timeout', %s, true)",
-            (f"{lock_ms}ms", f"{statement_ms}ms"),
-        )
-
-
-def _upsert(connection, model, keys, rows):
-    """INSERT of `rows`' columns that updates the row already there under `keys`."""
-    statement = UPSERTS[connection.dialect.name](model)
-    return statement.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={c: statement.excluded[c] for c in rows[0] if c not in keys},
-    )
-
-
-def _written_before(model, cutoff):
-    return or_(model.changed_at < cutoff, model.changed_at.is_(None))
-
-
-def _delete_in_batches(model, key_columns, condition):
-    """Delete the rows of `model` that meet `condition`, PRUNE_BATCH a transaction."""
-
-    def one_batch(connection):
-        _limit_time(connection)
-        keys = connection.execute(select(*key_columns).where(condition).limit(PRUNE_BATCH)).all()
-        if keys:
-            if len(key_columns) == 1:
-                match = key_columns[0].in_([key[0] for key in keys])
-            else:
-                match = tuple_(*key_columns).in_([tuple(key) for key in keys])
-            connection.execute(delete(model).where(match))
-        return len(keys)
-
-    total = 0
-    while True:
-        count = run_in_transaction(one_batch)
-        total += count
-        if count < PRUNE_BATCH:
-            return total
-        time.sleep(PRUNE_PAUSE_S)
 
 
 def _describe(exc):
