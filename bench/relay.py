@@ -47,7 +47,8 @@ from websockets.exceptions import ConnectionClosed
 from bench import crowd
 from bench.load import closed_loop, open_loop, percentile
 from bench.wallet import POSTGRES, answers_health, bets, free_port, fresh_postgres, ok, prepare
-from feed.simulator import Simulator, answer_commands
+from feed.simulator.server import answer_commands
+from feed.simulator.world import Simulator
 from feed.upstream import frames
 from tests.wallet.calls import cancel_bet_body
 

@@ -39,7 +39,7 @@ from bench import crowd
 from bench.load import percentile
 from bench.relay import cpu_seconds, rss_kb, serving_pids
 from bench.wallet import POSTGRES, free_port, fresh_postgres
-from feed.simulator import answer_commands
+from feed.simulator.server import answer_commands
 from feed.upstream import frames
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,9 +13,9 @@ import click
 import websocket
 from flask import Blueprint, current_app
 
-from feed import simulator
 from feed.bus.transport import BusError, RedisBus
 from feed.consumer import Consumer
+from feed.simulator import server as simulator
 from feed.upstream.client import feed_url
 
 bp = Blueprint("feed_cli", __name__, cli_group="feed")

@@ -10,7 +10,7 @@ import pytest
 
 from feed.market.descriptions import MarketDescriptions
 from feed.market.rules import MarketState
-from feed.simulator import Simulator
+from feed.simulator.world import Simulator
 from feed.upstream import frames
 
 SECONDS = 240  # of simulated time

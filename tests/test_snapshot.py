@@ -4,7 +4,7 @@ import json
 import random
 
 from feed.market.retention import Retention
-from feed.simulator import Simulator
+from feed.simulator.world import Simulator
 from feed.upstream.frames import Frame
 from tests.test_retention import odds, relay, settle
 
