@@ -11,9 +11,9 @@ The steps are logged as sent, for the message of a failing test.
 import json
 
 from database import db
-from feed.consumer import Term
 from feed.store.models import BetStopRecord, FeedEvent, FeedLine
 from feed.store.write_behind import FeedStore
+from feed.term import Term
 from tests.board_view import BoardView
 from tests.feed_oracle import Oracle, line_key, stamp_ms
 

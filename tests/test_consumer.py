@@ -4,9 +4,9 @@ import threading
 
 import pytest
 
-import feed.consumer
+import feed.bus.outlet
+from feed.bus.outlet import BusOutlet
 from feed.bus.transport import CHECKPOINT, MESSAGE, MemoryBus
-from feed.consumer import BusOutlet
 from feed.market.descriptions import MarketDescriptions
 from feed.market.rules import MarketState
 from feed.relay import FEED_GAP
@@ -61,7 +61,7 @@ def test_a_new_leader_checkpoints_before_its_first_message(leading):
 
 
 def test_a_checkpoint_goes_on_the_bus_right_after_the_message_it_was_taken_at(leading, monkeypatch):
-    monkeypatch.setattr(feed.consumer, "CHECKPOINT_EVERY", 3)
+    monkeypatch.setattr(feed.bus.outlet, "CHECKPOINT_EVERY", 3)
     bus, relay, outlet, listener, _ = leading
     wait_until(lambda: bus.snapshot().text == "board@0", what="the first checkpoint")
     for seq in range(1, 8):
@@ -100,7 +100,7 @@ def test_a_refused_epoch_stops_the_outlet_and_wakes_the_lease(leading):
 
 def test_the_outlet_never_makes_the_relay_wait(monkeypatch):
     # The bus is away: publish() only queues, however many messages come.
-    monkeypatch.setattr(feed.consumer, "QUEUE_LIMIT", 100)
+    monkeypatch.setattr(feed.bus.outlet, "QUEUE_LIMIT", 100)
     outlet = BusOutlet(MemoryBus(), 1, threading.Event())
     for seq in range(1, 1000):
         outlet.publish(seq, "m")

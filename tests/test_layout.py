@@ -21,6 +21,20 @@ FEED_STAGES = {
 NO_IO = {"socket", "threading", "time", "websocket", "sqlalchemy", "flask", "redis", "gevent"}
 
 
+LONGEST = 500  # lines of a module of the app: past it, it has more than one job
+
+
+def sources():
+    """(dotted name, path) of every module of the app, tests and tools aside."""
+    for path in sorted(ROOT.rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        if parts[0] in {".venv", "tests", "bench", "migrations", "node_modules"} or any(
+            part.startswith(".") for part in parts
+        ):
+            continue
+        yield ".".join(parts[:-1] if parts[-1] == "__init__" else parts), path
+
+
 def modules():
     """(dotted name, imported dotted names) of every module of the app, tests and tools aside."""
     for path in sorted(ROOT.rglob("*.py")):
@@ -106,3 +120,12 @@ def test_the_market_rules_read_no_clock_and_do_no_io():
         if target.split(".")[0] in NO_IO
     }
     assert not found
+
+
+def test_no_module_of_the_app_is_longer_than_500_lines():
+    longer = {
+        name: count
+        for name, path in sources()
+        if (count := len(path.read_text(encoding="utf-8").splitlines())) > LONGEST
+    }
+    assert not longer
