@@ -379,7 +379,7 @@ def test_log_lines_start_with_a_utc_timestamp(sqlite_database_url, capsys, dispo
     logging.getLogger("feed.upstream.client").warning("live odds down: no alive for 20 s")
     line = capsys.readouterr().err.strip()
     assert re.fullmatch(
-        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z WARNING feed\.client: live odds down: "
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z WARNING feed\.upstream\.client: live odds down: "
         r"no alive for 20 s",
         line,
     )
