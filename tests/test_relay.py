@@ -18,22 +18,21 @@ from feed.health import FeedHealth
 from feed.hub import GROUP_SIZE, LocalHub
 from feed.market import MarketLine, MarketState, Outcome
 from feed.relay import Relay
+from tests import feed_messages as messages
+from tests.feed_messages import (
+    EVENT,
+    bet_stop,
+    big_board,
+    event_id,
+    line,
+    market,
+    odds,
+    outcome,
+)
 from tests.servers import gunicorn, python_output, raw_board
 from tests.upstream import wait_until
 
-EVENT = "sr:match:42"
-ODDS = {
-    "event_id": EVENT,
-    "product": 1,
-    "timestamp": 1000,
-    "markets": [
-        {"id": 1, "lines": [{"specifiers": "", "outcomes": [{"id": "1", "odds": 2.0}]}]},
-        {
-            "id": 166,
-            "lines": [{"specifiers": "total=9.5", "outcomes": [{"id": "12", "odds": 1.8}]}],
-        },
-    ],
-}
+ODDS = odds([market(1), market(166, line("total=9.5", outcomes=[outcome("12", 1.8)]))], stamp=1000)
 
 
 def test_hub_drops_a_subscriber_that_falls_a_backlog_behind():
@@ -403,13 +402,7 @@ def test_bet_stop_reaches_every_browser_with_cmd_and_data_intact(upstream, sqlit
             assert snapshot["type"] == "snapshot"
             browsers.append((ws, snapshot["seq"]))
         wait_until(lambda: len(receive_snapshot(address)["lines"]) == 2, what="the odds applied")
-        stop = {
-            "event_id": EVENT,
-            "market_status": "suspended",
-            "product": 1,
-            "groups": "all",
-            "timestamp": 1764843686186,
-        }
+        stop = bet_stop(EVENT, "all", stamp=1764843686186)
         upstream.send_frame(frames.BET_STOP, stop, 1764843686186)
         for ws, seq in browsers:
             message = receive(ws)
@@ -455,9 +448,7 @@ def test_restarted_process_shows_the_last_board_suspended_until_healthy(
         upstream.wait_connected()
         upstream.alive()
         upstream.send_frame(frames.ODDS_CHANGE, ODDS, 1000)
-        upstream.send_frame(
-            frames.BET_STOP, {"event_id": EVENT, "groups": "corner", "timestamp": 2000}
-        )
+        upstream.send_frame(frames.BET_STOP, bet_stop(EVENT, "corner", None, 2000, None))
         wait_until(lambda: receive_snapshot(address)["bet_stops"], what="the BetStop logged")
         wait_until(
             lambda: any(
@@ -483,29 +474,6 @@ def test_restarted_process_shows_the_last_board_suspended_until_healthy(
         wait_until(lambda: "active" in {x["status"] for x in receive_snapshot(address)["lines"]})
 
 
-def big_board(events=400, markets=40):
-    """Odds for `events` events of `markets` two-line markets: a snapshot of several MB."""
-    for number in range(events):
-        yield {
-            "event_id": f"sr:match:{number}",
-            "product": 1,
-            "timestamp": 1000,
-            "markets": [
-                {
-                    "id": 5000 + market,
-                    "lines": [
-                        {
-                            "specifiers": f"total={spec}.5",
-                            "outcomes": [{"id": "12", "odds": 1.9}, {"id": "13", "odds": 1.9}],
-                        }
-                        for spec in range(2)
-                    ],
-                }
-                for market in range(markets)
-            ],
-        }
-
-
 def test_a_snapshot_larger_than_the_socket_buffers_reaches_a_slow_reader_whole(
     upstream, sqlite_database_url
 ):
@@ -518,7 +486,8 @@ def test_a_snapshot_larger_than_the_socket_buffers_reaches_a_slow_reader_whole(
             f"ws://{address}/ws", timeout=10, sockopt=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)]
         )
         time.sleep(1)  # the server's write fills every buffer and must wait for the reader
-        upstream.send_frame(frames.BET_STOP, {"event_id": "sr:match:3", "groups": "all"}, 2000)
+        stop = bet_stop(event_id(3), "all", None, None, None)
+        upstream.send_frame(frames.BET_STOP, stop, 2000)
         snapshot = receive(ws)
         assert len(snapshot["lines"]) == 400 * 40 * 2
         message = receive(ws)
@@ -584,7 +553,7 @@ def test_messages_to_idle_boards_are_written_by_the_hub_under_gunicorn(
         ws = websocket.create_connection(f"ws://{address}/ws", timeout=10)
         assert receive(ws)["type"] == "snapshot"
         for number in range(3):
-            stop = {"event_id": f"sr:match:{number}", "groups": "all", "timestamp": number}
+            stop = bet_stop(event_id(number), "all", None, number, None)
             upstream.send_frame(frames.BET_STOP, stop, 2000 + number)
             while receive(ws)["type"] != "bet_stop":
                 pass
@@ -601,7 +570,7 @@ def test_a_burst_arrives_complete_and_in_order(upstream, sqlite_database_url):
         ws = websocket.create_connection(f"ws://{address}/ws", timeout=10)
         seq = receive(ws)["seq"]
         for number in range(500):
-            stop = {"event_id": EVENT, "groups": "all", "timestamp": 2000 + number}
+            stop = bet_stop(EVENT, "all", None, 2000 + number, None)
             upstream.send_frame(frames.BET_STOP, stop, 2000 + number)
         seen = []
         while len(seen) < 500:
@@ -618,7 +587,7 @@ def test_health_goes_out_at_once_on_a_change_and_at_most_every_5_s_otherwise(app
     runtime = app.extensions["feed"]
 
     def alive(product, at):
-        data = {"product": product, "last_alive_time": 0, "now_alive_time": 0, "offset_time": 0}
+        data = messages.alive(product, subscribed=None, now_s=0, last_alive_time=0)
         runtime.relay.handle(frames.Frame(frames.ALIVE, at, data), at)
 
     with runtime.hub.subscribe() as browser:
@@ -668,9 +637,11 @@ def test_non_finite_numbers_never_reach_a_board_as_bare_tokens(app):
         [],
         [MarketLine(EVENT, 1, "", 1, outcomes={"1": Outcome(nan), "2": Outcome(float("inf"))})],
     )
-    runtime.relay.handle(frames.Frame(frames.ALIVE, 1000, {"offset_time": nan}), 1000)
+    runtime.relay.handle(
+        frames.Frame(frames.ALIVE, 1000, messages.alive(offset=nan, subscribed=None)), 1000
+    )
     with runtime.hub.subscribe() as browser:
-        stop = {"event_id": EVENT, "groups": "all", "timestamp": 2000, "note": float("-inf")}
+        stop = messages.bet_stop(EVENT, "all", None, 2000, None, note=float("-inf"))
         runtime.relay.handle(frames.Frame(frames.BET_STOP, 2000, stop), 2000)
         sent = [strict_loads(text) for _, text in browser.take(0)]
     bet_stop = next(m for m in sent if m["type"] == "bet_stop")
@@ -693,7 +664,7 @@ def test_data_too_deep_to_encode_is_left_out_and_the_change_still_goes_out(app):
         deep = [deep]
     runtime.state.restore([], [MarketLine(EVENT, 1, "", 1, outcomes={"1": Outcome(2.0)})])
     with runtime.hub.subscribe() as browser:
-        stop = {"event_id": EVENT, "groups": "all", "timestamp": 2000, "extra": deep}
+        stop = bet_stop(EVENT, "all", None, 2000, None, extra=deep)
         runtime.relay.handle(frames.Frame(frames.BET_STOP, 2000, stop), 2000)
         sent = [strict_loads(text) for _, text in browser.take(0)]
     assert [(m["type"], m["data"], m["seq"]) for m in sent] == [("bet_stop", None, 1)]
@@ -710,7 +681,8 @@ def test_a_change_the_boards_cannot_be_told_makes_them_resync(app, monkeypatch):
 
     monkeypatch.setattr(runtime.store, "log_bet_stop", broken)
     with runtime.hub.subscribe() as browser:
-        runtime.relay.handle(frames.Frame(frames.BET_STOP, 2000, {"event_id": EVENT}), 2000)
+        stop = bet_stop(EVENT, None, None, None, None)
+        runtime.relay.handle(frames.Frame(frames.BET_STOP, 2000, stop), 2000)
         runtime.relay.handle(frames.Frame(frames.ODDS_CHANGE, 3000, ODDS), 3000)
         sent = [json.loads(text) for _, text in browser.take(0)]
     # The line is suspended and nobody was told: the gap in seq sends every board to resync.
@@ -751,11 +723,8 @@ def receive_before(ws, deadline):
 
 def test_unreadable_parts_of_a_message_are_counted_by_kind(app):
     relay = app.extensions["feed"].relay
-    bad = {"event_id": EVENT, "product": 1, "timestamp": 1000, "markets": ODDS["markets"]}
-    bad["markets"] = [
-        *ODDS["markets"],
-        {"id": 5, "lines": [{"outcomes": [{"id": "1", "odds": ""}]}]},
-    ]
+    unreadable = market(5, line(None, outcomes=[outcome("1", "")]))
+    bad = odds([*ODDS["markets"], unreadable], stamp=1000)
     relay.receive(frames.encode_text(frames.ODDS_CHANGE, bad, 1000))
     relay.receive(frames.encode_text(frames.ODDS_CHANGE, bad, 1000))
     assert relay.counts["bad_odds"] == 2 and relay.counts["skipped_parts"] == 2
@@ -765,7 +734,7 @@ def test_unreadable_parts_of_a_message_are_counted_by_kind(app):
 def test_a_restart_remembers_the_logged_bet_stops_for_lines_created_later(app):
     runtime = app.extensions["feed"]
     # A BetStop for an event with no lines yet, logged; then the process restarts.
-    stop = {"event_id": EVENT, "groups": "all", "timestamp": 5000}
+    stop = bet_stop(EVENT, "all", None, 5000, None)
     runtime.relay.handle(frames.Frame(frames.BET_STOP, 5000, stop), 5000)
     runtime.store.flush()
     from app import create_app
@@ -788,7 +757,7 @@ def test_a_bet_stop_log_entry_has_one_shape_live_in_snapshots_and_in_the_log(app
     runtime = app.extensions["feed"]
     runtime.relay.handle(frames.Frame(frames.ODDS_CHANGE, 1000, ODDS), 1000)
     with runtime.hub.subscribe() as browser:
-        stop = {"event_id": EVENT, "groups": "all", "timestamp": 2000, "product": 1}
+        stop = bet_stop(EVENT, "all", 1, 2000, None)
         runtime.relay.handle(frames.Frame(frames.BET_STOP, 2000, stop), 2001)
         live = json.loads(browser.take(0)[-1][1])
     runtime.store.flush()
@@ -831,7 +800,9 @@ def test_the_boards_get_the_outages_in_the_snapshot_and_as_each_begins_and_ends(
 
     def alive(at, offset=0):
         now[0] = at
-        relay.handle(frames.Frame(frames.ALIVE, at, {"offset_time": offset}), at)
+        relay.handle(
+            frames.Frame(frames.ALIVE, at, messages.alive(offset=offset, subscribed=None)), at
+        )
 
     # Every product is down from the start until the feed says otherwise: a start-up, told as
     # such; one the feed ends within 20 s lost nothing and is not kept.

@@ -7,6 +7,7 @@ import urllib.request
 
 import pytest
 
+from tests.feed_messages import EVENT, bet_stop
 from tests.servers import gunicorn
 from tests.upstream import wait_until
 
@@ -98,9 +99,9 @@ def test_the_relay_reaches_the_boards_when_the_database_is_away_at_the_start(
         snapshot = json.loads(board.recv())
         assert snapshot["lines"] == []  # nothing known, nothing bettable
         upstream.alive()
-        upstream.send_frame(frames.BET_STOP, {"event_id": "sr:match:1", "timestamp": 1000})
+        upstream.send_frame(frames.BET_STOP, bet_stop(EVENT, None, None, 1000, None))
         message = json.loads(board.recv())
         while message["type"] != "bet_stop":
             message = json.loads(board.recv())
-        assert message["data"]["event_id"] == "sr:match:1"
+        assert message["data"]["event_id"] == EVENT
         board.close()
