@@ -1,6 +1,7 @@
 """The app under gunicorn + gevent, as the platform runs it, and its feed process."""
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -10,9 +11,21 @@ import time
 import urllib.request
 from pathlib import Path
 
+import websocket
+
 from tests.upstream import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def procfile():
+    """The Procfile's process types and commands, in file order."""
+    entries = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, command = line.split(":", 1)
+            entries[name.strip()] = command.strip()
+    return entries
 
 
 def python_output(code, *args):
@@ -132,3 +145,18 @@ def raw_board(address, receive_buffer=None):
     board.settimeout(10)
     assert board.recv(12) == b"HTTP/1.1 101"
     return board
+
+
+def receive_snapshot(address):
+    """The snapshot a board connecting now to the server at `address` gets."""
+    ws = websocket.create_connection(f"ws://{address}/ws", timeout=10)
+    try:
+        return json.loads(ws.recv())
+    finally:
+        ws.close()
+
+
+def boards(address):
+    """How many boards the server at `address` says are connected."""
+    with urllib.request.urlopen(f"http://{address}/feed/status", timeout=10) as answer:
+        return json.load(answer)["boards"]

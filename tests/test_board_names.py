@@ -20,9 +20,9 @@ from tests.board_page import (
     snapshot,
     texts,
 )
+from tests.descriptions_xml import MARKETS_XML
 from tests.feed_messages import EVENT, PREMATCH
 from tests.servers import gunicorn
-from tests.test_descriptions import MARKETS_XML
 
 pytestmark = pytest.mark.browser
 

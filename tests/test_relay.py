@@ -29,7 +29,7 @@ from tests.feed_messages import (
     odds,
     outcome,
 )
-from tests.servers import gunicorn, python_output, raw_board
+from tests.servers import boards, gunicorn, python_output, raw_board, receive_snapshot
 from tests.upstream import wait_until
 
 ODDS = odds([market(1), market(166, line("total=9.5", outcomes=[outcome("12", 1.8)]))], stamp=1000)
@@ -422,14 +422,6 @@ def test_bet_stop_reaches_every_browser_with_cmd_and_data_intact(upstream, sqlit
             ws.close()
 
 
-def receive_snapshot(address):
-    ws = websocket.create_connection(f"ws://{address}/ws", timeout=10)
-    try:
-        return receive(ws)
-    finally:
-        ws.close()
-
-
 def test_compression_offers_are_refused(upstream, sqlite_database_url):
     with gunicorn(sqlite_database_url, FEED_URL=upstream.url) as address:
         ws = websocket.create_connection(
@@ -526,11 +518,6 @@ def test_an_idle_board_that_answers_pings_stays_connected(sqlite_database_url):
         assert pings >= 2
         assert boards(address) == 1
         ws.close()
-
-
-def boards(address):
-    with urllib.request.urlopen(f"http://{address}/feed/status", timeout=10) as answer:
-        return json.load(answer)["boards"]
 
 
 def test_status_counts_the_boards_connected(sqlite_database_url):

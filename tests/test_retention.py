@@ -6,14 +6,10 @@ import pytest
 
 import feed.retention
 from feed import frames
-from feed.descriptions import MarketDescriptions
 from feed.frames import Frame
-from feed.health import FeedHealth
-from feed.hub import LocalHub
-from feed.market import MarketState
-from feed.relay import Relay
 from feed.retention import IDLE_EVENT_MS, MEMORY_KEPT_MS, Retention
 from tests import feed_messages as messages
+from tests.bare_relay import bare_relay
 from tests.feed_messages import odds_frame as odds
 from tests.feed_messages import settlement_frame as settle
 
@@ -21,20 +17,9 @@ GRACE = 60_000
 RECEIVED = 10_000  # when the relay got each message: after every stamp sent here
 
 
-class NoStore:
-    """The relay's store, minus the database."""
-
-    def changed(self, lines, event):
-        pass
-
-    def log_bet_stop(self, applied, received_ms):
-        return {"event_id": applied.event_id}
-
-
 @pytest.fixture
 def relay():
-    state = MarketState(MarketDescriptions.load(None))
-    return Relay(state, FeedHealth(), LocalHub(), NoStore(), clock=lambda: 0)
+    return bare_relay()
 
 
 def board(relay):

@@ -26,8 +26,7 @@ from feed.stream import (
     text_frame,
 )
 from tests.feed_messages import bet_stop, big_board, event_id
-from tests.servers import gunicorn
-from tests.test_relay import boards, receive_snapshot
+from tests.servers import boards, gunicorn, receive_snapshot
 from tests.upstream import wait_until
 
 
