@@ -16,6 +16,7 @@ import websocket
 from tests.upstream import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = ROOT / "tests" / "scripts"
 
 
 def procfile():
@@ -28,16 +29,24 @@ def procfile():
     return entries
 
 
-def python_output(code, *args):
-    """What `python -c code args...` prints, run from the project's root, as a worker runs it;
-    the test fails with the script's stderr if the script fails."""
-    done = subprocess.run(
-        [sys.executable, "-c", code, *map(str, args)],
+def run_script(name, *args):
+    """Run tests/scripts/`name`.py with `args` from the project's root, its modules importable
+    as a worker's are; the finished process, its output captured as text."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, str(SCRIPTS / f"{name}.py"), *map(str, args)],
         cwd=ROOT,
+        env=os.environ | {"PYTHONPATH": path},
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def python_output(name, *args):
+    """What tests/scripts/`name`.py prints (run_script); the test fails with the script's
+    stderr if the script fails."""
+    done = run_script(name, *args)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

@@ -125,123 +125,16 @@ def test_many_subscribers_share_few_wake_up_events():
     assert hub.subscribers == 0
 
 
-FAN_OUT_UNDER_GEVENT = """
-from gevent import monkey
-
-monkey.patch_all()
-
-import socket
-
-import gevent
-
-from feed.hub import GROUP_SIZE, LocalHub
-
-hub = LocalHub()
-order = []
-
-
-def board():
-    with hub.subscribe() as subscription:
-        subscription.take()
-        order.append("board")
-
-
-def wallet(sock):
-    sock.recv(1)  # as a wallet callback waits for its database's answer
-    order.append("wallet")
-
-
-boards = [gevent.spawn(board) for _ in range(10 * GROUP_SIZE)]
-database, answered = socket.socketpair()
-waiting = gevent.spawn(wallet, answered)
-gevent.sleep(0.1)  # every board waits in take(), the wallet on its socket
-database.send(b"x")  # the answer is there; the worker sees it when it next polls
-hub.publish(1, "bet stop")
-gevent.joinall([*boards, waiting], timeout=10)
-print(GROUP_SIZE, len(order), order.index("wallet"))
-"""
-
-
 def test_under_gevent_a_fan_out_lets_the_rest_of_the_worker_in_between_groups():
     # gevent runs the handlers a publish wakes one after another and only then polls the
     # worker's sockets: a wallet callback's database answer waited for the whole fan-out.
-    group_size, woken, wallet_ran_after = map(int, python_output(FAN_OUT_UNDER_GEVENT).split())
+    group_size, woken, wallet_ran_after = map(int, python_output("fan_out_under_gevent").split())
     assert woken == 10 * group_size + 1
     assert wallet_ran_after <= group_size  # after the first group's writes, not the tenth's
 
 
-WRITTEN_BY_THE_HUB = """
-import json
-import socket
-import sys
-import time
-
-from gevent import monkey
-
-monkey.patch_all()
-
-import gevent
-
-from feed.hub import GROUP_SIZE, LocalHub
-
-hub = LocalHub()
-order, written, takes = [], [], []
-mode = sys.argv[1]  # "all": every socket takes everything; "half": odd ones take part
-boards = 10 * GROUP_SIZE
-
-
-def board(number):
-    def write_now(taken, published):
-        written.append((number, taken))
-        order.append("board")
-        return mode != "half" or number % 2 == 0
-
-    with hub.subscribe() as subscription:
-        subscription.write_now = write_now
-        if mode == "busy" and number == 0:
-            gevent.sleep(0.5)  # as a handler writing a large snapshot to a slow board
-        while not subscription.dropped:
-            takes.append((number, subscription.take()))
-
-
-def wallet(sock):
-    sock.recv(1)  # as a wallet callback waits for its database's answer
-    order.append("wallet")
-
-
-def until(done):
-    deadline = time.monotonic() + 10
-    while not done() and time.monotonic() < deadline:
-        gevent.sleep(0.01)
-
-
-handlers = [gevent.spawn(board, number) for number in range(boards)]
-gevent.sleep(0.1)  # every board waits in take(), but a busy one
-del takes[:]  # the boards' first looks at the backlog (nothing)
-database, answered = socket.socketpair()
-waiting = gevent.spawn(wallet, answered)
-gevent.sleep(0.01)
-database.send(b"x")  # the answer is there; the worker sees it when it next polls
-hub.publish(1, "bet stop")
-if mode == "half":
-    until(lambda: {n for n, _ in takes} >= set(range(1, boards, 2)))
-elif mode == "busy":
-    until(lambda: any(n == 0 for n, _ in takes))
-until(lambda: len(written) >= boards - (mode == "busy"))
-gevent.sleep(0.05)  # time for any handler woken by mistake to run
-print(json.dumps({
-    "group_size": GROUP_SIZE,
-    "wallet_ran_after": order.index("wallet"),
-    "written": written,
-    "takes": takes,
-}))
-hub.close()
-gevent.joinall(handlers, timeout=10)
-"""
-
-
 def fan_out_written_by_the_hub(mode):
-    return json.loads(python_output(WRITTEN_BY_THE_HUB, mode))
+    return json.loads(python_output("written_by_the_hub", mode))
 
 
 def test_under_gevent_the_hub_writes_to_idle_boards_itself_without_waking_their_handlers():
@@ -276,58 +169,8 @@ def test_under_gevent_the_hub_never_writes_to_a_board_whose_handler_is_busy_writ
     assert run["takes"] == [[0, [[1, "bet stop"]]]]
 
 
-MONEY_DURING_A_FAN_OUT = """
-import sys
-import time
-
-from gevent import monkey
-
-monkey.patch_all()
-
-import gevent
-
-import feed.hub
-import gevent_waits
-from feed.hub import GROUP_SIZE, LocalHub
-
-feed.hub.GIVE_WAY = float(sys.argv[3])
-
-hub = LocalHub()
-order, received = [], []
-
-
-def board():
-    with hub.subscribe() as subscription:
-        subscription.take()
-        order.append("board")
-        received.append(time.monotonic())
-
-
-def wallet(forever):
-    with gevent_waits.urgent():
-        while True:
-            for _ in range(3):  # as a transaction waits for each of its database's answers
-                gevent.sleep(0.001)
-            if not forever:
-                break
-    order.append("wallet")
-
-
-groups = int(sys.argv[1])
-boards = [gevent.spawn(board) for _ in range(groups * GROUP_SIZE)]
-gevent.sleep(0.1)  # every board waits in take()
-money = gevent.spawn(wallet, sys.argv[2] == "storm")
-gevent.sleep(0)  # the transaction has started
-published = time.monotonic()
-hub.publish(1, "bet stop")
-gevent.joinall(boards, timeout=10)
-print(GROUP_SIZE, len(received), order.index("wallet") if "wallet" in order else -1,
-      max(received) - published)
-"""
-
-
 def fan_out_beside_money(groups, money, give_way):
-    printed = python_output(MONEY_DURING_A_FAN_OUT, groups, money, give_way)
+    printed = python_output("money_during_a_fan_out", groups, money, give_way)
     group_size, received, wallet_done_after, took = printed.split()
     return int(group_size), int(received), int(wallet_done_after), float(took)
 
@@ -353,38 +196,10 @@ def test_under_gevent_money_that_never_ends_holds_a_fan_out_only_so_long():
     assert took < 20 * give_way
 
 
-TWO_WAKERS = """
-from gevent import monkey
-
-monkey.patch_all()
-
-import gevent
-
-import gevent_waits
-
-
-
-def money():
-    with gevent_waits.urgent():
-        gevent.sleep(0.005)
-
-
-first = gevent_waits.loop_turn()  # one hub's waker
-working = gevent.spawn(money)
-gevent.sleep(0)
-gave_way = gevent.spawn(first, 1.0)  # waits for the money
-gevent.sleep(0)
-gevent_waits.loop_turn()  # another hub's waker starts meanwhile
-gave_way.join()
-working.join()
-print(gave_way.value)
-"""
-
-
 def test_a_waker_giving_way_is_woken_when_money_ends_though_another_waker_started_meanwhile():
     # Every waker of the process waits on the event the end of urgent work sets: a second
     # waker that made its own left the first waiting out its whole allowance.
-    assert float(python_output(TWO_WAKERS)) < 0.5
+    assert float(python_output("two_wakers")) < 0.5
 
 
 def receive(ws):
