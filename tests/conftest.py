@@ -119,12 +119,19 @@ def app_config():
     return {}
 
 
+def close_app(app):
+    """Close the app's hub (whose waker a board's subscription starts) and its database pool. A
+    test that starts the app's feed stops it itself."""
+    app.extensions["feed"].hub.close()
+    with app.app_context():
+        db.engine.dispose()
+
+
 @pytest.fixture
 def app(database_url, app_config):
     app = create_app(base_config(database_url) | app_config)
     yield app
-    with app.app_context():
-        db.engine.dispose()
+    close_app(app)
 
 
 @pytest.fixture
@@ -149,8 +156,7 @@ def feed_app(sqlite_database_url):
         # Nothing these tests write need survive a power cut: commits without an fsync.
         sa.event.listen(db.engine, "connect", lambda dbapi, _: dbapi.execute(NO_FSYNC_PRAGMA))
     yield app
-    with app.app_context():
-        db.engine.dispose()
+    close_app(app)
 
 
 @pytest.fixture

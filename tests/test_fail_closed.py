@@ -256,8 +256,7 @@ def test_an_alive_that_cannot_be_believed_keeps_the_product_down(runtime, board,
 
 def test_a_restart_restores_every_line_suspended_and_the_stops_as_they_were_read(app, runtime):
     from app import create_app
-    from database import db
-    from tests.conftest import base_config
+    from tests.conftest import base_config, close_app
 
     connected(runtime)
     odds(runtime, ts=now_ms() - 1000)
@@ -274,8 +273,7 @@ def test_a_restart_restores_every_line_suspended_and_the_stops_as_they_were_read
         assert not connecting_board(again).reads_bettable(1)
         assert again.store.recent_bet_stops(1)[0]["groups"] == "all"
     finally:
-        with restarted.app_context():
-            db.engine.dispose()
+        close_app(restarted)
 
 
 @pytest.mark.parametrize(

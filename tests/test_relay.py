@@ -35,8 +35,22 @@ from tests.upstream import wait_until
 ODDS = odds([market(1), market(166, line("total=9.5", outcomes=[outcome("12", 1.8)]))], stamp=1000)
 
 
-def test_hub_drops_a_subscriber_that_falls_a_backlog_behind():
-    hub = LocalHub(backlog=3)
+@pytest.fixture
+def new_hub():
+    """LocalHub(**options), as many as the test makes: each closed, its waker ended, after it."""
+    hubs = []
+
+    def make(**options):
+        hubs.append(LocalHub(**options))
+        return hubs[-1]
+
+    yield make
+    for hub in hubs:
+        hub.close()
+
+
+def test_hub_drops_a_subscriber_that_falls_a_backlog_behind(new_hub):
+    hub = new_hub(backlog=3)
     with hub.subscribe() as slow, hub.subscribe() as fast:
         for seq in range(1, 5):
             hub.publish(seq, f"m{seq}")
@@ -45,8 +59,8 @@ def test_hub_drops_a_subscriber_that_falls_a_backlog_behind():
         assert slow.take(timeout=0) == [] and slow.dropped and not fast.dropped
 
 
-def test_a_subscriber_takes_everything_it_missed_in_one_go():
-    hub = LocalHub(backlog=3)
+def test_a_subscriber_takes_everything_it_missed_in_one_go(new_hub):
+    hub = new_hub(backlog=3)
     hub.publish(1, "before")
     with hub.subscribe() as browser:
         for seq in (2, 3, 4):
@@ -56,16 +70,16 @@ def test_a_subscriber_takes_everything_it_missed_in_one_go():
         assert not browser.dropped
 
 
-def test_hub_fans_out_one_serialised_message_to_everyone():
-    hub = LocalHub()
+def test_hub_fans_out_one_serialised_message_to_everyone(new_hub):
+    hub = new_hub()
     with hub.subscribe() as a, hub.subscribe() as b:
         text = json.dumps({"type": "bet_stop"})
         hub.publish(1, text)
         assert a.take(0)[0][1] is text and b.take(0)[0][1] is text
 
 
-def test_take_waits_for_a_publish_a_nudge_or_a_close():
-    hub = LocalHub()
+def test_take_waits_for_a_publish_a_nudge_or_a_close(new_hub):
+    hub = new_hub()
     with hub.subscribe() as browser:
         for wake in (lambda: hub.publish(1, "m1"), hub.nudge, hub.close):
             threading.Timer(0.1, wake).start()
@@ -75,9 +89,9 @@ def test_take_waits_for_a_publish_a_nudge_or_a_close():
         assert taken == [] and browser.dropped
 
 
-def test_the_hub_wakes_idle_handlers_by_itself(monkeypatch):
+def test_the_hub_wakes_idle_handlers_by_itself(monkeypatch, new_hub):
     monkeypatch.setattr(feed.hub, "NUDGE_EVERY", 0.1)
-    hub = LocalHub()
+    hub = new_hub()
     with hub.subscribe() as browser:
         woken = threading.Event()
         threading.Thread(target=lambda: (browser.take(), woken.set()), daemon=True).start()
@@ -85,7 +99,7 @@ def test_the_hub_wakes_idle_handlers_by_itself(monkeypatch):
     hub.close()
 
 
-def test_the_hub_keeps_waking_boards_when_its_own_bookkeeping_fails(monkeypatch, caplog):
+def test_the_hub_keeps_waking_boards_when_its_own_bookkeeping_fails(monkeypatch, caplog, new_hub):
     # Every message reaches the boards through the hub's waker: if it died, every board would
     # sit on its last (maybe bettable) lines until a timeout.
     def broken(behind):
@@ -93,7 +107,7 @@ def test_the_hub_keeps_waking_boards_when_its_own_bookkeeping_fails(monkeypatch,
 
     monkeypatch.setattr(feed.hub, "NUDGE_EVERY", 0.05)
     monkeypatch.setattr(feed.hub.metrics, "relay_backlog", broken)
-    hub = LocalHub()
+    hub = new_hub()
     with hub.subscribe() as browser:
         time.sleep(0.3)  # the waker has nudged, and failed, several times
         threading.Timer(0.1, hub.publish, (1, "m1")).start()
@@ -108,15 +122,15 @@ def test_the_hub_keeps_waking_boards_when_its_own_bookkeeping_fails(monkeypatch,
     assert len(failures) == 1  # logged once, not at every nudge
 
 
-def test_subscribe_always_unregisters():
-    hub = LocalHub()
+def test_subscribe_always_unregisters(new_hub):
+    hub = new_hub()
     with pytest.raises(RuntimeError), hub.subscribe():
         raise RuntimeError("socket died")
     assert hub.subscribers == 0
 
 
-def test_many_subscribers_share_few_wake_up_events():
-    hub = LocalHub()
+def test_many_subscribers_share_few_wake_up_events(new_hub):
+    hub = new_hub()
     with contextlib.ExitStack() as stack:
         browsers = [stack.enter_context(hub.subscribe()) for _ in range(100)]
         assert hub.subscribers == 100 and len(hub.groups) == 100 // GROUP_SIZE + 1
@@ -410,8 +424,8 @@ def test_health_goes_out_at_once_on_a_change_and_at_most_every_5_s_otherwise(app
     ]
 
 
-def test_the_backlog_is_bounded_by_bytes_as_well_as_by_count():
-    hub = LocalHub(backlog=100, backlog_bytes=10)
+def test_the_backlog_is_bounded_by_bytes_as_well_as_by_count(new_hub):
+    hub = new_hub(backlog=100, backlog_bytes=10)
     with hub.subscribe() as slow, hub.subscribe() as fast:
         for seq in (1, 2, 3):
             hub.publish(seq, "abcd")
@@ -594,9 +608,9 @@ def test_the_board_socket_is_the_feed_blueprints_and_only_it_drops_compression(a
     assert any(f.__name__ == "refuse_compression" for f in hooks.get("feed", []))
 
 
-def test_the_boards_get_the_outages_in_the_snapshot_and_as_each_begins_and_ends():
+def test_the_boards_get_the_outages_in_the_snapshot_and_as_each_begins_and_ends(new_hub):
     now = [10_000]
-    hub = LocalHub()
+    hub = new_hub()
     state = MarketState(MarketDescriptions.load(None))
     relay = Relay(state, FeedHealth(), hub, store=None, clock=lambda: now[0])
 

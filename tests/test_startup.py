@@ -1,5 +1,6 @@
 """A server's start on a database another process is writing to."""
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -52,7 +53,8 @@ class SilentDatabase:
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = self.server.getsockname()[1]
         self.held = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.accepting = threading.Thread(target=self._accept, daemon=True)
+        self.accepting.start()
 
     def _accept(self):
         while True:
@@ -63,7 +65,13 @@ class SilentDatabase:
             self.held.append(connection)
 
     def close(self):
+        import socket
+
+        # Closing the socket alone leaves accept() waiting; shutting it down ends the wait.
+        with contextlib.suppress(OSError):
+            self.server.shutdown(socket.SHUT_RDWR)
         self.server.close()
+        self.accepting.join(5)
         for connection in self.held:
             connection.close()
 
