@@ -115,10 +115,8 @@ def test_the_hub_keeps_waking_boards_when_its_own_bookkeeping_fails(monkeypatch,
         while not taken and time.monotonic() - started < 5:
             taken = browser.take(timeout=5)
         assert taken == [(1, "m1")] and time.monotonic() - started < 4  # woken, not timed out
-    waker = hub.waker.ident
     hub.close()
-    # Hubs other tests left open have wakers of their own, failing on the same patched metrics.
-    failures = [r for r in caplog.records if r.thread == waker and "hub" in r.getMessage()]
+    failures = [r for r in caplog.records if "hub" in r.getMessage()]
     assert len(failures) == 1  # logged once, not at every nudge
 
 
