@@ -97,43 +97,6 @@ def line(event_id, market_id, specifiers="", outcomes=None, product=1, **fields)
     } | fields
 
 
-def feed_odds(event_id, ts, status=1, price=2.0, product=1, status_166=None, more=()):
-    """An upstream odds change's data: the 1x2 (home at `price`), total corners 9.5 (at
-    `status_166` if given), then the markets `more`."""
-    return {
-        "event_id": event_id,
-        "product": product,
-        "timestamp": ts,
-        "markets": [
-            {
-                "id": 1,
-                "lines": [
-                    {
-                        "specifiers": "",
-                        "status": status,
-                        "outcomes": [
-                            {"id": "1", "odds": price},
-                            {"id": "2", "odds": 3.1},
-                            {"id": "3", "odds": 3.4},
-                        ],
-                    }
-                ],
-            },
-            {
-                "id": 166,
-                "lines": [
-                    {
-                        "specifiers": "total=9.5",
-                        "status": status if status_166 is None else status_166,
-                        "outcomes": [{"id": "12", "odds": 1.8}, {"id": "13", "odds": 2.0}],
-                    }
-                ],
-            },
-            *more,
-        ],
-    }
-
-
 class PlayedSocket:
     """The page's /ws, answered by the test: a snapshot on connect, then what the test sends."""
 

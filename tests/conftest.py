@@ -1,7 +1,10 @@
-"""Shared fixtures: the app on SQLite and PostgreSQL, its client, and database helpers."""
+"""Shared fixtures: the app on SQLite and PostgreSQL, its client, and database helpers; and a
+check that every test ends every thread it starts."""
 
 import os
 import shutil
+import threading
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -119,12 +122,52 @@ def app_config():
     return {}
 
 
+THREADS_GRACE_S = 2.0  # how long a test's threads have to end once the test is over
+# Predicates of threads that a fixture broader than one test owns, and ends itself.
+SHARED_THREADS = []
+
+
+def threads_left(before, grace_s=THREADS_GRACE_S):
+    """The threads not in `before` still running after `grace_s`, but shared ones."""
+    deadline = time.monotonic() + grace_s
+    left = []
+    for thread in threading.enumerate():
+        if thread in before or any(shared(thread) for shared in SHARED_THREADS):
+            continue
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            left.append(thread)
+    return left
+
+
+def described(threads):
+    return ", ".join(f"{t.name} ({'daemon' if t.daemon else 'not daemon'})" for t in threads)
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left_behind():
+    """Fail a test that leaves a thread running: hubs' wakers, mirrors, consumers, upstreams and
+    every other thread a test starts are ended by the test or its fixtures."""
+    before = set(threading.enumerate())
+    yield
+    left = threads_left(before)
+    if left:
+        pytest.fail(f"the test left {len(left)} thread(s) running: {described(left)}")
+
+
+def close_app(app):
+    """Close the app's hub (whose waker a board's subscription starts) and its database pool. A
+    test that starts the app's feed stops it itself."""
+    app.extensions["feed"].hub.close()
+    with app.app_context():
+        db.engine.dispose()
+
+
 @pytest.fixture
 def app(database_url, app_config):
     app = create_app(base_config(database_url) | app_config)
     yield app
-    with app.app_context():
-        db.engine.dispose()
+    close_app(app)
 
 
 @pytest.fixture
@@ -149,8 +192,7 @@ def feed_app(sqlite_database_url):
         # Nothing these tests write need survive a power cut: commits without an fsync.
         sa.event.listen(db.engine, "connect", lambda dbapi, _: dbapi.execute(NO_FSYNC_PRAGMA))
     yield app
-    with app.app_context():
-        db.engine.dispose()
+    close_app(app)
 
 
 @pytest.fixture
@@ -171,9 +213,23 @@ def redis_bus_url():
     forget(url, prefix)
 
 
+def playwright_thread(thread):
+    """A thread of Playwright's event loop (its executor, its driver's watcher): the module's
+    browser starts them as its tests need them, and they end when it closes."""
+    return thread.name.startswith("asyncio")
+
+
 @pytest.fixture(scope="module")
 def browser():
     """Headless Chromium, one for each test module that asks for it."""
     from tests.board_page import chromium
 
-    yield from chromium()
+    before = set(threading.enumerate())
+    SHARED_THREADS.append(playwright_thread)
+    try:
+        yield from chromium()
+    finally:
+        SHARED_THREADS.remove(playwright_thread)
+    left = [thread for thread in threads_left(before) if playwright_thread(thread)]
+    if left:
+        pytest.fail(f"the browser left {len(left)} thread(s) running: {described(left)}")

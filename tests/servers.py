@@ -1,6 +1,7 @@
 """The app under gunicorn + gevent, as the platform runs it, and its feed process."""
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -10,21 +11,42 @@ import time
 import urllib.request
 from pathlib import Path
 
+import websocket
+
 from tests.upstream import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = ROOT / "tests" / "scripts"
 
 
-def python_output(code, *args):
-    """What `python -c code args...` prints, run from the project's root, as a worker runs it;
-    the test fails with the script's stderr if the script fails."""
-    done = subprocess.run(
-        [sys.executable, "-c", code, *map(str, args)],
+def procfile():
+    """The Procfile's process types and commands, in file order."""
+    entries = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, command = line.split(":", 1)
+            entries[name.strip()] = command.strip()
+    return entries
+
+
+def run_script(name, *args):
+    """Run tests/scripts/`name`.py with `args` from the project's root, its modules importable
+    as a worker's are; the finished process, its output captured as text."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, str(SCRIPTS / f"{name}.py"), *map(str, args)],
         cwd=ROOT,
+        env=os.environ | {"PYTHONPATH": path},
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def python_output(name, *args):
+    """What tests/scripts/`name`.py prints (run_script); the test fails with the script's
+    stderr if the script fails."""
+    done = run_script(name, *args)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -132,3 +154,18 @@ def raw_board(address, receive_buffer=None):
     board.settimeout(10)
     assert board.recv(12) == b"HTTP/1.1 101"
     return board
+
+
+def receive_snapshot(address):
+    """The snapshot a board connecting now to the server at `address` gets."""
+    ws = websocket.create_connection(f"ws://{address}/ws", timeout=10)
+    try:
+        return json.loads(ws.recv())
+    finally:
+        ws.close()
+
+
+def boards(address):
+    """How many boards the server at `address` says are connected."""
+    with urllib.request.urlopen(f"http://{address}/feed/status", timeout=10) as answer:
+        return json.load(answer)["boards"]

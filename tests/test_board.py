@@ -5,19 +5,15 @@ import json
 import pytest
 
 from feed.upstream import frames
-from tests.board_page import GREY, feed_odds, shot
+from tests.board_page import GREY, shot
+from tests.feed_messages import EVENT, bet_stop, fixture_change, match_odds
 from tests.servers import gunicorn
 from tests.upstream import wait_until
 
 pytestmark = pytest.mark.browser
 
 
-EVENT = "sr:match:500"
 NAME = 'Lions <img src=x onerror="window.__injected=1"> v Tigers'
-
-
-def odds(ts, status=1, price=2.0):
-    return feed_odds(EVENT, ts, status, price)
 
 
 @pytest.fixture
@@ -26,10 +22,9 @@ def page(browser, upstream, sqlite_database_url):
         upstream.wait_connected()
         upstream.alive()
         upstream.send_frame(
-            frames.FIXTURE_CHANGE,
-            {"event_id": EVENT, "product": 1, "change_type": 1, "event_name": NAME, "timestamp": 1},
+            frames.FIXTURE_CHANGE, fixture_change(EVENT, 1, stamp=1, event_name=NAME)
         )
-        upstream.send_frame(frames.ODDS_CHANGE, odds(1000))
+        upstream.send_frame(frames.ODDS_CHANGE, match_odds(1000))
         page = browser.new_page(
             # Playwright compiles wait_for_function's predicates with eval in the page, which
             # the app's Content-Security-Policy forbids; test_accounts_browser.py keeps it on.
@@ -79,16 +74,7 @@ def test_markup_in_an_event_name_is_shown_as_text(page):
 
 
 def test_bet_stop_all_greys_every_line_keeping_odds(page, upstream):
-    upstream.send_frame(
-        frames.BET_STOP,
-        {
-            "event_id": EVENT,
-            "groups": "all",
-            "market_status": "suspended",
-            "product": 1,
-            "timestamp": 2000,
-        },
-    )
+    upstream.send_frame(frames.BET_STOP, bet_stop(EVENT, "all", stamp=2000))
     for market_id in (1, 166):
         wait_status(page, market_id, "suspended")
         row = line(page, market_id)
@@ -107,11 +93,12 @@ def test_bet_stop_all_greys_every_line_keeping_odds(page, upstream):
 
 
 def test_bet_stop_with_a_group_greys_only_that_group_and_odds_reopen(page, upstream):
-    upstream.send_frame(frames.BET_STOP, {"event_id": EVENT, "groups": "corner", "timestamp": 2000})
+    stop = bet_stop(EVENT, "corner", product=None, stamp=2000, market_status=None)
+    upstream.send_frame(frames.BET_STOP, stop)
     wait_status(page, 166, "suspended")
     assert line(page, 1).get_attribute("data-status") == "active"
     assert line(page, 1).evaluate("e => getComputedStyle(e).backgroundColor") != GREY
-    upstream.send_frame(frames.ODDS_CHANGE, odds(3000, price=2.4))
+    upstream.send_frame(frames.ODDS_CHANGE, match_odds(3000, price=2.4))
     wait_status(page, 166, "active")
     page.wait_for_function(
         f"""() => document.querySelector('.line[data-event-id="{EVENT}"][data-market-id="1"]'
@@ -121,12 +108,12 @@ def test_bet_stop_with_a_group_greys_only_that_group_and_odds_reopen(page, upstr
 
 def test_odds_flashes_run_no_animation_and_are_taken_off_by_one_timer(page, upstream):
     # A board left open all day: a flash is a class, not an animation restyling cells per frame.
-    upstream.send_frame(frames.ODDS_CHANGE, odds(3000, price=2.4))
+    upstream.send_frame(frames.ODDS_CHANGE, match_odds(3000, price=2.4))
     cell = f'.line[data-event-id="{EVENT}"][data-market-id="1"] [data-outcome-id="1"]'
     page.wait_for_selector(f"{cell}.flash-up")
     assert page.evaluate("document.getAnimations().length") == 0
     page.wait_for_selector(f"{cell}:not(.flash-up)", timeout=6000)
-    upstream.send_frame(frames.ODDS_CHANGE, odds(4000, price=2.1))
+    upstream.send_frame(frames.ODDS_CHANGE, match_odds(4000, price=2.1))
     page.wait_for_selector(f"{cell}.flash-down")
     assert page.evaluate("document.getAnimations().length") == 0
 
@@ -145,7 +132,7 @@ def test_upstream_away_turns_the_banner_down_and_lines_suspended(page, upstream)
     page.wait_for_selector(
         f'.line[data-event-id="{EVENT}"][data-market-id="1"][data-stop="feed_gap"]'
     )
-    upstream.send_frame(frames.ODDS_CHANGE, odds(5000))
+    upstream.send_frame(frames.ODDS_CHANGE, match_odds(5000))
     wait_status(page, 1, "active")
 
 
@@ -153,7 +140,8 @@ def test_dropped_socket_reconnects_and_resyncs_without_stale_active_lines(page, 
     page.evaluate("window.marketBoard.ws.close()")
     # While the page has no socket, nothing reads as bettable.
     page.wait_for_selector('#feed-banner[data-feed-status="down"]', timeout=2000)
-    upstream.send_frame(frames.BET_STOP, {"event_id": EVENT, "groups": "all", "timestamp": 5000})
+    stop = bet_stop(EVENT, "all", product=None, stamp=5000, market_status=None)
+    upstream.send_frame(frames.BET_STOP, stop)
     wait_status(page, 1, "suspended")
     page.wait_for_selector('#feed-banner[data-feed-status="up"]', timeout=10000)
     wait_until(
@@ -164,9 +152,8 @@ def test_dropped_socket_reconnects_and_resyncs_without_stale_active_lines(page, 
 
 def test_bet_stop_log_lists_the_newest_first_after_a_resync(page, upstream):
     for number, groups in enumerate(("corner", "booking", "score")):
-        upstream.send_frame(
-            frames.BET_STOP, {"event_id": EVENT, "groups": groups, "timestamp": 2000 + number}
-        )
+        stop = bet_stop(EVENT, groups, product=None, stamp=2000 + number, market_status=None)
+        upstream.send_frame(frames.BET_STOP, stop)
         page.wait_for_function(
             f"document.querySelectorAll('#bet-stop-log li.bet-stop').length === {number + 1}"
         )

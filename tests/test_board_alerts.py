@@ -6,6 +6,7 @@ import re
 import pytest
 
 from feed.upstream import frames
+from tests import feed_messages as messages
 from tests.board_page import (
     GREY,
     HEALTHY,
@@ -138,15 +139,9 @@ def test_an_upstream_outage_end_to_end_banner_log_and_title(browser, upstream, s
     with gunicorn(sqlite_database_url, FEED_URL=upstream.url) as address:
         upstream.wait_connected()
         upstream.alive()
-        upstream.send_frame(
-            frames.ODDS_CHANGE,
-            {
-                "event_id": "sr:match:9",
-                "product": 1,
-                "timestamp": 1000,
-                "markets": [{"id": 1, "lines": [{"outcomes": [{"id": "1", "odds": 2.0}]}]}],
-            },
-        )
+        markets = [messages.market(1, messages.line(specifiers=None))]  # no specifiers at all
+        odds = messages.odds(markets, messages.event_id(9), stamp=1000)
+        upstream.send_frame(frames.ODDS_CHANGE, odds)
         page = new_page(browser, address)
         page.wait_for_selector('.line[data-status="active"]')
         upstream.alive(offset=30)  # the odds source is late: both products down

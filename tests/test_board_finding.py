@@ -6,6 +6,7 @@ import time
 import pytest
 
 from feed.upstream import frames
+from tests import feed_messages as messages
 from tests.board_page import (
     PlayedSocket,
     busy_board,
@@ -346,32 +347,17 @@ def test_each_event_opens_its_own_bet_stop_history_by_name(browser, upstream, sq
         upstream.wait_connected()
         upstream.alive()
         for number, name in ((1, "Arsenal v Benfica"), (2, "Celtic v Dortmund")):
-            upstream.send_frame(
-                frames.FIXTURE_CHANGE,
-                {
-                    "event_id": f"sr:match:{number}",
-                    "product": 1,
-                    "change_type": 1,
-                    "event_name": name,
-                    "timestamp": 1,
-                },
-            )
-            upstream.send_frame(
-                frames.ODDS_CHANGE,
-                {
-                    "event_id": f"sr:match:{number}",
-                    "product": 1,
-                    "timestamp": 1000,
-                    "markets": [{"id": 1, "lines": [{"outcomes": [{"id": "1", "odds": 2.0}]}]}],
-                },
-            )
+            event = messages.event_id(number)
+            fixture = messages.fixture_change(event, 1, stamp=1, event_name=name)
+            upstream.send_frame(frames.FIXTURE_CHANGE, fixture)
+            markets = [messages.market(1, messages.line(specifiers=None))]
+            upstream.send_frame(frames.ODDS_CHANGE, messages.odds(markets, event, stamp=1000))
         base = int(time.time() * 1000)
         for n, groups in enumerate(("score", "corners", "all")):
-            upstream.send_frame(
-                frames.BET_STOP,
-                {"event_id": "sr:match:1", "groups": groups, "timestamp": base + n},
-            )
-        upstream.send_frame(frames.BET_STOP, {"event_id": "sr:match:2", "timestamp": base + 9})
+            stop = messages.bet_stop(messages.event_id(1), groups, None, base + n, None)
+            upstream.send_frame(frames.BET_STOP, stop)
+        stop = messages.bet_stop(messages.event_id(2), None, None, base + 9, None)
+        upstream.send_frame(frames.BET_STOP, stop)
         page = new_page(browser, address)
         page.wait_for_selector("#bet-stop-log li.bet-stop >> nth=3")
         time.sleep(1.5)  # the log is written to the database within a second

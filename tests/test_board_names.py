@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from feed.upstream import frames
+from tests import feed_messages as messages
 from tests.board_page import (
     PlayedSocket,
     event,
@@ -19,31 +20,20 @@ from tests.board_page import (
     snapshot,
     texts,
 )
+from tests.descriptions_xml import MARKETS_XML
+from tests.feed_messages import EVENT, PREMATCH
 from tests.servers import gunicorn
-from tests.test_descriptions import MARKETS_XML
 
 pytestmark = pytest.mark.browser
 
 
-EVENT = "sr:match:700"
-
-
 def market(market_id, specifiers, outcomes, **fields):
-    return {
-        "id": market_id,
-        "lines": [
-            {
-                "specifiers": specifiers,
-                "status": 1,
-                "outcomes": [
-                    {"id": oid, "odds": 1.5 + n / 10} | extra
-                    for n, (oid, extra) in enumerate(
-                        (o, {}) if isinstance(o, str) else o for o in outcomes
-                    )
-                ],
-            }
-        ],
-    } | fields
+    """A market of one open line, its `outcomes` (ids, or (id, fields)) at 1.5, 1.6, ..."""
+    priced = [
+        messages.outcome(oid, 1.5 + n / 10, **extra)
+        for n, (oid, extra) in enumerate((o, {}) if isinstance(o, str) else o for o in outcomes)
+    ]
+    return messages.market(market_id, messages.line(specifiers, 1, priced), **fields)
 
 
 FOOTBALL = [
@@ -59,27 +49,13 @@ FOOTBALL = [
 
 
 def fixture(upstream, name="Arsenal v Benfica", **fields):
-    upstream.send_frame(
-        frames.FIXTURE_CHANGE,
-        {
-            "event_id": EVENT,
-            "product": 1,
-            "change_type": 1,
-            "event_name": name,
-            "sport": "football",
-            "timestamp": int(time.time() * 1000),
-        }
-        | fields,
-    )
+    now = int(time.time() * 1000)
+    data = messages.fixture_change(EVENT, 1, stamp=now, event_name=name, sport="football")
+    upstream.send_frame(frames.FIXTURE_CHANGE, data | fields)
 
 
 def odds(markets, **fields):
-    return {
-        "event_id": EVENT,
-        "product": 1,
-        "timestamp": int(time.time() * 1000),
-        "markets": markets,
-    } | fields
+    return messages.odds(markets, EVENT, stamp=int(time.time() * 1000), **fields)
 
 
 def status_of(address):
@@ -227,21 +203,12 @@ def test_every_match_status_of_sportradars_table_reads_in_its_words(browser, add
 
 def test_times_read_on_a_24_hour_clock_with_day_month_and_the_zone(browser, upstream, served):
     start = int(datetime(2031, 3, 14, 18, 45, tzinfo=UTC).timestamp() * 1000)
-    upstream.send_frame(
-        frames.FIXTURE_CHANGE,
-        {
-            "event_id": EVENT,
-            "product": 3,
-            "change_type": 1,
-            "event_name": "Ajax v PSV",
-            "start_time": start,
-            "timestamp": 1,
-        },
+    fixture = messages.fixture_change(
+        EVENT, 1, PREMATCH, 1, event_name="Ajax v PSV", start_time=start
     )
-    upstream.send_frame(
-        frames.ODDS_CHANGE,
-        {"event_id": EVENT, "product": 3, "timestamp": 1000, "markets": [market(1, "", ["1"])]},
-    )
+    upstream.send_frame(frames.FIXTURE_CHANGE, fixture)
+    odds = messages.odds([market(1, "", ["1"])], EVENT, PREMATCH, 1000)
+    upstream.send_frame(frames.ODDS_CHANGE, odds)
     page = new_page(browser, served, timezone_id="Europe/Berlin", locale="en-US")
     page.wait_for_selector(f'.line[data-event-id="{EVENT}"]')
     meta = page.locator(f'.event[data-event-id="{EVENT}"] .event-meta').inner_text()
@@ -255,21 +222,12 @@ def test_times_read_on_a_24_hour_clock_with_day_month_and_the_zone(browser, upst
 
 def test_a_prematch_event_past_its_start_time_is_flagged(browser, upstream, served):
     start = int(time.time() * 1000) - 10 * 60_000
-    upstream.send_frame(
-        frames.FIXTURE_CHANGE,
-        {
-            "event_id": EVENT,
-            "product": 3,
-            "change_type": 1,
-            "event_name": "Late v Later",
-            "start_time": start,
-            "timestamp": 1,
-        },
+    fixture = messages.fixture_change(
+        EVENT, 1, PREMATCH, 1, event_name="Late v Later", start_time=start
     )
-    upstream.send_frame(
-        frames.ODDS_CHANGE,
-        {"event_id": EVENT, "product": 3, "timestamp": 1000, "markets": [market(1, "", ["1"])]},
-    )
+    upstream.send_frame(frames.FIXTURE_CHANGE, fixture)
+    odds = messages.odds([market(1, "", ["1"])], EVENT, PREMATCH, 1000)
+    upstream.send_frame(frames.ODDS_CHANGE, odds)
     page = new_page(browser, served)
     card = page.locator(f'.event[data-event-id="{EVENT}"]')
     page.wait_for_selector(f'.event[data-event-id="{EVENT}"].late')

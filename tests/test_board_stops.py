@@ -5,32 +5,25 @@ import re
 import pytest
 
 from feed.upstream import frames
-from tests.board_page import GREY, feed_odds, new_page, now_ms, page_server, shot
+from tests import feed_messages as messages
+from tests.board_page import GREY, new_page, now_ms, page_server, shot
+from tests.feed_messages import EVENT, LIVE, bet_stop, line, market, match_odds, outcome
 from tests.servers import gunicorn
 from tests.upstream import wait_until
 
 pytestmark = pytest.mark.browser
 
-EVENT = "sr:match:800"
-PREMATCH = "sr:match:801"
+PREMATCH = messages.event_id(801)  # an event of the prematch product
 LINE = f'.line[data-event-id="{EVENT}"]'
 CLOCK = re.compile(r"^\d\d:\d\d:\d\d$")
 
 
-def odds(ts, status=1, price=2.0, handed_166=False, event=EVENT, product=1):
-    totals = {
-        "id": 18,
-        "lines": [
-            {
-                "specifiers": f"total={total}",
-                "status": status,
-                "outcomes": [{"id": "12", "odds": 1.9}, {"id": "13", "odds": 1.9}],
-            }
-            for total in ("2.5", "3.5")
-        ],
-    }
+def odds(ts, status=1, price=2.0, handed_166=False, event=EVENT, product=LIVE):
+    """match_odds() and two lines of total goals."""
+    prices = [outcome("12", 1.9), outcome("13", 1.9)]
+    totals = market(18, *(line(f"total={total}", status, prices) for total in ("2.5", "3.5")))
     status_166 = -2 if handed_166 else None
-    return feed_odds(event, ts, status, price, product, status_166, more=[totals])
+    return match_odds(ts, status, price, product, status_166, [totals], event)
 
 
 @pytest.fixture
@@ -38,17 +31,10 @@ def served(upstream, sqlite_database_url):
     with gunicorn(sqlite_database_url, FEED_URL=upstream.url) as address:
         upstream.wait_connected()
         upstream.alive()
-        upstream.send_frame(
-            frames.FIXTURE_CHANGE,
-            {
-                "event_id": EVENT,
-                "product": 1,
-                "change_type": 1,
-                "event_name": "Porto v Roma",
-                "sport": "football",
-                "timestamp": 1,
-            },
+        fixture = messages.fixture_change(
+            EVENT, 1, stamp=1, event_name="Porto v Roma", sport="football"
         )
+        upstream.send_frame(frames.FIXTURE_CHANGE, fixture)
         upstream.send_frame(frames.ODDS_CHANGE, odds(now_ms() - 120_000))
         upstream.send_frame(frames.ODDS_CHANGE, odds(now_ms() - 120_000, event=PREMATCH, product=3))
         yield address
@@ -92,16 +78,8 @@ def seconds(counter):
 
 def test_a_bet_stop_says_its_groups_its_reason_since_when_and_for_how_long(page, upstream):
     sent = now_ms() - 65_000
-    upstream.send_frame(
-        frames.BET_STOP,
-        {
-            "event_id": EVENT,
-            "groups": "score",
-            "product": 1,
-            "timestamp": sent,
-            "betstop_reason": 1,
-        },
-    )
+    stop = bet_stop(EVENT, "score", stamp=sent, market_status=None, betstop_reason=1)
+    upstream.send_frame(frames.BET_STOP, stop)
     wait_stop(page, 1, "bet_stop")
     assert state(page, 1).locator(".why").inner_text() == "BetStop: score · Possible goal"
     note = page.locator(f'.event[data-event-id="{EVENT}"] .event-why')
@@ -135,9 +113,8 @@ def test_each_reason_reads_distinctly(page, upstream):
     page.wait_for_selector(f'.line[data-event-id="{PREMATCH}"][data-stop="handed_over"]')
     handed_over = page.locator(f'.line[data-event-id="{PREMATCH}"][data-market-id="166"]')
     assert handed_over.locator(".why").inner_text() == "Handed over"
-    upstream.send_frame(
-        frames.BET_STOP, {"event_id": EVENT, "groups": "all", "timestamp": now_ms()}
-    )
+    stop = bet_stop(EVENT, "all", product=None, stamp=now_ms(), market_status=None)
+    upstream.send_frame(frames.BET_STOP, stop)
     wait_stop(page, 1, "bet_stop")
     assert state(page, 1).locator(".why").inner_text() == "BetStop: all"
     bet_stop_colour = state(page, 1).locator(".why").evaluate("e => getComputedStyle(e).color")
@@ -199,9 +176,8 @@ def boxes(page):
 def test_odds_stay_exactly_where_they_were_when_lines_stop_and_reopen(page, upstream):
     before = boxes(page)
     assert len(before) == 4 + 4 + 9  # lines, a state slot each, and their cells
-    upstream.send_frame(
-        frames.BET_STOP, {"event_id": EVENT, "groups": "all", "timestamp": now_ms()}
-    )
+    stop = bet_stop(EVENT, "all", product=None, stamp=now_ms(), market_status=None)
+    upstream.send_frame(frames.BET_STOP, stop)
     wait_stop(page, 18, "bet_stop")
     assert row(page, 18).first.evaluate("e => getComputedStyle(e).backgroundColor") == GREY
     assert boxes(page) == before
@@ -222,10 +198,7 @@ def test_odds_stay_exactly_where_they_were_when_lines_stop_and_reopen(page, upst
 
 def test_a_cancelled_fixture_looks_cancelled_and_nothing_on_it_reads_bettable(page, upstream):
     page.wait_for_function("document.getElementById('suspended-count').textContent.trim() === '0'")
-    upstream.send_frame(
-        frames.FIXTURE_CHANGE,
-        {"event_id": EVENT, "product": 1, "change_type": 3, "timestamp": now_ms()},
-    )
+    upstream.send_frame(frames.FIXTURE_CHANGE, messages.fixture_change(EVENT, 3, stamp=now_ms()))
     card = page.locator(f'.event[data-event-id="{EVENT}"]')
     page.wait_for_selector(f'.event[data-event-id="{EVENT}"].cancelled')
     assert card.locator(".event-notice").is_visible()
@@ -271,29 +244,10 @@ def test_lines_of_a_cancelled_fixture_the_feed_left_open_read_stopped(browser, a
 def test_closed_lines_are_hidden_or_labelled_by_kind_and_an_empty_market_has_no_heading(
     page, upstream
 ):
-    upstream.send_frame(
-        frames.BET_SETTLEMENT,
-        {
-            "event_id": EVENT,
-            "product": 1,
-            "timestamp": now_ms(),
-            "certainty": 2,
-            "outcomes": {
-                "market": [
-                    {"id": 166, "specifiers": "total=9.5", "outcome": [{"id": "12", "result": 1}]}
-                ]
-            },
-        },
-    )
-    upstream.send_frame(
-        frames.BET_CANCEL,
-        {
-            "event_id": EVENT,
-            "product": 1,
-            "timestamp": now_ms(),
-            "market": [{"id": 18, "specifiers": "total=2.5", "void_reason": 1}],
-        },
-    )
+    settled = messages.bet_settlement(EVENT, 166, "total=9.5", stamp=now_ms(), outcome_id="12")
+    upstream.send_frame(frames.BET_SETTLEMENT, settled)
+    cancelled = messages.bet_cancel(EVENT, 18, "total=2.5", stamp=now_ms())
+    upstream.send_frame(frames.BET_CANCEL, cancelled)
     page.wait_for_selector(f'{LINE}[data-market-id="166"][data-status="settled"]', state="attached")
     page.wait_for_selector(
         f'{LINE}[data-market-id="18"][data-specifiers="total=2.5"][data-status="cancelled"]',
@@ -309,15 +263,8 @@ def test_closed_lines_are_hidden_or_labelled_by_kind_and_an_empty_market_has_no_
     assert corners.is_visible()
     assert row(page, 166).locator(".why").inner_text() == "Settled"
     assert row(page, 18, "total=2.5").locator(".why").inner_text() == "Cancelled"
-    upstream.send_frame(
-        frames.BET_STOP,
-        {
-            "event_id": EVENT,
-            "groups": "all",
-            "market_status": "deactivated",
-            "timestamp": now_ms() + 1000,
-        },
-    )
+    stop = bet_stop(EVENT, "all", None, now_ms() + 1000, market_status="deactivated")
+    upstream.send_frame(frames.BET_STOP, stop)
     page.wait_for_selector(f'{LINE}[data-market-id="1"][data-status="deactivated"]')
     assert row(page, 1).locator(".why").inner_text() == "Deactivated"
     shot(page, "closed-lines")

@@ -15,18 +15,17 @@ from feed.upstream import frames
 from tests.board_page import (
     PlayedSocket,
     event,
-    feed_odds,
     line,
     new_page,
     now_ms,
     snapshot,
 )
+from tests.feed_messages import EVENT, match_odds
 from tests.servers import gunicorn
 from tests.upstream import wait_until
 
 pytestmark = pytest.mark.browser
 
-EVENT = "sr:match:1"
 LINE = f'.line[data-event-id="{EVENT}"]'
 
 
@@ -68,7 +67,7 @@ def test_a_board_on_a_frozen_worker_reads_suspended_within_seconds(
     with gunicorn(sqlite_database_url, FEED_URL=upstream.url) as address:
         upstream.wait_connected()
         upstream.alive()
-        upstream.send_frame(frames.ODDS_CHANGE, feed_odds(EVENT, now_ms()))
+        upstream.send_frame(frames.ODDS_CHANGE, match_odds(now_ms()))
         page = new_page(browser, address)
         row = page.locator(LINE).first
         wait_until(lambda: row.get_attribute("data-status") == "active", timeout=10)

@@ -11,6 +11,8 @@ from feed.market.descriptions import MarketDescriptions
 from feed.market.rules import MarketState
 from feed.relay import FEED_GAP
 from feed.upstream import frames
+from tests import feed_messages as messages
+from tests.feed_messages import EVENT, line, market
 from tests.upstream import wait_until
 
 
@@ -112,18 +114,9 @@ def line_statuses(state):
 
 
 def odds(timestamp, **statuses):
-    return {
-        "event_id": "sr:match:1",
-        "product": 1,
-        "timestamp": timestamp,
-        "markets": [
-            {
-                "id": int(m[1:]),
-                "lines": [{"specifiers": "", "status": s, "outcomes": [{"id": "1", "odds": 2.0}]}],
-            }
-            for m, s in statuses.items()
-        ],
-    }
+    """EVENT's odds: m1=1 lists market 1's line at status 1, and so on."""
+    markets = [market(int(m[1:]), line("", s)) for m, s in statuses.items()]
+    return messages.odds(markets, EVENT, stamp=timestamp)
 
 
 def test_a_gap_reads_every_active_line_suspended_until_reopened():

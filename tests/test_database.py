@@ -170,13 +170,8 @@ def test_the_app_leaves_psycopgs_wait_alone(postgres_database_url):
 
 @pytest.mark.parametrize(("patch", "installed"), [(True, True), (False, False)])
 def test_the_hub_wait_is_installed_only_where_gevent_has_patched(patch, installed):
-    code = (
-        ("from gevent import monkey; monkey.patch_all()\n" if patch else "")
-        + "import psycopg.waiting\nfrom infra import gevent_waits\n"
-        + "gevent_waits.install()\n"
-        + "print(psycopg.waiting.wait is gevent_waits.wait_on_gevent_hub)\n"
-    )
-    assert python_output(code) == f"{installed}\n"
+    printed = python_output("hub_wait_installed", "patched" if patch else "plain")
+    assert printed == f"{installed}\n"
 
 
 @pytest.mark.postgres
@@ -335,45 +330,6 @@ def test_no_free_connection_in_time_is_busy(sqlite_database_url):
 
 # Under the gevent worker, as the app runs: a greenlet keeps running after it gives a connection
 # back until it waits for something, so it is first to ask again.
-POOL_UNDER_GEVENT = """
-from gevent import monkey; monkey.patch_all()
-import json, sys, gevent, sqlalchemy as sa
-from app import create_app
-from database import db
-from tests.conftest import base_config
-
-config = base_config(sys.argv[1]) | {
-    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 1, "max_overflow": 0, "pool_timeout": 2}
-}
-with create_app(config).app_context():
-    engine = db.engine
-served, done = [], []
-
-def wait_for_a_turn(name):
-    try:
-        with engine.connect():
-            served.append(name)
-            gevent.sleep(0.001)
-    except sa.exc.TimeoutError:
-        served.append(name + " timed out")
-    done.append(name)
-
-def newcomer(holding):
-    # Holds the pool's only connection while the others queue, then gives it back and asks
-    # again at once, before anything else runs: as a busy worker's next request does.
-    while len(done) < 5:
-        gevent.sleep(0.001)
-        holding.close()
-        holding = engine.connect()
-    holding.close()
-
-hammer = gevent.spawn(newcomer, engine.connect())
-waiters = [gevent.spawn(wait_for_a_turn, f"W{i}") for i in range(5)]
-gevent.joinall([*waiters, hammer], timeout=30)
-print(json.dumps(served))
-"""
-
-
 def test_connections_go_to_waiters_in_the_order_they_asked(sqlite_database_url):
-    served = python_output(POOL_UNDER_GEVENT, sqlite_database_url)
+    served = python_output("pool_under_gevent", sqlite_database_url)
     assert json.loads(served) == [f"W{i}" for i in range(5)]

@@ -20,29 +20,12 @@ import sqlalchemy as sa
 import websocket
 
 from feed.upstream import frames
+from tests.feed_messages import bet_stop, odds_of
 from tests.redis_server import own_redis
 from tests.servers import ROOT, feed_process, web_dyno
 from tests.upstream import free_port, wait_until
 
 pytestmark = pytest.mark.slow
-
-EVENT = "sr:match:77"
-
-
-def odds(timestamp, *markets):
-    return {
-        "event_id": EVENT,
-        "product": 1,
-        "timestamp": timestamp,
-        "markets": [
-            {"id": m, "lines": [{"specifiers": "", "outcomes": [{"id": "1", "odds": 2.0}]}]}
-            for m in markets
-        ],
-    }
-
-
-def bet_stop(timestamp, groups="all"):
-    return {"event_id": EVENT, "groups": groups, "product": 1, "timestamp": timestamp}
 
 
 def status(address):
@@ -191,7 +174,7 @@ def test_two_dynos_of_two_workers_get_every_bet_stop_once_and_in_order(
     ):
         upstream.wait_connected()
         upstream.alive()
-        upstream.send_frame(frames.ODDS_CHANGE, odds(1000, 1, 166))
+        upstream.send_frame(frames.ODDS_CHANGE, odds_of([1, 166], stamp=1000))
         boards = boards_on_every_worker(first) + boards_on_every_worker(second)
         for board in boards:
             board.until(lambda b: b.shows(1) == "active" and b.shows(166) == "active")
@@ -199,7 +182,9 @@ def test_two_dynos_of_two_workers_get_every_bet_stop_once_and_in_order(
         assert roles == ["leader", "standby"]
         sent = [2000 + n for n in range(20)]
         for timestamp in sent:
-            upstream.send_frame(frames.BET_STOP, bet_stop(timestamp), timestamp)
+            upstream.send_frame(
+                frames.BET_STOP, bet_stop(stamp=timestamp, market_status=None), timestamp
+            )
         for board in boards:
             board.until(lambda b: len(b.bet_stops) >= len(sent), what="every BetStop")
             assert board.bet_stops == sent and board.gaps == []
@@ -223,7 +208,7 @@ def test_kill_9_the_leader_and_the_standby_takes_over_within_10_s(
         )
         upstream.wait_connected()
         upstream.alive()
-        upstream.send_frame(frames.ODDS_CHANGE, odds(1000, 1, 166))
+        upstream.send_frame(frames.ODDS_CHANGE, odds_of([1, 166], stamp=1000))
         board = Board(address)
         board.until(lambda b: b.shows(1) == "active" and b.shows(166) == "active")
         wait_until(lambda: leader_of(address), what="the leader reported")
@@ -238,14 +223,14 @@ def test_kill_9_the_leader_and_the_standby_takes_over_within_10_s(
         assert time.monotonic() - killed < 1.5
         wait_until(lambda: not upstream.connections, what="the dead leader's socket closed")
         # The upstream stops line 166 while no consumer is connected: nobody hears it.
-        upstream.send_frame(frames.BET_STOP, bet_stop(3000, groups="all"), 3000)
+        upstream.send_frame(frames.BET_STOP, bet_stop(stamp=3000, market_status=None), 3000)
         wait_until(lambda: upstream.connections, timeout=15, what="the standby connected")
         assert time.monotonic() - killed < 10
         assert upstream.accepted == 2
 
         upstream.alive()
-        upstream.send_frame(frames.ODDS_CHANGE, odds(4000, 1))  # reopens line 1 only
-        upstream.send_frame(frames.BET_STOP, bet_stop(5000, groups="all"), 5000)
+        upstream.send_frame(frames.ODDS_CHANGE, odds_of([1], stamp=4000))  # reopens line 1 only
+        upstream.send_frame(frames.BET_STOP, bet_stop(stamp=5000, market_status=None), 5000)
         board.until(lambda b: 5000 in b.bet_stops, what="the next BetStop")
         # The new leader loads the last known board behind its relay: the line comes back, and
         # reads the gap, once that load is in.
@@ -268,7 +253,7 @@ def test_a_leader_frozen_past_its_lease_never_publishes_over_its_successor(
         stack.enter_context(feed_process(sqlite_database_url, DYNO="feed.2", **settings))
         address, _ = stack.enter_context(web_dyno(sqlite_database_url, **settings))
         upstream.alive()
-        upstream.send_frame(frames.ODDS_CHANGE, odds(1000, 1))
+        upstream.send_frame(frames.ODDS_CHANGE, odds_of([1], stamp=1000))
         board = Board(address)
         board.until(lambda b: b.shows(1) == "active")
 
@@ -277,13 +262,15 @@ def test_a_leader_frozen_past_its_lease_never_publishes_over_its_successor(
         # Both sockets get these; the frozen leader reads them once it runs again.
         sent = [6000 + n for n in range(5)]
         for timestamp in sent:
-            upstream.send_frame(frames.BET_STOP, bet_stop(timestamp), timestamp)
+            upstream.send_frame(
+                frames.BET_STOP, bet_stop(stamp=timestamp, market_status=None), timestamp
+            )
         board.until(lambda b: len(b.bet_stops) == 5, what="the new leader's BetStops")
         first.send_signal(signal.SIGCONT)
         wait_until(
             lambda: len(upstream.connections) == 1, timeout=10, what="the old leader stepping down"
         )
-        upstream.send_frame(frames.BET_STOP, bet_stop(7000), 7000)
+        upstream.send_frame(frames.BET_STOP, bet_stop(stamp=7000, market_status=None), 7000)
         board.until(lambda b: 7000 in b.bet_stops, what="the next BetStop")
         time.sleep(1)
         with contextlib.suppress(AssertionError):
@@ -349,7 +336,7 @@ def test_redis_restarted_boards_read_suspended_then_resync_within_5_s(
         ):
             upstream.wait_connected()
             upstream.alive()
-            upstream.send_frame(frames.ODDS_CHANGE, odds(1000, 1, 166))
+            upstream.send_frame(frames.ODDS_CHANGE, odds_of([1, 166], stamp=1000))
             boards = boards_on_every_worker(address, at_least=2)
             for board in boards:
                 board.until(lambda b: b.shows(1) == "active")
@@ -360,7 +347,7 @@ def test_redis_restarted_boards_read_suspended_then_resync_within_5_s(
                 assert b_all_suspended(board)
             # The feed process goes on applying and persisting meanwhile.
             upstream.alive()
-            upstream.send_frame(frames.BET_STOP, bet_stop(2000, groups="all"), 2000)
+            upstream.send_frame(frames.BET_STOP, bet_stop(stamp=2000, market_status=None), 2000)
             wait_until(lambda: bet_stops_logged(address) == [2000], what="the BetStop persisted")
             time.sleep(1)
             for board in boards:

@@ -13,9 +13,8 @@ import pytest
 from feed.market.model import CLOCK_SKEW_MS
 from feed.relay import FEED_GAP
 from feed.upstream import frames
-
-EVENT = "sr:match:4242"
-LIVE, PREMATCH = 1, 3
+from tests import feed_messages as messages
+from tests.feed_messages import EVENT, LIVE, PREMATCH
 
 
 def now_ms():
@@ -23,7 +22,7 @@ def now_ms():
 
 
 class Board:
-    """What a board shows: a snapshot, then each relay message in order, as static/board/ does."""
+    """What a board shows: a snapshot, then each relay message in order, as static/board.js does."""
 
     def __init__(self, runtime):
         self.runtime = runtime
@@ -98,27 +97,23 @@ def connected(runtime):
 
 
 def alive(runtime, **data):
+    """An alive sent now, of `data` (message fields) over its time and an offset of 0."""
     now = now_ms()
-    send(runtime, frames.ALIVE, {"now_alive_time": now // 1000, "offset_time": 0} | data, now)
+    sent = {"subscribed": None, "now_s": now // 1000, "last_alive_time": None} | data
+    send(runtime, frames.ALIVE, messages.alive(**sent), now)
 
 
 def odds(
     runtime, ts=None, status=1, market_id=1, specifiers="", product=LIVE, received=None, **data
 ):
-    line = {"specifiers": specifiers, "status": status, "outcomes": [{"id": "1", "odds": 2.0}]}
-    message = {
-        "event_id": EVENT,
-        "timestamp": now_ms() if ts is None else ts,
-        "markets": [{"id": market_id, "lines": [line]}],
-    }
-    if product is not None:
-        message["product"] = product
-    send(runtime, frames.ODDS_CHANGE, message | data, received)
+    markets = [messages.market(market_id, messages.line(specifiers, status))]
+    message = messages.odds(markets, EVENT, product, now_ms() if ts is None else ts, **data)
+    send(runtime, frames.ODDS_CHANGE, message, received)
 
 
-def bet_stop(runtime, ts=None, **data):
-    stop = {"event_id": EVENT, "groups": "all", "timestamp": now_ms() if ts is None else ts}
-    send(runtime, frames.BET_STOP, stop | data)
+def bet_stop(runtime, ts=None, groups="all", product=None):
+    stamp = now_ms() if ts is None else ts
+    send(runtime, frames.BET_STOP, messages.bet_stop(EVENT, groups, product, stamp, None))
 
 
 def connecting_board(runtime):
@@ -133,15 +128,11 @@ def test_a_message_that_fails_half_way_suspends_its_event_on_every_board(runtime
     odds(runtime, market_id=18, specifiers="total=2.5")
     assert board.reads_bettable(1) and board.reads_bettable(18, "total=2.5")
     # The 1x2 line is suspended by the first line, then a line the rules cannot finish fails.
-    failing = {
-        "event_id": EVENT,
-        "product": LIVE,
-        "timestamp": now_ms(),
-        "markets": [
-            {"id": 1, "lines": [{"specifiers": "", "status": -1, "outcomes": []}]},
-            {"id": 16, "lines": [{"specifiers": "hcp=1", "outcomes": [{"id": "1714"}]}]},
-        ],
-    }
+    markets = [
+        messages.market(1, messages.line("", -1, [])),
+        messages.market(16, messages.line("hcp=1", outcomes=[{"id": "1714"}])),  # no odds
+    ]
+    failing = messages.odds(markets, EVENT, LIVE, now_ms())
     names = runtime.state.descriptions
 
     def broken(*args, **kwargs):
@@ -220,9 +211,10 @@ def test_our_clock_stepping_back_cannot_let_odds_sent_before_a_stop_escape_it(ru
     odds(runtime, ts=sent)
     hour = 3_600_000
     # Our clock steps back an hour: the stop and odds the upstream sent just before it arrive.
-    send(runtime, frames.BET_STOP, {"event_id": EVENT, "timestamp": sent + 10_000}, sent - hour)
-    late = {"event_id": EVENT, "product": LIVE, "timestamp": sent + 5_000}
-    late["markets"] = [{"id": 18, "lines": [{"specifiers": "total=2.5", "outcomes": []}]}]
+    stop = messages.bet_stop(EVENT, None, None, sent + 10_000, None)
+    send(runtime, frames.BET_STOP, stop, sent - hour)
+    markets = [messages.market(18, messages.line("total=2.5", outcomes=[]))]
+    late = messages.odds(markets, EVENT, LIVE, sent + 5_000)
     send(runtime, frames.ODDS_CHANGE, late, received=sent - hour + 20_000)
     assert not board.reads_bettable(1)
     assert not board.reads_bettable(18, "total=2.5")
@@ -264,8 +256,7 @@ def test_an_alive_that_cannot_be_believed_keeps_the_product_down(runtime, board,
 
 def test_a_restart_restores_every_line_suspended_and_the_stops_as_they_were_read(app, runtime):
     from app import create_app
-    from database import db
-    from tests.conftest import base_config
+    from tests.conftest import base_config, close_app
 
     connected(runtime)
     odds(runtime, ts=now_ms() - 1000)
@@ -282,8 +273,7 @@ def test_a_restart_restores_every_line_suspended_and_the_stops_as_they_were_read
         assert not connecting_board(again).reads_bettable(1)
         assert again.store.recent_bet_stops(1)[0]["groups"] == "all"
     finally:
-        with restarted.app_context():
-            db.engine.dispose()
+        close_app(restarted)
 
 
 @pytest.mark.parametrize(
@@ -299,7 +289,7 @@ def test_a_bet_stop_in_any_shape_or_with_groups_it_cannot_match_stops_the_event(
     runtime, board, stop
 ):
     odds(runtime)
-    data = {"event_id": EVENT, "groups": "all", "timestamp": now_ms()} | stop
+    data = messages.bet_stop(EVENT, "all", None, now_ms(), None) | stop
     if "match_id" in stop:
         del data["event_id"]
     send(runtime, frames.BET_STOP, data)

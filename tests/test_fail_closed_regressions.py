@@ -16,6 +16,7 @@ from tests.feed_messages import (
     BET_CANCEL,
     BET_SETTLEMENT,
     BET_STOP,
+    EVENT,
     FIXTURE_CHANGE,
     LIVE,
     ODDS_CHANGE,
@@ -26,7 +27,6 @@ from tests.feed_messages import (
     odds_change,
 )
 
-EVENT = "sr:match:7001"
 BOTH = [FOLLOWING, CONNECTING]
 DAY_MS = 86_400_000
 

@@ -7,25 +7,17 @@ import pytest
 
 from feed.upstream import frames
 from feed.upstream.client import BACKOFF_BASE_S, UpstreamClient
+from tests import feed_messages as messages
+from tests.feed_messages import LIVE, bet_stop, odds_old, old_market, outcome
 from tests.upstream import Upstream, wait_until
 
-EVENT = "sr:match:7"
+EVENT = messages.event_id(7)  # not the shared one: sr:match:1 and 2 are other events here
 
 
 def odds(event=EVENT, status=1, ts=None, odds_value=2.5):
-    return {
-        "match_id": event,
-        "product_id": 1,
-        **({"timestamp": ts} if ts else {}),
-        "odds_markets": [
-            {
-                "id": 1,
-                "specifiers": "",
-                "status": status,
-                "outcomes": [{"id": "1", "odds": odds_value}],
-            }
-        ],
-    }
+    """An odds change in the older shape: the 1x2 at `odds_value`."""
+    markets = [old_market(1, "", status, [outcome("1", odds_value)])]
+    return odds_old(markets, event, LIVE, ts or None)
 
 
 @pytest.fixture
@@ -61,9 +53,8 @@ def test_text_and_binary_frames_are_applied(feed, upstream):
     upstream.wait_connected()
     upstream.alive()  # odds open lines only while their products are up
     upstream.send_frame(frames.ODDS_CHANGE, odds(ts=100))
-    upstream.send_frame(
-        frames.BET_STOP, {"event_id": EVENT, "groups": "all", "timestamp": 200}, binary=True
-    )
+    stop = bet_stop(EVENT, "all", None, 200, None)
+    upstream.send_frame(frames.BET_STOP, stop, binary=True)
     wait_until(lambda: line_status(feed) == "suspended", what="the binary BetStop")
     assert feed.state.lines[(EVENT, 1, "")].outcomes["1"].odds == 2.5
 
@@ -180,7 +171,7 @@ def test_a_message_over_the_limit_is_read_through_and_dropped_without_reconnecti
     try:
         upstream.wait_connected()
         upstream.alive()  # odds open lines only while their products are up
-        stop = {"event_id": "sr:match:1", "groups": "all"}
+        stop = bet_stop("sr:match:1", "all", None, None, None)
         upstream.send(frames.encode_text(frames.BET_STOP, stop | {"pad": "x" * 10_000}, 100))
         big = frames.encode_text(frames.BET_STOP, stop | {"pad": "y" * 6_000}, 100)
         upstream.send([big[i : i + 1000] for i in range(0, len(big), 1000)])  # fragments
@@ -306,7 +297,9 @@ def test_frames_cut_by_read_timeouts_are_sized_once_and_dropped_once(app, upstre
         sock.sendall(second[500:] + raw_frame(0x0, fits[3000:]))
         wait_until(lambda: line_status(feed) == "active", what="the message in fragments")
         # A message over the limit, cut by a pause: dropped once, and the next one applies.
-        over = frames.encode_text(frames.BET_STOP, {"event_id": EVENT, "pad": "y" * 6000}, 200)
+        over = frames.encode_text(
+            frames.BET_STOP, bet_stop(EVENT, None, None, None, None, pad="y" * 6000), 200
+        )
         whole = raw_frame(0x1, over.encode())
         sock.sendall(whole[:3000])
         time.sleep(0.8)
@@ -326,7 +319,7 @@ def test_frames_cut_by_read_timeouts_are_sized_once_and_dropped_once(app, upstre
 def test_one_setting_bounds_a_frame_at_the_socket_and_at_the_relay(app):
     runtime = app.extensions["feed"]
     assert runtime.client.max_message_bytes == 4096
-    stop = {"event_id": "sr:match:1", "groups": "all"}
+    stop = bet_stop("sr:match:1", "all", None, None, None)
     runtime.relay.receive(frames.encode_text(frames.BET_STOP, stop | {"pad": "x" * 5000}, 100))
     assert runtime.relay.counts["too_large"] == 1
     assert not runtime.state.lines_by_event and not runtime.relay.bet_stops

@@ -19,19 +19,13 @@ import sqlalchemy as sa
 import websocket
 
 from feed.upstream import frames
+from tests.feed_messages import EVENT, bet_stop, event_id, line, market, odds, outcome
 from tests.servers import gunicorn, web_dyno
 from tests.upstream import wait_until
 
-EVENT = "sr:match:77"
-ODDS = {
-    "event_id": EVENT,
-    "product": 1,
-    "timestamp": 1000,
-    "markets": [
-        {"id": 1, "lines": [{"specifiers": "", "outcomes": [{"id": "1", "odds": 2.0}]}]},
-        {"id": 18, "lines": [{"specifiers": "total=2.5", "outcomes": [{"id": "12", "odds": 1.8}]}]},
-    ],
-}
+ODDS = odds(
+    [market(1), market(18, line("total=2.5", outcomes=[outcome("12", 1.8)]))], EVENT, stamp=1000
+)
 
 
 def get(address, path):
@@ -108,7 +102,7 @@ def test_a_sqlite_write_lock_held_by_another_process_freezes_nothing(upstream, s
                 upstream.send_frame(frames.ODDS_CHANGE, ODDS | {"timestamp": 1500}, 1500)
                 time.sleep(2)  # the store's next write is now waiting for the lock
                 for number in range(12):
-                    stop = {"event_id": EVENT, "groups": "all", "timestamp": 2000 + number}
+                    stop = bet_stop(EVENT, "all", None, 2000 + number, None)
                     sent = time.monotonic()
                     upstream.send_frame(frames.BET_STOP, stop, 2000 + number)
                     next_message(
@@ -137,7 +131,7 @@ def test_boards_hear_the_feed_go_down_while_a_write_waits_for_a_lock(
             url = postgres_database_url.replace("postgresql+psycopg://", "postgresql://")
             with psycopg.connect(url) as holder:
                 holder.execute("LOCK TABLE feed_lines IN EXCLUSIVE MODE")
-                stop = {"event_id": EVENT, "groups": "all", "timestamp": 2000}
+                stop = bet_stop(EVENT, "all", None, 2000, None)
                 upstream.send_frame(frames.BET_STOP, stop, 2000)
                 next_message(ws, lambda m: m["type"] == "bet_stop", time.monotonic() + 10)
                 # No alive from now on: after 20 s the feed is down, whatever the store is doing.
@@ -163,7 +157,7 @@ def test_what_the_status_calls_written_survives_a_killed_worker(upstream, sqlite
     with web_dyno(sqlite_database_url, FEED_URL=upstream.url) as (address, server):
         healthy_board_with_odds(upstream, address, sqlite_database_url)
         for number in range(20):
-            stop = {"event_id": EVENT, "groups": "all", "timestamp": 2000 + number}
+            stop = bet_stop(EVENT, "all", None, 2000 + number, None)
             upstream.send_frame(frames.BET_STOP, stop, 2000 + number)
         wait_until(lambda: len(snapshot(address)["bet_stops"]) == 20, what="the BetStops")
         wait_until(lambda: written(address), what="everything written")
@@ -178,7 +172,7 @@ def test_what_the_status_calls_written_survives_a_killed_worker(upstream, sqlite
 
 @pytest.mark.slow
 def test_settled_events_leave_snapshots_and_the_subscribe_list(upstream, sqlite_database_url):
-    settled = "sr:match:78"
+    settled = event_id(78)
     with gunicorn(
         sqlite_database_url, FEED_URL=upstream.url, FEED_CLOSED_GRACE_SECONDS="1"
     ) as address:

@@ -11,6 +11,7 @@ from feed.market.rules import MarketState
 from feed.relay import Relay
 from feed.upstream import frames
 from feed.upstream.client import UpstreamClient
+from tests import feed_messages as messages
 
 
 class Quiet:
@@ -33,7 +34,8 @@ def relay():
     return relay
 
 
-def alive(relay, **data):
+def alive(relay, product=None, offset=0):
+    data = messages.alive(product, offset, subscribed=None)
     relay.receive(frames.encode_text(frames.ALIVE, data, relay.now[0]))
 
 
@@ -44,7 +46,7 @@ def feed_lines(caplog):
 def test_health_changes_are_logged_as_words_one_line_each(relay, caplog):
     caplog.set_level(logging.INFO)
     relay.connection(True)
-    alive(relay, offset_time=0)
+    alive(relay)
     assert feed_lines(caplog) == [("INFO", "live odds up"), ("INFO", "prematch odds up")]
     caplog.clear()
     for _ in range(40):  # a tick a second, no alive
@@ -55,16 +57,16 @@ def test_health_changes_are_logged_as_words_one_line_each(relay, caplog):
         ("WARNING", "prematch odds down: no alive for 20 s"),
     ]
     caplog.clear()
-    alive(relay, product=1, offset_time=0)
+    alive(relay, 1)
     assert feed_lines(caplog) == [("INFO", "live odds up")]
 
 
 def test_a_late_source_and_a_lost_socket_are_named(relay, caplog):
     caplog.set_level(logging.INFO)
     relay.connection(True)
-    alive(relay, offset_time=0)
+    alive(relay)
     caplog.clear()
-    alive(relay, product=3, offset_time=45)
+    alive(relay, 3, 45)
     assert feed_lines(caplog) == [("WARNING", "prematch odds down: the source is 45 s behind")]
     caplog.clear()
     relay.connection(False)
@@ -122,7 +124,7 @@ def test_frames_are_counted_by_cmd_and_skipped_ones_by_kind(relay):
     before = sample("dashboard_feed_frames_total", cmd="alive")
     skipped = sample("dashboard_feed_frames_skipped_total", kind="bad_json")
     delays = sample("dashboard_feed_upstream_delay_seconds_count")
-    alive(relay, offset_time=0)
+    alive(relay)
     relay.receive("{not json")
     assert sample("dashboard_feed_frames_total", cmd="alive") == before + 1
     assert sample("dashboard_feed_frames_skipped_total", kind="bad_json") == skipped + 1

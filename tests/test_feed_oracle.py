@@ -1,20 +1,17 @@
 """The oracle of the safety rule on its own: what it allows and what it stops, step by step."""
 
-import json
-
 import pytest
 
 from tests import feed_messages as messages
-from tests.feed_messages import ALIVE, BET_STOP, LIVE, ODDS_CHANGE, PREMATCH, active, alive
+from tests.feed_messages import ALIVE, BET_STOP, EVENT, LIVE, ODDS_CHANGE, PREMATCH, active, alive
 from tests.feed_oracle import Oracle
 
 START = 1_764_843_686_000
-EVENT = "sr:match:1"
 LINE = (EVENT, 1, "")  # the 1x2: all|score|regular_play
 
 
 def frame(cmd, data):
-    return json.dumps({"cmd": cmd, "time": START, "data": data})
+    return messages.text(cmd, data, START)
 
 
 @pytest.fixture

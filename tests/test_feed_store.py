@@ -18,30 +18,28 @@ from feed.market.model import Applied
 from feed.upstream import frames
 from feed.upstream.frames import Frame
 from infra import gevent_waits
+from tests import feed_messages as messages
 from tests.conftest import base_config
+from tests.feed_messages import bet_stop, big_board, line, market, outcome
 from tests.servers import python_output
 from tests.store_rows import line_json
 from tests.upstream import wait_until
 
-EVENT = "sr:match:9"
+EVENT = messages.event_id(9)  # the event of store_rows' lines
 
 
 def odds_change(markets):
     """An odds change of EVENT's `markets`."""
-    data = {"event_id": EVENT, "product": 1, "timestamp": 10, "markets": markets}
-    return Frame(frames.ODDS_CHANGE, 10, data)
+    return messages.frame(frames.ODDS_CHANGE, messages.odds(markets, EVENT, stamp=10))
 
 
 ODDS = odds_change(
     [
-        {"id": 1, "lines": [{"specifiers": "", "outcomes": [{"id": "1", "odds": 2.5}]}]},
-        {
-            "id": 18,
-            "lines": [{"specifiers": "total=2.5", "outcomes": [{"id": "12", "odds": 1.9}]}],
-        },
+        market(1, line(outcomes=[outcome("1", 2.5)])),
+        market(18, line("total=2.5", outcomes=[outcome("12", 1.9)])),
     ]
 )
-STOP = Frame(frames.BET_STOP, 20, {"event_id": EVENT, "groups": "all", "timestamp": 20})
+STOP = messages.frame(frames.BET_STOP, bet_stop(EVENT, "all", None, 20, None))
 
 
 @pytest.fixture
@@ -111,16 +109,11 @@ def test_last_known_board_is_restored_from_the_database(app, runtime):
 
 def test_a_whole_large_board_is_written_and_restored(app, runtime):
     # 40,000 lines of ten columns: 400,000 values, far past what one SQLite statement may bind.
+    prices = [outcome("12", 1.9)]
     big = odds_change(
         [
-            {
-                "id": 5000 + market,
-                "lines": [
-                    {"specifiers": f"total={spec}.5", "outcomes": [{"id": "12", "odds": 1.9}]}
-                    for spec in range(100)
-                ],
-            }
-            for market in range(400)
+            market(5000 + m, *(line(f"total={spec}.5", outcomes=prices) for spec in range(100)))
+            for m in range(400)
         ]
     )
     runtime.relay.handle(big, 1000)
@@ -134,25 +127,16 @@ def test_a_whole_large_board_is_written_and_restored(app, runtime):
 # One bad row never stops the others ---------------------------------------------------------
 
 OTHER = "sr:match:10"
-GOOD_ODDS = Frame(
+GOOD_ODDS = messages.frame(
     frames.ODDS_CHANGE,
-    30,
-    {
-        "event_id": OTHER,
-        "product": 1,
-        "timestamp": 30,
-        "markets": [{"id": 1, "lines": [{"specifiers": "", "outcomes": [{"id": "1", "odds": 3}]}]}],
-    },
+    messages.odds([market(1, line(outcomes=[outcome("1", 3)]))], OTHER, stamp=30),
 )
-GOOD_STOP = Frame(frames.BET_STOP, 40, {"event_id": OTHER, "groups": "all", "timestamp": 40})
+GOOD_STOP = messages.frame(frames.BET_STOP, bet_stop(OTHER, "all", None, 40, None))
 
 
 def one_line_odds(event_id=EVENT, timestamp=10, name=None, odds=2.5):
-    market = {"id": 1, "lines": [{"specifiers": "", "outcomes": [{"id": "1", "odds": odds}]}]}
-    if name is not None:
-        market["name"] = name
-    data = {"event_id": event_id, "product": 1, "timestamp": timestamp, "markets": [market]}
-    return Frame(frames.ODDS_CHANGE, timestamp, data)
+    markets = [market(1, line(outcomes=[outcome("1", odds)]), name=name)]
+    return messages.frame(frames.ODDS_CHANGE, messages.odds(markets, event_id, stamp=timestamp))
 
 
 BAD_FRAMES = {
@@ -471,7 +455,6 @@ def test_a_whole_board_arriving_never_stalls_the_worker(upstream, sqlite_databas
     # work (serialising them for snapshots, writing them to SQLite) keep boards and callbacks
     # waiting that long.
     from tests.servers import gunicorn
-    from tests.test_relay import big_board
 
     settings = {
         "FEED_URL": upstream.url,
@@ -515,7 +498,9 @@ def test_sqlite_writes_run_where_the_worker_says(runtime, database_url, monkeypa
     sa.event.listen(engine, "begin", begun)
     with ThreadPoolExecutor(1) as pool:
         monkeypatch.setattr(
-            gevent_waits, "native_threads", lambda function: pool.submit(function).result()
+            gevent_waits,
+            "native_threads",
+            lambda function: pool.submit(function).result(),
         )
         runtime.store.changed([line_json(market_id=n) for n in range(1, 4)], None)
         runtime.store.flush()
@@ -531,14 +516,7 @@ def test_sqlite_writes_run_where_the_worker_says(runtime, database_url, monkeypa
 
 def test_the_gevent_worker_sends_sqlite_writes_to_native_threads():
     # As gunicorn.conf.py sets up a gevent worker: patched, then gevent_waits.install().
-    code = (
-        "from gevent import monkey; monkey.patch_all()\n"
-        "from infra import gevent_waits\n"
-        "native = monkey.get_original('_thread', 'get_ident')\n"
-        "gevent_waits.install()\n"
-        "print(gevent_waits.native_threads(native) != native())\n"
-    )
-    assert python_output(code).strip() == "True"
+    assert python_output("sqlite_writes_thread").strip() == "True"
 
 
 def test_a_write_that_never_ends_reads_stalled_not_up(runtime, monkeypatch):

@@ -19,6 +19,7 @@ from database import db
 from feed.board.hub import NUDGE_EVERY
 from feed.upstream import frames
 from tests.conftest import base_config
+from tests.feed_messages import bet_stop, event_id
 from tests.servers import ROOT, gunicorn
 
 PASSWORD = "correct horse battery"
@@ -187,7 +188,7 @@ def feeding(upstream):
         number = 0
         while not stopped.wait(BET_STOP_EVERY):
             number += 1
-            stop = {"event_id": f"sr:match:{number}", "groups": "all", "timestamp": number}
+            stop = bet_stop(event_id(number), "all", None, number, None)
             with contextlib.suppress(Exception):  # no feed client yet, or it went away
                 upstream.send_frame(frames.BET_STOP, stop, number)
 

@@ -15,11 +15,12 @@ import pytest
 import websocket
 
 from feed.upstream import frames
+from tests import feed_messages as messages
+from tests.feed_messages import LIVE, bet_stop, event_id
 from tests.servers import gunicorn
 from tests.upstream import wait_until
 
-GOOD_EVENT = "sr:match:{}"
-BAD_EVENT = "sr:match:666"
+BAD_EVENT = event_id(666)  # the event of the malformed frames; the good BetStops are 0, 1, ...
 
 
 def strict_loads(text):
@@ -64,23 +65,21 @@ def status(address):
         return json.load(answer)
 
 
-def text(cmd, data, time_ms=1000):
-    return json.dumps({"cmd": cmd, "time": time_ms, "data": data})
+def text(cmd, data):
+    return messages.text(cmd, data, 1000)
 
 
-def odds_change(**line):
-    outcome = {"id": "1", "odds": 2.0} | line.pop("outcome", {})
-    return {
-        "event_id": BAD_EVENT,
-        "product": 1,
-        "timestamp": 1000,
-        "markets": [{"id": 1, "lines": [{"specifiers": "", "outcomes": [outcome]} | line]}],
-    }
+def odds_change(outcome=None, **line):
+    """An odds change of BAD_EVENT's 1x2 line: its one outcome "1" at 2.0 (the only 2.0 in it)
+    with the fields `outcome`, and the line's fields `line`."""
+    outcomes = [messages.outcome() | (outcome or {})]
+    market = messages.market(1, messages.line(**({"outcomes": outcomes} | line)))
+    return messages.odds([market], BAD_EVENT, LIVE, 1000)
 
 
 def hostile_frames(max_frame_bytes):
     """Every malformed frame of the feed-trust list, as the raw text or bytes upstream sends."""
-    stop = {"event_id": BAD_EVENT, "groups": "all", "timestamp": 1000}
+    stop = bet_stop(BAD_EVENT, "all", None, 1000, None)
     return [
         # BetStops that are readable in part: envelope time a string or a float, groups a list
         # or in capitals, data itself a JSON string.
@@ -95,7 +94,7 @@ def hostile_frames(max_frame_bytes):
         text(10020, odds_change(status="sideways")),
         text(10020, odds_change() | {"timestamp": 1764843686186000}),
         text(10020, odds_change(outcome={"active": "false"})),
-        text(10000, {"product": 1, "offset_time": "30", "now_alive_time": 0}),
+        text(10000, messages.alive(LIVE, "30", None, 0, last_alive_time=None)),
         # A prematch BetStop.
         text(10030, stop | {"product": 3}),
         # What used to raise out of the relay: deep nesting, outcomes a number, a non-finite
@@ -139,7 +138,7 @@ def test_hostile_feed_loses_no_good_bet_stop_and_never_reconnects(upstream, data
         sent = []
         for number, raw in enumerate(hostile_frames(max_frame)):
             upstream.send(raw)
-            good = {"event_id": GOOD_EVENT.format(number), "groups": "all", "timestamp": number}
+            good = bet_stop(event_id(number), "all", None, number, None)
             upstream.send_frame(frames.BET_STOP, good, 2000 + number, binary=number % 2 == 1)
             sent.append(good)
         wait_until(
@@ -194,9 +193,9 @@ def test_a_50_mb_frame_is_skipped_without_growing_the_worker(upstream, sqlite_da
         wait_until(lambda: board.messages, what="the snapshot")
         worker = worker_pid(gunicorn_master())
         before = peak_rss_mb(worker)
-        huge = {"event_id": BAD_EVENT, "groups": "all", "padding": "x" * 50_000_000}
+        huge = bet_stop(BAD_EVENT, "all", None, None, None, padding="x" * 50_000_000)
         upstream.send_frame(frames.BET_STOP, huge, 1000)
-        good = {"event_id": GOOD_EVENT.format(1), "groups": "all", "timestamp": 2000}
+        good = bet_stop(event_id(1), "all", None, 2000, None)
         upstream.send_frame(frames.BET_STOP, good, 2000)
         wait_until(lambda: good in board.bet_stops() or board.errors, timeout=60, what="it")
         grown = peak_rss_mb(worker) - before
@@ -225,7 +224,7 @@ def test_many_distinct_unknown_cmds_are_one_count_and_one_warning(app, caplog):
     [
         "[" * 100_000 + "]" * 100_000,
         text(10020, odds_change(outcomes=5)),
-        text(10030, {"event_id": BAD_EVENT, "product": 1e999}).replace("Infinity", "1e999"),
+        text(10030, bet_stop(BAD_EVENT, None, 1e999, None, None)).replace("Infinity", "1e999"),
         text(10020, odds_change()).replace("2.0", "9" * 400),
         '{"cmd": "' + "1" * 5000 + '", "data": {}}',
     ],
@@ -235,7 +234,7 @@ def test_no_frame_raises_out_of_the_relay(app, raw):
     relay = app.extensions["feed"].relay
     with app.extensions["feed"].hub.subscribe() as board:
         relay.receive(raw)  # skipped, or applied as far as it reads: never raised
-        relay.receive(text(10030, {"event_id": GOOD_EVENT.format(1), "groups": "all"}))
+        relay.receive(text(10030, bet_stop(event_id(1), "all", None, None, None)))
         sent = [strict_loads(message) for _, message in board.take(0)]
     assert sent[-1]["type"] == "bet_stop"
-    assert sent[-1]["data"]["event_id"] == GOOD_EVENT.format(1)
+    assert sent[-1]["data"]["event_id"] == event_id(1)

@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from tests.servers import ROOT
+from tests.servers import ROOT, procfile
 from tests.upstream import free_port
 
 pytestmark = pytest.mark.slow
@@ -22,16 +22,6 @@ pytestmark = pytest.mark.slow
 # What each long-running process type must do to count as booted: `web` answers this path;
 # `feed` connects to the local upstream (through the shared Redis, under a prefix of its own).
 ANSWERS = {"web": "/health", "feed": "upstream"}
-
-
-def procfile():
-    """The Procfile's process types and commands, in file order."""
-    entries = {}
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            name, command = line.split(":", 1)
-            entries[name.strip()] = command.strip()
-    return entries
 
 
 @pytest.fixture(scope="module")

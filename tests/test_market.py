@@ -25,8 +25,9 @@ from feed.upstream.frames import (
     ODDS_CHANGE,
     Frame,
 )
+from tests import feed_messages as messages
+from tests.feed_messages import EVENT
 
-EVENT = "sr:match:1"
 DESCRIPTIONS = MarketDescriptions(
     {
         "1": {"name": "1x2", "groups": ["all", "score", "regular_play"]},
@@ -39,33 +40,17 @@ DESCRIPTIONS = MarketDescriptions(
 
 def odds_old(ts, markets, event=EVENT, product=1):
     """An odds change in the older shape: markets = [(id, specifiers, status, {outcome: odds})]."""
-    return Frame(
-        ODDS_CHANGE,
-        ts,
-        {
-            "match_id": event,
-            "product_id": product,
-            "timestamp": ts,
-            "odds_markets": [
-                {
-                    "id": mid,
-                    "specifiers": spec,
-                    **({} if status is None else {"status": status}),
-                    "outcomes": [
-                        {"id": o, "odds": odds, "active": 1} for o, odds in prices.items()
-                    ],
-                }
-                for mid, spec, status, prices in markets
-            ],
-        },
-    )
+    odds_markets = [
+        messages.old_market(
+            mid, spec, status, [messages.outcome(o, odds, active=1) for o, odds in prices.items()]
+        )
+        for mid, spec, status, prices in markets
+    ]
+    return messages.frame(ODDS_CHANGE, messages.odds_old(odds_markets, event, product, ts))
 
 
 def bet_stop(ts, groups="all", market_status="suspended", event=EVENT):
-    data = {"event_id": event, "product": 1, "groups": groups, "timestamp": ts}
-    if market_status is not None:
-        data["market_status"] = market_status
-    return Frame(BET_STOP, ts, data)
+    return messages.frame(BET_STOP, messages.bet_stop(event, groups, 1, ts, market_status))
 
 
 @pytest.fixture
@@ -373,7 +358,7 @@ def test_unknown_cmd_has_no_rule(state):
 
 def wire(cmd, data, time=None):
     """`data` as upstream would send it in a text frame, decoded at the edge as the relay does."""
-    return frames.decode(json.dumps({"cmd": cmd, "time": time, "data": data}))
+    return frames.decode(messages.text(cmd, data, time))
 
 
 def statuses(state, event=EVENT):
@@ -448,15 +433,12 @@ def test_a_repeated_bet_stop_extends_the_stop_but_reports_no_line_as_changed(sta
 
 
 def settlement(ts, market_id, specifiers=""):
-    market = {"id": market_id, "specifiers": specifiers, "outcome": [{"id": "1", "result": 1}]}
-    return Frame(
-        BET_SETTLEMENT, ts, {"event_id": EVENT, "timestamp": ts, "outcomes": {"market": [market]}}
-    )
+    data = messages.bet_settlement(EVENT, market_id, specifiers, None, ts, certainty=None)
+    return messages.frame(BET_SETTLEMENT, data)
 
 
 def cancel(ts, market_id, specifiers=""):
-    market = {"id": market_id, "specifiers": specifiers, "void_reason": 1}
-    return Frame(BET_CANCEL, ts, {"event_id": EVENT, "timestamp": ts, "market": [market]})
+    return messages.frame(BET_CANCEL, messages.bet_cancel(EVENT, market_id, specifiers, None, ts))
 
 
 def restarted(state, bet_stops=()):
@@ -544,8 +526,7 @@ def test_a_line_closed_before_its_odds_arrive_stays_closed(close, closed):
 
 
 def fixture_change(ts, change_type, event=EVENT):
-    data = {"event_id": event, "product": 1, "change_type": change_type, "timestamp": ts}
-    return Frame(FIXTURE_CHANGE, ts, data)
+    return messages.frame(FIXTURE_CHANGE, messages.fixture_change(event, change_type, 1, ts))
 
 
 @pytest.mark.parametrize("change_type", [3, "3"])
@@ -624,11 +605,7 @@ def test_bet_stop_says_what_it_could_not_read(state):
 
 
 def newer_shape(ts, markets, product=1):
-    return Frame(
-        ODDS_CHANGE,
-        ts,
-        {"event_id": EVENT, "product": product, "timestamp": ts, "markets": markets},
-    )
+    return messages.frame(ODDS_CHANGE, messages.odds(markets, EVENT, product, ts))
 
 
 def test_one_bad_price_costs_only_its_line_which_reads_suspended(state):
@@ -902,11 +879,10 @@ def test_names_the_feed_sent_stay_through_changes_that_send_none():
     state = MarketState(DESCRIPTIONS)
 
     def odds(ts, named):
-        outcome = {"id": "12", "odds": 2.0 + ts / 1000} | ({"name": "More"} if named else {})
-        market = {"id": 18, "lines": [{"specifiers": "total=2.5", "outcomes": [outcome]}]}
-        market |= {"name": "Goals: over/under 2.5"} if named else {}
-        data = {"event_id": EVENT, "product": 1, "timestamp": ts, "markets": [market]}
-        return Frame(ODDS_CHANGE, ts, data)
+        outcome = messages.outcome("12", 2.0 + ts / 1000, name="More" if named else None)
+        line = messages.line("total=2.5", outcomes=[outcome])
+        market = messages.market(18, line, name="Goals: over/under 2.5" if named else None)
+        return messages.frame(ODDS_CHANGE, messages.odds([market], EVENT, stamp=ts))
 
     state.apply(odds(1000, named=True))
     (line,) = state.apply(odds(2000, named=False)).lines

@@ -17,8 +17,10 @@ from feed.market.descriptions import MarketDescriptions
 from feed.market.model import MarketLine
 from feed.market.rules import MarketState
 from feed.upstream import frames
+from tests import feed_messages as messages
+from tests.feed_messages import EVENT, LIVE, PREMATCH, event_id
 
-EVENTS = ["sr:match:1", "sr:match:2"]
+EVENTS = [EVENT, event_id(2)]
 DESCRIPTIONS = MarketDescriptions(
     {
         "1": {"name": "1x2", "groups": ["all", "score", "regular_play"]},
@@ -29,7 +31,6 @@ DESCRIPTIONS = MarketDescriptions(
 LINES = [(1, ""), (18, "total=2.5"), (166, "total=9.5"), (999, "")]  # 999: groups unknown
 GROUPS = {1: {"score", "regular_play"}, 18: {"score", "regular_play"}, 166: {"corner"}, 999: None}
 BASE = 1_764_843_686_000
-LIVE, PREMATCH = 1, 3
 
 # Each field's forms: (as sent, as the model reads it).
 ODDS_STATUSES = [
@@ -184,35 +185,26 @@ def frame_for(step, model):
     kind, event = step[0], step[1]
     if kind == "odds":
         _, _, at, form, (product_sent, product), old_shape, entries = step
-        data = {"event_id" if not old_shape else "match_id": event}
-        if product_sent is not None:
-            data["product" if not old_shape else "product_id"] = product_sent
         listed = []
         markets = []
         for index, (status_sent, status), (price, readable) in entries:
             market_id, specifiers = LINES[index]
-            line = {"specifiers": specifiers, "outcomes": [{"id": "1", "odds": price}]}
-            if status_sent is not None:
-                line["status"] = status_sent
-            markets.append(
-                line | {"id": market_id} if old_shape else {"id": market_id, "lines": [line]}
-            )
+            outcomes = [messages.outcome("1", price)]  # a price None is sent as null
+            if old_shape:
+                markets.append(messages.old_market(market_id, specifiers, status_sent, outcomes))
+            else:
+                line = messages.line(specifiers, status_sent, outcomes)
+                markets.append(messages.market(market_id, line))
             listed.append(((event, market_id, specifiers), status, readable))
-        data["odds_markets" if old_shape else "markets"] = markets
-        data, sent = timed(data, at, form)
+        build = messages.odds_old if old_shape else messages.odds
+        data, sent = timed(build(markets, event, product_sent), at, form)
         newest_before = model.newest[event]
         opened = model.odds_change(event, at, product, listed)
         must_open = opened if at > newest_before and event not in model.cancelled else []
         return frames.encode_text(frames.ODDS_CHANGE, data, sent), must_open
     if kind == "stop":
         _, _, at, form, (product_sent, product), (groups_sent, groups), status, twice = step
-        data = {"event_id": event}
-        if product_sent is not None:
-            data["product"] = product_sent
-        if groups_sent is not None:
-            data["groups"] = groups_sent
-        if status is not None:
-            data["market_status"] = status
+        data = messages.bet_stop(event, groups_sent, product_sent, None, status)
         data, sent = timed(data, at, form)
         stop_at = model.newest[event] if form == "none" else at
         model.stops[event].append((stop_at, groups, product))
@@ -234,7 +226,7 @@ def frame_for(step, model):
     _, _, at, change_type = step
     model.cancelled.add(event)
     model.newest[event] = max(model.newest[event], at)
-    data = {"event_id": event, "change_type": change_type, "timestamp": at}
+    data = messages.fixture_change(event, change_type, None, at)
     return frames.encode_text(frames.FIXTURE_CHANGE, data, at), []
 
 

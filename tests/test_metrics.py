@@ -19,13 +19,13 @@ from app import create_app
 from database import db
 from feed.upstream import frames
 from tests.conftest import base_config
+from tests.feed_messages import EVENT, bet_stop, odds_of, outcome
 from tests.servers import feed_process, gunicorn, raw_board, wait_answering, web_dyno
 from tests.store_rows import line_json
 from tests.upstream import wait_until
 from tests.wallet.calls import deposit
 from wallet.codes import Failure
 
-EVENT = "sr:match:5"
 CALLBACKS = ("get_balance", "place_bet", "cancel_bet", "settle", "event_settle")
 
 
@@ -48,16 +48,8 @@ def value(samples, name, **labels):
 
 
 def odds(timestamp, price=2.0, markets=1):
-    outcomes = [{"id": "1", "odds": price}]
-    return {
-        "event_id": EVENT,
-        "product": 1,
-        "timestamp": timestamp,
-        "markets": [
-            {"id": m, "lines": [{"specifiers": "", "outcomes": outcomes}]}
-            for m in range(1, markets + 1)
-        ],
-    }
+    """Odds for markets 1 to `markets`, each one line of outcome "1" at `price`."""
+    return odds_of(range(1, markets + 1), stamp=timestamp, outcomes=[outcome("1", price)])
 
 
 def next_of_type(ws, kind):
@@ -144,7 +136,7 @@ def test_frames_are_counted_by_the_name_of_a_known_cmd_and_every_other_cmd_as_on
         upstream.alive()
         for n in range(3):
             upstream.send_frame(frames.ODDS_CHANGE, odds(1000 + n), 1000 + n)
-        upstream.send_frame(frames.BET_STOP, {"event_id": EVENT, "groups": "all"}, 2000)
+        upstream.send_frame(frames.BET_STOP, bet_stop(EVENT, "all", None, None, None), 2000)
         for cmd in range(300):  # made up: none is a cmd of the feed
             upstream.send_frame(20_000 + cmd * 1000, {}, 3000, binary=cmd % 2 == 1)
         upstream.send_frame(frames.MAX_CMD, {}, 3000, binary=True)
@@ -297,7 +289,7 @@ def test_deployed_every_web_worker_shows_the_feed_process_metrics(
         for n in range(5):
             upstream.alive()
             upstream.send_frame(frames.ODDS_CHANGE, odds(1000 + n), int(time.time() * 1000))
-        upstream.send_frame(frames.BET_STOP, {"event_id": EVENT, "groups": "all"}, 2000)
+        upstream.send_frame(frames.BET_STOP, bet_stop(EVENT, "all", None, None, None), 2000)
 
         def shows_the_consumer(samples):
             return (

@@ -471,36 +471,9 @@ def test_gunicorns_error_log_in_a_worker_takes_the_apps_format(
 
 
 def test_a_failed_greenlet_is_logged_as_one_json_line(sqlite_database_url):
-    import subprocess
-    import sys
+    from tests.servers import run_script
 
-    script = """
-from gevent import monkey
-
-monkey.patch_all()
-import sys
-
-import gevent
-
-from app import create_app
-from tests.conftest import base_config
-
-create_app(base_config(sys.argv[1]) | {"LOG_FORMAT": "json"})
-
-
-def fail():
-    raise ValueError("boom")
-
-
-gevent.spawn(fail).join()
-"""
-    done = subprocess.run(
-        [sys.executable, "-c", script, sqlite_database_url],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_script("failed_greenlet", sqlite_database_url)
     assert done.returncode == 0, done.stderr
     (entry,) = [json.loads(line) for line in done.stderr.splitlines()]
     assert entry["level"] == "ERROR" and entry["logger"] == "gevent"

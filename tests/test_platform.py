@@ -3,8 +3,7 @@
 import json
 import sys
 
-from tests.servers import ROOT
-from tests.test_install import procfile
+from tests.servers import ROOT, procfile
 
 
 def app_json():

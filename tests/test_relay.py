@@ -19,26 +19,39 @@ from feed.market.model import MarketLine, Outcome
 from feed.market.rules import MarketState
 from feed.relay import Relay
 from feed.upstream import frames
-from tests.servers import gunicorn, python_output, raw_board
+from tests import feed_messages as messages
+from tests.feed_messages import (
+    EVENT,
+    bet_stop,
+    big_board,
+    event_id,
+    line,
+    market,
+    odds,
+    outcome,
+)
+from tests.servers import boards, gunicorn, python_output, raw_board, receive_snapshot
 from tests.upstream import wait_until
 
-EVENT = "sr:match:42"
-ODDS = {
-    "event_id": EVENT,
-    "product": 1,
-    "timestamp": 1000,
-    "markets": [
-        {"id": 1, "lines": [{"specifiers": "", "outcomes": [{"id": "1", "odds": 2.0}]}]},
-        {
-            "id": 166,
-            "lines": [{"specifiers": "total=9.5", "outcomes": [{"id": "12", "odds": 1.8}]}],
-        },
-    ],
-}
+ODDS = odds([market(1), market(166, line("total=9.5", outcomes=[outcome("12", 1.8)]))], stamp=1000)
 
 
-def test_hub_drops_a_subscriber_that_falls_a_backlog_behind():
-    hub = LocalHub(backlog=3)
+@pytest.fixture
+def new_hub():
+    """LocalHub(**options), as many as the test makes: each closed, its waker ended, after it."""
+    hubs = []
+
+    def make(**options):
+        hubs.append(LocalHub(**options))
+        return hubs[-1]
+
+    yield make
+    for hub in hubs:
+        hub.close()
+
+
+def test_hub_drops_a_subscriber_that_falls_a_backlog_behind(new_hub):
+    hub = new_hub(backlog=3)
     with hub.subscribe() as slow, hub.subscribe() as fast:
         for seq in range(1, 5):
             hub.publish(seq, f"m{seq}")
@@ -47,8 +60,8 @@ def test_hub_drops_a_subscriber_that_falls_a_backlog_behind():
         assert slow.take(timeout=0) == [] and slow.dropped and not fast.dropped
 
 
-def test_a_subscriber_takes_everything_it_missed_in_one_go():
-    hub = LocalHub(backlog=3)
+def test_a_subscriber_takes_everything_it_missed_in_one_go(new_hub):
+    hub = new_hub(backlog=3)
     hub.publish(1, "before")
     with hub.subscribe() as browser:
         for seq in (2, 3, 4):
@@ -58,16 +71,16 @@ def test_a_subscriber_takes_everything_it_missed_in_one_go():
         assert not browser.dropped
 
 
-def test_hub_fans_out_one_serialised_message_to_everyone():
-    hub = LocalHub()
+def test_hub_fans_out_one_serialised_message_to_everyone(new_hub):
+    hub = new_hub()
     with hub.subscribe() as a, hub.subscribe() as b:
         text = json.dumps({"type": "bet_stop"})
         hub.publish(1, text)
         assert a.take(0)[0][1] is text and b.take(0)[0][1] is text
 
 
-def test_take_waits_for_a_publish_a_nudge_or_a_close():
-    hub = LocalHub()
+def test_take_waits_for_a_publish_a_nudge_or_a_close(new_hub):
+    hub = new_hub()
     with hub.subscribe() as browser:
         for wake in (lambda: hub.publish(1, "m1"), hub.nudge, hub.close):
             threading.Timer(0.1, wake).start()
@@ -77,9 +90,9 @@ def test_take_waits_for_a_publish_a_nudge_or_a_close():
         assert taken == [] and browser.dropped
 
 
-def test_the_hub_wakes_idle_handlers_by_itself(monkeypatch):
+def test_the_hub_wakes_idle_handlers_by_itself(monkeypatch, new_hub):
     monkeypatch.setattr(feed.board.hub, "NUDGE_EVERY", 0.1)
-    hub = LocalHub()
+    hub = new_hub()
     with hub.subscribe() as browser:
         woken = threading.Event()
         threading.Thread(target=lambda: (browser.take(), woken.set()), daemon=True).start()
@@ -87,7 +100,7 @@ def test_the_hub_wakes_idle_handlers_by_itself(monkeypatch):
     hub.close()
 
 
-def test_the_hub_keeps_waking_boards_when_its_own_bookkeeping_fails(monkeypatch, caplog):
+def test_the_hub_keeps_waking_boards_when_its_own_bookkeeping_fails(monkeypatch, caplog, new_hub):
     # Every message reaches the boards through the hub's waker: if it died, every board would
     # sit on its last (maybe bettable) lines until a timeout.
     def broken(behind):
@@ -95,7 +108,7 @@ def test_the_hub_keeps_waking_boards_when_its_own_bookkeeping_fails(monkeypatch,
 
     monkeypatch.setattr(feed.board.hub, "NUDGE_EVERY", 0.05)
     monkeypatch.setattr(feed.board.hub.metrics, "relay_backlog", broken)
-    hub = LocalHub()
+    hub = new_hub()
     with hub.subscribe() as browser:
         time.sleep(0.3)  # the waker has nudged, and failed, several times
         threading.Timer(0.1, hub.publish, (1, "m1")).start()
@@ -103,22 +116,20 @@ def test_the_hub_keeps_waking_boards_when_its_own_bookkeeping_fails(monkeypatch,
         while not taken and time.monotonic() - started < 5:
             taken = browser.take(timeout=5)
         assert taken == [(1, "m1")] and time.monotonic() - started < 4  # woken, not timed out
-    waker = hub.waker.ident
     hub.close()
-    # Hubs other tests left open have wakers of their own, failing on the same patched metrics.
-    failures = [r for r in caplog.records if r.thread == waker and "hub" in r.getMessage()]
+    failures = [r for r in caplog.records if "hub" in r.getMessage()]
     assert len(failures) == 1  # logged once, not at every nudge
 
 
-def test_subscribe_always_unregisters():
-    hub = LocalHub()
+def test_subscribe_always_unregisters(new_hub):
+    hub = new_hub()
     with pytest.raises(RuntimeError), hub.subscribe():
         raise RuntimeError("socket died")
     assert hub.subscribers == 0
 
 
-def test_many_subscribers_share_few_wake_up_events():
-    hub = LocalHub()
+def test_many_subscribers_share_few_wake_up_events(new_hub):
+    hub = new_hub()
     with contextlib.ExitStack() as stack:
         browsers = [stack.enter_context(hub.subscribe()) for _ in range(100)]
         assert hub.subscribers == 100 and len(hub.groups) == 100 // GROUP_SIZE + 1
@@ -127,123 +138,16 @@ def test_many_subscribers_share_few_wake_up_events():
     assert hub.subscribers == 0
 
 
-FAN_OUT_UNDER_GEVENT = """
-from gevent import monkey
-
-monkey.patch_all()
-
-import socket
-
-import gevent
-
-from feed.board.hub import GROUP_SIZE, LocalHub
-
-hub = LocalHub()
-order = []
-
-
-def board():
-    with hub.subscribe() as subscription:
-        subscription.take()
-        order.append("board")
-
-
-def wallet(sock):
-    sock.recv(1)  # as a wallet callback waits for its database's answer
-    order.append("wallet")
-
-
-boards = [gevent.spawn(board) for _ in range(10 * GROUP_SIZE)]
-database, answered = socket.socketpair()
-waiting = gevent.spawn(wallet, answered)
-gevent.sleep(0.1)  # every board waits in take(), the wallet on its socket
-database.send(b"x")  # the answer is there; the worker sees it when it next polls
-hub.publish(1, "bet stop")
-gevent.joinall([*boards, waiting], timeout=10)
-print(GROUP_SIZE, len(order), order.index("wallet"))
-"""
-
-
 def test_under_gevent_a_fan_out_lets_the_rest_of_the_worker_in_between_groups():
     # gevent runs the handlers a publish wakes one after another and only then polls the
     # worker's sockets: a wallet callback's database answer waited for the whole fan-out.
-    group_size, woken, wallet_ran_after = map(int, python_output(FAN_OUT_UNDER_GEVENT).split())
+    group_size, woken, wallet_ran_after = map(int, python_output("fan_out_under_gevent").split())
     assert woken == 10 * group_size + 1
     assert wallet_ran_after <= group_size  # after the first group's writes, not the tenth's
 
 
-WRITTEN_BY_THE_HUB = """
-import json
-import socket
-import sys
-import time
-
-from gevent import monkey
-
-monkey.patch_all()
-
-import gevent
-
-from feed.board.hub import GROUP_SIZE, LocalHub
-
-hub = LocalHub()
-order, written, takes = [], [], []
-mode = sys.argv[1]  # "all": every socket takes everything; "half": odd ones take part
-boards = 10 * GROUP_SIZE
-
-
-def board(number):
-    def write_now(taken, published):
-        written.append((number, taken))
-        order.append("board")
-        return mode != "half" or number % 2 == 0
-
-    with hub.subscribe() as subscription:
-        subscription.write_now = write_now
-        if mode == "busy" and number == 0:
-            gevent.sleep(0.5)  # as a handler writing a large snapshot to a slow board
-        while not subscription.dropped:
-            takes.append((number, subscription.take()))
-
-
-def wallet(sock):
-    sock.recv(1)  # as a wallet callback waits for its database's answer
-    order.append("wallet")
-
-
-def until(done):
-    deadline = time.monotonic() + 10
-    while not done() and time.monotonic() < deadline:
-        gevent.sleep(0.01)
-
-
-handlers = [gevent.spawn(board, number) for number in range(boards)]
-gevent.sleep(0.1)  # every board waits in take(), but a busy one
-del takes[:]  # the boards' first looks at the backlog (nothing)
-database, answered = socket.socketpair()
-waiting = gevent.spawn(wallet, answered)
-gevent.sleep(0.01)
-database.send(b"x")  # the answer is there; the worker sees it when it next polls
-hub.publish(1, "bet stop")
-if mode == "half":
-    until(lambda: {n for n, _ in takes} >= set(range(1, boards, 2)))
-elif mode == "busy":
-    until(lambda: any(n == 0 for n, _ in takes))
-until(lambda: len(written) >= boards - (mode == "busy"))
-gevent.sleep(0.05)  # time for any handler woken by mistake to run
-print(json.dumps({
-    "group_size": GROUP_SIZE,
-    "wallet_ran_after": order.index("wallet"),
-    "written": written,
-    "takes": takes,
-}))
-hub.close()
-gevent.joinall(handlers, timeout=10)
-"""
-
-
 def fan_out_written_by_the_hub(mode):
-    return json.loads(python_output(WRITTEN_BY_THE_HUB, mode))
+    return json.loads(python_output("written_by_the_hub", mode))
 
 
 def test_under_gevent_the_hub_writes_to_idle_boards_itself_without_waking_their_handlers():
@@ -278,58 +182,8 @@ def test_under_gevent_the_hub_never_writes_to_a_board_whose_handler_is_busy_writ
     assert run["takes"] == [[0, [[1, "bet stop"]]]]
 
 
-MONEY_DURING_A_FAN_OUT = """
-import sys
-import time
-
-from gevent import monkey
-
-monkey.patch_all()
-
-import gevent
-
-import feed.board.hub
-from infra import gevent_waits
-from feed.board.hub import GROUP_SIZE, LocalHub
-
-feed.board.hub.GIVE_WAY = float(sys.argv[3])
-
-hub = LocalHub()
-order, received = [], []
-
-
-def board():
-    with hub.subscribe() as subscription:
-        subscription.take()
-        order.append("board")
-        received.append(time.monotonic())
-
-
-def wallet(forever):
-    with gevent_waits.urgent():
-        while True:
-            for _ in range(3):  # as a transaction waits for each of its database's answers
-                gevent.sleep(0.001)
-            if not forever:
-                break
-    order.append("wallet")
-
-
-groups = int(sys.argv[1])
-boards = [gevent.spawn(board) for _ in range(groups * GROUP_SIZE)]
-gevent.sleep(0.1)  # every board waits in take()
-money = gevent.spawn(wallet, sys.argv[2] == "storm")
-gevent.sleep(0)  # the transaction has started
-published = time.monotonic()
-hub.publish(1, "bet stop")
-gevent.joinall(boards, timeout=10)
-print(GROUP_SIZE, len(received), order.index("wallet") if "wallet" in order else -1,
-      max(received) - published)
-"""
-
-
 def fan_out_beside_money(groups, money, give_way):
-    printed = python_output(MONEY_DURING_A_FAN_OUT, groups, money, give_way)
+    printed = python_output("money_during_a_fan_out", groups, money, give_way)
     group_size, received, wallet_done_after, took = printed.split()
     return int(group_size), int(received), int(wallet_done_after), float(took)
 
@@ -355,38 +209,10 @@ def test_under_gevent_money_that_never_ends_holds_a_fan_out_only_so_long():
     assert took < 20 * give_way
 
 
-TWO_WAKERS = """
-from gevent import monkey
-
-monkey.patch_all()
-
-import gevent
-
-from infra import gevent_waits
-
-
-
-def money():
-    with gevent_waits.urgent():
-        gevent.sleep(0.005)
-
-
-first = gevent_waits.loop_turn()  # one hub's waker
-working = gevent.spawn(money)
-gevent.sleep(0)
-gave_way = gevent.spawn(first, 1.0)  # waits for the money
-gevent.sleep(0)
-gevent_waits.loop_turn()  # another hub's waker starts meanwhile
-gave_way.join()
-working.join()
-print(gave_way.value)
-"""
-
-
 def test_a_waker_giving_way_is_woken_when_money_ends_though_another_waker_started_meanwhile():
     # Every waker of the process waits on the event the end of urgent work sets: a second
     # waker that made its own left the first waiting out its whole allowance.
-    assert float(python_output(TWO_WAKERS)) < 0.5
+    assert float(python_output("two_wakers")) < 0.5
 
 
 def receive(ws):
@@ -405,13 +231,7 @@ def test_bet_stop_reaches_every_browser_with_cmd_and_data_intact(upstream, sqlit
             assert snapshot["type"] == "snapshot"
             browsers.append((ws, snapshot["seq"]))
         wait_until(lambda: len(receive_snapshot(address)["lines"]) == 2, what="the odds applied")
-        stop = {
-            "event_id": EVENT,
-            "market_status": "suspended",
-            "product": 1,
-            "groups": "all",
-            "timestamp": 1764843686186,
-        }
+        stop = bet_stop(EVENT, "all", stamp=1764843686186)
         upstream.send_frame(frames.BET_STOP, stop, 1764843686186)
         for ws, seq in browsers:
             message = receive(ws)
@@ -429,14 +249,6 @@ def test_bet_stop_reaches_every_browser_with_cmd_and_data_intact(upstream, sqlit
             assert {line["status"] for line in message["lines"]} == {"suspended"}
             assert isinstance(message["received"], int)
             ws.close()
-
-
-def receive_snapshot(address):
-    ws = websocket.create_connection(f"ws://{address}/ws", timeout=10)
-    try:
-        return receive(ws)
-    finally:
-        ws.close()
 
 
 def test_compression_offers_are_refused(upstream, sqlite_database_url):
@@ -457,9 +269,7 @@ def test_restarted_process_shows_the_last_board_suspended_until_healthy(
         upstream.wait_connected()
         upstream.alive()
         upstream.send_frame(frames.ODDS_CHANGE, ODDS, 1000)
-        upstream.send_frame(
-            frames.BET_STOP, {"event_id": EVENT, "groups": "corner", "timestamp": 2000}
-        )
+        upstream.send_frame(frames.BET_STOP, bet_stop(EVENT, "corner", None, 2000, None))
         wait_until(lambda: receive_snapshot(address)["bet_stops"], what="the BetStop logged")
         wait_until(
             lambda: any(
@@ -485,29 +295,6 @@ def test_restarted_process_shows_the_last_board_suspended_until_healthy(
         wait_until(lambda: "active" in {x["status"] for x in receive_snapshot(address)["lines"]})
 
 
-def big_board(events=400, markets=40):
-    """Odds for `events` events of `markets` two-line markets: a snapshot of several MB."""
-    for number in range(events):
-        yield {
-            "event_id": f"sr:match:{number}",
-            "product": 1,
-            "timestamp": 1000,
-            "markets": [
-                {
-                    "id": 5000 + market,
-                    "lines": [
-                        {
-                            "specifiers": f"total={spec}.5",
-                            "outcomes": [{"id": "12", "odds": 1.9}, {"id": "13", "odds": 1.9}],
-                        }
-                        for spec in range(2)
-                    ],
-                }
-                for market in range(markets)
-            ],
-        }
-
-
 def test_a_snapshot_larger_than_the_socket_buffers_reaches_a_slow_reader_whole(
     upstream, sqlite_database_url
 ):
@@ -521,7 +308,8 @@ def test_a_snapshot_larger_than_the_socket_buffers_reaches_a_slow_reader_whole(
             f"ws://{address}/ws", timeout=10, sockopt=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)]
         )
         time.sleep(1)  # the server's write fills every buffer and must wait for the reader
-        upstream.send_frame(frames.BET_STOP, {"event_id": "sr:match:3", "groups": "all"}, 2000)
+        stop = bet_stop(event_id(3), "all", None, None, None)
+        upstream.send_frame(frames.BET_STOP, stop, 2000)
         snapshot = receive(ws)
         assert len(snapshot["lines"]) == 400 * 40 * 2
         message = receive(ws)
@@ -563,11 +351,6 @@ def test_an_idle_board_that_answers_pings_stays_connected(sqlite_database_url):
         ws.close()
 
 
-def boards(address):
-    with urllib.request.urlopen(f"http://{address}/feed/status", timeout=10) as answer:
-        return json.load(answer)["boards"]
-
-
 def test_status_counts_the_boards_connected(sqlite_database_url):
     with gunicorn(sqlite_database_url, FEED_ENABLED="0") as address:
         assert boards(address) == 0
@@ -588,7 +371,7 @@ def test_messages_to_idle_boards_are_written_by_the_hub_under_gunicorn(
         ws = websocket.create_connection(f"ws://{address}/ws", timeout=10)
         assert receive(ws)["type"] == "snapshot"
         for number in range(3):
-            stop = {"event_id": f"sr:match:{number}", "groups": "all", "timestamp": number}
+            stop = bet_stop(event_id(number), "all", None, number, None)
             upstream.send_frame(frames.BET_STOP, stop, 2000 + number)
             while receive(ws)["type"] != "bet_stop":
                 pass
@@ -605,7 +388,7 @@ def test_a_burst_arrives_complete_and_in_order(upstream, sqlite_database_url):
         ws = websocket.create_connection(f"ws://{address}/ws", timeout=10)
         seq = receive(ws)["seq"]
         for number in range(500):
-            stop = {"event_id": EVENT, "groups": "all", "timestamp": 2000 + number}
+            stop = bet_stop(EVENT, "all", None, 2000 + number, None)
             upstream.send_frame(frames.BET_STOP, stop, 2000 + number)
         seen = []
         while len(seen) < 500:
@@ -625,7 +408,7 @@ def test_health_goes_out_at_once_on_a_change_and_at_most_every_5_s_otherwise(app
 
     def alive(product, at):
         now[0] = at
-        data = {"product": product, "last_alive_time": 0, "now_alive_time": 0, "offset_time": 0}
+        data = messages.alive(product, subscribed=None, now_s=0, last_alive_time=0)
         runtime.relay.handle(frames.Frame(frames.ALIVE, at, data), at)
 
     with runtime.hub.subscribe() as browser:
@@ -646,8 +429,8 @@ def test_health_goes_out_at_once_on_a_change_and_at_most_every_5_s_otherwise(app
     ]
 
 
-def test_the_backlog_is_bounded_by_bytes_as_well_as_by_count():
-    hub = LocalHub(backlog=100, backlog_bytes=10)
+def test_the_backlog_is_bounded_by_bytes_as_well_as_by_count(new_hub):
+    hub = new_hub(backlog=100, backlog_bytes=10)
     with hub.subscribe() as slow, hub.subscribe() as fast:
         for seq in (1, 2, 3):
             hub.publish(seq, "abcd")
@@ -675,9 +458,11 @@ def test_non_finite_numbers_never_reach_a_board_as_bare_tokens(app):
         [],
         [MarketLine(EVENT, 1, "", 1, outcomes={"1": Outcome(nan), "2": Outcome(float("inf"))})],
     )
-    runtime.relay.handle(frames.Frame(frames.ALIVE, 1000, {"offset_time": nan}), 1000)
+    runtime.relay.handle(
+        frames.Frame(frames.ALIVE, 1000, messages.alive(offset=nan, subscribed=None)), 1000
+    )
     with runtime.hub.subscribe() as browser:
-        stop = {"event_id": EVENT, "groups": "all", "timestamp": 2000, "note": float("-inf")}
+        stop = messages.bet_stop(EVENT, "all", None, 2000, None, note=float("-inf"))
         runtime.relay.handle(frames.Frame(frames.BET_STOP, 2000, stop), 2000)
         sent = [strict_loads(text) for _, text in browser.take(0)]
     bet_stop = next(m for m in sent if m["type"] == "bet_stop")
@@ -700,7 +485,7 @@ def test_data_too_deep_to_encode_is_left_out_and_the_change_still_goes_out(app):
         deep = [deep]
     runtime.state.restore([], [MarketLine(EVENT, 1, "", 1, outcomes={"1": Outcome(2.0)})])
     with runtime.hub.subscribe() as browser:
-        stop = {"event_id": EVENT, "groups": "all", "timestamp": 2000, "extra": deep}
+        stop = bet_stop(EVENT, "all", None, 2000, None, extra=deep)
         runtime.relay.handle(frames.Frame(frames.BET_STOP, 2000, stop), 2000)
         sent = [strict_loads(text) for _, text in browser.take(0)]
     assert [(m["type"], m["data"], m["seq"]) for m in sent] == [("bet_stop", None, 1)]
@@ -717,7 +502,8 @@ def test_a_change_the_boards_cannot_be_told_makes_them_resync(app, monkeypatch):
 
     monkeypatch.setattr(runtime.store, "log_bet_stop", broken)
     with runtime.hub.subscribe() as browser:
-        runtime.relay.handle(frames.Frame(frames.BET_STOP, 2000, {"event_id": EVENT}), 2000)
+        stop = bet_stop(EVENT, None, None, None, None)
+        runtime.relay.handle(frames.Frame(frames.BET_STOP, 2000, stop), 2000)
         runtime.relay.handle(frames.Frame(frames.ODDS_CHANGE, 3000, ODDS), 3000)
         sent = [json.loads(text) for _, text in browser.take(0)]
     # The line is suspended and nobody was told: the gap in seq sends every board to resync.
@@ -758,11 +544,8 @@ def receive_before(ws, deadline):
 
 def test_unreadable_parts_of_a_message_are_counted_by_kind(app):
     relay = app.extensions["feed"].relay
-    bad = {"event_id": EVENT, "product": 1, "timestamp": 1000, "markets": ODDS["markets"]}
-    bad["markets"] = [
-        *ODDS["markets"],
-        {"id": 5, "lines": [{"outcomes": [{"id": "1", "odds": ""}]}]},
-    ]
+    unreadable = market(5, line(None, outcomes=[outcome("1", "")]))
+    bad = odds([*ODDS["markets"], unreadable], stamp=1000)
     relay.receive(frames.encode_text(frames.ODDS_CHANGE, bad, 1000))
     relay.receive(frames.encode_text(frames.ODDS_CHANGE, bad, 1000))
     assert relay.counts["bad_odds"] == 2 and relay.counts["skipped_parts"] == 2
@@ -772,7 +555,7 @@ def test_unreadable_parts_of_a_message_are_counted_by_kind(app):
 def test_a_restart_remembers_the_logged_bet_stops_for_lines_created_later(app):
     runtime = app.extensions["feed"]
     # A BetStop for an event with no lines yet, logged; then the process restarts.
-    stop = {"event_id": EVENT, "groups": "all", "timestamp": 5000}
+    stop = bet_stop(EVENT, "all", None, 5000, None)
     runtime.relay.handle(frames.Frame(frames.BET_STOP, 5000, stop), 5000)
     runtime.store.flush()
     from app import create_app
@@ -797,7 +580,7 @@ def test_a_bet_stop_log_entry_has_one_shape_live_in_snapshots_and_in_the_log(app
     runtime.relay.handle(frames.Frame(frames.ALIVE, 1000, {}), 1000)  # odds open lines now
     runtime.relay.handle(frames.Frame(frames.ODDS_CHANGE, 1000, ODDS), 1000)
     with runtime.hub.subscribe() as browser:
-        stop = {"event_id": EVENT, "groups": "all", "timestamp": 2000, "product": 1}
+        stop = bet_stop(EVENT, "all", 1, 2000, None)
         runtime.relay.handle(frames.Frame(frames.BET_STOP, 2000, stop), 2001)
         live = json.loads(browser.take(0)[-1][1])
     runtime.store.flush()
@@ -832,15 +615,17 @@ def test_the_board_socket_is_the_feed_blueprints_and_only_it_drops_compression(a
     assert any(f.__name__ == "refuse_compression" for f in hooks.get("feed", []))
 
 
-def test_the_boards_get_the_outages_in_the_snapshot_and_as_each_begins_and_ends():
+def test_the_boards_get_the_outages_in_the_snapshot_and_as_each_begins_and_ends(new_hub):
     now = [10_000]
-    hub = LocalHub()
+    hub = new_hub()
     state = MarketState(MarketDescriptions.load(None))
     relay = Relay(state, FeedHealth(), hub, store=None, clock=lambda: now[0])
 
     def alive(at, offset=0):
         now[0] = at
-        relay.handle(frames.Frame(frames.ALIVE, at, {"offset_time": offset}), at)
+        relay.handle(
+            frames.Frame(frames.ALIVE, at, messages.alive(offset=offset, subscribed=None)), at
+        )
 
     # Every product is down from the start until the feed says otherwise: a start-up, told as
     # such; one the feed ends within 20 s lost nothing and is not kept.

@@ -5,62 +5,21 @@ import json
 import pytest
 
 import feed.market.retention
-from feed.board.hub import LocalHub
-from feed.market.descriptions import MarketDescriptions
-from feed.market.health import FeedHealth
 from feed.market.retention import IDLE_EVENT_MS, MEMORY_KEPT_MS, Retention
-from feed.market.rules import MarketState
-from feed.relay import Relay
 from feed.upstream import frames
 from feed.upstream.frames import Frame
+from tests import feed_messages as messages
+from tests.bare_relay import bare_relay
+from tests.feed_messages import odds_frame as odds
+from tests.feed_messages import settlement_frame as settle
 
 GRACE = 60_000
 RECEIVED = 10_000  # when the relay got each message: after every stamp sent here
 
 
-class NoStore:
-    """The relay's store, minus the database."""
-
-    def changed(self, lines, event):
-        pass
-
-    def log_bet_stop(self, applied, received_ms):
-        return {"event_id": applied.event_id}
-
-
-def odds(event_id, *markets, timestamp=1000, status=1):
-    data = {
-        "event_id": event_id,
-        "product": 1,
-        "timestamp": timestamp,
-        "markets": [
-            {
-                "id": market,
-                "lines": [
-                    {"specifiers": "", "status": status, "outcomes": [{"id": "1", "odds": 2}]}
-                ],
-            }
-            for market in markets
-        ],
-    }
-    return Frame(frames.ODDS_CHANGE, timestamp, data)
-
-
-def settle(event_id, *markets, timestamp=5000):
-    """A settlement of `markets`: market ids, or (market id, specifiers)."""
-    markets = [m if isinstance(m, tuple) else (m, "") for m in markets]
-    data = {
-        "event_id": event_id,
-        "timestamp": timestamp,
-        "outcomes": {"market": [{"id": m, "specifiers": s, "outcome": []} for m, s in markets]},
-    }
-    return Frame(frames.BET_SETTLEMENT, timestamp, data)
-
-
 @pytest.fixture
 def relay():
-    state = MarketState(MarketDescriptions.load(None))
-    relay = Relay(state, FeedHealth(), LocalHub(), NoStore(), clock=lambda: 0)
+    relay = bare_relay()
     relay.connection(True)
     relay.handle(Frame(frames.ALIVE, RECEIVED, {}), RECEIVED)  # both products up: odds open lines
     return relay
@@ -157,10 +116,8 @@ def test_an_event_without_odds_stays_unless_it_is_over(relay):
 
 
 def fixture(event_id, start_time=None):
-    data = {"event_id": event_id, "product": 3, "change_type": 1, "timestamp": 1000}
-    if start_time is not None:
-        data["start_time"] = start_time
-    return Frame(frames.FIXTURE_CHANGE, 1000, data)
+    data = messages.fixture_change(event_id, 1, messages.PREMATCH, 1000, start_time=start_time)
+    return messages.frame(frames.FIXTURE_CHANGE, data)
 
 
 def test_a_fixture_that_never_gets_odds_goes_once_its_start_is_past_or_after_a_day(relay):

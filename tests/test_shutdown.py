@@ -10,13 +10,12 @@ import pytest
 import sqlalchemy as sa
 
 from feed.upstream import frames
-from tests.board_page import feed_odds, now_ms
+from tests.board_page import now_ms
+from tests.feed_messages import EVENT, bet_stop, match_odds
 from tests.servers import web_dyno
 from tests.upstream import wait_until
 
 pytestmark = pytest.mark.slow
-
-EVENT = "sr:match:5150"
 
 
 def status(address):
@@ -45,8 +44,9 @@ def test_a_suspension_just_before_sigterm_is_written_though_the_database_is_slow
     with web_dyno(postgres_database_url, **settings) as (address, server):
         upstream.wait_connected()
         upstream.alive()
-        upstream.send_frame(frames.ODDS_CHANGE, feed_odds(EVENT, now_ms() - 1000))
-        upstream.send_frame(frames.BET_STOP, {"event_id": EVENT, "timestamp": now_ms()})
+        upstream.send_frame(frames.ODDS_CHANGE, match_odds(now_ms() - 1000))
+        stop = bet_stop(EVENT, groups=None, product=None, stamp=now_ms(), market_status=None)
+        upstream.send_frame(frames.BET_STOP, stop)
         wait_until(lambda: status(address)["store"]["waiting"]["bet_stops"] == 1)
 
         # A slow database: the shutdown's write waits 3 s for a lock this test holds.

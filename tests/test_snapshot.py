@@ -3,12 +3,19 @@
 import json
 import random
 
+import pytest
+
 from feed.market.retention import Retention
 from feed.simulator.world import Simulator
 from feed.upstream.frames import Frame
-from tests.test_retention import odds, relay, settle
+from tests.bare_relay import bare_relay
+from tests.feed_messages import odds_frame as odds
+from tests.feed_messages import settlement_frame as settle
 
-__all__ = ["relay"]  # the fixture
+
+@pytest.fixture
+def relay():
+    return bare_relay()
 
 
 def test_a_snapshot_is_built_from_what_changed_not_from_the_whole_state(relay, monkeypatch):

@@ -1,5 +1,6 @@
 """A server's start on a database another process is writing to."""
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -7,6 +8,7 @@ import urllib.request
 
 import pytest
 
+from tests.feed_messages import EVENT, bet_stop
 from tests.servers import gunicorn
 from tests.upstream import wait_until
 
@@ -51,7 +53,8 @@ class SilentDatabase:
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = self.server.getsockname()[1]
         self.held = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.accepting = threading.Thread(target=self._accept, daemon=True)
+        self.accepting.start()
 
     def _accept(self):
         while True:
@@ -62,7 +65,13 @@ class SilentDatabase:
             self.held.append(connection)
 
     def close(self):
+        import socket
+
+        # Closing the socket alone leaves accept() waiting; shutting it down ends the wait.
+        with contextlib.suppress(OSError):
+            self.server.shutdown(socket.SHUT_RDWR)
         self.server.close()
+        self.accepting.join(5)
         for connection in self.held:
             connection.close()
 
@@ -98,9 +107,9 @@ def test_the_relay_reaches_the_boards_when_the_database_is_away_at_the_start(
         snapshot = json.loads(board.recv())
         assert snapshot["lines"] == []  # nothing known, nothing bettable
         upstream.alive()
-        upstream.send_frame(frames.BET_STOP, {"event_id": "sr:match:1", "timestamp": 1000})
+        upstream.send_frame(frames.BET_STOP, bet_stop(EVENT, None, None, 1000, None))
         message = json.loads(board.recv())
         while message["type"] != "bet_stop":
             message = json.loads(board.recv())
-        assert message["data"]["event_id"] == "sr:match:1"
+        assert message["data"]["event_id"] == EVENT
         board.close()

@@ -25,8 +25,8 @@ from feed.board.stream import (
     text_frame,
 )
 from feed.upstream import frames
-from tests.servers import gunicorn
-from tests.test_relay import big_board, boards, receive_snapshot
+from tests.feed_messages import bet_stop, big_board, event_id
+from tests.servers import boards, gunicorn, receive_snapshot
 from tests.upstream import wait_until
 
 
@@ -500,7 +500,7 @@ def test_a_board_flooding_small_frames_is_closed_and_stalls_no_one(
         threading.Thread(target=flood, daemon=True).start()
         assert flooding.wait(10)
         for number in range(5):
-            stop = {"event_id": f"sr:match:{number}", "groups": "all", "timestamp": number}
+            stop = bet_stop(event_id(number), "all", None, number, None)
             upstream.send_frame(frames.BET_STOP, stop, 1000 + number)
             assert next_bet_stop(other, time.monotonic() + 20) == stop
             assert health_answers(address)

@@ -8,6 +8,7 @@ import time
 from websockets.sync.server import serve
 
 from feed.upstream import frames
+from tests import feed_messages as messages
 
 
 def free_port():
@@ -64,9 +65,8 @@ class Upstream:
 
     def alive(self, offset=0):
         now = int(time.time())
-        self.send_frame(
-            frames.ALIVE, {"last_alive_time": now, "now_alive_time": now, "offset_time": offset}
-        )
+        data = messages.alive(offset=offset, subscribed=None, now_s=now, last_alive_time=now)
+        self.send_frame(frames.ALIVE, data)
 
     def wait_connected(self, count=1, timeout=10):
         wait_until(lambda: len(self.connections) >= count, timeout, "the client to connect")

@@ -1,0 +1,17 @@
+"""Whether gevent_waits.install() puts the hub wait in psycopg's place: prints True or False. Run
+with `patched` it installs after gevent's patch_all, as a gevent worker's setup does; with `plain`
+in a process gevent has not patched."""
+
+import sys
+
+if sys.argv[1] == "patched":
+    from gevent import monkey
+
+    monkey.patch_all()
+
+import psycopg.waiting
+
+from infra import gevent_waits
+
+gevent_waits.install()
+print(psycopg.waiting.wait is gevent_waits.wait_on_gevent_hub)
