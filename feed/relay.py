@@ -10,7 +10,7 @@ from logging import INFO, WARNING
 
 from feed.board.snapshot import BoardSnapshot
 from feed.market.health import Outages
-from feed.market.model import ACTIVE, SUSPENDED, ApplyFailed, MessageError
+from feed.market.model import ACTIVE, FEED_GAP, SUSPENDED, ApplyFailed, MessageError
 from feed.upstream import frames
 from feed.upstream.frames import FrameError
 from ops import metrics
@@ -29,7 +29,6 @@ HEALTH_REFRESH_MS = 5000  # health messages with no change of verdict: at most o
 IGNORED = {frames.PING, frames.LIVE_SCORE}  # known, and nothing on the board depends on them
 RESTORED_BET_STOPS = 1000  # BetStops of the log the rules remember again after a restart
 LOGGED_CHARS = 200  # of a skipped frame's description: a hostile frame must not fill the log
-FEED_GAP = "feed gap"  # why a line reads suspended when the feed may have said more meanwhile
 
 
 def strict_json(value):
@@ -95,9 +94,23 @@ class Relay:
         the boards then resync from a snapshot that holds both. Returns the restored lines
         suspended for the gap.
         """
+        with self.lock:
+            # The last process may have received a BetStop it never wrote (the store writes
+            # behind): odds stamped at or before this moment cannot open a line. Set first, so
+            # that it holds even when the database cannot be read.
+            self.state.floor = max(self.state.floor, self.clock(), self.received)
         events, lines = self.store.load()  # outside the lock: the relay goes on meanwhile
         logged = self.store.recent_bet_stops(RESTORED_BET_STOPS)  # newest first
         with self._changing():
+            # And no earlier than the newest moment the database shows: our clock may be behind
+            # the last process's. Receipts go on from there too, as they never go back.
+            newest = max(
+                [line.updated_at for line in lines]
+                + [entry.get("received_at") or 0 for entry in logged]
+                + [0]
+            )
+            self.state.floor = max(self.state.floor, newest)
+            self.received = max(self.received, newest)
             changed = self.state.restore(events, lines, list(reversed(logged)))
             gap = []
             for line in changed:

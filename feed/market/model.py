@@ -12,6 +12,7 @@ CLOSED = (SETTLED, CANCELLED)  # for good: no message but a rollback reopens the
 LIVE, PREMATCH = 1, 3
 PRODUCTS = (LIVE, PREMATCH)
 FIXTURE_CANCELLED = 3  # a fixture change's change_type
+FEED_GAP = "feed gap"  # why a line reads suspended when the feed may have said more meanwhile
 
 MAX_GROUPS = 64  # group names in one BetStop or market; more cannot be read: every group
 MAX_NAME = 64  # characters of one group name, outcome id

@@ -24,6 +24,7 @@ from feed.market.model import (
     CANCELLED,
     CLOSED,
     DEACTIVATED,
+    FEED_GAP,
     FIXTURE_CANCELLED,
     FORGOTTEN,
     LIVE,
@@ -67,6 +68,9 @@ class MarketState:
         self.lines = {}
         self.lines_by_event = {}
         self.memory = {}  # event id -> EventMemory
+        # Odds stamped at or before this (ms) cannot open a line: set when the state is restored
+        # after a restart or a takeover, as a BetStop may have been lost with the last process.
+        self.floor = 0
         self.group_names = descriptions.group_names()  # every group a BetStop can name
 
     def apply(self, frame, received=None):
@@ -211,7 +215,13 @@ class MarketState:
                 if update.status in CLOSED:  # closing stops betting: it applies however late
                     line.status, line.reason = update.status, ""
                     return line
-                return None  # older than what we have, a BetStop included: it cannot reopen it
+                # Older than what we have, a BetStop included: it cannot reopen it. But its
+                # product fed the line: from now on that product's stops and health rule it too.
+                if update.products <= line.fed_by:
+                    return None
+                line.products = update.products | line.fed_by
+                line.product = LIVE if LIVE in line.products else PREMATCH
+                return line
         # A prematch update never takes a line away from live stops or live health: the line
         # answers to every product that fed it (odds of no product, or of one we cannot read,
         # to both).
@@ -223,6 +233,8 @@ class MarketState:
             status = CANCELLED
         elif status == ACTIVE and (not update.readable or not update.product_read):
             status = SUSPENDED  # odds we could not read, or of no product we know: not bettable
+        elif status == ACTIVE and update.timestamp <= self.floor:
+            status, reason = SUSPENDED, FEED_GAP  # sent before a gap that may hide a BetStop
         elif status == ACTIVE:
             stop = memory.stop_over(groups, products, since=update.timestamp)
             if stop is not None:  # stopped by a BetStop as late as these odds, or later
@@ -433,7 +445,11 @@ class MarketState:
                 continue
             if line.groups is not None:
                 line.groups = group_names(list(line.groups)) or None
-            line.products = frozenset(line.products or (line.product,))
+            # Which products fed it is not written: a live line may have been prematch's too
+            # (most are, before kick-off), so it answers to both, as a line fed by no product.
+            line.products = frozenset(
+                line.products or (PRODUCTS if line.product == LIVE else (line.product,))
+            )
             self.lines[line.key] = line
             self.lines_by_event.setdefault(line.event_id, {})[line.key] = line
             self._memory(line.event_id).saw(line.updated_at)
