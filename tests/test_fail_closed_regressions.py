@@ -81,6 +81,24 @@ def test_a_prematch_update_does_not_take_a_line_out_of_live_outages(history):
     assert_stopped(history)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="odds older than the line's are ignored whole: their product does not join the "
+    "products that rule the line, so that product's stops and health do not reach it",
+)
+@pytest.mark.parametrize("then", ["live_stops_the_event", "live_falls_behind"])
+def test_live_odds_older_than_the_lines_prematch_odds_still_put_it_under_live(history, then):
+    now = history.clock()
+    open_line(history, PREMATCH, now)
+    history.send(ODDS_CHANGE, odds_change(EVENT, [active(1)], LIVE, now - 1000))
+    assert history.bettable_on(EVENT, 1) == BOTH, history.transcript()
+    if then == "live_stops_the_event":
+        history.send(BET_STOP, bet_stop(EVENT, "all", LIVE, now))
+    else:
+        history.send(ALIVE, alive(LIVE, offset=30))  # the live source 30 s behind
+    assert_stopped(history)
+
+
 def test_live_odds_do_not_lift_a_prematch_stop_the_line_is_under(history):
     # The line is prematch's as well once prematch has fed it: prematch's stop holds it.
     now = history.clock()
