@@ -120,11 +120,13 @@ class FeedHistory:
         self.relay.connection(False)
 
     def restart(self):
-        """The process stops (what it queued written) and starts again from the database."""
+        """The process stops (what it queued written, unless the database is down) and starts
+        again from the database."""
         self.follow()
-        self.store.write()
+        self.store.write()  # never raises: while the database is down the queue is lost
         self.oracle.restart()
-        self._note("process restarted: state written, a new relay restored from the database")
+        written = "state lost, the database down" if self.database_is_down else "state written"
+        self._note(f"process restarted: {written}, a new relay restored from the database")
         self._start()
 
     def takeover(self):
