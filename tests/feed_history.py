@@ -1,15 +1,23 @@
 """A feed history played against the real market rules and relay, with the oracle watching.
 
 Every step goes to both: a frame to `Relay.receive` and `Oracle.receive`, the socket to
-`Relay.connection`; a second of silence is one `tick()`; a restart writes the store and starts a
-new relay from the same database, restored, as the embedded process does when it starts. Two
-boards read what the relay published: one that has followed it all along (and takes a fresh
-snapshot after a gap or a restart, as a board does when it reconnects) and one connecting now.
-The steps are logged as sent, for the message of a failing test.
+`Relay.connection`; a second of silence is one `tick()`, and the store's thread writes what is
+queued (it writes every FEED_FLUSH_SECONDS, a second). A restart writes the store and starts a
+new relay from the same database, restored, as the embedded process does when it starts; a
+takeover is the deployed shape's: the leader is killed, what its store had queued is lost, and a
+standby's new relay restores from the database. While the database is down the store's writes
+and the restore fail: the rows stay queued, and a relay that could not restore runs without the
+last known board and restores once the database is back, as the consumer retries it. Two boards
+read what the relay published: one that has followed it all along (and takes a fresh snapshot
+after a gap or a restart, as a board does when it reconnects) and one connecting now. The steps
+are logged as sent, for the message of a failing test.
 """
 
 import json
 
+from sqlalchemy.exc import OperationalError
+
+import feed.store.write_behind
 from database import db
 from feed.store.models import BetStopRecord, FeedEvent, FeedLine
 from feed.store.write_behind import FeedStore
@@ -19,6 +27,10 @@ from tests.feed_oracle import Oracle, line_key, stamp_ms
 
 CLOCK_START = 1_764_843_686_000  # our clock (ms) when a history starts
 FOLLOWING, CONNECTING = "a board following the relay", "a board connecting now"
+
+
+def _refused(work, *args, **kwargs):
+    raise OperationalError("SELECT 1", {}, Exception("connection refused"))
 
 
 class CapturedHub:
@@ -43,6 +55,8 @@ class FeedHistory:
         self.oracle = Oracle(clock_start)
         self.clock_start = clock_start
         self.log = []
+        self.database_is_down = False
+        self.restore_pending = False  # a relay that could not restore yet: it retries
         if not emptied:
             with app.app_context(), db.engine.begin() as connection:
                 for model in (FeedLine, FeedEvent, BetStopRecord):
@@ -61,10 +75,20 @@ class FeedHistory:
             return self.clock_start + self.oracle.real_ms
 
         self.relay = Term(self.app, self.store, self.hub, self.clock, elapsed).relay
+        self.restore_pending = restore
         if restore:
-            self.relay.restore()
+            self._restore()
         self.board = BoardView(self.relay.snapshot()[1])
         self.connecting = None  # (snapshot text, the board a connecting board reads from it)
+
+    def _restore(self):
+        """Load the last known board; while the database is down it stays to be done."""
+        try:
+            self.relay.restore()
+        except OperationalError:
+            self._note("(the new relay could not load the last known board: it will retry)")
+            return
+        self.restore_pending = False
 
     def _note(self, what):
         seconds = self.oracle.real_ms // 1000
@@ -96,22 +120,57 @@ class FeedHistory:
         self.relay.connection(False)
 
     def restart(self):
-        """The process stops (what it queued written) and starts again from the database."""
+        """The process stops (what it queued written, unless the database is down) and starts
+        again from the database."""
         self.follow()
-        self.store.write()
+        self.store.write()  # never raises: while the database is down the queue is lost
         self.oracle.restart()
-        self._note("process restarted: state written, a new relay restored from the database")
+        written = "state lost, the database down" if self.database_is_down else "state written"
+        self._note(f"process restarted: {written}, a new relay restored from the database")
         self._start()
 
+    def takeover(self):
+        """The leader is killed (what its store queued is lost); a standby restores and leads."""
+        self.follow()
+        self.oracle.takeover()
+        self._note("leader killed, its queue unwritten: a standby restores from the database")
+        self._start()
+
+    def database_down(self):
+        """The database refuses every transaction of the store until `database_up()`."""
+        if not self.database_is_down:
+            self.database_is_down = True
+            self.run_in_transaction = feed.store.write_behind.run_in_transaction
+            feed.store.write_behind.run_in_transaction = _refused
+            self._note("the database goes down: the store's writes and reads fail")
+
+    def database_up(self):
+        """The database is back; a relay that could not restore restores now."""
+        if self.database_is_down:
+            self.database_is_down = False
+            feed.store.write_behind.run_in_transaction = self.run_in_transaction
+            self._note("the database is back")
+            if self.restore_pending:
+                self._restore()
+                if not self.restore_pending:
+                    self._note("the relay loads the last known board")
+
+    def close(self):
+        """Leave the database up for whatever runs next."""
+        self.database_up()
+
     def silence(self, seconds, every_second=None):
-        """Let `seconds` pass with nothing from upstream, ticking the relay each second."""
+        """Let `seconds` pass with nothing from upstream, ticking the relay and writing the
+        store each second."""
         first = self.oracle.step + 1
         self._note(
-            f"{seconds} s of silence, a tick every second (steps {first}-{first + seconds - 1})"
+            f"{seconds} s of silence, a tick and a write every second"
+            f" (steps {first}-{first + seconds - 1})"
         )
         for _ in range(seconds):
             self.oracle.pass_time(1000)
             self.relay.tick()
+            self.store.write()  # never raises: while the database is down the rows wait
             if every_second is not None:
                 every_second()
 

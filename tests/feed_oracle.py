@@ -19,8 +19,8 @@ A line may read bettable only if all of these hold:
    the line's groups are unknown; and its product has fed the line, or is missing or unreadable.
    Every odds change listing a line feeds it its product; one with none (or one unreadable)
    feeds it both;
-4. no gap since O arrived, O's own moment included: no disconnect, no restart, no moment at which
-   a product of the line was down;
+4. no gap since O arrived, O's own moment included: no disconnect, no restart or takeover, no
+   moment at which a product of the line was down;
 5. every product of the line is up now.
 
 Anything else is a stop. Stamps read in ms (seconds recognised), a stamp later than the frame's
@@ -250,6 +250,12 @@ class Oracle:
         self.step += 1
         self.socket = False
         self._gap("process restarted")
+
+    def takeover(self):
+        """The leader is killed and a standby takes over: a gap like a restart."""
+        self.step += 1
+        self.socket = False
+        self._gap("leader killed, a standby took over")
 
     def _gap(self, why):
         self.gap_at, self.gap_why = self.step, f"{why} at step {self.step}"

@@ -3,9 +3,11 @@
 Hypothesis plays histories of two events and three lines each (so that messages collide often)
 against the real market rules and relay: odds changes in both shapes, BetStops of every form,
 settlements, cancels, fixture cancels, alives, the socket going down and up, restarts from the
-database, silences, our clock stepping. After every step, and every second of a silence, a board
-that followed the relay and one connecting now are read as static/board/ reads them; every line
-either shows as bettable must be one the oracle (tests/feed_oracle.py) allows.
+database, a leader killed and a standby taking over from what the database held, the database
+going down and up, silences (the store writes each second of them), our clock stepping. After
+every step, and every second of a silence, a board that followed the relay and one connecting
+now are read as static/board/ reads them; every line either shows as bettable must be one the
+oracle (tests/feed_oracle.py) allows.
 """
 
 import logging
@@ -118,6 +120,8 @@ MARKET_STATUSES = st.sampled_from(["suspended", "deactivated", -1, 0, "", None, 
 # An alive's (offset_time, subscribed); None: not sent.
 ALIVES = st.sampled_from([(0, 1), (0, None), (None, 1), (5, 1), (20, 1), (21, 1), (30, 1), (0, 0)])
 MAX_RESTARTS = 1  # a history's; each costs a write and a read of the database
+MAX_TAKEOVERS = 1  # a history's; each costs a read of the database
+MAX_OUTAGES = 1  # a history's database outages
 
 
 class FailClosed(RuleBasedStateMachine):
@@ -130,8 +134,11 @@ class FailClosed(RuleBasedStateMachine):
         super().__init__()
         self.history = FeedHistory(self.app, emptied=not type(self).written)
         type(self).written = False
-        self.restarts = 0
+        self.restarts = self.takeovers = self.outages = 0
         self.check()
+
+    def teardown(self):
+        self.history.close()  # the database up again for the next history
 
     def stamp(self, stamp):
         offset, unit = stamp
@@ -228,8 +235,32 @@ class FailClosed(RuleBasedStateMachine):
             self.history.connect()
             self.check()
 
+    @rule()
+    def takeover(self):
+        """The leader is killed; a standby restores from the database and connects."""
+        if self.takeovers < MAX_TAKEOVERS:
+            self.takeovers += 1
+            self.history.takeover()
+            self.check()
+            self.history.connect()
+            self.check()
+
+    @rule()
+    def database_down(self):
+        if self.outages < MAX_OUTAGES and not self.history.database_is_down:
+            self.outages += 1
+            self.history.database_down()
+            self.check()
+
+    @rule()
+    def database_up(self):
+        if self.history.database_is_down:
+            self.history.database_up()
+            self.check()
+
     @rule(seconds=st.sampled_from([1, 2, 5, 19, 20, 21, 25, 60]))
     def silence(self, seconds):
+        type(self).written = True  # the store writes every second
         self.history.silence(seconds, every_second=self.check)
 
     @rule(ms=st.sampled_from([-3_600_000, -60_000, -25_000, -5_000, 5_000, 60_000, 3_600_000]))
@@ -260,3 +291,29 @@ def test_a_line_listed_active_on_a_healthy_feed_reads_bettable(feed_app, shape, 
     history.send(messages.ODDS_CHANGE, data)
     assert history.oracle.allowed(line_key(event, 1, "")) == (True, "")
     assert history.bettable_on(event, 1) == [FOLLOWING, CONNECTING], history.transcript()
+
+
+def test_a_takeover_restores_only_what_was_written_once_the_database_is_back(feed_app):
+    # Without this, a takeover that lost nothing, or a database that never went down, would
+    # pass the test above as well.
+    event, total = "sr:match:7001", messages.active(18, "total=2.5")
+    history = FeedHistory(feed_app)
+    try:
+        history.connect()
+        history.send(messages.ALIVE, messages.alive())
+        now = history.clock()
+        data = messages.odds_change(event, [messages.active(1)], LIVE, now)
+        history.send(messages.ODDS_CHANGE, data)
+        history.silence(1)  # the store writes it
+        history.database_down()
+        history.send(messages.ODDS_CHANGE, messages.odds_change(event, [total], LIVE, now))
+        history.silence(1)  # the write fails: the line waits in the queue
+        history.takeover()  # and is lost with the leader; the standby cannot restore yet
+        assert history.restore_pending and history.boards()[1][1].lines == {}
+        history.database_up()
+        restored = history.boards()[1][1].lines
+        assert [(key, line["status"], line["reason"]) for key, line in restored.items()] == [
+            ((event, 1, ""), "suspended", "feed gap")
+        ]
+    finally:
+        history.close()

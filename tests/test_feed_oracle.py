@@ -100,10 +100,11 @@ def test_odds_without_a_product_need_both_products_up(oracle):
     [
         lambda oracle: (oracle.disconnect(), oracle.connect()),
         lambda oracle: (oracle.restart(), oracle.connect()),
+        lambda oracle: (oracle.takeover(), oracle.connect()),
         lambda oracle: oracle.pass_time(21_000),
         lambda oracle: oracle.receive(frame(ALIVE, alive(LIVE, subscribed=0))),
     ],
-    ids=["reconnect", "restart", "no alive for 21 s", "subscribed 0"],
+    ids=["reconnect", "restart", "takeover", "no alive for 21 s", "subscribed 0"],
 )
 def test_a_gap_stops_the_lines_opened_before_it(oracle, gap):
     odds(oracle)
