@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run run-deployed test lint bench bench-wallet bench-wallet-hostile bench-board bench-board-idle bench-relay bench-soak
+.PHONY: run run-deployed test lint bench bench-wallet bench-wallet-hostile bench-board bench-board-idle bench-relay bench-soak bench-snapshot
 
 run: $(VENV)/.run
 	$(VENV)/bin/flask --app app db upgrade
@@ -42,6 +42,10 @@ bench-relay: $(VENV)/.dev
 # Ten minutes by default; SOAK_ARGS="--minutes 1" for a short run (python -m bench.soak --help).
 bench-soak: $(VENV)/.dev
 	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(PY) -m bench.soak $(SOAK_ARGS)
+
+# Boards that never read, on a large snapshot: what they cost the worker's memory.
+bench-snapshot: $(VENV)/.dev
+	$(PY) -m bench.snapshot
 
 bench-board: $(VENV)/.dev
 	bin/chromium

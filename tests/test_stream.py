@@ -20,6 +20,7 @@ from feed.board.stream import (
     BoardRefused,
     BoardSocket,
     FrameCache,
+    SharedFrame,
     frame_end,
     message_frame,
     text_frame,
@@ -574,3 +575,13 @@ def test_a_board_s_close_is_answered_and_its_handler_ends(sqlite_database_url, r
         board.sock.sendall(board.writer.close(4000, "gap in sequence"))
         assert board.close_code(time.monotonic() + 20) == 4000
         wait_until(lambda: boards(address) == 0, what="the handler to end")
+
+
+def test_boards_on_the_same_snapshot_share_one_frame_of_it():
+    shared = SharedFrame()
+    snapshot = json.dumps({"type": "snapshot", "lines": ["x" * 100] * 1000})
+    first = shared.of(snapshot)
+    assert first == text_frame(snapshot)  # the frame a board is sent
+    assert shared.of(snapshot) is first  # the next board gets the same bytes, not a copy
+    changed = json.dumps({"type": "snapshot", "lines": []})
+    assert shared.of(changed) == text_frame(changed) and shared.of(changed) is not first

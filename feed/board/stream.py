@@ -89,6 +89,26 @@ def text_frame(text):
     return bytes(FrameProtocol(client=False, extensions=[]).send_data(text, fin=True))
 
 
+class SharedFrame:
+    """The frame of the latest text asked for, made once and shared.
+
+    Every board that connects before the snapshot changes is sent the same bytes: a reconnect
+    storm on a 10 MB snapshot holds one 10 MB frame, not one per board until its write ends.
+    The text is told apart by identity, as the relay and the mirror hand out one object per
+    snapshot; a board still writing an older one keeps that frame alive, and no other.
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.text, self.frame = None, None
+
+    def of(self, text):
+        with self.lock:
+            if text is not self.text:
+                self.text, self.frame = text, text_frame(text)
+            return self.frame
+
+
 def frame_end(frames, at):
     """Where the server frame holding byte `at` of `frames` (whole frames) ends; `at` itself
     when a frame starts there."""

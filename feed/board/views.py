@@ -9,7 +9,7 @@ from flask_sock import Sock
 from database.fitting import Unstorable
 from feed.board import modules as board_modules
 from feed.board.hub import NUDGE_EVERY
-from feed.board.stream import UNGUARDED, BoardSocket, message_frame, text_frame
+from feed.board.stream import UNGUARDED, BoardSocket, SharedFrame, message_frame
 from infra.board_guard import GUARD
 from ops import metrics
 
@@ -25,6 +25,9 @@ def refuse_compression():
     # the feed's own routes pay for this look, not the wallet's callbacks.
     if request.endpoint == "feed.stream":
         request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
+
+
+SNAPSHOT_FRAME = SharedFrame()  # the latest snapshot's frame, for every board that gets it
 
 
 @sock.route("/ws", bp=bp)
@@ -44,7 +47,7 @@ def stream(ws):
             subscription.write_now = board.write_now  # while this handler waits in take()
         board.start_reading()
         try:
-            board.send(text_frame(snapshot))
+            board.send(SNAPSHOT_FRAME.of(snapshot))
             # answer() last: nothing yields between its look at the reader's news and take().
             while not subscription.dropped and board.keep_alive() and board.answer():
                 # Older messages than the snapshot's seq are already in it.
