@@ -14,6 +14,12 @@ from app import create_app
 from database import db
 from tests.upstream import Upstream
 
+# The wallet's fixtures, for its tests in every folder.
+pytest_plugins = ["tests.wallet.fixtures"]
+# A folder says what kind of test it holds: unit/ runs in this process, processes/ starts
+# servers and commands, browser/ drives Chromium. The last two are slow by their nature.
+SLOW_KINDS = {"processes", "browser"}
+
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 # The app refuses to start on a database URL without a SECRET_KEY of its own; the servers and
 # commands the tests start inherit this one.
@@ -233,3 +239,13 @@ def browser():
     left = [thread for thread in threads_left(before) if playwright_thread(thread)]
     if left:
         pytest.fail(f"the browser left {len(left)} thread(s) running: {described(left)}")
+
+
+def pytest_collection_modifyitems(items):
+    """Mark every test of processes/ and browser/ slow, and those of browser/ browser too."""
+    for item in items:
+        kind = item.path.relative_to(item.config.rootpath / "tests").parts[0]
+        if kind in SLOW_KINDS:
+            item.add_marker(pytest.mark.slow)
+        if kind == "browser":
+            item.add_marker(pytest.mark.browser)

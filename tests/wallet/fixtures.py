@@ -1,4 +1,5 @@
-"""The wallet's fixtures: an account with money, and what the books hold before a test acts."""
+"""The wallet's fixtures, for its tests in every folder (a plugin of tests/conftest.py): an
+account with money, and what the books hold before a test acts."""
 
 import pytest
 

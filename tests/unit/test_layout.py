@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FEATURES = ("accounts", "feed", "ops", "wallet")
 SHARED = ("database", "infra")
 # Within the feed, each stage imports only the stages before it (and shared code).

@@ -1,6 +1,6 @@
 """Histories in which a line the feed stopped read bettable on a board, each as a plain test.
 
-Each was found by tests/test_fail_closed_model.py and shrunk, or written next to one that was: the
+Each was found by test_fail_closed_model.py and shrunk, or written next to one that was: the
 same fault on another path, or a fault found while reading it. Here it is played against the real
 market rules and relay (tests/feed_history.py), and two boards read the line as static/board/
 does: one that followed the relay all along and one connecting at the end. Where the rule lets the
