@@ -22,6 +22,7 @@ from typing import ClassVar
 from feed.market.model import (
     ACTIVE,
     CANCELLED,
+    CLOCK_READINGS_FROM,
     CLOSED,
     DEACTIVATED,
     FEED_GAP,
@@ -233,7 +234,7 @@ class MarketState:
             status = CANCELLED
         elif status == ACTIVE and (not update.readable or not update.product_read):
             status = SUSPENDED  # odds we could not read, or of no product we know: not bettable
-        elif status == ACTIVE and update.timestamp <= self.floor:
+        elif status == ACTIVE and CLOCK_READINGS_FROM <= update.timestamp <= self.floor:
             status, reason = SUSPENDED, FEED_GAP  # sent before a gap that may hide a BetStop
         elif status == ACTIVE:
             stop = memory.stop_over(groups, products, since=update.timestamp)
