@@ -54,6 +54,7 @@ from feed.market.reading import (
     read_market_id,
     stop_groups,
     stop_product,
+    stop_reason,
 )
 from feed.upstream import fields, frames
 
@@ -167,6 +168,7 @@ class MarketState:
             groups=reason,
             product=product,
             event_id=event_id,
+            why=stop_reason(data),
         )
 
     # Odds change (10020), both shapes ----------------------------------------------------------
