@@ -11,6 +11,7 @@ from logging import INFO, WARNING
 from feed.board.snapshot import BoardSnapshot
 from feed.market.health import Outages
 from feed.market.model import ACTIVE, FEED_GAP, SUSPENDED, ApplyFailed, MessageError
+from feed.market.reopening import BetStopLog, progress
 from feed.upstream import frames
 from feed.upstream.frames import FrameError
 from ops import metrics
@@ -72,7 +73,9 @@ class Relay:
         # publishes, and the views take the lock for snapshots.
         self.outbox = collections.deque()
         self.publishing = threading.Lock()
-        self.bet_stops = collections.deque(maxlen=100)
+        # The latest BetStop log entries (in snapshots), and when what each stopped reopened.
+        self.log = BetStopLog()
+        self.bet_stops = self.log.entries
         now, at = clock(), self.elapsed()
         self.verdict = health.verdict(at)
         # Products are down from the start until the feed says otherwise: a start-up outage, kept
@@ -100,7 +103,8 @@ class Relay:
             # that it holds even when the database cannot be read.
             self.state.floor = max(self.state.floor, self.clock(), self.received)
         events, lines = self.store.load()  # outside the lock: the relay goes on meanwhile
-        logged = self.store.recent_bet_stops(RESTORED_BET_STOPS)  # newest first
+        # Newest first, with what the latest still held stopped when they were last written.
+        logged, held = self.store.recent_bet_stops(RESTORED_BET_STOPS, held=True)
         with self._changing():
             # And no earlier than the newest moment the database shows: our clock may be behind
             # the last process's. Receipts go on from there too, as they never go back.
@@ -112,13 +116,16 @@ class Relay:
             self.state.floor = max(self.state.floor, newest)
             self.received = max(self.received, newest)
             changed = self.state.restore(events, lines, list(reversed(logged)))
+            # Before the gap below: a line open or closed as restored left its stop already.
+            at = self.clock()
+            for _entry, row in self.log.restore(logged, held, self.state.lines.get, at):
+                self.store.update_bet_stop(row)
             gap = []
             for line in changed:
                 if line.status == ACTIVE:
                     line.status, line.reason = SUSPENDED, FEED_GAP
                     gap.append(line)
             self.store.changed([line.to_json() for line in changed], None)
-            self.bet_stops.extendleft(logged[: self.bet_stops.maxlen - len(self.bet_stops)])
             if self.seq:
                 # Boards have a board without these: a gap in the sequence, told at once by the
                 # health message after it, makes every one resync.
@@ -180,6 +187,7 @@ class Relay:
             texts = [self._encode(line) for line in lines]
             self.board.encoded(lines, texts)
             self._publish({"type": "apply_failed", "received": received}, texts)
+            self._left_stops(self.log.saw(failed.lines, received), received)
             return
         if applied is None:
             if frame.cmd not in IGNORED:
@@ -210,7 +218,10 @@ class Relay:
                 # snapshots, in /feed/bet-stops and for the rules after a restart.
                 entry = self.store.log_bet_stop(applied, received)
                 message["entry"] = entry
-                self.bet_stops.append(entry)
+                keys = [line.key for line in applied.lines]
+                # One pushed out of the list stops being followed: its row says so.
+                for _entry, row in self.log.add(entry, keys, received):
+                    self.store.update_bet_stop(row)
             self.store.changed(lines, message.get("event"))
             # Each line serialised once, for this message and for every snapshot after it: the
             # snapshot has no backlog of lines to serialise in one go, which stalled the worker.
@@ -218,9 +229,21 @@ class Relay:
             self.board.encoded(lines, texts)
             self.board.changed((), message.get("event"))
             self._publish(message, texts)
+            if frame.cmd != frames.BET_STOP:  # a BetStop stops lines: it never reopens any
+                self._left_stops(self.log.saw(applied.lines, received), received)
         except Exception:
             self._resync()
             raise
+
+    def _left_stops(self, changes, received):
+        # Lines that left the stop of a BetStop in the log: its row, and the boards, learn it in
+        # the message after the one that reopened or closed them.
+        if not changes:
+            return
+        for _entry, row in changes:
+            self.store.update_bet_stop(row)
+        entries = [progress(entry) for entry, _row in changes]
+        self._publish({"type": "bet_stop_reopened", "received": received, "progress": entries})
 
     def _hold_while_down(self, lines):
         # Odds of a product that is down (no alive yet, a source behind, a session lost) come
@@ -279,11 +302,12 @@ class Relay:
 
     def prune(self, retention, now):
         """Let `retention` drop closed lines and events; boards see it in their next snapshot."""
-        with self.lock:
+        with self._changing():
             lines, events = retention.sweep(self.state, now)
             if lines or events:
                 self.board.forget(lines, events)
                 self._snapshot = None
+                self._left_stops(self.log.forgot(lines, now), now)  # closed, in their event
         return lines, events
 
     def _publish_health(self, now, force=False):

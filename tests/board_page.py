@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,7 @@ class PlayedSocket:
 
     def __init__(self, snapshot):
         self.snapshot = snapshot
+        self.entries = []  # the log entries of the BetStops sent
         self.sockets = []
         self.seq = snapshot["seq"]
 
@@ -116,8 +118,12 @@ class PlayedSocket:
         self.sockets[-1].send(json.dumps(message | {"seq": self.seq}))
 
     def bet_stop(self, event_id, lines, groups="all", status="suspended", **data):
+        """A BetStop of `lines`, with its log entry as the relay makes it; returns them stopped
+        (the entry is `self.entries[-1]`)."""
         received = now_ms()
         hit = [dict(x, status=status, reason=groups, updated_at=received) for x in lines]
+        entry = log_entry(event_id, hit, groups, status, received, data.get("betstop_reason"))
+        self.entries.append(entry)
         self.send(
             {
                 "type": "bet_stop",
@@ -127,9 +133,27 @@ class PlayedSocket:
                 "received": received,
                 "status": status,
                 "lines": hit,
+                "entry": entry,
             }
         )
         return hit
+
+    def reopened(self, entry, reopened=0, closed=0, at=None):
+        """The relay's word that `reopened` and `closed` more of the entry's lines left the stop
+        (the last at `at`, now by default)."""
+        at = at or now_ms()
+        entry["reopened_lines"] += reopened
+        entry["closed_lines"] += closed
+        entry["still_stopped"] -= reopened + closed
+        if not entry["still_stopped"]:
+            entry["followed"] = False
+            if entry["reopened_lines"]:
+                entry["reopened_at"] = at
+                entry["duration_ms"] = at - entry["received_at"]
+        fields = ("entry_id", "event_id", "still_stopped", "reopened_lines", "closed_lines")
+        fields += ("reopened_at", "duration_ms", "followed")
+        change = {key: entry[key] for key in fields}
+        self.send({"type": "bet_stop_reopened", "received": at, "progress": [change]})
 
     def odds(self, lines, event_=None):
         message = {"type": "odds_change", "cmd": 10020, "time": now_ms(), "data": {}}
@@ -141,6 +165,32 @@ class PlayedSocket:
 
     def health(self, health):
         self.send({"type": "health", "health": health})
+
+
+def log_entry(event_id, hit, groups, status, received, betstop_reason=None, **fields):
+    """A BetStop log entry as the relay makes it (feed/store/write_behind.py), of lines `hit`."""
+    return {
+        "event_id": event_id,
+        "product": 1,
+        "groups": groups,
+        "market_status": status,
+        "status": status,
+        "sent_at": received,
+        "received_at": received,
+        "lines_hit": len(hit),
+        "entry_id": uuid.uuid4().hex,
+        "betstop_reason": None if betstop_reason is None else str(betstop_reason),
+        "markets": [
+            {"market_id": x["market_id"], "specifiers": x["specifiers"], "name": x["name"]}
+            for x in hit[:50]
+        ],
+        "still_stopped": len(hit),
+        "reopened_lines": 0,
+        "closed_lines": 0,
+        "reopened_at": None,
+        "duration_ms": None,
+        "followed": bool(hit),
+    } | fields
 
 
 def snapshot(events, lines, bet_stops=(), health=HEALTHY, seq=1):

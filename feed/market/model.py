@@ -145,6 +145,7 @@ class Applied:
     groups: str | None = None  # a BetStop's groups as read: "all", or names joined by "|"
     product: int | None = None  # a BetStop's product as read; None: every product
     event_id: str | None = None  # the event the message is about, however the feed named it
+    why: str | None = None  # a BetStop's reason as the feed gave it (reading.stop_reason)
 
 
 @dataclass(frozen=True)

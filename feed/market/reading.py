@@ -241,6 +241,26 @@ def stop_groups(value, skipped):
     return frozenset(names), "|".join(names)[:MAX_REASON]
 
 
+STOP_REASON_FIELDS = ("betstop_reason", "stop_reason", "bet_stop_reason")  # as the board reads
+MAX_STOP_REASON = 80  # characters of a reason the feed gives in words: the log's column
+
+
+def stop_reason(data):
+    """Why a BetStop stopped, as the feed said it: UOF's reason id as its digits ("1"), or the
+    feed's own words cut to 80 characters; None when it gives none that can be read. The first
+    of `betstop_reason`, `stop_reason`, `bet_stop_reason` it sends is the one (the board's order).
+    """
+    for name in STOP_REASON_FIELDS:
+        value = data.get(name)
+        if value is None:
+            continue
+        if isinstance(value, str):
+            return value.strip()[:MAX_STOP_REASON] or None
+        number = fields.integer(value) if not isinstance(value, bool) else None
+        return None if number is None else str(number)
+    return None
+
+
 def _line_groups(value):
     """The groups a market carries in the feed; None (unknown: any BetStop hits it) unreadable."""
     if value is None or value == "" or value == []:
@@ -283,3 +303,24 @@ def _outcome_id(value):
         return value
     number = fields.integer(value)
     return None if number is None else str(number)
+
+
+def event_fields(data):
+    """What a message says of its event and can be read: scores, match status, name, sport."""
+    found = {}
+    for name in ("home_score", "away_score"):
+        score = fields.integer(data.get(name))
+        if score is not None:
+            found[name] = score
+    status = match_status(data.get("match_status"))
+    if status is not None:
+        found["status"] = status
+    title = data.get("event_name") or data.get("name")
+    home, away = data.get("home_team"), data.get("away_team")
+    if not title and isinstance(home, str) and isinstance(away, str) and home and away:
+        title = f"{home} v {away}"
+    if isinstance(title, str):
+        found["name"] = title
+    if isinstance(data.get("sport"), str):
+        found["sport"] = data["sport"]
+    return found

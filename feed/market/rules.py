@@ -48,6 +48,7 @@ from feed.market.reading import (
     LineUpdate,
     Stamps,
     entries,
+    event_fields,
     event_of,
     group_names,
     match_status,
@@ -56,6 +57,7 @@ from feed.market.reading import (
     read_market_id,
     stop_groups,
     stop_product,
+    stop_reason,
 )
 from feed.upstream import fields, frames
 
@@ -172,6 +174,7 @@ class MarketState:
             groups=reason,
             product=product,
             event_id=event_id,
+            why=stop_reason(data),
         )
 
     # Odds change (10020), both shapes ----------------------------------------------------------
@@ -399,21 +402,8 @@ class MarketState:
             event = self.events[event_id] = Event(event_id, LIVE if product is None else product)
         elif product is not None:
             event.product = product
-        for name in ("home_score", "away_score"):
-            score = fields.integer(data.get(name))
-            if score is not None:
-                setattr(event, name, score)
-        status = match_status(data.get("match_status"))
-        if status is not None:
-            event.status = status
-        title = data.get("event_name") or data.get("name")
-        home, away = data.get("home_team"), data.get("away_team")
-        if not title and isinstance(home, str) and isinstance(away, str) and home and away:
-            title = f"{home} v {away}"
-        if isinstance(title, str):
-            event.name = title
-        if isinstance(data.get("sport"), str):
-            event.sport = data["sport"]
+        for name, value in event_fields(data).items():
+            setattr(event, name, value)
         return event
 
     HANDLERS: ClassVar[dict] = {

@@ -3,16 +3,34 @@
 import collections
 import time
 
-from sqlalchemy import delete, insert, or_, select, tuple_
+from sqlalchemy import and_, bindparam, delete, exists, insert, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from database import run_in_transaction
+from feed.market.model import CANCELLED, DEACTIVATED, SETTLED
 from feed.store.models import BetStopRecord, FeedEvent, FeedLine
 
+
+class BetStopUpdate:
+    """What the store writes over a row of the BetStop log: its reopening fields (`entry_id`
+    names the row; the relay's feed/market/reopening.py makes them)."""
+
+    __table__ = BetStopRecord.__table__
+    __tablename__ = "feed_bet_stops_updated"  # as the counts name what is written or set aside
+
+
+CLOSED = (SETTLED, CANCELLED, DEACTIVATED)  # what pruning deletes, and a restart may leave out
 UPSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 LINE_KEYS = ("event_id", "market_id", "specifiers")
 # What each table's rows are known by, and the columns the store writes of a line and an event.
-KEYS = {FeedLine: LINE_KEYS, FeedEvent: ("event_id",), BetStopRecord: ("event_id",)}
+KEYS = {
+    FeedLine: LINE_KEYS,
+    FeedEvent: ("event_id",),
+    BetStopRecord: ("event_id",),
+    BetStopUpdate: ("entry_id",),
+}
+# Its SET clause is the other fields of the parameters.
+UPDATE_BET_STOP = update(BetStopRecord).where(BetStopRecord.entry_id == bindparam("b_entry_id"))
 LINE_COLUMNS = (*LINE_KEYS, "product", "status", "name", "groups", "updated_at", "reason")
 EVENT_COLUMNS = (
     "event_id",
@@ -38,6 +56,12 @@ def write_rows(connection, part):
         by_model[model].append(row)
     if by_model[BetStopRecord]:
         connection.execute(insert(BetStopRecord), by_model[BetStopRecord])
+    if by_model[BetStopUpdate]:  # after the rows: an update may be of a row inserted just now
+        updates = [
+            {"b_entry_id" if k == "entry_id" else k: v for k, v in row.items()}
+            for row in by_model[BetStopUpdate]
+        ]
+        connection.execute(UPDATE_BET_STOP, updates)
     for model, keys in ((FeedEvent, ("event_id",)), (FeedLine, LINE_KEYS)):
         rows = by_model[model]
         if rows:
@@ -73,6 +97,29 @@ def upsert(connection, model, keys, rows):
 
 def written_before(model, cutoff):
     return or_(model.changed_at < cutoff, model.changed_at.is_(None))
+
+
+def prune_before(cutoff):
+    """Delete BetStops received, closed lines written, and events written with no line left,
+    before `cutoff`, in batches; returns the counts deleted."""
+    deleted = collections.Counter()
+    deleted["bet_stops"] = delete_in_batches(
+        BetStopRecord, (BetStopRecord.id,), BetStopRecord.received_at < cutoff
+    )
+    deleted["lines"] = delete_in_batches(
+        FeedLine,
+        (FeedLine.event_id, FeedLine.market_id, FeedLine.specifiers),
+        and_(FeedLine.status.in_(CLOSED), written_before(FeedLine, cutoff)),
+    )
+    deleted["events"] = delete_in_batches(
+        FeedEvent,
+        (FeedEvent.event_id,),
+        and_(
+            written_before(FeedEvent, cutoff),
+            ~exists().where(FeedLine.event_id == FeedEvent.event_id),
+        ),
+    )
+    return deleted
 
 
 def delete_in_batches(model, key_columns, condition):

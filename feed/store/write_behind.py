@@ -14,36 +14,28 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from database import Busy, db, run_in_transaction
 from database.fitting import Unstorable, fit
-from feed.market.model import (
-    CANCELLED,
-    DEACTIVATED,
-    SETTLED,
-    STATUSES,
-    SUSPENDED,
-    Event,
-    MarketLine,
-    Outcome,
-)
+from feed.market.model import STATUSES, SUSPENDED, Event, MarketLine, Outcome
+from feed.store.bet_stop_log import entry_of, followed, logged_row
 from feed.store.models import BetStopRecord, FeedEvent, FeedLine
 from feed.store.statements import (
+    CLOSED,
     EVENT_COLUMNS,
     KEYS,
     LINE_COLUMNS,
-    delete_in_batches,
+    BetStopUpdate,
+    prune_before,
     write_rows,
-    written_before,
 )
 from infra import gevent_waits
 
 log = logging.getLogger(__name__)
 
-CLOSED = (SETTLED, CANCELLED, DEACTIVATED)
 PRUNE_EVERY_MS = 3_600_000
 PRUNE_FIRST_MS = 60_000  # after start: a process starting among others has other work first
 STALLED_MS = 10_000  # a flush under way for longer: the database reads "stalled" in the status
@@ -87,6 +79,7 @@ class FeedStore:
         self.lock = threading.Lock()
         self.lines, self.events = {}, {}  # waiting to be written: newer replaces older
         self.bet_stops = collections.deque()
+        self.bet_stop_updates = {}  # entry id -> the row's newest reopening fields
         self.waiting_since = None  # our time (ms) of the oldest change not written yet
         self.writing = 0  # rows of the flush under way
         self.writing_since = None
@@ -125,33 +118,27 @@ class FeedStore:
 
     def log_bet_stop(self, applied, received_ms):
         """Queue the BetStop the rules applied for the log (written by the next flush); return
-        its log entry. The entry holds what the rules read, not the frame: read back after a
-        restart, it means what it meant."""
-        row = {
-            "event_id": applied.event_id,
-            "product": applied.product,
-            # Cut here too, as they also go to every board in the snapshot's BetStop list.
-            "groups": applied.groups[:200],
-            "market_status": applied.status,
-            "status": applied.status,
-            "sent_at": applied.timestamp,
-            "received_at": _stamp(received_ms),
-            "lines_hit": len(applied.lines),
-            "lines": [[line.market_id, line.specifiers] for line in applied.lines],
-        }
+        its log entry (feed/store/bet_stop_log.py)."""
+        row = logged_row(applied, received_ms)
         with self.lock:
             self.bet_stops.append(row)
             if len(self.bet_stops) > self.backlog:
                 self._drop_oldest_bet_stops()
             if self.waiting_since is None:
                 self.waiting_since = received_ms
-        entry = {k: row[k] for k in ("event_id", "product", "groups", "market_status")}
-        return entry | {
-            "status": row["status"],
-            "sent_at": row["sent_at"],
-            "received_at": received_ms,
-            "lines_hit": row["lines_hit"],
-        }
+        return entry_of(row, received_ms)
+
+    def update_bet_stop(self, fields):
+        """Queue new reopening fields (feed/market/reopening.py) for the row of the entry
+        `fields["entry_id"]` names: written over it by the next flush, after the row itself."""
+        now = self.clock()
+        with self.lock:
+            # Newer replaces older, and goes to the back: past the backlog the oldest go.
+            self.bet_stop_updates.pop(fields["entry_id"], None)
+            self.bet_stop_updates[fields["entry_id"]] = fields
+            self._drop_oldest_bet_stops()
+            if self.waiting_since is None:
+                self.waiting_since = now
 
     def _fitted(self, model, queued):
         """What was queued as a row of `model`, made to fit, or None when it is set aside."""
@@ -165,7 +152,7 @@ class FeedStore:
             event, stamp = queued
             row = {c: event.get(c) for c in EVENT_COLUMNS} | {"changed_at": stamp}
         else:
-            row = queued
+            row = queued  # a BetStop's row, or an update of one
         try:
             return fit(model, row, KEYS[model])
         except Unstorable as exc:
@@ -195,6 +182,9 @@ class FeedStore:
         while len(self.bet_stops) > self.backlog:
             self.bet_stops.popleft()
             self.counts["bet_stops_dropped"] += 1
+        while len(self.bet_stop_updates) > self.backlog:
+            del self.bet_stop_updates[next(iter(self.bet_stop_updates))]
+            self.counts["bet_stops_dropped"] += 1
 
     # Writing -------------------------------------------------------------------------------
 
@@ -209,11 +199,14 @@ class FeedStore:
             lines, self.lines = self.lines, {}
             events, self.events = self.events, {}
             bet_stops, self.bet_stops = list(self.bet_stops), collections.deque()
+            updates, self.bet_stop_updates = list(self.bet_stop_updates.values()), {}
             since, self.waiting_since = self.waiting_since, None
-            self.writing, self.writing_since = len(bet_stops) + len(events) + len(lines), since
+            self.writing = len(bet_stops) + len(updates) + len(events) + len(lines)
+            self.writing_since = since
             self.flush_started = self.clock()
         queued = collections.deque(
             [(BetStopRecord, row) for row in bet_stops]
+            + [(BetStopUpdate, fields) for fields in updates]  # after the rows they update
             + [(FeedEvent, item) for item in events.values()]
             + [(FeedLine, item) for item in lines.values()]
         )
@@ -254,7 +247,7 @@ class FeedStore:
         except Exception:
             # A row made to fit is its own queued form: fitting it again changes nothing.
             fitted = [
-                (m, r if m is BetStopRecord else (r, r["changed_at"]))
+                (m, r if m in (BetStopRecord, BetStopUpdate) else (r, r["changed_at"]))
                 for part in parts
                 for m, r in part
             ]
@@ -274,6 +267,8 @@ class FeedStore:
             self.lines = lines | self.lines
             self.events = events | self.events
             self.bet_stops.extendleft(reversed([q for m, q in items if m is BetStopRecord]))
+            updates = {q["entry_id"]: q for m, q in items if m is BetStopUpdate}
+            self.bet_stop_updates = updates | self.bet_stop_updates
             self._drop_oldest_bet_stops()
             if items and since is not None:
                 self.waiting_since = min(since, self.waiting_since or since)
@@ -351,7 +346,7 @@ class FeedStore:
             return {
                 "lines": len(self.lines),
                 "events": len(self.events),
-                "bet_stops": len(self.bet_stops),
+                "bet_stops": len(self.bet_stops) + len(self.bet_stop_updates),
                 "writing": self.writing,
             }
 
@@ -388,24 +383,8 @@ class FeedStore:
         """
         days = self.retention_days if days is None else days
         cutoff = _stamp(self.clock()) - timedelta(days=days)
-        deleted = collections.Counter()
         with self.app.app_context():
-            deleted["bet_stops"] = delete_in_batches(
-                BetStopRecord, (BetStopRecord.id,), BetStopRecord.received_at < cutoff
-            )
-            deleted["lines"] = delete_in_batches(
-                FeedLine,
-                (FeedLine.event_id, FeedLine.market_id, FeedLine.specifiers),
-                and_(FeedLine.status.in_(CLOSED), written_before(FeedLine, cutoff)),
-            )
-            deleted["events"] = delete_in_batches(
-                FeedEvent,
-                (FeedEvent.event_id,),
-                and_(
-                    written_before(FeedEvent, cutoff),
-                    ~exists().where(FeedLine.event_id == FeedEvent.event_id),
-                ),
-            )
+            deleted = prune_before(cutoff)
         if any(deleted.values()):
             log.info(
                 "feed store: pruned %d BetStops, %d closed lines and %d events older than %g days",
@@ -418,15 +397,21 @@ class FeedStore:
 
     # Reading ------------------------------------------------------------------------------
 
-    def recent_bet_stops(self, limit=100, event_id=None):
+    def recent_bet_stops(self, limit=100, event_id=None, held=False):
         """The latest BetStop log entries, newest first; Unstorable for an event id that no row
-        can hold (PostgreSQL would refuse one with a NUL)."""
+        can hold (PostgreSQL would refuse one with a NUL).
+
+        With `held`, also what the relay followed of them when it last wrote: (entries, {entry
+        id: (the lines still stopped, the latest reopen so far)}) for those still followed.
+        """
         query = select(*BetStopRecord.__table__.columns).order_by(BetStopRecord.id.desc())
         if event_id:
             fit(BetStopRecord, {"event_id": event_id}, keys={"event_id"})
             query = query.where(BetStopRecord.event_id == event_id)
         rows = self._read(lambda connection: connection.execute(query.limit(limit)).all())
-        return [BetStopRecord(**row._asdict()).to_json() for row in rows]
+        records = [BetStopRecord(**row._asdict()) for row in rows]
+        entries = [record.to_json() for record in records]
+        return (entries, followed(records)) if held else entries
 
     def load(self):
         """The last known events and lines, as the state's own objects.

@@ -1,7 +1,9 @@
 // Alerts: the log of BetStops and outages, an event's History, the sound, and the flashes
 // (one class each, taken off by the clock's one sweep).
 
-import { clock, duration, groupWords, lineCount, PRODUCTS, withEntities } from "./words.js";
+import {
+  clock, duration, groupWords, lineCount, PRODUCTS, reasonWords, span, specText, withEntities,
+} from "./words.js";
 import { $, board, el, lineKey, productUp, setText, STARTUP_GRACE_MS } from "./state.js";
 import { dirtyEvents, scheduleStopOrder } from "./finding.js";
 
@@ -30,10 +32,14 @@ export function sweep(now) {
 // BetStop log, alerts ------------------------------------------------------------------------
 
 export function betStop(message, reason) {
-  // The log entry's one shape (`entry`), as the snapshot's; older servers sent only the data.
-  const log = message.entry || {};
+  // The log entry (`entry`), the same object as the snapshot's and History's; older servers
+  // sent only the data.
   const data = message.data || {};
-  const eventId = log.event_id ?? data.event_id;
+  const log = message.entry || {
+    event_id: data.event_id, groups: data.groups || "all", status: message.status,
+    received_at: message.received, lines_hit: (message.lines || []).length,
+  };
+  const eventId = log.event_id;
   const entry = board.events.get(eventId);
   const received = log.received_at || message.received || Date.now();
   if (entry) {
@@ -48,70 +54,84 @@ export function betStop(message, reason) {
     flash(entry.el, "stop-flash", null, CARD_FLASH_MS);
     if (board.sort === "bet-stop") scheduleStopOrder();
   }
-  logBetStop(eventId, received, log.groups || data.groups || "all", log.status || message.status,
-    log.lines_hit ?? (message.lines || []).length, reason, message.lines || []);
+  logBetStop({ ...log, received_at: received }, reason, true);
   beep();
 }
 
-// A log entry says what a trader reviews: the groups and why, the markets hit and, for a BetStop
-// this page saw arrive (`hit`: its lines), how many are still stopped, then when the last
-// reopened and after how long. The server's log (the snapshot's, History) records the groups
-// and the count of lines only.
-export function logBetStop(eventId, at, groups, status, hits, reason, hit) {
-  const live = Boolean(hit);
+// A log entry says what a trader reviews: the groups and why, then the markets it hit and what
+// became of them (the relay follows them: see stopDetail). The server's entry, live, from the
+// snapshot or in History alike; `live` for one arriving now (it may wait while the log is held).
+export function logBetStop(stop, reason, live) {
+  const eventId = stop.event_id;
+  const at = stop.received_at || 0;
   const entry = board.events.get(eventId);
   const li = el("li", "bet-stop");
   li.dataset.eventId = eventId;
-  li.dataset.at = at || 0;
+  li.dataset.at = at;
   const jump = el("button", "log-jump");
   jump.type = "button";
   jump.append(el("time", null, clock(at)), document.createTextNode(" "),
     el("b", "log-event", entry && entry.event.name ? entry.event.name : String(eventId)));
   jump.addEventListener("click", () => goToEvent(eventId));
-  const text = [groupWords(groups), reason, status].filter(Boolean);
+  const text = [groupWords(stop.groups), reason || reasonWords(stop), stop.status].filter(Boolean);
   li.append(jump, document.createTextNode(` · ${text.join(" · ")}`));
-  li.dataset.hits = Number(hits) || 0;
-  const record = { li, detail: el("span", "log-detail"), hits: Number(hits) || 0, lines: null, since: 0 };
+  li.dataset.hits = Number(stop.lines_hit) || 0;
+  const record = { li, detail: el("span", "log-detail"), stop };
   li.append(record.detail);
-  if (live && hit.length && entry) {
-    record.lines = new Map();
-    for (const line of hit) record.lines.set(lineKey(line), true); // key -> still stopped
-    record.since = hit[0].updated_at || at;
-    record.markets = [...new Set(hit.map((line) => withEntities(line.name || `Market ${line.market_id}`, entry)))];
-    stopRecords.add(record);
-    while (stopRecords.size > MAX_LOG) stopRecords.delete(stopRecords.values().next().value);
-  }
   paintRecord(record);
+  if (stop.entry_id) {
+    logRecords.set(stop.entry_id, record);
+    // Bounded: an entry this old is off the log already.
+    if (logRecords.size > 4 * MAX_LOG) logRecords.delete(logRecords.keys().next().value);
+  }
   if (entry) li.hidden = entry.el.hidden;
-  insertLog(li, at || 0, live);
+  insertLog(li, at, live);
 }
 
-export const stopRecords = new Set(); // the log's live entries whose lines are not all reopened
+export const logRecords = new Map(); // entry id -> its record in the log, for its reopening
 
 function paintRecord(record) {
-  const parts = [lineCount(record.hits)];
-  if (record.lines) {
-    const names = record.markets.slice(0, 3).join(", ");
-    const more = record.markets.length > 3 ? ` +${record.markets.length - 3} more` : "";
-    parts[0] += `: ${names}${more}`;
-    let still = 0;
-    for (const stopped of record.lines.values()) if (stopped) still++;
-    if (still) parts.push(`${still} of ${record.lines.size} still stopped`);
-    else if (record.reopenedAt) {
-      parts.push(`reopened ${clock(record.reopenedAt)} after ${duration(record.reopenedAt - record.since)}`);
-    } else parts.push("closed"); // settled, cancelled or deactivated: none reopened
-  }
-  setText(record.detail, ` · ${parts.join(" · ")}`);
+  setText(record.detail, ` · ${stopDetail(record.stop)}`);
 }
 
-// A line of a live entry left its stop: reopened (active again), or closed. The entry is
-// repainted at once unless the log is held, then when it is let go.
-export function lineLeftStop(key, line) {
-  for (const record of stopRecords) {
-    if (!record.lines.get(key)) continue;
-    record.lines.set(key, false);
-    if (line.status === "active") record.reopenedAt = Math.max(record.reopenedAt || 0, line.updated_at || Date.now());
-    if (![...record.lines.values()].some(Boolean)) stopRecords.delete(record);
+// "2 lines: 1x2, Total 2.5 · reopened 14:07:40 · stopped 28 s": how many lines it stopped, the
+// markets of the first three ("+N more" for the rest), and what became of them: still stopped
+// (all, or how many of them), reopened when the last did and after how long, or closed (settled
+// or cancelled) without reopening. An entry the relay stopped following (100 newer BetStops
+// came) says what was still stopped then; one logged before the relay followed names nothing.
+export function stopDetail(stop) {
+  const hits = Number(stop.lines_hit) || 0;
+  const event = board.events.get(stop.event_id) || NO_EVENT;
+  const names = (stop.markets || []).slice(0, 3).map((market) => marketWords(market, event));
+  const more = hits > names.length && names.length ? ` +${hits - names.length} more` : "";
+  const parts = [names.length ? `${lineCount(hits)}: ${names.join(", ")}${more}` : lineCount(hits)];
+  const still = stop.still_stopped;
+  if (!hits || still === null || still === undefined) return parts.join(" · ");
+  if (still > 0) {
+    const count = still === hits ? "still stopped" : `${still} of ${hits} still stopped`;
+    parts.push(stop.followed ? count : `${count}, no longer followed`);
+  } else if (stop.reopened_at) {
+    const lasted = stop.duration_ms ?? stop.reopened_at - stop.received_at;
+    parts.push(`reopened ${clock(stop.reopened_at)}`, `stopped ${span(lasted)}`);
+    if (stop.closed_lines) parts.push(`${stop.closed_lines} closed`);
+  } else parts.push("closed, not reopened");
+  return parts.join(" · ");
+}
+
+const NO_EVENT = { competitors: [null, null], event: { name: "" } };
+function marketWords(market, event) {
+  const name = withEntities(market.name || `Market ${market.market_id}`, event);
+  const spec = specText(market.specifiers, name);
+  return spec ? `${name} ${spec}` : name;
+}
+
+// What became of an entry's lines, as the relay follows them (`bet_stop_reopened`): repainted at
+// once unless the log is held, then when it is let go.
+export function stopsReopened(message) {
+  for (const change of message.progress || []) {
+    const record = logRecords.get(change.entry_id);
+    if (!record) continue;
+    Object.assign(record.stop, change);
     if (board.logHeld) heldRecords.add(record);
     else paintRecord(record);
   }
@@ -303,8 +323,9 @@ export async function openHistory(entry) {
     setText(state, stops.length ? `${stops.length} BetStop${stops.length === 1 ? "" : "s"}, newest first` : "No BetStop for this event yet.");
     for (const stop of stops) {
       const li = el("li");
+      const why = [groupWords(stop.groups), reasonWords(stop), stop.status].filter(Boolean).join(" · ");
       li.append(el("time", null, clock(stop.received_at)), el("b", null, ` ${entry.event.name || stop.event_id}`),
-        document.createTextNode(` · ${groupWords(stop.groups)} · ${stop.status} · ${lineCount(stop.lines_hit)}`));
+        document.createTextNode(` · ${why} · ${stopDetail(stop)}`));
       list.append(li);
     }
   } catch (error) {

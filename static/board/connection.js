@@ -5,8 +5,8 @@ import { reasonWords } from "./words.js";
 import { $, board, lineKey, lineProducts, productUp } from "./state.js";
 import { applyFilters, dirtyEvents, order, scheduleCount } from "./finding.js";
 import {
-  betStop, heldRecords, insertLog, logBetStop, logOutage, paintLogWaiting, stopRecords,
-  trackOutages,
+  betStop, heldRecords, insertLog, logBetStop, logOutage, logRecords, paintLogWaiting,
+  stopsReopened, trackOutages,
 } from "./alerts.js";
 import { paintBanner } from "./banner.js";
 import { observer, onScreen, paintLine, repaintAll, upsertEvent, upsertLine } from "./render.js";
@@ -109,6 +109,8 @@ function apply(message) {
   board.seq = message.seq;
   if (message.type === "health") {
     applyHealth(message.health, message.outages);
+  } else if (message.type === "bet_stop_reopened") {
+    stopsReopened(message);
   } else {
     if (message.event) upsertEvent(message.event);
     const reason = reasonWords(message.data);
@@ -131,7 +133,7 @@ function render(snapshot) {
   $("bet-stop-log").replaceChildren();
   board.logWaiting = []; // the snapshot's log has them
   board.logDropped = 0;
-  stopRecords.clear();
+  logRecords.clear();
   heldRecords.clear();
   paintLogWaiting();
   for (const entry of board.events.values()) if (observer) observer.unobserve(entry.el);
@@ -153,12 +155,12 @@ function render(snapshot) {
       // Its lines are those it left stopped with its groups and its stamp (the snapshot does
       // not list them): what still stops them is counted as the lines arrive.
       event.stop = entry.lines_hit ? {
-        groups: entry.groups, reason: "", since: entry.sent_at || entry.received_at,
+        groups: entry.groups, reason: reasonWords(entry), since: entry.sent_at || entry.received_at,
         total: entry.lines_hit, keys: null, at: entry.sent_at,
       } : null;
       dirtyEvents.add(event);
     }
-    logBetStop(entry.event_id, entry.received_at, entry.groups, entry.status, entry.lines_hit, "", null);
+    logBetStop(entry, "", false);
   }
   // The server's outages replace what the last snapshot said; this page's own stay.
   board.outageItems.clear();

@@ -12,7 +12,7 @@ import {
   addSportOption, applyFilter, dirtyEvents, paintExpanded, paintPin, scheduleCount, scheduleOrder,
   toggleExpanded, togglePin,
 } from "./finding.js";
-import { flash, lineLeftStop, openHistory, stopRecords } from "./alerts.js";
+import { flash, openHistory } from "./alerts.js";
 
 const FLASH_MS = 2500; // off at the next clock tick after: 2.5 to 3.5 s
 const TINT_MS = 1000; // an odds move's tint: long enough to catch the eye, short enough to read
@@ -146,7 +146,6 @@ export function upsertLine(line, reason, gapAt = 0) {
   const previous = entry.line;
   entry.line = line;
   if (entry.event.stop && (!previous || previous.status !== line.status)) dirtyEvents.add(entry.event);
-  if (previous && STOPPED.has(previous.status) && !STOPPED.has(line.status) && stopRecords.size) lineLeftStop(key, line);
   entry.reason = reason || reasonWords(line) || (previous && line.status === previous.status ? entry.reason : "");
   const gap = line.status === "suspended" && line.reason === FEED_GAP;
   entry.gapSince = gap ? gapAt || (previous && previous.reason === FEED_GAP ? entry.gapSince : 0) : 0;

@@ -116,6 +116,15 @@ export function duration(ms) {
   return h ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
 }
 
+// How long something lasted, in a sentence: "42 s", "3 min 5 s", "1 h 2 min".
+export function span(ms) {
+  const total = Math.max(0, Math.round(ms / 1000));
+  const h = Math.floor(total / 3600), m = Math.floor((total % 3600) / 60), s = total % 60;
+  if (h) return `${h} h ${m} min`;
+  if (m) return s ? `${m} min ${s} s` : `${m} min`;
+  return `${s} s`;
+}
+
 export function timezoneLabel() {
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "local time";
   const part = new Intl.DateTimeFormat(undefined, { timeZoneName: "short" })

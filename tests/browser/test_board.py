@@ -1,6 +1,7 @@
 """The board in a real browser: headless Chromium via Playwright, against the app under gunicorn."""
 
 import json
+import re
 
 import pytest
 
@@ -87,7 +88,7 @@ def test_bet_stop_all_greys_every_line_keeping_odds(page, upstream):
     assert (
         page.locator("#bet-stop-log li.bet-stop")
         .first.inner_text()
-        .endswith("all · suspended · 2 lines: 1x2, Total corners · 2 of 2 still stopped")
+        .endswith("all · suspended · 2 lines: 1x2, Total corners 9.5 · still stopped")
     )
     shot(page, "bet-stop-all")
 
@@ -104,6 +105,26 @@ def test_bet_stop_with_a_group_greys_only_that_group_and_odds_reopen(page, upstr
         f"""() => document.querySelector('.line[data-event-id="{EVENT}"][data-market-id="1"]'
             + ' [data-outcome-id="1"]').classList.contains('flash-up')"""
     )
+    # The log, and History from the database, say which market it was and when it reopened.
+    ended = r" · corners · suspended · 1 line: Total corners 9\.5 · reopened [\d:]{8}"
+    ended += r" · stopped \d+ s$"
+    page.wait_for_function(
+        "document.querySelector('#bet-stop-log li.bet-stop').textContent.includes('reopened')"
+    )
+    assert re.search(ended, page.locator("#bet-stop-log li.bet-stop").first.inner_text())
+
+    def history():  # the first entry, once loaded ("" while the log has none written yet)
+        page.locator(f'.event[data-event-id="{EVENT}"] .history-button').click()
+        page.wait_for_function(
+            "document.querySelector('#history[open] .history-state').textContent !== 'Loading…'"
+        )
+        entries = page.locator("#history .history-list li")
+        text = entries.first.inner_text() if entries.count() else ""
+        page.keyboard.press("Escape")
+        page.wait_for_selector("#history:not([open])", state="attached")
+        return text
+
+    wait_until(lambda: re.search(ended, history()), what="the reopening in History")
 
 
 def test_odds_flashes_run_no_animation_and_are_taken_off_by_one_timer(page, upstream):

@@ -12,6 +12,7 @@ from tests.board_page import (
     HEALTHY,
     UP,
     PlayedSocket,
+    log_entry,
     new_page,
     now_ms,
     open_played,
@@ -446,50 +447,85 @@ def test_a_start_up_that_lasts_past_20_seconds_is_an_outage(browser, address):
 
 
 def test_a_log_entry_says_which_markets_why_and_when_they_reopened_after_how_long(page, played):
-    hit = played.bet_stop(
+    played.bet_stop(
         "sr:match:1", played.snapshot["lines"][:2], groups="regular_play", betstop_reason=1
     )
+    stop = played.entries[-1]
     entry = page.locator("#bet-stop-log li.bet-stop").first
     entry.wait_for()
     assert re.fullmatch(
         r"\d\d:\d\d:\d\d Arsenal v Benfica · regular play · Possible goal · suspended"
-        r" · 2 lines: 1x2, Total · 2 of 2 still stopped",
+        r" · 2 lines: 1x2, Total 2\.5 · still stopped",
         entry.inner_text(),
     ), entry.inner_text()
-    page.wait_for_timeout(1100)
-    played.odds([dict(hit[0], status="active", reason="", updated_at=now_ms())])
+    played.reopened(stop, reopened=1)
     page.wait_for_function(
         "document.querySelector('#bet-stop-log li.bet-stop').textContent"
         ".endsWith('1 of 2 still stopped')"
     )
-    played.odds([dict(hit[1], status="active", reason="", updated_at=now_ms())])
+    played.reopened(stop, reopened=1, at=stop["received_at"] + 42_000)
     page.wait_for_function(
         "document.querySelector('#bet-stop-log li.bet-stop').textContent.includes('reopened')"
     )
-    reopened = r" · 2 lines: 1x2, Total · reopened \d\d:\d\d:\d\d after 0:0[1-3]$"
+    reopened = r" · 2 lines: 1x2, Total 2\.5 · reopened \d\d:\d\d:\d\d · stopped 42 s$"
     assert re.search(reopened, entry.inner_text()), entry.inner_text()
     played.bet_stop("sr:match:2", played.snapshot["lines"][2:])
     page.wait_for_function(
         "document.querySelector('#bet-stop-log li.bet-stop').textContent"
-        ".endsWith(' · 1 line: Winner (incl. overtime) · 1 of 1 still stopped')"
+        ".endsWith(' · 1 line: Winner (incl. overtime) · still stopped')"
     )
 
 
-def test_the_history_says_one_line_and_the_groups_in_words(page, played):
-    stop = {
-        "event_id": "sr:match:1",
-        "groups": "1st_half|incl_ot",
-        "status": "suspended",
-        "sent_at": now_ms(),
-        "received_at": now_ms(),
-        "lines_hit": 1,
-    }
-    page.route(
-        "**/feed/bet-stops?*",
-        lambda route: route.fulfill(json={"bet_stops": [stop, stop | {"lines_hit": 2}]}),
-    )
+def test_the_history_says_which_markets_why_when_they_reopened_and_one_line(page, played):
+    at = now_ms() - 60_000
+    one, two = played.snapshot["lines"][:2]
+    scorer = dict(two, market_id=40, specifiers="total=1.5", name="{$competitor1} total")
+    markets = [one, two, scorer, two, two]
+    stops = [
+        log_entry("sr:match:1", [one], "1st_half|incl_ot", "suspended", at, betstop_reason=1)
+        | {"still_stopped": 0, "reopened_lines": 1, "followed": False}
+        | {"reopened_at": at + 42_000, "duration_ms": 42_000},
+        log_entry("sr:match:1", markets, "all", "suspended", at - 1000, betstop_reason="VAR"),
+        log_entry("sr:match:1", [one, two], "score", "deactivated", at - 2000)
+        | {"still_stopped": 0, "closed_lines": 2, "followed": False},
+        log_entry("sr:match:1", [one, two], "all", "suspended", at - 3000)
+        | {"still_stopped": 1, "reopened_lines": 1, "followed": False},
+        # Logged before the log named markets and followed them.
+        {
+            "event_id": "sr:match:1",
+            "groups": "all",
+            "status": "suspended",
+            "sent_at": at - 4000,
+            "received_at": at - 4000,
+            "lines_hit": 1,
+        },
+    ]
+    page.route("**/feed/bet-stops?*", lambda route: route.fulfill(json={"bet_stops": stops}))
     page.locator('.event[data-event-id="sr:match:1"] .history-button').click()
-    page.wait_for_selector("#history[open] .history-list li >> nth=1")
+    page.wait_for_selector("#history[open] .history-list li >> nth=4")
     entries = texts(page.locator("#history .history-list li"))
-    assert entries[0].endswith(" · 1st half, incl. overtime · suspended · 1 line")
-    assert entries[1].endswith(" · 2 lines")
+    reopened = clock_text(page, at + 42_000)
+    assert entries[0].endswith(
+        " · 1st half, incl. overtime · Possible goal · suspended · 1 line: 1x2"
+        f" · reopened {reopened} · stopped 42 s"
+    ), entries[0]
+    assert entries[1].endswith(
+        " · all · VAR · suspended · 5 lines: 1x2, Total 2.5, Arsenal total 1.5 +2 more"
+        " · still stopped"
+    ), entries[1]
+    assert entries[2].endswith(
+        " · score · deactivated · 2 lines: 1x2, Total 2.5 · closed, not reopened"
+    )
+    assert entries[3].endswith(
+        " · 2 lines: 1x2, Total 2.5 · 1 of 2 still stopped, no longer followed"
+    )
+    assert entries[4].endswith(" · all · suspended · 1 line"), entries[4]
+
+
+def clock_text(page, ms):
+    """A time as the page writes it (its clock, in its locale and time zone)."""
+    return page.evaluate(
+        "ms => new Intl.DateTimeFormat(undefined, {hour: '2-digit', minute: '2-digit',"
+        " second: '2-digit', hourCycle: 'h23'}).format(new Date(ms))",
+        ms,
+    )
