@@ -97,23 +97,17 @@ class Relay:
         the boards then resync from a snapshot that holds both. Returns the restored lines
         suspended for the gap.
         """
-        with self.lock:
-            # The last process may have received a BetStop it never wrote (the store writes
-            # behind): odds stamped at or before this moment cannot open a line. Set first, so
-            # that it holds even when the database cannot be read.
-            self.state.floor = max(self.state.floor, self.clock(), self.received)
         events, lines = self.store.load()  # outside the lock: the relay goes on meanwhile
         # Newest first, with what the latest still held stopped when they were last written.
         logged, held = self.store.recent_bet_stops(RESTORED_BET_STOPS, held=True)
         with self._changing():
-            # And no earlier than the newest moment the database shows: our clock may be behind
-            # the last process's. Receipts go on from there too, as they never go back.
+            # Receipts go on from the newest moment the database shows, as they never go back:
+            # our clock may be behind the last process's.
             newest = max(
                 [line.updated_at for line in lines]
                 + [entry.get("received_at") or 0 for entry in logged]
                 + [0]
             )
-            self.state.floor = max(self.state.floor, newest)
             self.received = max(self.received, newest)
             changed = self.state.restore(events, lines, list(reversed(logged)))
             # Before the gap below: a line open or closed as restored left its stop already.

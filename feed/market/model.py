@@ -18,9 +18,6 @@ MAX_GROUPS = 64  # group names in one BetStop or market; more cannot be read: ev
 MAX_NAME = 64  # characters of one group name, outcome id
 MAX_REASON = 200  # characters of a line's reason
 MAX_STOPS = 64  # BetStops remembered per event; beyond, they merge into one that stops everything
-# Stamps below this (ms, 1973) are no clock reading but a count from zero (replays and tests): a
-# floor set by our clock says nothing of them.
-CLOCK_READINGS_FROM = 10**11
 CLOCK_SKEW_MS = 2000  # a stamp further ahead of its receipt than the clocks' drift is counted
 MAX_SPECIFIERS = 200  # characters of a line's specifiers: longer ones name no line we could show
 FORGOTTEN = "closed"  # the reason of the stop left for a line dropped while closed

@@ -22,10 +22,8 @@ from typing import ClassVar
 from feed.market.model import (
     ACTIVE,
     CANCELLED,
-    CLOCK_READINGS_FROM,
     CLOSED,
     DEACTIVATED,
-    FEED_GAP,
     FIXTURE_CANCELLED,
     FORGOTTEN,
     LIVE,
@@ -71,9 +69,6 @@ class MarketState:
         self.lines = {}
         self.lines_by_event = {}
         self.memory = {}  # event id -> EventMemory
-        # Odds stamped at or before this (ms) cannot open a line: set when the state is restored
-        # after a restart or a takeover, as a BetStop may have been lost with the last process.
-        self.floor = 0
         self.group_names = descriptions.group_names()  # every group a BetStop can name
 
     def apply(self, frame, received=None):
@@ -237,8 +232,6 @@ class MarketState:
             status = CANCELLED
         elif status == ACTIVE and (not update.readable or not update.product_read):
             status = SUSPENDED  # odds we could not read, or of no product we know: not bettable
-        elif status == ACTIVE and CLOCK_READINGS_FROM <= update.timestamp <= self.floor:
-            status, reason = SUSPENDED, FEED_GAP  # sent before a gap that may hide a BetStop
         elif status == ACTIVE:
             stop = memory.stop_over(groups, products, since=update.timestamp)
             if stop is not None:  # stopped by a BetStop as late as these odds, or later
