@@ -20,7 +20,7 @@ import websocket
 
 from feed.upstream import frames
 from tests.feed_messages import EVENT, bet_stop, event_id, line, market, odds, outcome
-from tests.servers import gunicorn, web_dyno
+from tests.servers import gunicorn, receive_snapshot, web_dyno
 from tests.upstream import wait_until
 
 ODDS = odds(
@@ -31,14 +31,6 @@ ODDS = odds(
 def get(address, path):
     with urllib.request.urlopen(f"http://{address}{path}", timeout=10) as answer:
         return json.load(answer)
-
-
-def snapshot(address):
-    ws = websocket.create_connection(f"ws://{address}/ws", timeout=10)
-    try:
-        return json.loads(ws.recv())
-    finally:
-        ws.close()
 
 
 def written(address):
@@ -85,8 +77,8 @@ def healthy_board_with_odds(upstream, address, database_url):
     upstream.wait_connected()
     upstream.alive()
     upstream.send_frame(frames.ODDS_CHANGE, ODDS, 1000)
-    wait_until(lambda: len(snapshot(address)["lines"]) == 2, what="the odds applied")
-    wait_until(lambda: snapshot(address)["health"]["products"]["1"]["up"], what="feed up")
+    wait_until(lambda: len(receive_snapshot(address)["lines"]) == 2, what="the odds applied")
+    wait_until(lambda: receive_snapshot(address)["health"]["products"]["1"]["up"], what="feed up")
     wait_until(lambda: count(database_url, "feed_lines") == 2, what="the odds written")
 
 
@@ -159,13 +151,15 @@ def test_what_the_status_calls_written_survives_a_killed_worker(upstream, sqlite
         for number in range(20):
             stop = bet_stop(EVENT, "all", None, 2000 + number, None)
             upstream.send_frame(frames.BET_STOP, stop, 2000 + number)
-        wait_until(lambda: len(snapshot(address)["bet_stops"]) == 20, what="the BetStops")
+        wait_until(lambda: len(receive_snapshot(address)["bet_stops"]) == 20, what="the BetStops")
         wait_until(lambda: written(address), what="everything written")
         killed = worker_of(server)
         os.kill(killed, signal.SIGKILL)  # no shutdown, no last flush
         wait_until(lambda: worker_of(server) not in (None, killed), timeout=30, what="a worker")
-        wait_until(lambda: snapshot(address)["bet_stops"], timeout=30, what="the board restored")
-        restored = snapshot(address)
+        wait_until(
+            lambda: receive_snapshot(address)["bet_stops"], timeout=30, what="the board restored"
+        )
+        restored = receive_snapshot(address)
         assert [e["sent_at"] for e in restored["bet_stops"]] == list(range(2000, 2020))
         assert {line["status"] for line in restored["lines"]} == {"suspended"}
 
@@ -179,7 +173,7 @@ def test_settled_events_leave_snapshots_and_the_subscribe_list(upstream, sqlite_
         upstream.wait_connected()
         upstream.send_frame(frames.ODDS_CHANGE, ODDS, 1000)
         upstream.send_frame(frames.ODDS_CHANGE, ODDS | {"event_id": settled}, 1000)
-        wait_until(lambda: len(snapshot(address)["lines"]) == 4, what="both events' odds")
+        wait_until(lambda: len(receive_snapshot(address)["lines"]) == 4, what="both events' odds")
         markets = [
             {"id": 1, "specifiers": "", "outcome": [{"id": "1", "result": 1}]},
             {"id": 18, "specifiers": "total=2.5", "outcome": [{"id": "12", "result": 0}]},
@@ -187,11 +181,11 @@ def test_settled_events_leave_snapshots_and_the_subscribe_list(upstream, sqlite_
         settlement = {"event_id": settled, "product": 1, "timestamp": 3000}
         upstream.send_frame(frames.BET_SETTLEMENT, settlement | {"outcomes": {"market": markets}})
         wait_until(
-            lambda: {e["event_id"] for e in snapshot(address)["events"]} == {EVENT},
+            lambda: {e["event_id"] for e in receive_snapshot(address)["events"]} == {EVENT},
             timeout=30,
             what="the settled event dropped",
         )
-        assert {line["event_id"] for line in snapshot(address)["lines"]} == {EVENT}
+        assert {line["event_id"] for line in receive_snapshot(address)["lines"]} == {EVENT}
         upstream.commands.clear()
         upstream.stop()  # the next session's SUBSCRIBE lists what is left
         upstream.start()

@@ -8,8 +8,8 @@ import feed.bus.outlet
 from feed.bus.outlet import BusOutlet
 from feed.bus.transport import CHECKPOINT, MESSAGE, MemoryBus
 from feed.market.descriptions import MarketDescriptions
+from feed.market.model import FEED_GAP
 from feed.market.rules import MarketState
-from feed.relay import FEED_GAP
 from feed.upstream import frames
 from tests import feed_messages as messages
 from tests.feed_messages import EVENT, line, market

@@ -10,8 +10,7 @@ import time
 
 import pytest
 
-from feed.market.model import CLOCK_SKEW_MS
-from feed.relay import FEED_GAP
+from feed.market.model import CLOCK_SKEW_MS, FEED_GAP
 from feed.upstream import frames
 from tests import feed_messages as messages
 from tests.feed_messages import EVENT, LIVE, PREMATCH

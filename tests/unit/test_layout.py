@@ -37,14 +37,8 @@ def sources():
 
 def modules():
     """(dotted name, imported dotted names) of every module of the app, tests and tools aside."""
-    for path in sorted(ROOT.rglob("*.py")):
-        parts = path.relative_to(ROOT).with_suffix("").parts
-        if parts[0] in {".venv", "tests", "bench", "migrations", "node_modules"} or any(
-            part.startswith(".") for part in parts
-        ):
-            continue
-        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-        package = name if parts[-1] == "__init__" else name.rpartition(".")[0]
+    for name, path in sources():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         yield name, set(imported(ast.parse(path.read_text(encoding="utf-8")), package))
 
 

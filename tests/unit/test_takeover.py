@@ -8,7 +8,7 @@ from app import create_app
 from database import db
 from feed.bus.transport import MemoryBus
 from feed.consumer import Consumer
-from feed.relay import FEED_GAP
+from feed.market.model import FEED_GAP
 from feed.store.models import FeedLine
 from tests.conftest import base_config
 from tests.upstream import wait_until
