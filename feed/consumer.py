@@ -9,9 +9,11 @@ the same for both, and for the gunicorn hook, the CLI and the tests.
 Leadership is a lease in Redis (see feed/bus/transport.py): held by renewing it every fifth of
 its length, lost to a standby when it lapses. Each new holder takes a new epoch, and Redis refuses
 a publish from any other epoch, so a leader that was paused past its lease cannot publish over its
-successor; it steps down (disconnects upstream) as soon as it notices. A leader that starts from
-the database has missed whatever the upstream sent while no consumer was connected, so every line
-it restores as active reads suspended ("feed gap") until the upstream reopens it.
+successor; it steps down (disconnects upstream) as soon as it notices. A new leader starts from
+what its predecessor published on the bus (which its store may not have written: the BetStops it
+heard last above all), then from the database. It has missed whatever the upstream sent while no
+consumer was connected, so every line it restores as active reads suspended ("feed gap") until
+the upstream reopens it.
 
 What one stretch of consuming holds is a Term (feed/term.py); a leader's messages go onto the
 bus through its outlet (feed/bus/outlet.py).
@@ -25,7 +27,8 @@ import threading
 import time
 
 from feed.bus.outlet import BusOutlet
-from feed.bus.transport import BusError
+from feed.bus.transport import MESSAGE, BusError
+from feed.market import published as board_published
 from feed.store.write_behind import FeedStore
 from feed.term import Term
 from feed.upstream.client import backoff_delay
@@ -217,7 +220,12 @@ class Consumer:
         self.epoch = epoch
         self.outlet = BusOutlet(self.bus, epoch, self.fenced)
         term = Term(self.app, self.store, self.outlet, self.clock)
-        self._restore_in_background(term).wait(RESTORE_WAIT_S)
+        published = self._published()
+        if not self._restore_in_background(term, published).wait(RESTORE_WAIT_S):
+            # The database is slow: the bus's board goes in now, before the upstream is heard,
+            # and the database's adds to it when it answers.
+            gap = term.relay.take_over(published)
+            log.warning("last leader's board taken over: %s lines suspended for the gap", len(gap))
         term.relay.seq = max(term.relay.seq, seq)  # sequence numbers go on from the last leader
         self.outlet.attach(term.relay)
         self.term, self.role = term, "leader"
@@ -226,7 +234,28 @@ class Consumer:
         term.start()
         log.warning("leading the feed: epoch %s from seq %s", epoch, term.relay.seq)
 
-    def _restore_in_background(self, term):
+    def _published(self):
+        """What the last leader published on the bus, read back; nothing when it cannot be read.
+
+        Its store may not have written its last changes (it may have been killed first): the
+        BetStops it heard last above all.
+        """
+        try:
+            snapshot = self.bus.snapshot()
+        except BusError as exc:
+            log.warning("could not read the last leader's board from the bus (%s)", exc)
+            return board_published.NOTHING
+        texts = [
+            envelope.text
+            for envelope in snapshot.messages
+            if envelope.kind == MESSAGE and envelope.seq > snapshot.seq
+        ]
+        published = board_published.read(snapshot.text, texts)
+        if published.unread:
+            log.warning("%s parts of the last leader's board did not read", published.unread)
+        return published
+
+    def _restore_in_background(self, term, published=board_published.NOTHING):
         """Load the last known board behind the relay, trying again until it comes; return an
         event set once it did.
 
@@ -239,7 +268,7 @@ class Consumer:
             attempt = 0
             while not (self.stopped.is_set() or term.stopped.is_set()):
                 try:
-                    gap = term.relay.restore()
+                    gap = term.relay.restore(published)
                 except Exception as exc:
                     if attempt == 0:
                         log.warning("could not load the last known board (%s): retrying", exc)

@@ -11,8 +11,9 @@ from logging import INFO, WARNING
 from feed.board.snapshot import BoardSnapshot
 from feed.market.health import Outages
 from feed.market.model import ACTIVE, FEED_GAP, SUSPENDED, ApplyFailed, MessageError
+from feed.market.published import NOTHING, merged
 from feed.market.reopening import BetStopLog, progress
-from feed.upstream import frames
+from feed.upstream import fields, frames
 from feed.upstream.frames import FrameError
 from ops import metrics
 
@@ -88,9 +89,12 @@ class Relay:
         self._snapshot = None  # (seq, text) of the last snapshot served
         self.board = BoardSnapshot(self._encode)  # the state as JSON, redone line by line
 
-    def restore(self):
+    def restore(self, published=NOTHING):
         """Load the last known board, and the latest BetStops, which the rules remember again.
 
+        `published` is what the last leader published on the bus (feed/bus/published.py): its
+        store may not have written its last changes. Of each line the newer version wins,
+        answering to every product either says fed it; a BetStop either holds is remembered.
         Whatever the upstream said while this process was not listening is unknown (it has no
         replay): every line restored open reads suspended ("feed gap") until odds reopen it.
         It may come after the first messages (a slow database is waited for in the background):
@@ -100,20 +104,39 @@ class Relay:
         events, lines = self.store.load()  # outside the lock: the relay goes on meanwhile
         # Newest first, with what the latest still held stopped when they were last written.
         logged, held = self.store.recent_bet_stops(RESTORED_BET_STOPS, held=True)
+        events, lines, logged = merged(events, lines, logged, published)
+        return self._restore(events, lines, logged, held)
+
+    def take_over(self, published):
+        """Take on what the last leader published on the bus, while the database is slow to
+        answer: before the upstream is heard, a BetStop only the bus holds is remembered.
+
+        The BetStops join the rules only (the log and History hold what the database does
+        until it answers), and lines are suspended for the gap as restored ones are; a later
+        `restore` adds what the database holds besides. Returns the lines suspended.
+        """
+        if not (published.events or published.lines or published.bet_stops):
+            return []
+        newest_first = list(reversed(published.bet_stops))
+        return self._restore(published.events, published.lines, newest_first, None)
+
+    def _restore(self, events, lines, logged, held):
+        # `held` None: entries only for the rules, not for the BetStop log.
         with self._changing():
-            # Receipts go on from the newest moment the database shows, as they never go back:
-            # our clock may be behind the last process's.
+            # Receipts go on from the newest moment the last process saw, as they never go
+            # back: our clock may be behind the last process's.
             newest = max(
                 [line.updated_at for line in lines]
-                + [entry.get("received_at") or 0 for entry in logged]
+                + [fields.integer(entry.get("received_at")) or 0 for entry in logged]
                 + [0]
             )
             self.received = max(self.received, newest)
             changed = self.state.restore(events, lines, list(reversed(logged)))
             # Before the gap below: a line open or closed as restored left its stop already.
             at = self.clock()
-            for _entry, row in self.log.restore(logged, held, self.state.lines.get, at):
-                self.store.update_bet_stop(row)
+            if held is not None:
+                for _entry, row in self.log.restore(logged, held, self.state.lines.get, at):
+                    self.store.update_bet_stop(row)
             gap = []
             for line in changed:
                 if line.status == ACTIVE:

@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 
 import feed.store.write_behind
 from database import db
+from feed.market import published
 from feed.store.models import BetStopRecord, FeedEvent, FeedLine
 from feed.store.write_behind import FeedStore
 from feed.term import Term
@@ -34,13 +35,21 @@ def _refused(work, *args, **kwargs):
 
 
 class CapturedHub:
-    """What the relay publishes, kept for the boards to read."""
+    """What the relay publishes, kept for the boards to read and, as the bus keeps it, for
+    the leader after it: the term's first board (its checkpoint) and every message since."""
 
     def __init__(self):
         self.published = []
+        self.checkpoint = None
+        self.since = []
 
     def publish(self, seq, text):
         self.published.append((seq, text))
+        self.since.append(text)
+
+    def board(self):
+        """What a standby reads back from the bus."""
+        return published.read(self.checkpoint, self.since)
 
 
 class FeedHistory:
@@ -66,7 +75,7 @@ class FeedHistory:
     def clock(self):
         return self.oracle.clock()
 
-    def _start(self, restore=True):
+    def _start(self, restore=True, bus=published.NOTHING):
         self.store = FeedStore(self.app, self.clock)
         self.hub = CapturedHub()
 
@@ -75,16 +84,19 @@ class FeedHistory:
             return self.clock_start + self.oracle.real_ms
 
         self.relay = Term(self.app, self.store, self.hub, self.clock, elapsed).relay
-        self.restore_pending = restore
+        self.restore_pending, self.bus_board = restore, bus
         if restore:
             self._restore()
-        self.board = BoardView(self.relay.snapshot()[1])
+            if self.restore_pending:  # as a new leader does while the database is slow
+                self.relay.take_over(bus)
+        self.hub.checkpoint = self.relay.snapshot()[1]  # a new leader's first checkpoint
+        self.board = BoardView(self.hub.checkpoint)
         self.connecting = None  # (snapshot text, the board a connecting board reads from it)
 
     def _restore(self):
         """Load the last known board; while the database is down it stays to be done."""
         try:
-            self.relay.restore()
+            self.relay.restore(self.bus_board)
         except OperationalError:
             self._note("(the new relay could not load the last known board: it will retry)")
             return
@@ -129,12 +141,18 @@ class FeedHistory:
         self._note(f"process restarted: {written}, a new relay restored from the database")
         self._start()
 
-    def takeover(self):
-        """The leader is killed (what its store queued is lost); a standby restores and leads."""
+    def takeover(self, bus_lost=False):
+        """The leader is killed (what its store queued is lost); a standby restores and leads.
+
+        `bus_lost`: Redis lost its data too, so the standby has only the database.
+        """
         self.follow()
         self.oracle.takeover()
-        self._note("leader killed, its queue unwritten: a standby restores from the database")
-        self._start()
+        self._note(
+            "leader killed, its queue unwritten: a standby restores from what it published on"
+            " the bus, and from the database"
+        )
+        self._start(bus=published.NOTHING if bus_lost else self.hub.board())
 
     def database_down(self):
         """The database refuses every transaction of the store until `database_up()`."""

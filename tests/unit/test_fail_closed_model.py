@@ -293,9 +293,9 @@ def test_a_line_listed_active_on_a_healthy_feed_reads_bettable(feed_app, shape, 
     assert history.bettable_on(event, 1) == [FOLLOWING, CONNECTING], history.transcript()
 
 
-def test_a_takeover_restores_only_what_was_written_once_the_database_is_back(feed_app):
-    # Without this, a takeover that lost nothing, or a database that never went down, would
-    # pass the test above as well.
+def takeover_with_the_database_down(feed_app, bus_lost):
+    """A line written, a second one only queued when the leader is killed: the boards' lines
+    once the standby leads with the database down, and once it is back."""
     event, total = "sr:match:7001", messages.active(18, "total=2.5")
     history = FeedHistory(feed_app)
     try:
@@ -308,12 +308,34 @@ def test_a_takeover_restores_only_what_was_written_once_the_database_is_back(fee
         history.database_down()
         history.send(messages.ODDS_CHANGE, messages.odds_change(event, [total], LIVE, now))
         history.silence(1)  # the write fails: the line waits in the queue
-        history.takeover()  # and is lost with the leader; the standby cannot restore yet
-        assert history.restore_pending and history.boards()[1][1].lines == {}
+        history.takeover(bus_lost)  # and is lost with the leader
+        assert history.restore_pending
+        down = history.boards()[1][1].lines
         history.database_up()
-        restored = history.boards()[1][1].lines
-        assert [(key, line["status"], line["reason"]) for key, line in restored.items()] == [
-            ((event, 1, ""), "suspended", "feed gap")
+        up = history.boards()[1][1].lines
+        return [
+            [(key, line["status"], line["reason"]) for key, line in sorted(lines.items())]
+            for lines in (down, up)
         ]
     finally:
         history.close()
+
+
+def test_a_takeover_with_no_bus_restores_only_what_was_written_once_the_database_is_back(
+    feed_app,
+):
+    # Without this, a takeover that lost nothing, or a database that never went down, would
+    # pass the test above as well.
+    down, up = takeover_with_the_database_down(feed_app, bus_lost=True)
+    assert down == []
+    assert up == [(("sr:match:7001", 1, ""), "suspended", "feed gap")]
+
+
+def test_a_takeover_takes_what_the_leader_published_before_the_database_answers(feed_app):
+    down, up = takeover_with_the_database_down(feed_app, bus_lost=False)
+    both = [
+        (("sr:match:7001", 1, ""), "suspended", "feed gap"),
+        (("sr:match:7001", 18, "total=2.5"), "suspended", "feed gap"),
+    ]
+    assert down == both
+    assert up == both

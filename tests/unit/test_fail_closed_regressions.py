@@ -222,17 +222,22 @@ def restart_while_the_database_is_down(history):
     history.database_up()
 
 
-@pytest.mark.xfail(
+EMBEDDED_RESTART_LOSES_UNWRITTEN_STOPS = pytest.mark.xfail(
     strict=True,
-    reason="open: a BetStop only queued for the database is lost with its process; a floor of "
-    "the restore's moment held it, but also held every replay and odds stamped before the start",
+    reason="open: with no bus, a BetStop only queued for a database that is down is lost with "
+    "its process; a floor of the restore's moment held it, but also held every replay and odds "
+    "stamped before the start",
 )
+
+
 @pytest.mark.parametrize(
     "gap",
     [
         kill_the_leader,
         kill_the_leader_after_our_clock_stepped_back,
-        restart_while_the_database_is_down,
+        pytest.param(
+            restart_while_the_database_is_down, marks=EMBEDDED_RESTART_LOSES_UNWRITTEN_STOPS
+        ),
     ],
     ids=["takeover", "takeover_our_clock_stepped_back", "restart_database_down"],
 )
@@ -248,16 +253,7 @@ def test_a_bet_stop_the_database_never_got_holds_after_the_process_goes(history,
     assert_stopped(history)
 
 
-TAKEOVER_FORGETS_UNWRITTEN_PRODUCTS = pytest.mark.xfail(
-    strict=True,
-    reason="open: a leader killed before it wrote the line takes with it that prematch fed it; "
-    "the standby hears live odds only, and nothing it can read says otherwise",
-)
-
-
-@pytest.mark.parametrize(
-    "gap", ["restart", pytest.param("takeover", marks=TAKEOVER_FORGETS_UNWRITTEN_PRODUCTS)]
-)
+@pytest.mark.parametrize("gap", ["restart", "takeover"])
 def test_a_line_prematch_fed_still_answers_to_prematch_stops_after_the_process_goes(history, gap):
     now = history.clock()
     history.send(ODDS_CHANGE, odds_change(EVENT, [active(1)], PREMATCH, now))
