@@ -249,6 +249,7 @@ def from_environment(environ=None, instance_path="instance"):
         "FEED_FLUSH_SECONDS": float(environ.get("FEED_FLUSH_SECONDS", "1")),
         "FEED_FLUSH_ROWS": int(environ.get("FEED_FLUSH_ROWS", "500")),
         "FEED_STORE_BACKLOG": int(environ.get("FEED_STORE_BACKLOG", "100000")),
+        "FEED_SPILL_FILE": environ.get("FEED_SPILL_FILE", ""),
         # Closed lines and events leave memory and snapshots after the grace, the database
         # (with the BetStop log) after the retention.
         "FEED_CLOSED_GRACE_SECONDS": float(environ.get("FEED_CLOSED_GRACE_SECONDS", "600")),

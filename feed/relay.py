@@ -92,7 +92,7 @@ class Relay:
     def restore(self, published=NOTHING):
         """Load the last known board, and the latest BetStops, which the rules remember again.
 
-        `published` is what the last leader published on the bus (feed/bus/published.py): its
+        `published` is what the last leader published on the bus (feed/market/published.py): its
         store may not have written its last changes. Of each line the newer version wins,
         answering to every product either says fed it; a BetStop either holds is remembered.
         Whatever the upstream said while this process was not listening is unknown (it has no
@@ -104,6 +104,8 @@ class Relay:
         events, lines = self.store.load()  # outside the lock: the relay goes on meanwhile
         # Newest first, with what the latest still held stopped when they were last written.
         logged, held = self.store.recent_bet_stops(RESTORED_BET_STOPS, held=True)
+        # BetStops a process queued while the database was down, kept on disk: the newest.
+        logged = list(reversed(self.store.spilled())) + logged
         events, lines, logged = merged(events, lines, logged, published)
         return self._restore(events, lines, logged, held)
 

@@ -3,6 +3,7 @@ check that every test ends every thread it starts."""
 
 import os
 import shutil
+import tempfile
 import threading
 import time
 
@@ -45,6 +46,8 @@ def base_config(database_url):
         "PROXY_HOPS": 0,
         # The board's login has tests of its own (test_accounts.py); elsewhere it is off.
         "BOARD_LOGIN": False,
+        # BetStops a store keeps on disk while the database is down: each app a file of its own.
+        "FEED_SPILL_FILE": os.path.join(tempfile.mkdtemp(prefix="feed-spill-"), "spill"),
     }
 
 

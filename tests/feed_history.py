@@ -21,6 +21,7 @@ import feed.store.write_behind
 from database import db
 from feed.market import published
 from feed.store.models import BetStopRecord, FeedEvent, FeedLine
+from feed.store.spill import Spill, spill_path
 from feed.store.write_behind import FeedStore
 from feed.term import Term
 from tests.board_view import BoardView
@@ -70,6 +71,7 @@ class FeedHistory:
             with app.app_context(), db.engine.begin() as connection:
                 for model in (FeedLine, FeedEvent, BetStopRecord):
                     connection.exec_driver_sql(f"DELETE FROM {model.__tablename__}")
+        Spill(spill_path(app)).clear()  # BetStops an earlier history left waiting on disk
         self._start(restore=False)  # an empty database: nothing to restore
 
     def clock(self):

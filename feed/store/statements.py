@@ -143,3 +143,10 @@ def delete_in_batches(model, key_columns, condition):
         if count < PRUNE_BATCH:
             return total
         time.sleep(PRUNE_PAUSE_S)
+
+
+def logged_ids(connection, rows):
+    """Of BetStop log rows, the entry ids the log holds already."""
+    ids = [row["entry_id"] for row in rows]
+    query = select(BetStopRecord.entry_id).where(BetStopRecord.entry_id.in_(ids))
+    return set(connection.scalars(query).all())

@@ -5,7 +5,7 @@ thread makes every value fit its column, then writes every FEED_FLUSH_SECONDS, a
 FEED_FLUSH_ROWS rows a transaction, so neither the relay nor the feed's health ever waits on the
 database. A row the database still refuses is set aside (counted, logged once) and the rows
 around it are written. While the database is away everything waits for it (BetStops up to
-FEED_STORE_BACKLOG), with one log line when it goes and one when it comes back.
+FEED_STORE_BACKLOG, and on disk: feed/store/spill.py), logged when it goes and comes back.
 """
 
 import collections
@@ -23,12 +23,14 @@ from database.fitting import Unstorable, fit
 from feed.market.model import STATUSES, SUSPENDED, Event, MarketLine, Outcome
 from feed.store.bet_stop_log import entry_of, followed, logged_row
 from feed.store.models import BetStopRecord, FeedEvent, FeedLine
+from feed.store.spill import Spill, spill_path
 from feed.store.statements import (
     CLOSED,
     EVENT_COLUMNS,
     KEYS,
     LINE_COLUMNS,
     BetStopUpdate,
+    logged_ids,
     prune_before,
     write_rows,
 )
@@ -57,13 +59,6 @@ def _stamp(ms):
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-# Where the store's writes to SQLite run: on the caller's thread, or where the gevent worker's
-# set-up (infra.gevent_waits.native_threads) says. SQLite's calls are C that never yields, so on
-# a gevent worker each write and commit (tens of ms, an fsync) would keep every board and
-# callback of the worker waiting; on one of gevent's native threads they let its loop run.
-# PostgreSQL's waits already yield to the loop.
-
-
 class FeedStore:
     """Reads and writes the feed tables for one app; its queue is safe to fill from any thread."""
 
@@ -87,6 +82,7 @@ class FeedStore:
         self.counts = collections.Counter()  # rows written, set aside, dropped
         self.set_aside_reasons = collections.Counter()
         self.outage = None  # {"since", "error", "attempts"} while the database refuses writes
+        self.spill = Spill(spill_path(app))  # BetStops waiting while it does, on disk
         self.stopped = threading.Event()
         self.thread = None
         self.next_prune = 0
@@ -305,8 +301,13 @@ class FeedStore:
             written = self.flush()
         except Exception as exc:
             self._outage(exc)
+            with self.lock:
+                waiting = list(self.bet_stops)
+            self.spill.keep(waiting)  # a restart before the database is back still has them
         else:
             self._recovered(written)
+            if self.spill.kept:
+                self.spill.clear()
 
     def _outage(self, exc):
         if self.outage is not None:
@@ -399,10 +400,9 @@ class FeedStore:
 
     def recent_bet_stops(self, limit=100, event_id=None, held=False):
         """The latest BetStop log entries, newest first; Unstorable for an event id that no row
-        can hold (PostgreSQL would refuse one with a NUL).
-
-        With `held`, also what the relay followed of them when it last wrote: (entries, {entry
-        id: (the lines still stopped, the latest reopen so far)}) for those still followed.
+        can hold (PostgreSQL would refuse one with a NUL). With `held`, also what the relay
+        followed of them when it last wrote: (entries, {entry id: (the lines still stopped, the
+        latest reopen so far)}) for those still followed.
         """
         query = select(*BetStopRecord.__table__.columns).order_by(BetStopRecord.id.desc())
         if event_id:
@@ -412,6 +412,16 @@ class FeedStore:
         records = [BetStopRecord(**row._asdict()) for row in rows]
         entries = [record.to_json() for record in records]
         return (entries, followed(records)) if held else entries
+
+    def spilled(self):
+        """BetStop entries a process left waiting on disk (feed/store/spill.py) that the
+        database does not hold, oldest first; queued again to be written."""
+        rows = self.spill.read()
+        if rows:
+            held = self._read(lambda connection: logged_ids(connection, rows))
+            rows = [row for row in rows if row["entry_id"] not in held]
+            self._requeue([(BetStopRecord, row) for row in rows], None)
+        return [entry_of(row, round(row["received_at"].timestamp() * 1000)) for row in rows]
 
     def load(self):
         """The last known events and lines, as the state's own objects.
@@ -455,6 +465,9 @@ class FeedStore:
 
     def _write_transaction(self, part):
         """Write `part` in one transaction, off the worker's loop for SQLite where it can be."""
+        # SQLite's calls are C that never yields: on a gevent worker each write and commit (tens
+        # of ms, an fsync) would keep every board and callback waiting, unless it runs where
+        # the worker's set-up says (one of gevent's native threads). PostgreSQL's waits yield.
         runner = gevent_waits.native_threads
         if runner is None or db.engine.dialect.name != "sqlite":
             run_in_transaction(lambda connection: write_rows(connection, part))

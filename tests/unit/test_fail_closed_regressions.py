@@ -222,22 +222,12 @@ def restart_while_the_database_is_down(history):
     history.database_up()
 
 
-EMBEDDED_RESTART_LOSES_UNWRITTEN_STOPS = pytest.mark.xfail(
-    strict=True,
-    reason="open: with no bus, a BetStop only queued for a database that is down is lost with "
-    "its process; a floor of the restore's moment held it, but also held every replay and odds "
-    "stamped before the start",
-)
-
-
 @pytest.mark.parametrize(
     "gap",
     [
         kill_the_leader,
         kill_the_leader_after_our_clock_stepped_back,
-        pytest.param(
-            restart_while_the_database_is_down, marks=EMBEDDED_RESTART_LOSES_UNWRITTEN_STOPS
-        ),
+        restart_while_the_database_is_down,
     ],
     ids=["takeover", "takeover_our_clock_stepped_back", "restart_database_down"],
 )
