@@ -154,6 +154,13 @@ def described(threads):
 
 
 @pytest.fixture(autouse=True)
+def spill_file_of_its_own(monkeypatch, tmp_path):
+    """The processes a test starts keep BetStops waiting for their database in a file of the
+    test's own: one a test left behind must never be written into the next test's database."""
+    monkeypatch.setenv("FEED_SPILL_FILE", str(tmp_path / "feed-spill"))
+
+
+@pytest.fixture(autouse=True)
 def no_thread_left_behind():
     """Fail a test that leaves a thread running: hubs' wakers, mirrors, consumers, upstreams and
     every other thread a test starts are ended by the test or its fixtures."""
