@@ -114,8 +114,8 @@ class Consumer:
             return
         self.started = True
         if self.bus is None:
+            self._begin(self.term, board_published.NOTHING)
             self.store.start()
-            self._restore_in_background(self.term).wait(RESTORE_WAIT_S)
             self.term.start()
         else:
             threading.Thread(target=self._campaign, name="feed-lease", daemon=True).start()
@@ -220,12 +220,7 @@ class Consumer:
         self.epoch = epoch
         self.outlet = BusOutlet(self.bus, epoch, self.fenced)
         term = Term(self.app, self.store, self.outlet, self.clock)
-        published = self._published()
-        if not self._restore_in_background(term, published).wait(RESTORE_WAIT_S):
-            # The database is slow: the bus's board goes in now, before the upstream is heard,
-            # and the database's adds to it when it answers.
-            gap = term.relay.take_over(published)
-            log.warning("last leader's board taken over: %s lines suspended for the gap", len(gap))
+        self._begin(term, self._published())
         term.relay.seq = max(term.relay.seq, seq)  # sequence numbers go on from the last leader
         self.outlet.attach(term.relay)
         self.term, self.role = term, "leader"
@@ -254,6 +249,18 @@ class Consumer:
         if published.unread:
             log.warning("%s parts of the last leader's board did not read", published.unread)
         return published
+
+    def _begin(self, term, published):
+        """Start `term` from what the last process left: what it published on the bus, the
+        BetStops it kept on disk while the database was down, then the database's board."""
+        spilled = self.store.take_spill()
+        published = published._replace(bet_stops=spilled + published.bet_stops)
+        term.relay.restoring = True  # until then no odds open a line
+        if not self._restore_in_background(term, published).wait(RESTORE_WAIT_S):
+            # The database is slow: what needs no database goes in now, before the upstream is
+            # heard, and the database's board joins it when it answers.
+            gap = term.relay.take_over(published)
+            log.warning("last known BetStops and board taken on: %s lines suspended", len(gap))
 
     def _restore_in_background(self, term, published=board_published.NOTHING):
         """Load the last known board behind the relay, trying again until it comes; return an

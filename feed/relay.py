@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import threading
+from dataclasses import replace
 from logging import INFO, WARNING
 
 from feed.board.snapshot import BoardSnapshot
@@ -66,6 +67,7 @@ class Relay:
         self.elapsed = elapsed or clock
         self.max_frame_bytes = max_frame_bytes  # FEED_MAX_FRAME_BYTES: the client's limit too
         self.seq = 0
+        self.restoring = False  # a restore from the database is awaited (`restore()` ends it)
         self.received = 0  # the latest receipt time (ms): receipts never go back with the clock
         self.counts = collections.Counter()
         self.lock = threading.Lock()
@@ -104,10 +106,8 @@ class Relay:
         events, lines = self.store.load()  # outside the lock: the relay goes on meanwhile
         # Newest first, with what the latest still held stopped when they were last written.
         logged, held = self.store.recent_bet_stops(RESTORED_BET_STOPS, held=True)
-        # BetStops a process queued while the database was down, kept on disk: the newest.
-        logged = list(reversed(self.store.spilled())) + logged
         events, lines, logged = merged(events, lines, logged, published)
-        return self._restore(events, lines, logged, held)
+        return self._restore(events, lines, logged, held, published.floors)
 
     def take_over(self, published):
         """Take on what the last leader published on the bus, while the database is slow to
@@ -120,9 +120,10 @@ class Relay:
         if not (published.events or published.lines or published.bet_stops):
             return []
         newest_first = list(reversed(published.bet_stops))
-        return self._restore(published.events, published.lines, newest_first, None)
+        lines = [replace(line) for line in published.lines]  # `restore` merges them later
+        return self._restore(published.events, lines, newest_first, None, published.floors)
 
-    def _restore(self, events, lines, logged, held):
+    def _restore(self, events, lines, logged, held, floors):
         # `held` None: entries only for the rules, not for the BetStop log.
         with self._changing():
             # Receipts go on from the newest moment the last process saw, as they never go
@@ -133,10 +134,11 @@ class Relay:
                 + [0]
             )
             self.received = max(self.received, newest)
-            changed = self.state.restore(events, lines, list(reversed(logged)))
+            changed = self.state.restore(events, lines, list(reversed(logged)), floors)
             # Before the gap below: a line open or closed as restored left its stop already.
             at = self.clock()
-            if held is not None:
+            if held is not None:  # the database's board: the one awaited
+                self.restoring = False
                 for _entry, row in self.log.restore(logged, held, self.state.lines.get, at):
                     self.store.update_bet_stop(row)
             gap = []
@@ -268,6 +270,13 @@ class Relay:
         # Odds of a product that is down (no alive yet, a source behind, a session lost) come
         # after messages that may have been missed: they cannot open a line. It waits for odds
         # sent once the product is back, as after any other gap.
+        if self.restoring:
+            # The last known board, and the BetStops the rules remember from it, are not loaded
+            # yet (the database is slow or away): no odds open a line before they are.
+            self.counts["gap_suspended"] += len(
+                self.state.suspend(None, reason=FEED_GAP, lines=lines)
+            )
+            return
         down = [product for product, up in self.health.verdict(self.elapsed()).items() if not up]
         if down:
             self.counts["gap_suspended"] += len(

@@ -38,6 +38,12 @@ def install():
     native_threads = lambda function: gevent.get_hub().threadpool.apply(function)  # noqa: E731
 
 
+def off_the_loop(work):
+    """Run `work()` (blocking C, a file's fsync) on one of gevent's native threads when this is
+    a gevent worker, else here; return its result."""
+    return work() if native_threads is None else native_threads(work)
+
+
 @contextlib.contextmanager
 def urgent():
     """Mark the work inside as what long fan-outs give way to while it lasts (loop_turn)."""

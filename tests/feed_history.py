@@ -86,11 +86,14 @@ class FeedHistory:
             return self.clock_start + self.oracle.real_ms
 
         self.relay = Term(self.app, self.store, self.hub, self.clock, elapsed).relay
-        self.restore_pending, self.bus_board = restore, bus
-        if restore:
+        self.restore_pending = restore
+        if restore:  # as the consumer begins a term (Consumer._begin)
+            spilled = self.store.take_spill()
+            self.bus_board = bus._replace(bet_stops=spilled + bus.bet_stops)
+            self.relay.restoring = True
             self._restore()
-            if self.restore_pending:  # as a new leader does while the database is slow
-                self.relay.take_over(bus)
+            if self.restore_pending:  # the database is slow: what needs none goes in now
+                self.relay.take_over(self.bus_board)
         self.hub.checkpoint = self.relay.snapshot()[1]  # a new leader's first checkpoint
         self.board = BoardView(self.hub.checkpoint)
         self.connecting = None  # (snapshot text, the board a connecting board reads from it)
@@ -143,10 +146,12 @@ class FeedHistory:
         self._note(f"process restarted: {written}, a new relay restored from the database")
         self._start()
 
-    def takeover(self, bus_lost=False):
+    def takeover(self, bus_lost=False, board=None):
         """The leader is killed (what its store queued is lost); a standby restores and leads.
 
-        `bus_lost`: Redis lost its data too, so the standby has only the database.
+        `bus_lost`: Redis lost its data too, so the standby has only the database. `board`:
+        what the standby reads from the bus instead of all the leader published (an older
+        board: Redis was away while the leader went on; or a checkpoint and nothing since).
         """
         self.follow()
         self.oracle.takeover()
@@ -154,7 +159,8 @@ class FeedHistory:
             "leader killed, its queue unwritten: a standby restores from what it published on"
             " the bus, and from the database"
         )
-        self._start(bus=published.NOTHING if bus_lost else self.hub.board())
+        board = self.hub.board() if board is None else board
+        self._start(bus=published.NOTHING if bus_lost else board)
 
     def database_down(self):
         """The database refuses every transaction of the store until `database_up()`."""

@@ -12,9 +12,22 @@ and a BetStop's log entry. A text that does not read is left out, counted.
 """
 
 import json
+from dataclasses import replace
 from typing import NamedTuple
 
-from feed.market.model import LIVE, PRODUCTS, Event, MarketLine, Outcome
+from feed.market.model import (
+    ACTIVE,
+    CANCELLED,
+    DEACTIVATED,
+    HANDED_OVER,
+    LIVE,
+    PRODUCTS,
+    SETTLED,
+    SUSPENDED,
+    Event,
+    MarketLine,
+    Outcome,
+)
 from feed.upstream import fields
 
 
@@ -23,9 +36,10 @@ class Published(NamedTuple):
     lines: list  # MarketLine, as last published
     bet_stops: list  # BetStop log entries, oldest first
     unread: int  # texts or parts left out: they did not read as the relay writes them
+    floors: dict  # event id -> its newest stamp here (floors())
 
 
-NOTHING = Published([], [], [], 0)
+NOTHING = Published([], [], [], 0, {})
 
 
 def read(checkpoint, messages):
@@ -43,35 +57,81 @@ def read(checkpoint, messages):
     return reader.result()
 
 
+# How far a status is from bettable: of two versions stamped alike, the further one wins.
+CLOSEDNESS = {ACTIVE: 0, SUSPENDED: 1, DEACTIVATED: 2, HANDED_OVER: 2, SETTLED: 3, CANCELLED: 3}
+
+
 def merged(events, lines, logged, published):
     """The database's events, lines and BetStop entries (newest first) with `published`'s.
 
-    The bus's version of a line wins unless the database holds a newer one (the bus lost
-    messages while its leader went on writing); either way the line answers to every product
-    either says fed it. BetStops the database lacks come first: they are the newest.
+    Of two versions of a line the newer wins, the more closed of two stamped alike (the bus
+    may have lost messages while its leader went on writing, or the other way round); either
+    way the line answers to every product either says fed it. An event either says is
+    cancelled is. BetStops the database lacks come first: they are the newest.
     """
     by_key = {line.key: line for line in lines}
     for line in published.lines:
         stored = by_key.get(line.key)
-        if stored is None:
-            by_key[line.key] = line
-            continue
-        newer = line if line.updated_at >= stored.updated_at else stored
-        newer.products = _fed_by(line) | _fed_by(stored)
-        by_key[line.key] = newer
+        by_key[line.key] = replace(line) if stored is None else over(stored, line)
     by_event = {event.event_id: event for event in events}
-    by_event.update((event.event_id, event) for event in published.events)
+    for event in published.events:
+        stored = by_event.get(event.event_id)
+        cancelled = stored is not None and stored.status == "cancelled"
+        by_event[event.event_id] = replace(event, status="cancelled") if cancelled else event
     known = {entry.get("entry_id") for entry in logged}
     fresh = [entry for entry in published.bet_stops if entry["entry_id"] not in known]
     return list(by_event.values()), list(by_key.values()), fresh[::-1] + logged
 
 
-def _fed_by(line):
-    # As MarketState.restore reads a line: a live one no product is written for is both's.
-    return line.products or frozenset(PRODUCTS if line.product == LIVE else (line.product,))
+def over(line, other):
+    """A copy of the newer of two versions of a line (the more closed when stamped alike),
+    answering to every product either says fed it."""
+    newer = other if _newer(other, line) else line
+    return replace(newer, products=fed_by(line) | fed_by(other))
+
+
+def join(line, restored):
+    """Join a restored version into a line the state has: the line answers to every product
+    either says fed it, and a newer restored version (the more closed when stamped alike)
+    stops or closes it, never opens it. True when the line changed."""
+    products = line.fed_by | fed_by(restored)
+    changed = products != line.fed_by
+    line.products = products
+    if restored.status != ACTIVE and _newer(restored, line):
+        line.status, line.reason = restored.status, restored.reason
+        line.updated_at, changed = restored.updated_at, True
+    return changed
+
+
+def _newer(line, other):
+    return (line.updated_at, CLOSEDNESS.get(line.status, 1)) > (
+        other.updated_at,
+        CLOSEDNESS.get(other.status, 1),
+    )
+
+
+def fed_by(line):
+    """As the rules read a restored line: a live one no product is written for is both's."""
+    return frozenset(line.products or (PRODUCTS if line.product == LIVE else (line.product,)))
+
+
+def floors(published):
+    """Each event's newest stamp on the bus. Up to then the last leader may have heard a
+    BetStop the bus does not hold (more than its board lists, or messages the bus lost): odds
+    stamped no later open no line of the event after a takeover. Fresh odds are stamped later."""
+    newest = {}
+    for line in published.lines:
+        newest[line.event_id] = max(newest.get(line.event_id, 0), line.updated_at)
+    for entry in published.bet_stops:
+        event_id, sent = entry.get("event_id"), fields.integer(entry.get("sent_at"))
+        if isinstance(event_id, str) and sent is not None:
+            newest[event_id] = max(newest.get(event_id, 0), sent)
+    return newest
 
 
 class _Reader:
+    """Collects what texts carry: each line's newest version, events, BetStop entries once."""
+
     def __init__(self):
         self.events, self.lines, self.bet_stops, self.seen = {}, {}, [], set()
         self.unread = 0
@@ -111,7 +171,8 @@ class _Reader:
 
     def result(self):
         lines = list(self.lines.values())
-        return Published(list(self.events.values()), lines, self.bet_stops, self.unread)
+        board = Published(list(self.events.values()), lines, self.bet_stops, self.unread, {})
+        return board._replace(floors=floors(board))
 
 
 def _items(value):

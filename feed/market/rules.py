@@ -19,11 +19,13 @@ a stop: odds stamped before it cannot reopen what it stopped.
 
 from typing import ClassVar
 
+from feed.market import published
 from feed.market.model import (
     ACTIVE,
     CANCELLED,
     CLOSED,
     DEACTIVATED,
+    FEED_GAP,
     FIXTURE_CANCELLED,
     FORGOTTEN,
     LIVE,
@@ -408,7 +410,7 @@ class MarketState:
         frames.MATCH_STATUS: apply_match_status,
     }
 
-    def restore(self, events, lines, bet_stops=()):
+    def restore(self, events, lines, bet_stops=(), floors=None):
         """Load the last known events and lines (from the database after a restart); return
         the lines it added, and those it stopped.
 
@@ -416,24 +418,26 @@ class MarketState:
         remembered again, so that lines older odds create after the restart obey them too.
         What the feed has said since the start wins over what is restored: a restore may come
         after the first messages (the database was slow or away), and only adds to them; a line
-        opened since by odds stamped at or before a restored BetStop is stopped by it.
+        opened since by odds stamped at or before a restored BetStop is stopped by it, and one
+        it has is joined by the restored version (published.join). `floors` (event id ->
+        stamp) stop what odds stamped no later open, as a BetStop of all would.
         """
         for event in events:
             if event.event_id not in self.events:
                 self.events[event.event_id] = event
             if event.status == "cancelled":
                 self._memory(event.event_id).cancelled = True
-        changed = []
+        changed, joined = [], []
         for line in lines:
             if line.key in self.lines:
+                if published.join(self.lines[line.key], line):
+                    joined.append(self.lines[line.key])
                 continue
             if line.groups is not None:
                 line.groups = group_names(list(line.groups)) or None
             # Which products fed it is not written: a live line may have been prematch's too
             # (most are, before kick-off), so it answers to both, as a line fed by no product.
-            line.products = frozenset(
-                line.products or (PRODUCTS if line.product == LIVE else (line.product,))
-            )
+            line.products = published.fed_by(line)
             self.lines[line.key] = line
             self.lines_by_event.setdefault(line.event_id, {})[line.key] = line
             self._memory(line.event_id).saw(line.updated_at)
@@ -453,7 +457,11 @@ class MarketState:
             memory.remember(Stop(timestamp, status, groups, product, reason))
             memory.saw(timestamp)
             stopped.add(event_id)
+        for event_id, stamp in (floors or {}).items():
+            self._memory(event_id).remember(Stop(stamp, SUSPENDED, None, None, FEED_GAP))
+            stopped.add(event_id)
         restored = {line.key for line in changed}
+        changed += joined
         for event_id in stopped:
             memory = self.memory[event_id]
             for line in self.lines_by_event.get(event_id, {}).values():

@@ -2,10 +2,14 @@
 
 The store writes behind: while the database is away, a BetStop waits in memory. A process that
 restarts before the database is back would lose it, and with it the rule that odds stamped
-before it cannot open the line. So every failed write leaves the BetStop rows still waiting in
-this file (replaced whole, never appended to), and the first write that succeeds removes it. A
-process that starts reads it back with the database's log (feed/store/write_behind.py,
-`FeedStore.spilled`).
+before it cannot open the line. So a failed write leaves the BetStop rows still waiting in this
+file (replaced whole, in one rename, and only when they changed), and the first write that
+succeeds removes it. A store that starts takes the file's rows into its own queue first
+(`FeedStore.take_spill`): from then on they are its rows, kept and written as its own, and the
+rules remember them before the database answers.
+
+A row on disk is what the rules need and the log's counts, not the names of every market it
+hit: a backlog of 100,000 stays a few tens of MB, written off the worker's loop.
 
 The file is as durable as the disk it is on: it outlives a process restart on the same machine,
 not the machine (a platform that replaces the dyno starts with an empty disk). The deployed
@@ -23,7 +27,9 @@ from sqlalchemy.engine import make_url
 
 log = logging.getLogger(__name__)
 
-MAX_BYTES = 64 * 1024 * 1024  # a file larger than this is not ours: it is left unread
+MAX_BYTES = 256 * 1024 * 1024  # a file larger than this is not ours: it is left unread
+# The lists a row holds of the lines it hit: on disk they are left empty (the counts stay).
+LISTS = ("lines", "markets", "stopped")
 
 
 def spill_path(app):
@@ -47,26 +53,30 @@ class Spill:
 
     def __init__(self, path):
         self.path = Path(path) if path else None
-        self.kept = False  # whether this process may have left a file there
+        self.kept = None  # the entry ids last kept in the file (None: this process kept none)
 
     def keep(self, rows):
-        """Replace the file's rows by `rows` (BetStop rows waiting for the database)."""
+        """Make the file hold `rows` (every BetStop row waiting for the database), unless it
+        holds them already; none at all removes it."""
         if self.path is None:
+            return
+        ids = [row["entry_id"] for row in rows]
+        if ids == self.kept:
             return
         if not rows:
             self.clear()
             return
-        lines = [json.dumps(_portable(row), separators=(",", ":")) for row in rows]
-        partial = self.path.with_name(self.path.name + ".partial")
+        partial = self.path.with_name(f"{self.path.name}.{os.getpid()}.partial")
         try:
+            text = "".join(json.dumps(_portable(row), separators=(",", ":")) + "\n" for row in rows)
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(partial, "w", encoding="utf-8") as file:
-                file.write("\n".join(lines) + "\n")
+                file.write(text)
                 file.flush()
                 os.fsync(file.fileno())
             os.replace(partial, self.path)  # whole or not at all
-            self.kept = True
-        except OSError as exc:
+            self.kept = ids
+        except (OSError, TypeError, ValueError) as exc:
             log.warning("feed store: could not keep the waiting BetStops on disk: %s", exc)
 
     def clear(self):
@@ -75,12 +85,13 @@ class Spill:
             return
         try:
             self.path.unlink(missing_ok=True)
-            self.kept = False
+            self.kept = None
         except OSError as exc:
             log.warning("feed store: could not remove %s: %s", self.path, exc)
 
     def read(self):
-        """The rows a process left waiting, oldest first; [] when there are none to read."""
+        """The rows a process left waiting, oldest first; [] when there are none to read.
+        Whoever reads them owns them: the file is kept or removed with its own rows."""
         if self.path is None:
             return []
         try:
@@ -93,18 +104,19 @@ class Spill:
         except (OSError, UnicodeDecodeError) as exc:
             log.warning("feed store: could not read %s: %s", self.path, exc)
             return []
-        self.kept = True  # read back: a later successful write removes it
         rows = []
         for line in text.splitlines():
             row = _row(line)
             if row is not None:
                 rows.append(row)
+        self.kept = [row["entry_id"] for row in rows]  # what the file holds, for keep()
         return rows
 
 
 def _portable(row):
     # A row's only value JSON cannot hold: when it was received.
-    return row | {"received_at": round(row["received_at"].timestamp() * 1000)}
+    received = round(row["received_at"].timestamp() * 1000)
+    return row | {"received_at": received} | {name: [] for name in LISTS if name in row}
 
 
 def _row(line):

@@ -3,7 +3,7 @@
 import collections
 import time
 
-from sqlalchemy import and_, bindparam, delete, exists, insert, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, exists, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from database import run_in_transaction
@@ -55,7 +55,10 @@ def write_rows(connection, part):
     for model, row in part:
         by_model[model].append(row)
     if by_model[BetStopRecord]:
-        connection.execute(insert(BetStopRecord), by_model[BetStopRecord])
+        # A row kept on disk while the database was down may have been written after all.
+        statement = UPSERTS[connection.dialect.name](BetStopRecord)
+        statement = statement.on_conflict_do_nothing(index_elements=["entry_id"])
+        connection.execute(statement, by_model[BetStopRecord])
     if by_model[BetStopUpdate]:  # after the rows: an update may be of a row inserted just now
         updates = [
             {"b_entry_id" if k == "entry_id" else k: v for k, v in row.items()}
@@ -143,10 +146,3 @@ def delete_in_batches(model, key_columns, condition):
         if count < PRUNE_BATCH:
             return total
         time.sleep(PRUNE_PAUSE_S)
-
-
-def logged_ids(connection, rows):
-    """Of BetStop log rows, the entry ids the log holds already."""
-    ids = [row["entry_id"] for row in rows]
-    query = select(BetStopRecord.entry_id).where(BetStopRecord.entry_id.in_(ids))
-    return set(connection.scalars(query).all())

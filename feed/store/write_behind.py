@@ -30,7 +30,6 @@ from feed.store.statements import (
     KEYS,
     LINE_COLUMNS,
     BetStopUpdate,
-    logged_ids,
     prune_before,
     write_rows,
 )
@@ -303,10 +302,11 @@ class FeedStore:
             self._outage(exc)
             with self.lock:
                 waiting = list(self.bet_stops)
-            self.spill.keep(waiting)  # a restart before the database is back still has them
+            # A restart before the database is back still has them; off the worker's loop.
+            gevent_waits.off_the_loop(lambda: self.spill.keep(waiting))
         else:
             self._recovered(written)
-            if self.spill.kept:
+            if self.spill.kept is not None:
                 self.spill.clear()
 
     def _outage(self, exc):
@@ -413,14 +413,15 @@ class FeedStore:
         entries = [record.to_json() for record in records]
         return (entries, followed(records)) if held else entries
 
-    def spilled(self):
-        """BetStop entries a process left waiting on disk (feed/store/spill.py) that the
-        database does not hold, oldest first; queued again to be written."""
+    def take_spill(self):
+        """Take the BetStop rows a process left on disk (feed/store/spill.py) into this store's
+        queue, ahead of its own; return their log entries, oldest first, for the rules."""
         rows = self.spill.read()
-        if rows:
-            held = self._read(lambda connection: logged_ids(connection, rows))
-            rows = [row for row in rows if row["entry_id"] not in held]
-            self._requeue([(BetStopRecord, row) for row in rows], None)
+        with self.lock:
+            queued = {row["entry_id"] for row in self.bet_stops}
+            rows = [row for row in rows if row["entry_id"] not in queued]
+            self.bet_stops.extendleft(reversed(rows))
+            self._drop_oldest_bet_stops()
         return [entry_of(row, round(row["received_at"].timestamp() * 1000)) for row in rows]
 
     def load(self):
@@ -466,19 +467,17 @@ class FeedStore:
     def _write_transaction(self, part):
         """Write `part` in one transaction, off the worker's loop for SQLite where it can be."""
         # SQLite's calls are C that never yields: on a gevent worker each write and commit (tens
-        # of ms, an fsync) would keep every board and callback waiting, unless it runs where
-        # the worker's set-up says (one of gevent's native threads). PostgreSQL's waits yield.
-        runner = gevent_waits.native_threads
-        if runner is None or db.engine.dialect.name != "sqlite":
+        # of ms, an fsync) would keep every board and callback waiting. PostgreSQL's waits yield.
+        if db.engine.dialect.name != "sqlite":
             run_in_transaction(lambda connection: write_rows(connection, part))
             return
         app = self.app
 
-        def in_a_thread():
+        def in_context():
             with app.app_context():
                 run_in_transaction(lambda connection: write_rows(connection, part))
 
-        runner(in_a_thread)
+        gevent_waits.off_the_loop(in_context)
 
     def _read(self, work):
         # A transaction of its own, as writes have: on SQLite it waits for the write lock in

@@ -10,6 +10,7 @@ what the step changed.
 
 import pytest
 
+from feed.market import published
 from tests import feed_messages as messages
 from tests.feed_history import CONNECTING, FOLLOWING, FeedHistory
 from tests.feed_messages import (
@@ -241,6 +242,76 @@ def test_a_bet_stop_the_database_never_got_holds_after_the_process_goes(history,
     history.send(ODDS_CHANGE, odds_change(EVENT, [active(1)], LIVE, history.clock()))
     assert history.clock() <= now
     assert_stopped(history)
+
+
+# What the bus holds may be older or shorter than what the leader did: a checkpoint lists its
+# latest 100 BetStops, Redis may be away while the leader goes on writing, and the database may
+# answer after the bus's board is in.
+
+
+def test_a_stale_bus_and_a_slow_database_lose_no_product_of_a_line(history):
+    history.send(ODDS_CHANGE, odds_change(EVENT, [active(1)], PREMATCH, history.clock()))
+    stale = history.hub.board()  # Redis away from here on: the bus keeps this
+    history.silence(1)
+    history.send(ALIVE, alive())
+    open_line(history, LIVE)  # the database: live's, and so prematch's too
+    history.silence(1)
+    history.database_down()  # the standby takes the bus's board first
+    history.takeover(board=stale)
+    history.database_up()  # the database's joins it
+    history.connect()
+    history.send(ALIVE, alive())
+    open_line(history, PREMATCH)
+    history.send(BET_STOP, bet_stop(EVENT, "all", LIVE, history.clock()))
+    assert_stopped(history)
+
+
+def test_a_stale_bus_with_a_slow_database_does_not_write_over_a_newer_line(history):
+    now = history.clock()
+    open_line(history, stamp=now)
+    stale = history.hub.board()
+    history.send(BET_SETTLEMENT, messages.bet_settlement(EVENT, 1, "", LIVE, now + 5))
+    history.silence(1)  # the database: settled
+    history.database_down()
+    history.takeover(board=stale)
+    history.database_up()
+    history.silence(1)
+    assert history.relay.state.lines[(EVENT, 1, "")].status == "settled"
+
+
+def test_a_bet_stop_past_the_checkpoints_list_holds_after_a_takeover(history):
+    now = history.clock()
+    history.database_down()  # nothing the leader hears from here on is written
+    history.send(BET_STOP, bet_stop(EVENT, "all", LIVE, now))
+    for number in range(100):  # more BetStops than a checkpoint lists
+        history.send(BET_STOP, bet_stop(messages.event_id(1000 + number), "all", LIVE, now))
+    # What the bus holds after the outlet's next checkpoint: the snapshot and nothing since.
+    history.takeover(board=published.read(history.relay.snapshot()[1], []))
+    history.connect()
+    history.send(ALIVE, alive())
+    history.send(ODDS_CHANGE, odds_change(EVENT, [active(1)], LIVE, now - 1000))
+    assert_stopped(history)
+
+
+@pytest.mark.parametrize("slow_database", [False, True])
+def test_a_stale_bus_undoes_no_cancelled_fixture_nor_settlement(history, slow_database):
+    now = history.clock()
+    open_line(history, stamp=now)
+    stale = history.hub.board()
+    # Stamped before the line's odds: the line's stamp stays, the versions tie.
+    history.send(BET_SETTLEMENT, messages.bet_settlement(EVENT, 1, "", LIVE, now - 5))
+    history.send(FIXTURE_CHANGE, messages.fixture_change(EVENT, 3, LIVE, now))
+    history.silence(1)  # written: settled, and the event cancelled
+    if slow_database:
+        history.database_down()
+    history.takeover(board=stale)
+    history.database_up()
+    history.connect()
+    history.send(ALIVE, alive())
+    history.send(ODDS_CHANGE, odds_change(EVENT, [active(1), active(18, "total=2.5")], LIVE))
+    lines = history.relay.state.lines
+    assert lines[(EVENT, 1, "")].status in {"settled", "cancelled"}
+    assert lines[(EVENT, 18, "total=2.5")].status == "cancelled"
 
 
 @pytest.mark.parametrize("gap", ["restart", "takeover"])

@@ -12,7 +12,17 @@ from feed.store import spill
 from feed.store.models import BetStopRecord
 from feed.store.spill import Spill, spill_path
 from tests.feed_history import FeedHistory
-from tests.feed_messages import ALIVE, BET_STOP, EVENT, LIVE, alive, bet_stop
+from tests.feed_messages import (
+    ALIVE,
+    BET_STOP,
+    EVENT,
+    LIVE,
+    ODDS_CHANGE,
+    active,
+    alive,
+    bet_stop,
+    odds_change,
+)
 
 
 def logged_ids(app):
@@ -119,3 +129,94 @@ def test_the_file_holds_rows_as_json_lines(tmp_path):
     assert [json.loads(line) for line in path.read_text().splitlines()] == [
         {"entry_id": "a" * 32, "received_at": 1000}
     ]
+
+
+# Restarts while the database stays down --------------------------------------------------------
+
+
+def restarted_with_the_stop_on_disk_only(history):
+    """A BetStop, then a restart whose last write fails; connected and alive again."""
+    now = history.clock()
+    history.send(BET_STOP, bet_stop(EVENT, "all", LIVE, now))
+    history.database_down()
+    history.restart()
+    assert Path(spill_path(history.app)).exists()
+    history.connect()
+    history.send(ALIVE, alive())
+    return now
+
+
+def test_a_restart_while_the_database_stays_down_remembers_the_stop_on_disk(feed_app):
+    history = FeedHistory(feed_app)
+    try:
+        history.connect()
+        history.send(ALIVE, alive())
+        now = restarted_with_the_stop_on_disk_only(history)
+        # The database still down: odds stamped before the stop cannot open the line.
+        history.send(ODDS_CHANGE, odds_change(EVENT, [active(1)], LIVE, now - 1000))
+        assert history.bettable_on(EVENT, 1) == [], history.transcript()
+    finally:
+        history.close()
+
+
+def test_the_next_process_keeps_the_last_ones_stops_on_disk_as_its_own(feed_app):
+    history = FeedHistory(feed_app)
+    try:
+        history.connect()
+        history.send(ALIVE, alive())
+        now = restarted_with_the_stop_on_disk_only(history)
+        entry_id = spilled_ids(feed_app)
+        # A change of its own to write, and no BetStop of its own: the write fails.
+        other = odds_change("sr:match:2", [active(1)], LIVE, history.clock())
+        history.send(ODDS_CHANGE, other)
+        history.silence(1)
+        assert spilled_ids(feed_app) == entry_id
+        history.restart()  # and again, the database still down
+        assert spilled_ids(feed_app) == entry_id
+        history.database_up()
+        history.connect()
+        history.send(ALIVE, alive())
+        history.send(ODDS_CHANGE, odds_change(EVENT, [active(1)], LIVE, now - 1000))
+        assert history.bettable_on(EVENT, 1) == [], history.transcript()
+        history.silence(1)
+        assert logged_ids(feed_app) == entry_id
+        assert history.store.counts["set_aside"] == 0
+    finally:
+        history.close()
+
+
+def test_a_stop_the_database_holds_is_remembered_by_a_restart_it_cannot_answer(feed_app):
+    # Until the last known board is loaded, no odds open a line: the BetStops the rules
+    # remember from it are not there yet.
+    history = FeedHistory(feed_app)
+    try:
+        history.connect()
+        history.send(ALIVE, alive())
+        now = history.clock()
+        history.send(BET_STOP, bet_stop(EVENT, "all", LIVE, now))
+        history.silence(1)  # written
+        history.database_down()
+        history.restart()
+        history.connect()
+        history.send(ALIVE, alive())
+        history.send(ODDS_CHANGE, odds_change(EVENT, [active(1)], LIVE, now - 1000))
+        assert history.violations() == [], history.transcript()
+        assert history.bettable_on(EVENT, 1) == []
+        history.database_up()  # loaded: odds stamped after the stop open the line
+        history.send(ODDS_CHANGE, odds_change(EVENT, [active(1)], LIVE, now + 1))
+        assert history.bettable_on(EVENT, 1) != [], history.transcript()
+    finally:
+        history.close()
+
+
+def test_a_row_json_cannot_hold_is_not_kept_and_the_store_goes_on(tmp_path):
+    row = {"entry_id": "a" * 32, "received_at": datetime.now(UTC), "x": {1, 2}}
+    Spill(tmp_path / "spill").keep([row])
+    assert not (tmp_path / "spill").exists()
+
+
+def test_a_row_on_disk_keeps_its_counts_not_its_lists(tmp_path):
+    path = tmp_path / "spill"
+    row = {"entry_id": "a" * 32, "received_at": datetime.fromtimestamp(1, UTC), "lines_hit": 2}
+    Spill(path).keep([row | {"lines": [[1, ""], [18, "total=2.5"]], "markets": [{"a": 1}]}])
+    assert Spill(path).read() == [row | {"lines": [], "markets": []}]
