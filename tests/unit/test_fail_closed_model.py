@@ -135,6 +135,7 @@ class FailClosed(RuleBasedStateMachine):
         self.history = FeedHistory(self.app, emptied=not type(self).written)
         type(self).written = False
         self.restarts = self.takeovers = self.outages = 0
+        self.stale = None  # the board the bus kept when Redis went away (None: it did not)
         self.check()
 
     def teardown(self):
@@ -230,6 +231,7 @@ class FailClosed(RuleBasedStateMachine):
         if self.restarts < MAX_RESTARTS:
             type(self).written = True
             self.restarts += 1
+            self.stale = None
             self.history.restart()
             self.check()
             self.history.connect()
@@ -240,10 +242,18 @@ class FailClosed(RuleBasedStateMachine):
         """The leader is killed; a standby restores from the database and connects."""
         if self.takeovers < MAX_TAKEOVERS:
             self.takeovers += 1
-            self.history.takeover()
+            board, self.stale = self.stale, None
+            self.history.takeover(board=board)
             self.check()
             self.history.connect()
             self.check()
+
+    @rule()
+    def redis_away(self):
+        """The bus keeps what the leader published so far, and nothing after: a standby that
+        takes over reads that (the leader's store goes on writing)."""
+        if self.stale is None:
+            self.stale = self.history.hub.board()
 
     @rule()
     def database_down(self):
