@@ -7,7 +7,7 @@ from . import sqlite
 from .base import db
 from .driver import DriverStatement
 from .migrations import migrate
-from .transactions import Busy, run_in_transaction, write_together
+from .transactions import Busy, describe, is_outage, run_in_transaction, write_together
 from .types import UTCDateTime
 
 __all__ = [
@@ -15,7 +15,9 @@ __all__ = [
     "DriverStatement",
     "UTCDateTime",
     "db",
+    "describe",
     "init_app",
+    "is_outage",
     "migrate",
     "run_in_transaction",
     "write_together",

@@ -7,7 +7,13 @@ import random
 import time
 
 from flask import current_app
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+)
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from .base import db
@@ -108,3 +114,16 @@ def _is_retryable(exc):
 def _is_locked(exc):
     """Whether SQLite refused the transaction because another one holds its lock."""
     return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
+
+
+def is_outage(exc):
+    """Whether `exc` says the database (not a row) failed: whatever was to be written waits."""
+    return isinstance(
+        exc, Busy | OperationalError | InterfaceError | DisconnectionError | PoolTimeout
+    )
+
+
+def describe(exc):
+    """One line for a log: the exception's class and the first line of its message."""
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {detail[0] if detail else ''}"[:300]

@@ -253,9 +253,7 @@ class Consumer:
     def _begin(self, term, published):
         """Start `term` from what the last process left: what it published on the bus, the
         BetStops it kept on disk while the database was down, then the database's board."""
-        spilled = self.store.take_spill()
-        published = published._replace(bet_stops=spilled + published.bet_stops)
-        term.relay.restoring = True  # until then no odds open a line
+        published = term.relay.begin(published)
         if not self._restore_in_background(term, published).wait(RESTORE_WAIT_S):
             # The database is slow: what needs no database goes in now, before the upstream is
             # heard, and the database's board joins it when it answers.

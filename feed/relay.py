@@ -109,6 +109,16 @@ class Relay:
         events, lines, logged = merged(events, lines, logged, published)
         return self._restore(events, lines, logged, held, published.floors)
 
+    def begin(self, published=NOTHING):
+        """Begin from what the last process left that needs no database, and await `restore`:
+        the BetStops it kept on disk (feed/store/spill.py) join `published` (what it published
+        on the bus), which is returned for `restore` and `take_over`. Until the restore, no odds
+        open a line. The bus's BetStops are queued for the log: the database may lack them."""
+        spilled = self.store.take_spill()
+        self.store.log_entries(published.bet_stops)
+        self.restoring = True
+        return published._replace(bet_stops=spilled + published.bet_stops)
+
     def take_over(self, published):
         """Take on what the last leader published on the bus, while the database is slow to
         answer: before the upstream is heard, a BetStop only the bus holds is remembered.

@@ -88,9 +88,7 @@ class FeedHistory:
         self.relay = Term(self.app, self.store, self.hub, self.clock, elapsed).relay
         self.restore_pending = restore
         if restore:  # as the consumer begins a term (Consumer._begin)
-            spilled = self.store.take_spill()
-            self.bus_board = bus._replace(bet_stops=spilled + bus.bet_stops)
-            self.relay.restoring = True
+            self.bus_board = self.relay.begin(bus)
             self._restore()
             if self.restore_pending:  # the database is slow: what needs none goes in now
                 self.relay.take_over(self.bus_board)

@@ -36,6 +36,26 @@ def logged_row(applied, received_ms):
     }
 
 
+def row_of(entry):
+    """The row of an entry read back from elsewhere (the bus), to log what the database may
+    lack: what the entry says, no list of the lines it hit; None when it cannot be one."""
+    received = entry.get("received_at")
+    if not isinstance(received, int) or isinstance(received, bool):
+        return None
+    try:
+        received_at = datetime.fromtimestamp(received / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    named = ("event_id", "product", "groups", "market_status", "status", "sent_at", "entry_id")
+    counts = ("lines_hit", "reopened_lines", "closed_lines", "reopened_at")
+    return {name: entry.get(name) for name in named + counts + ("betstop_reason", "markets")} | {
+        "received_at": received_at,
+        "lines": [],
+        "stopped": [],
+        "followed": False,
+    }
+
+
 def entry_of(row, received_ms):
     """A new row's entry: its `BetStopRecord.to_json()`, field for field."""
     entry = {k: row[k] for k in ("event_id", "product", "groups", "market_status", "status")}

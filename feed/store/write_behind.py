@@ -15,13 +15,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import exists, or_, select
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from database import Busy, db, run_in_transaction
+from database import db, describe, is_outage, run_in_transaction
 from database.fitting import Unstorable, fit
 from feed.market.model import STATUSES, SUSPENDED, Event, MarketLine, Outcome
-from feed.store.bet_stop_log import entry_of, followed, logged_row
+from feed.store.bet_stop_log import entry_of, followed, logged_row, row_of
 from feed.store.models import BetStopRecord, FeedEvent, FeedLine
 from feed.store.spill import Spill, spill_path
 from feed.store.statements import (
@@ -41,13 +39,6 @@ PRUNE_EVERY_MS = 3_600_000
 PRUNE_FIRST_MS = 60_000  # after start: a process starting among others has other work first
 STALLED_MS = 10_000  # a flush under way for longer: the database reads "stalled" in the status
 STOP_WAIT_S = 15  # on shutdown, how long a write under way may take before the last flush
-
-
-def _is_outage(exc):
-    """Whether `exc` says the database (not a row) failed: every row then waits for it."""
-    return isinstance(
-        exc, Busy | OperationalError | InterfaceError | DisconnectionError | PoolTimeout
-    )
 
 
 def wall_ms():
@@ -224,7 +215,7 @@ class FeedStore:
                     try:
                         self._write_transaction(part)
                     except Exception as exc:
-                        if _is_outage(exc):
+                        if is_outage(exc):
                             raise
                         # A row the database refuses: halve until it stands alone, set it aside.
                         parts.popleft()
@@ -313,7 +304,7 @@ class FeedStore:
         if self.outage is not None:
             self.outage["attempts"] += 1
             return
-        self.outage = {"since": self.clock(), "error": _describe(exc), "attempts": 1}
+        self.outage = {"since": self.clock(), "error": describe(exc), "attempts": 1}
         waiting = self.waiting()
         log.warning(
             "feed store: database unavailable (%s); waiting to be written: %d lines, "
@@ -323,7 +314,7 @@ class FeedStore:
             waiting["events"],
             waiting["bet_stops"],
             # A database error says enough; anything else is a bug, whose trace is wanted (once).
-            exc_info=None if _is_outage(exc) else exc,
+            exc_info=None if is_outage(exc) else exc,
         )
 
     def _recovered(self, written):
@@ -413,6 +404,15 @@ class FeedStore:
         entries = [record.to_json() for record in records]
         return (entries, followed(records)) if held else entries
 
+    def log_entries(self, entries):
+        """Queue rows for BetStop log entries read back from elsewhere (the bus); a row the log
+        holds already is skipped when written."""
+        rows = [row for row in map(row_of, entries) if row is not None]
+        with self.lock:
+            queued = {row["entry_id"] for row in self.bet_stops}
+            self.bet_stops.extend(row for row in rows if row["entry_id"] not in queued)
+            self._drop_oldest_bet_stops()
+
     def take_spill(self):
         """Take the BetStop rows a process left on disk (feed/store/spill.py) into this store's
         queue, ahead of its own; return their log entries, oldest first, for the rules."""
@@ -488,9 +488,3 @@ class FeedStore:
 
 def _line_key(line):
     return (line["event_id"], line["market_id"], line["specifiers"])
-
-
-def _describe(exc):
-    """One line for a log: the exception's class and the first line of its message."""
-    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    return f"{type(exc).__name__}: {detail[0] if detail else ''}"[:300]

@@ -244,6 +244,18 @@ def test_a_bet_stop_the_database_never_got_holds_after_the_process_goes(history,
     assert_stopped(history)
 
 
+def test_a_bet_stop_only_the_bus_held_is_written_by_the_leader_that_took_it_over(history):
+    now = history.clock()
+    history.send(BET_STOP, bet_stop(EVENT, "all", LIVE, now))
+    history.takeover()  # the stop was never written: the bus has it
+    history.connect()
+    history.restart()  # the new leader's state written; the next restores from the database
+    history.connect()
+    history.send(ALIVE, alive())
+    history.send(ODDS_CHANGE, odds_change(EVENT, [active(1)], LIVE, now))
+    assert_stopped(history)
+
+
 # What the bus holds may be older or shorter than what the leader did: a checkpoint lists its
 # latest 100 BetStops, Redis may be away while the leader goes on writing, and the database may
 # answer after the bus's board is in.

@@ -220,3 +220,18 @@ def test_a_row_on_disk_keeps_its_counts_not_its_lists(tmp_path):
     row = {"entry_id": "a" * 32, "received_at": datetime.fromtimestamp(1, UTC), "lines_hit": 2}
     Spill(path).keep([row | {"lines": [[1, ""], [18, "total=2.5"]], "markets": [{"a": 1}]}])
     assert Spill(path).read() == [row | {"lines": [], "markets": []}]
+
+
+def test_entries_read_back_from_the_bus_are_logged_once(feed_app):
+    history, entry_id = stopped(feed_app)
+    try:
+        history.silence(1)  # written
+        entry = history.relay.bet_stops[-1]
+        other = entry | {"entry_id": "b" * 32}
+        unreadable = entry | {"entry_id": "c" * 32, "received_at": "yesterday"}
+        history.store.log_entries([entry, other, unreadable])
+        history.silence(1)
+        assert sorted(logged_ids(feed_app)) == sorted([entry_id, "b" * 32])
+        assert history.store.counts["set_aside"] == 0
+    finally:
+        history.close()
