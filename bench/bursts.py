@@ -1,7 +1,8 @@
 """The upstream frames of the burst benchmark: a board, odds changes, BetStops, a huge frame.
 
-Plain functions of a seed and a time, so that the benchmark and a profile of the relay in one
-process (`python -m bench.bursts`) play the same frames.
+Plain functions of a seed and a time, so that the benchmark and the relay in one process play
+the same frames: `python -m bench.bursts [huge]` profiles applying them one by one, and
+`python -m bench.bursts steps` shows the longest step the relay takes on each burst, in CPU time.
 """
 
 import cProfile
@@ -83,13 +84,13 @@ def alive(stamp):
     return frames.encode_text(frames.ALIVE, data, stamp)
 
 
-def profile(args):
-    """Apply the benchmark's frames to a relay in this process and show where the time goes."""
+def relay_in_process(slice_lines=None):
+    """A relay with the real rules, health and hub, a store that keeps nothing, fed the board."""
     from feed.board.hub import LocalHub
     from feed.market.descriptions import MarketDescriptions
     from feed.market.health import FeedHealth
     from feed.market.rules import MarketState
-    from feed.relay import Relay
+    from feed.relay import SLICE_LINES, Relay
 
     class NoStore:
         def changed(self, lines, event):
@@ -101,16 +102,59 @@ def profile(args):
         def update_bet_stop(self, row):
             pass
 
-    now = int(time.time() * 1000)
     relay = Relay(
         MarketState(MarketDescriptions.load(None)),
         FeedHealth(),
         LocalHub(),
         NoStore(),
         clock=lambda: int(time.time() * 1000),
+        slice_lines=slice_lines or SLICE_LINES,
     )
+    now = int(time.time() * 1000)
+    relay.connection(True)
     for raw in [alive(now), *board(40, now)]:
         relay.receive(raw)
+    return relay, now
+
+
+def steps(args):
+    """The longest step the relay takes on each burst, in CPU time: how long the worker's loop
+    waits for it at most, whoever else shares the cores. The collector is set as the worker sets
+    it (gunicorn.conf.py)."""
+    import gc
+
+    for name in ("backlog", "huge"):
+        relay, now = relay_in_process()
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(10_000, 20, 100)
+        work = (
+            [huge_odds_change(event_id(0), 20_000, now + 1)]
+            if name == "huge"
+            else backlog(10_000, 40, now + 1)
+        )
+        work.append(bet_stop(event_id(3), now + 2))
+        for raw in work:
+            relay.receive.add(raw)
+        longest, count, total, stop_at = 0.0, 0, 0.0, None
+        while True:
+            started = time.thread_time()
+            more = relay.receive.advance(0)
+            spent = time.thread_time() - started
+            longest, count, total = max(longest, spent), count + 1, total + spent
+            if stop_at is None and relay.counts["bet_stops_ahead"]:
+                stop_at = total
+            if not more:
+                break
+        print(
+            f"{name}: {count} steps, {total * 1000:.0f} ms CPU in all, the longest"
+            f" {longest * 1000:.1f} ms; the BetStop out after {stop_at * 1000:.1f} ms CPU"
+        )
+
+
+def profile(args):
+    """Apply the benchmark's frames to a relay in this process and show where the time goes."""
+    relay, now = relay_in_process()
     work = (
         [huge_odds_change(event_id(0), 20_000, now + 1)]
         if args == ["huge"]
@@ -132,4 +176,4 @@ def profile(args):
 
 
 if __name__ == "__main__":
-    profile(sys.argv[1:])
+    (steps if sys.argv[1:] == ["steps"] else profile)(sys.argv[1:])

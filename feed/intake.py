@@ -28,14 +28,17 @@ import time
 
 from feed.upstream import fields, frames
 
+AHEAD_FRAMES = 20_000  # frames read ahead at most: past either bound the rest waits upstream
+AHEAD_BYTES = 32 * 1024 * 1024  # and bytes of them (characters of text frames)
+
 
 class Waiting:
     """One frame read from upstream, waiting to be applied."""
 
-    __slots__ = ("decoded", "done", "frame", "raw", "received", "stop")
+    __slots__ = ("decoded", "done", "frame", "raw", "received", "size", "stop")
 
     def __init__(self, raw, received):
-        self.raw, self.received = raw, received
+        self.raw, self.received, self.size = raw, received, len(raw)
         self.frame, self.decoded = None, False
         self.done = False  # applied ahead of its place
         self.stop = None  # (event id, Stop) when it is a BetStop applied ahead
@@ -53,6 +56,13 @@ class Intake:
         self.stops = collections.deque()  # those of them that may be BetStops, in that order
         self.ahead = {}  # event id -> the Stops applied ahead of the oldest waiting frame
         self.current = None  # the slices of the oldest waiting frame, while it is being applied
+        self.bytes = 0  # of the frames waiting
+
+    @property
+    def full(self):
+        """Whether as much waits as may: the client reads no further ahead until it drains (the
+        rest waits in the socket's buffers, and the upstream waits for them)."""
+        return len(self.waiting) >= AHEAD_FRAMES or self.bytes >= AHEAD_BYTES
 
     def __call__(self, raw):
         """Apply one raw websocket frame from upstream, whole; never raises."""
@@ -68,6 +78,7 @@ class Intake:
         """Queue a frame just read, to be applied by advance()."""
         entry = Waiting(raw, self.relay.clock())
         self.waiting.append(entry)
+        self.bytes += entry.size
         if frames.may_be_bet_stop(raw):
             self.stops.append(entry)
 
@@ -111,7 +122,7 @@ class Intake:
     def _next(self):
         entry = self.waiting[0]
         if entry.done:
-            self.waiting.popleft()
+            self._done()
             if entry.stop is not None:  # its place: the frames from here on came after it
                 event_id, stop = entry.stop
                 stops = self.ahead[event_id]
@@ -123,7 +134,10 @@ class Intake:
             self.current = self._apply(entry)
         if next(self.current, None) is None:
             self.current = None
-            self.waiting.popleft()
+            self._done()
+
+    def _done(self):
+        self.bytes -= self.waiting.popleft().size
 
     def _apply(self, entry):
         # A step at a time: decoding (when no BetStop check did it first), then the slices.

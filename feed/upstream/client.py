@@ -360,7 +360,8 @@ class UpstreamClient:
     def _read_arrived(self, ws):
         """Read every frame that has arrived, letting the rest of the worker in now and then."""
         started = time.monotonic()
-        while not self.stopped.is_set() and ws.arrived():
+        intake = self._intake()
+        while not self.stopped.is_set() and not intake.full and ws.arrived():
             self._read(ws)
             if time.monotonic() - started >= READ_FOR:
                 self.turn()  # each read finds data waiting, so none of them would yield

@@ -250,3 +250,14 @@ def test_the_snapshot_between_slices_has_the_number_of_the_last_slice_out():
     while ours.receive.advance(0):
         seq, snapshot = ours.snapshot()
         assert json.loads(snapshot)["seq"] == seq == len(ours.hub.published)
+
+
+def test_reading_ahead_stops_at_its_bound(monkeypatch):
+    monkeypatch.setattr("feed.intake.AHEAD_FRAMES", 3)
+    ours = relay()
+    for stamp in range(3):
+        assert not ours.receive.full
+        ours.receive.add(odds(NOW + stamp, 1))
+    assert ours.receive.full
+    drain(ours)
+    assert not ours.receive.full and ours.receive.bytes == 0
