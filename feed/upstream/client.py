@@ -340,7 +340,8 @@ class UpstreamClient:
         """Read one frame and pass it on; the socket's timeout passing is no frame."""
         refused = None
         try:
-            whole = ws.recv_whole()
+            # A socket read ahead (BoundedWebSocket) may hold the frame whole already.
+            whole = ws.recv_whole() if hasattr(ws, "recv_whole") else None
             opcode, payload = ws.recv_data() if whole is None else whole
         except websocket.WebSocketTimeoutException:
             opcode, payload = None, None
