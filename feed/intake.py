@@ -97,9 +97,7 @@ class Intake:
     def _stops_first(self):
         applied_any = False
         while self.stops:
-            entry = self.stops.popleft()
-            if entry is self.waiting[0] and self.current is None:
-                continue  # the oldest: it is next anyway
+            entry = self.stops.popleft()  # the oldest first: BetStops keep their own order
             frame = self._frame(entry)
             if frame is None or not self._may_go_ahead(frame):
                 continue

@@ -261,3 +261,16 @@ def test_reading_ahead_stops_at_its_bound(monkeypatch):
     assert ours.receive.full
     drain(ours)
     assert not ours.receive.full and ours.receive.bytes == 0
+
+
+def test_bet_stops_arriving_together_go_out_in_their_own_order():
+    ours = relay()
+    ours.receive(odds(NOW - 10, 1))
+    following = Following(ours)
+    for stamp in range(50):
+        ours.receive.add(bet_stop(NOW + stamp))
+        if stamp % 7 == 0:
+            ours.receive.add(odds(NOW + stamp, 1, event=OTHER))
+    drain(ours)
+    stops = [m["data"]["timestamp"] for m, _ in following.messages() if m["type"] == "bet_stop"]
+    assert stops == [NOW + stamp for stamp in range(50)]
