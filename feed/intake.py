@@ -16,7 +16,8 @@ arrive after it reopen it, as in order. What can differ from the order of arriva
 side of stopping: odds of the frames it went ahead of, stamped before it, do not change lines it
 had already stopped (they read its status, not theirs); and a group only those frames bring is
 unknown to it, which stops the whole event. A BetStop without a time of its own (the rules then
-take the event's newest) keeps its place: the frames before it may move that time.
+take the event's newest) keeps its place: the frames before it may move that time; so does one
+over 64 KiB, not looked at before its turn.
 
 Frames are applied a few milliseconds at a time (`advance`), and an odds change of more than
 `slice_lines` lines a slice at a time, each slice published as a message of its own: the client
@@ -30,6 +31,9 @@ from feed.upstream import fields, frames
 
 AHEAD_FRAMES = 20_000  # frames read ahead at most: past either bound the rest waits upstream
 AHEAD_BYTES = 32 * 1024 * 1024  # and bytes of them (characters of text frames)
+# A frame larger than this is not looked at as a BetStop before its turn: decoding it whole
+# would hold the worker, and no BetStop is anywhere near as large.
+BET_STOP_BYTES = 64 * 1024
 
 
 class Waiting:
@@ -79,7 +83,7 @@ class Intake:
         entry = Waiting(raw, self.relay.clock())
         self.waiting.append(entry)
         self.bytes += entry.size
-        if frames.may_be_bet_stop(raw):
+        if entry.size <= BET_STOP_BYTES and frames.may_be_bet_stop(raw):
             self.stops.append(entry)
 
     def advance(self, budget):
@@ -102,8 +106,9 @@ class Intake:
             if frame is None or not self._may_go_ahead(frame):
                 continue
             applied = self.relay.handle(frame, entry.received)
+            if entry is not self.waiting[0]:
+                self.relay.counts["bet_stops_ahead"] += 1
             entry.done, applied_any = True, True
-            self.relay.counts["bet_stops_ahead"] += 1
             if applied is not None and applied.stop is not None:
                 entry.stop = (applied.event_id, applied.stop)
                 self.ahead.setdefault(applied.event_id, []).append(applied.stop)
