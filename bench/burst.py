@@ -13,10 +13,12 @@ one worker, SQLite); bare clients (bench/crowd.py) hold the boards, and a prober
 - `huge`: one odds change of 20,000 lines (2.6 MB, under the 4 MiB frame limit) and a BetStop
   right behind it.
 
-For each: the BetStop's delay from the upstream's send to its receipt, at the median board and at
-the last one (every board has it then); the longest a /health request took (the worker's longest
-stall); the server's and the clients' CPU over the case (from its first frame until the boards
-have had nothing for a second), and the server's CPU per message delivered to a board. Cases are
+For each: when the relay read the BetStop (its receipt in the BetStop log, from the upstream's
+send: the wire and the reading before it); its delay from the upstream's send to its receipt at
+the median board and at the last one (every board has it then); the longest a /health request
+took (the worker's longest stall); the server's and the clients' CPU over the case (from its
+first frame until the boards have had nothing for a second), and the server's CPU per message
+delivered to a board. Cases are
 repeated (`--repeat`) and each figure is shown per repeat. Upstream, server and clients share this
 machine's cores: compare the cases with each other, within one run. `--root DIR` serves another
 checkout's app (the code before a change, say) under the same conditions.
@@ -24,6 +26,7 @@ checkout's app (the code before a change, say) under the same conditions.
 
 import argparse
 import asyncio
+import json
 import multiprocessing
 import os
 import platform
@@ -31,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -55,6 +59,7 @@ class Upstream:
         self.feeds = set()
         self.stamp = int(time.time() * 1000)
         self.sent = {}  # BetStop stamp -> monotonic time its frame was handed to the sockets
+        self.sent_at = {}  # and the wall clock's, in ms: the relay's receipt is on that clock
 
     def next_stamp(self):
         self.stamp = max(self.stamp + 1, int(time.time() * 1000))
@@ -83,7 +88,7 @@ class Upstream:
         stamp = self.next_stamp()
         raws = [*raws, bursts.bet_stop(bursts.event_id(event), stamp)]
         data = b"".join(text_frame(raw.encode()) for raw in raws)
-        self.sent[stamp] = time.monotonic()
+        self.sent[stamp], self.sent_at[stamp] = time.monotonic(), time.time() * 1000
         for feed in self.feeds:
             feed.transport.write(data)
         return stamp
@@ -177,12 +182,17 @@ async def run_case(name, args, upstream, pipes, clients, pids, port, repeat):
     client_cpu = sum(cpu_seconds(p.pid) for p in clients) - client_cpu
     stall = await prober.stop()
     delays = sorted((t - upstream.sent[key]) * 1000 for _, t in receipts)
+    # When the relay read the BetStop, from its log: the wire and the reading before it.
+    await asyncio.sleep(1.5)  # the store writes the log every second
+    read_at = await asyncio.get_running_loop().run_in_executor(None, receipt, port, key)
+    read_ms = read_at - upstream.sent_at[key] if read_at is not None else float("nan")
     return {
         "case": name,
         "frames": len(raws) + 1,
         "bytes": sum(map(len, raws)),
         "median_ms": delays[len(delays) // 2] if delays else float("nan"),
         "last_ms": delays[-1] if len(delays) >= args.boards else float("nan"),
+        "read_ms": read_ms,
         "boards_with_it": len(delays),
         "health_ms": stall,
         "server_cpu_s": server_cpu,
@@ -191,6 +201,17 @@ async def run_case(name, args, upstream, pipes, clients, pids, port, repeat):
         "us_per_message": server_cpu * 1e6 / max(received, 1),
         "open": sum(await ask(pipes, "open")),
     }
+
+
+def receipt(port, key):
+    """The relay's receipt time (ms) of the BetStop stamped `key`, from its log; None if not
+    found."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/feed/bet-stops?limit=50") as r:
+            entries = json.load(r)["bet_stops"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return next((e["received_at"] for e in entries if e.get("sent_at") == key), None)
 
 
 def start_server(root, port, upstream_url, database):
@@ -259,14 +280,16 @@ async def main(args):
 
 
 HEADER = (
-    f"{'case':<9}{'frames':>7}{'MB':>6}{'median ms':>10}{'last ms':>9}{'/health ms':>11}"
+    f"{'case':<9}{'frames':>7}{'MB':>6}{'read ms':>8}{'median ms':>10}{'last ms':>9}"
+    f"{'/health ms':>11}"
     f"{'server s':>9}{'client s':>9}{'messages':>10}{'us/msg':>8}  boards"
 )
 
 
 def report_line(r):
     return (
-        f"{r['case']:<9}{r['frames']:>7}{r['bytes'] / 1e6:>6.1f}{r['median_ms']:>10.1f}"
+        f"{r['case']:<9}{r['frames']:>7}{r['bytes'] / 1e6:>6.1f}{r['read_ms']:>8.0f}"
+        f"{r['median_ms']:>10.1f}"
         f"{r['last_ms']:>9.1f}{r['health_ms']:>11.1f}{r['server_cpu_s']:>9.2f}"
         f"{r['client_cpu_s']:>9.2f}{r['delivered']:>10}{r['us_per_message']:>8.1f}  "
         f"{r['boards_with_it']} got the BetStop, {r['open']} open"
