@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run run-deployed test lint bench bench-wallet bench-wallet-hostile bench-board bench-board-idle bench-relay bench-soak bench-snapshot
+.PHONY: run run-deployed test lint bench bench-wallet bench-wallet-hostile bench-board bench-board-idle bench-relay bench-soak bench-snapshot bench-burst
 
 run: $(VENV)/.run
 	$(VENV)/bin/flask --app app db upgrade
@@ -38,6 +38,10 @@ bench-wallet-hostile: $(VENV)/.dev
 
 bench-relay: $(VENV)/.dev
 	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(PY) -m bench.relay
+
+# A BetStop behind a backlog and behind a huge frame, against one alone (BURST_ARGS: --help).
+bench-burst: $(VENV)/.dev
+	$(PY) -m bench.burst $(BURST_ARGS)
 
 # Ten minutes by default; SOAK_ARGS="--minutes 1" for a short run (python -m bench.soak --help).
 bench-soak: $(VENV)/.dev

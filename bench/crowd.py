@@ -29,6 +29,7 @@ def bet_stop_stamp(payload):
 
 
 PING, PONG, TEXT, CLOSE = 0x9, 0xA, 0x1, 0x8
+RECEIVED = [0]  # messages the clients of this process took since the last "received"
 
 
 def frame(opcode, payload):
@@ -96,6 +97,7 @@ class Client(asyncio.Protocol):
             if not self.socketio or payload.startswith(b"40"):
                 self.ready.set_result(True)
         else:
+            RECEIVED[0] += 1
             stamp = bet_stop_stamp(payload)
             if stamp is not None:
                 self.receipts.append((stamp, now))
@@ -144,6 +146,9 @@ async def _serve(pipe):
             pipe.send(joined)
         elif command == "open":
             pipe.send(sum(1 for c in clients if not c.transport.is_closing()))
+        elif command == "received":
+            pipe.send(RECEIVED[0])
+            RECEIVED[0] = 0
         elif command == "collect":
             pipe.send(receipts[:])
             receipts.clear()

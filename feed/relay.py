@@ -2,17 +2,18 @@
 
 import collections
 import contextlib
-import json
 import logging
-import math
 import threading
 from dataclasses import replace
 from logging import INFO, WARNING
 
+from feed.board.json_text import finite, strict_json
 from feed.board.snapshot import BoardSnapshot
+from feed.intake import Intake
 from feed.market.health import Outages
 from feed.market.model import ACTIVE, FEED_GAP, SUSPENDED, ApplyFailed, MessageError
 from feed.market.published import NOTHING, merged
+from feed.market.reading import odds_line_count
 from feed.market.reopening import BetStopLog, progress
 from feed.upstream import fields, frames
 from feed.upstream.frames import FrameError
@@ -32,22 +33,14 @@ HEALTH_REFRESH_MS = 5000  # health messages with no change of verdict: at most o
 IGNORED = {frames.PING, frames.LIVE_SCORE}  # known, and nothing on the board depends on them
 RESTORED_BET_STOPS = 1000  # BetStops of the log the rules remember again after a restart
 LOGGED_CHARS = 200  # of a skipped frame's description: a hostile frame must not fill the log
+SLICE_LINES = 500  # lines of an odds change applied and published at a time (feed/intake.py)
+LISTS_OF_LINES = ("odds_markets", "markets")  # left out of a slice's `data`: it has its lines
 
 
-def strict_json(value):
-    """`value` as JSON text that any parser reads: ValueError for NaN or an infinity in it."""
-    return json.dumps(value, separators=(",", ":"), allow_nan=False)
-
-
-def finite(value):
-    """A copy of `value` with each NaN or infinite number in it replaced by None."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: finite(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite(item) for item in value]
-    return value
+def _lines_in(frame):
+    if frame.cmd != frames.ODDS_CHANGE or not isinstance(frame.data, dict):
+        return 0
+    return odds_line_count(frame.data)
 
 
 class Relay:
@@ -58,7 +51,15 @@ class Relay:
     """
 
     def __init__(
-        self, state, health, hub, store, clock, max_frame_bytes=frames.MAX_SIZE, elapsed=None
+        self,
+        state,
+        health,
+        hub,
+        store,
+        clock,
+        max_frame_bytes=frames.MAX_SIZE,
+        elapsed=None,
+        slice_lines=SLICE_LINES,
     ):
         self.state, self.health, self.hub, self.store = state, health, hub, store
         self.clock = clock  # milliseconds since the epoch: stamps, receipts, what boards show
@@ -90,6 +91,9 @@ class Relay:
         self.health_published = 0  # when the last health message went out (ms)
         self._snapshot = None  # (seq, text) of the last snapshot served
         self.board = BoardSnapshot(self._encode)  # the state as JSON, redone line by line
+        # receive(raw): one frame applied at once; the upstream client also queues frames in it
+        # and has them applied a few milliseconds at a time, BetStops first (feed/intake.py).
+        self.receive = Intake(self, slice_lines)
 
     def restore(self, published=NOTHING):
         """Load the last known board, and the latest BetStops, which the rules remember again.
@@ -167,37 +171,72 @@ class Relay:
                 self._snapshot = None
         return gap
 
-    def receive(self, raw):
-        """Handle one raw websocket frame from upstream; never raises, whatever the frame."""
-        received = self.clock()
+    def decode(self, raw):
+        """The frame in one raw websocket frame from upstream, or None (counted) when it cannot
+        be read; never raises, whatever the frame."""
+        *_, frame = self.decode_in_steps(raw)
+        return frame
+
+    def decode_in_steps(self, raw):
+        """decode() a step at a time (frames.decode_in_steps): yields False after each step but
+        the last, then the frame, or None (counted); never raises."""
         try:
-            frame = frames.decode(raw, self.max_frame_bytes)
+            for frame in frames.decode_in_steps(raw, self.max_frame_bytes):
+                if frame is not None:
+                    yield frame
+                    return
+                yield False
         except FrameError as exc:
             self._count_bad(exc.kind, exc)
-            return
         except Exception as exc:  # RecursionError, int limits...: what decoding did not foresee
             self._count_bad(f"error_{type(exc).__name__}", exc, trace=True)
-            return
-        self.handle(frame, received)
+        yield None
 
     def refuse(self, kind, detail):
         """Count a frame the client read through but did not pass on (too large, say)."""
         with self.lock:
             self._count_bad(kind, detail)
 
-    def handle(self, frame, received):
-        """Apply one decoded frame and publish what it changed; never raises."""
-        with self._changing():
-            # Our clock may step back: the order of receipts must not (stamps are bounded by them).
-            received = self.received = max(self.received, received)
-            self.counts["frames"] += 1
-            metrics.frame_received(frames.cmd_name(frame.cmd), frame.time or None, received)
-            try:
-                self._handle(frame, received)
-            except Exception as exc:  # the rules or a message did not foresee this frame
-                self._count_bad(f"error_{type(exc).__name__}", exc, trace=True)
+    def handle(self, frame, received, held=None):
+        """Apply one decoded frame and publish what it changed; never raises. Returns what the
+        rules applied (None when they applied nothing)."""
+        slices = list(self.handle_in_slices(frame, received, None, held))
+        return slices[-1] if slices else None
 
-    def _handle(self, frame, received):
+    def handle_in_slices(self, frame, received, size, held=None):
+        """handle() an odds change of more than `size` lines (None: no limit) `size` lines at a
+        time, each slice published as a message of its own: yields each slice's Applied once it
+        is published and the lock is free again, for the caller to let the rest of the process
+        run in between. Never raises.
+
+        `held`: event id -> the BetStops applied before this frame though they arrived after it
+        (feed/intake.py); what the frame changes is stopped again by them (MarketState.hold).
+        """
+        slices, part = None, 0
+        while True:
+            with self._changing():
+                if slices is None:
+                    # Our clock may step back: the order of receipts must not (stamps are
+                    # bounded by them).
+                    received = self.received = max(self.received, received)
+                    self.counts["frames"] += 1
+                    metrics.frame_received(frames.cmd_name(frame.cmd), frame.time or None, received)
+                    sliced = size is not None and _lines_in(frame) > size
+                    slices = self._slices(frame, received, size if sliced else None)
+                try:
+                    applied = next(slices, None)
+                    if applied is not None:
+                        part += 1
+                        self._applied(frame, received, applied, held or {}, sliced and part)
+                except Exception as exc:  # the rules or a message did not foresee this frame
+                    self._count_bad(f"error_{type(exc).__name__}", exc, trace=True)
+                    applied = None
+            if applied is None:
+                return
+            yield applied
+
+    def _slices(self, frame, received, size):
+        # What the rules applied, a slice at a time; nothing once they are done or refused.
         if frame.cmd == frames.ALIVE:
             self.health.alive(frame.data, received, self.elapsed())
             # Not only a change of verdict: the board shows the alive's age, and corrects it
@@ -205,10 +244,17 @@ class Relay:
             self._publish_health(received)
             return
         try:
-            applied = self.state.apply(frame, received)
+            for applied in self.state.apply_in_slices(frame, received, size):
+                if applied is None:
+                    if frame.cmd not in IGNORED:
+                        # One bucket however many distinct values: the feed decides how many.
+                        self._count_once(
+                            "unknown_cmd", "ignoring unknown cmds, the first: %.40r", frame.cmd
+                        )
+                    return
+                yield applied
         except MessageError as exc:
             self._count_bad(exc.kind, exc)
-            return
         except ApplyFailed as failed:
             # The message may have changed lines the boards were not told of: every line of its
             # event goes out as it is now, each open one suspended.
@@ -219,14 +265,11 @@ class Relay:
             self.board.encoded(lines, texts)
             self._publish({"type": "apply_failed", "received": received}, texts)
             self._left_stops(self.log.saw(failed.lines, received), received)
-            return
-        if applied is None:
-            if frame.cmd not in IGNORED:
-                # One bucket however many distinct values: the feed decides how many there are.
-                self._count_once(
-                    "unknown_cmd", "ignoring unknown cmds, the first: %.40r", frame.cmd
-                )
-            return
+
+    def _applied(self, frame, received, applied, held, part):
+        # Publish what the rules applied: one message, or one slice of a message (`part`).
+        if held:
+            self.counts["held_lines"] += len(self.state.hold(held, applied.lines))
         if frame.cmd == frames.ODDS_CHANGE:
             self._hold_while_down(applied.lines)
         for kind in applied.skipped:  # parts the rules could not read: skipped or suspended
@@ -241,6 +284,11 @@ class Relay:
                 "data": frame.data,
                 "received": received,
             }
+            if part:
+                # Each slice's own lines; the message's other fields once in every slice.
+                data = frame.data
+                message["data"] = {k: v for k, v in data.items() if k not in LISTS_OF_LINES}
+                message["part"] = part
             if applied.event is not None:
                 message["event"] = applied.event.to_json()
             if frame.cmd == frames.BET_STOP:

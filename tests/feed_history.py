@@ -124,6 +124,25 @@ class FeedHistory:
         self.relay.receive(text)
         return text
 
+    def send_burst(self, sent):
+        """Frames (cmd, data) that arrive together: the relay queues them as its upstream client
+        does and applies them as it applies a backlog, BetStops first, one step at a time and
+        an odds change one line a slice, each frame queued after the step that follows the one
+        before it (a BetStop may then land in the middle of an odds change). The oracle takes
+        them in the order they arrived."""
+        intake = self.relay.receive
+        intake.slice_lines = 1
+        for cmd, data in sent:
+            time = stamp_ms(data.get("timestamp")) if isinstance(data, dict) else None
+            time = self.clock() if time is None else time
+            text = json.dumps({"cmd": cmd, "time": time, "data": data}, separators=(",", ":"))
+            self.oracle.receive(text)
+            self._note(f"receive, queued behind {len(intake)} frames: {text}")
+            intake.add(text)
+            intake.advance(0)
+        while intake.advance(0):
+            pass
+
     def connect(self):
         self.oracle.connect()
         self._note("upstream connected")

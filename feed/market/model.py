@@ -143,6 +143,7 @@ class Applied:
     product: int | None = None  # a BetStop's product as read; None: every product
     event_id: str | None = None  # the event the message is about, however the feed named it
     why: str | None = None  # a BetStop's reason as the feed gave it (reading.stop_reason)
+    stop: "Stop | None" = None  # a BetStop as its event remembers it
 
 
 @dataclass(frozen=True)

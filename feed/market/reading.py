@@ -46,15 +46,45 @@ def odds_lines(data, skipped):
     A market whose lines cannot be told apart comes as its market id alone; a part that names
     no market is skipped. Each is named in `skipped`.
     """
-    reads = []
+    return list(odds_line_reads(data, skipped))
+
+
+def odds_line_reads(data, skipped):
+    """odds_lines() one at a time, each read when it is asked for: an iterator.
+
+    Whatever makes the whole message unreadable (MessageError) is raised here, before the first.
+    """
     if "odds_markets" in data:  # the older shape: one line per market entry
-        for market in entries(data.get("odds_markets"), "bad_odds_markets"):
-            if not isinstance(market, dict):
-                skipped.append("bad_market")
-                continue
-            reads.append(_line_fields(market, market, market, skipped))
-        return [read for read in reads if read is not None]
-    for market in entries(data.get("markets"), "bad_markets"):  # newer: markets holding lines
+        return _older_reads(entries(data.get("odds_markets"), "bad_odds_markets"), skipped)
+    return _newer_reads(entries(data.get("markets"), "bad_markets"), skipped)
+
+
+def odds_line_count(data):
+    """How many lines an odds change lists, counted without reading them (0 when unreadable)."""
+    markets = data.get("odds_markets", data.get("markets"))
+    if not isinstance(markets, list):
+        return 0
+    if "odds_markets" in data:
+        return len(markets)
+    count = 0
+    for market in markets:
+        lines = market.get("lines") if isinstance(market, dict) else None
+        count += len(lines) if isinstance(lines, list) else 1
+    return count
+
+
+def _older_reads(markets, skipped):
+    for market in markets:
+        if not isinstance(market, dict):
+            skipped.append("bad_market")
+            continue
+        read = _line_fields(market, market, market, skipped)
+        if read is not None:
+            yield read
+
+
+def _newer_reads(markets, skipped):  # markets holding lines
+    for market in markets:
         if not isinstance(market, dict):
             skipped.append("bad_market")
             continue
@@ -66,17 +96,17 @@ def odds_lines(data, skipped):
         if not isinstance(lines, list) or not all(isinstance(entry, dict) for entry in lines):
             market_id = read_market_id(market)
             skipped.append("bad_lines" if market_id is not None else "bad_market_id")
-            reads.append(market_id)
+            if market_id is not None:
+                yield market_id
             lines = (
                 [entry for entry in lines if isinstance(entry, dict)]
                 if isinstance(lines, list)
                 else []
             )
         for entry in lines:
-            reads.append(
-                _line_fields(market, entry, entry if _has_status(entry) else market, skipped)
-            )
-    return [read for read in reads if read is not None]
+            read = _line_fields(market, entry, entry if _has_status(entry) else market, skipped)
+            if read is not None:
+                yield read
 
 
 def _has_status(source):

@@ -44,15 +44,14 @@ from feed.market.model import (
     normalise_specifiers,
     status_name,
 )
+from feed.market.odds import OddsChanges
 from feed.market.reading import (
-    LineUpdate,
     Stamps,
     entries,
     event_fields,
     event_of,
     group_names,
     match_status,
-    odds_lines,
     odds_product,
     read_market_id,
     stop_groups,
@@ -62,7 +61,7 @@ from feed.market.reading import (
 from feed.upstream import fields, frames
 
 
-class MarketState:
+class MarketState(OddsChanges):
     """Every event and market line the feed has told us about."""
 
     def __init__(self, descriptions):
@@ -94,6 +93,43 @@ class MarketState:
             self.suspend(event_id=event_id)
             raise ApplyFailed(exc, list(self.lines_by_event.get(event_id, {}).values())) from exc
         return applied
+
+    def apply_in_slices(self, frame, received, size):
+        """apply() an odds change `size` lines at a time, yielding each slice's Applied once it
+        is applied (any other message, or an odds change of no more lines, in one).
+
+        All or nothing as apply(): a slice that fails suspends every open line of the event and
+        raises ApplyFailed; MessageError comes before the first slice, and nothing changed.
+        """
+        if frame.cmd != frames.ODDS_CHANGE or not isinstance(frame.data, dict):
+            yield self.apply(frame, received)
+            return
+        try:
+            yield from self.odds_change_slices(frame.data, Stamps(frame.time, received), size)
+        except MessageError:
+            raise  # raised before anything changed
+        except Exception as exc:
+            event_id = event_of(frame.data)
+            self.suspend(event_id=event_id)
+            raise ApplyFailed(exc, list(self.lines_by_event.get(event_id, {}).values())) from exc
+
+    def hold(self, stops, lines):
+        """Stop again what a message changed (`lines`) by `stops`, event id -> the BetStops that
+        were applied before it though they arrived after it; return the lines it stopped.
+
+        Each stop does to them what it would have done applied after the message, as it came:
+        an open line of its scope is stopped, and no odds stamped at or before it reopen one.
+        """
+        held = []
+        for line in lines:
+            for stop in stops.get(line.event_id, ()):
+                if line.status in CLOSED or not stop.hits(line.groups, line.fed_by):
+                    continue
+                line.updated_at = max(line.updated_at, stop.timestamp)
+                if line.status == ACTIVE:
+                    line.status, line.reason = stop.status, stop.reason
+                    held.append(line)
+        return held
 
     def suspend(self, products=None, event_id=None, reason="", lines=None):
         """Suspend every open line (of `event_id`, or of `lines`, fed by one of `products`);
@@ -172,107 +208,8 @@ class MarketState:
             product=product,
             event_id=event_id,
             why=stop_reason(data),
+            stop=stop,
         )
-
-    # Odds change (10020), both shapes ----------------------------------------------------------
-
-    def apply_odds_change(self, data, sent):
-        """Apply each line that can be read; a line read only in part is suspended."""
-        event_id = event_of(data, required=True)
-        skipped = []
-        timestamp = sent.read(data, skipped)
-        if timestamp is None:  # it cannot be ordered against BetStops: nothing of it applies
-            raise MessageError("bad_timestamp", repr(data.get("timestamp"))[:80])
-        product = odds_product(data, skipped)
-        reads = odds_lines(data, skipped)  # read whole before anything changes
-        memory = self._memory(event_id)
-        memory.saw(timestamp)
-        products, product_read = product
-        event = self._event(event_id, next(iter(products)) if len(products) == 1 else None, data)
-        changed = {}
-        for read in reads:
-            if isinstance(read, int):  # a market whose lines cannot be told apart
-                for line in self._stop_market(event_id, read, timestamp):
-                    changed[line.key] = line
-                continue
-            update = LineUpdate(event_id, products, product_read, timestamp, **read)
-            line = self._apply_line(update, memory, event)
-            if line is not None:
-                changed[line.key] = line
-        return Applied(
-            lines=list(changed.values()),
-            event=event,
-            skipped=skipped,
-            timestamp=timestamp,
-            event_id=event_id,
-        )
-
-    def _apply_line(self, update, memory, event):
-        line = self.lines.get(update.key)
-        if line is not None:
-            if line.status in CLOSED:
-                return None
-            if line.updated_at > update.timestamp:
-                if update.status in CLOSED:  # closing stops betting: it applies however late
-                    line.status, line.reason = update.status, ""
-                    return line
-                # Older than what we have, a BetStop included: it cannot reopen it. But its
-                # product fed the line: from now on that product's stops and health rule it too.
-                if update.products <= line.fed_by:
-                    return None
-                line.products = update.products | line.fed_by
-                line.product = LIVE if LIVE in line.products else PREMATCH
-                return line
-        # A prematch update never takes a line away from live stops or live health: the line
-        # answers to every product that fed it (odds of no product, or of one we cannot read,
-        # to both).
-        products = update.products | (line.fed_by if line is not None else frozenset())
-        product = LIVE if LIVE in products else PREMATCH
-        groups = update.groups or self.descriptions.groups(update.market_id)
-        status, reason, until = update.status, "", update.timestamp
-        if memory.cancelled:
-            status = CANCELLED
-        elif status == ACTIVE and (not update.readable or not update.product_read):
-            status = SUSPENDED  # odds we could not read, or of no product we know: not bettable
-        elif status == ACTIVE:
-            stop = memory.stop_over(groups, products, since=update.timestamp)
-            if stop is not None:  # stopped by a BetStop as late as these odds, or later
-                status, reason, until = stop.status, stop.reason, stop.timestamp
-        if line is None:
-            line = MarketLine(update.event_id, update.market_id, update.specifiers, product)
-            self.lines[update.key] = line
-            self.lines_by_event.setdefault(update.event_id, {})[update.key] = line
-        line.product, line.products = product, products
-        line.status = status
-        line.updated_at = max(line.updated_at, until)
-        line.reason = reason
-        # A line's names change only with a name from the feed: filled once, not on every change.
-        names, market_id, specifiers = self.descriptions, update.market_id, update.specifiers
-        for outcome_id, outcome in update.outcomes.items():
-            known = line.outcomes.get(outcome_id)
-            if outcome.name or known is None:
-                outcome.name = names.outcome_name(market_id, specifiers, outcome_id, outcome.name)
-            else:
-                outcome.name = known.name
-        line.outcomes.update(update.outcomes)
-        line.groups = groups
-        if update.name or not line.name:
-            line.name = names.market_name(market_id, specifiers, update.name)
-        return line
-
-    def _stop_market(self, event_id, market_id, timestamp):
-        """Suspend every open line of a market whose update named no line we could read."""
-        stopped = []
-        for line in self.lines_by_event.get(event_id, {}).values():
-            if line.market_id != market_id or line.status in CLOSED:
-                continue
-            if line.updated_at > timestamp:
-                continue
-            if line.status == ACTIVE:
-                line.status, line.reason = SUSPENDED, ""
-            line.updated_at = timestamp
-            stopped.append(line)
-        return stopped
 
     # Settlement (10040) and cancel (10050) -----------------------------------------------------
 
@@ -403,7 +340,7 @@ class MarketState:
 
     HANDLERS: ClassVar[dict] = {
         frames.BET_STOP: apply_bet_stop,
-        frames.ODDS_CHANGE: apply_odds_change,
+        frames.ODDS_CHANGE: OddsChanges.apply_odds_change,
         frames.BET_SETTLEMENT: apply_bet_settlement,
         frames.BET_CANCEL: apply_bet_cancel,
         frames.FIXTURE_CHANGE: apply_fixture_change,

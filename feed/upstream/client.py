@@ -14,6 +14,7 @@ import functools
 import json
 import logging
 import random
+import select
 import threading
 import time
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -21,6 +22,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import websocket
 
 from feed.upstream import frames
+from infra.gevent_waits import loop_turn
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,9 @@ BACKOFF_CAP_S = 30
 HEALTHY_SESSION_S = 10  # a session that ends sooner, frames or not, counts as a failed attempt
 MAX_MESSAGE_BYTES = frames.MAX_SIZE  # FEED_MAX_FRAME_BYTES's default
 DROP_PIECE = 64 * 1024  # bytes read at a time from a message being dropped
+READ_AHEAD = 256 * 1024  # bytes asked of the socket at a time: many frames in one read
+APPLY_FOR = 0.005  # seconds of applying queued frames between two looks at the socket
+READ_FOR = 0.005  # seconds of reading frames that have arrived before the rest of the worker runs
 LOGGED_HEAD = 80  # bytes of a dropped message shown in its count's log line
 DATA_OPCODES = (
     websocket.ABNF.OPCODE_CONT,
@@ -88,6 +93,67 @@ class BoundedWebSocket(websocket.WebSocket):
         self.drop_left = None  # bytes of the dropped frame still to read
         self.drop_fin = False  # that frame ends its message
         self.taking = False  # the frame whose header was read is being let through
+        self.ahead, self.ahead_at = b"", 0  # bytes read from the socket, not yet parsed
+
+    def _recv(self, bufsize):
+        # websocket-client asks the socket for 2 bytes of header, then the length, then the
+        # payload: three system calls and their timeouts a frame, most of the time it took to
+        # read a backlog. Here one read takes whatever has arrived, up to READ_AHEAD, and the
+        # asks are served from it.
+        if self.ahead_at >= len(self.ahead):
+            data = super()._recv(max(bufsize, READ_AHEAD))
+            if len(data) <= bufsize:
+                return data
+            self.ahead, self.ahead_at = data, 0
+        start = self.ahead_at
+        self.ahead_at = min(len(self.ahead), start + bufsize)
+        return self.ahead[start : self.ahead_at]
+
+    def arrived(self):
+        """Whether a frame's bytes are here already: reading it would not wait for the network
+        (but for the rest of a frame that is arriving)."""
+        if self.ahead_at < len(self.ahead):
+            return True
+        sock = self.sock
+        if sock is None:
+            return False
+        pending = getattr(sock, "pending", None)  # TLS: bytes decrypted already
+        if pending is not None and pending():
+            return True
+        return bool(select.select([sock], [], [], 0)[0])
+
+    def recv_whole(self):
+        """(opcode, payload) of the next message when it is one whole data frame already read
+        ahead, within the limit, as websocket-client would return it; else None, and
+        recv_data() reads it."""
+        buffer, at = self.ahead, self.ahead_at
+        if (
+            len(buffer) - at < 2
+            or self.taking
+            or self.drop_left is not None
+            or self.dropping is not None
+            or self.message_bytes
+            or not self.frame_buffer.needs_header()
+            or self.frame_buffer.recv_buffer
+            or self.cont_frame.recving_frames
+        ):
+            return None
+        first, second = buffer[at], buffer[at + 1]
+        opcode, length, start = first & 0x0F, second & 0x7F, at + 2
+        # Final, no extension bits, text or binary, unmasked (a server's): anything else is
+        # websocket-client's to read.
+        if first & 0xF0 != 0x80 or second & 0x80 or opcode not in DATA_OPCODES[1:]:
+            return None
+        if length >= 126:
+            size = 2 if length == 126 else 8
+            if start + size > len(buffer):
+                return None
+            length, start = int.from_bytes(buffer[start : start + size], "big"), start + size
+        end = start + length
+        if end > len(buffer) or length > self.max_message_bytes:
+            return None
+        self.ahead_at = end
+        return opcode, buffer[start:end]
 
     def recv_frame(self):
         buffer = self.frame_buffer
@@ -183,9 +249,14 @@ class UpstreamClient:
         self.ping_every, self.silence_limit = PING_EVERY_S, SILENCE_LIMIT_S
         self.backoff_base, self.backoff_cap = BACKOFF_BASE_S, BACKOFF_CAP_S
         self.healthy_after = HEALTHY_SESSION_S
+        self.turn = loop_turn()
 
     def run(self):
         """Stay connected until stop(); never returns early and never raises."""
+        # Between two pieces of applying, one turn of gevent's loop, in which it polls every
+        # socket of the worker (sleep(0) would run this greenlet again first); asked here, where
+        # the worker has patched the process.
+        self.turn = loop_turn()
         attempt = 0
         while not self.stopped.is_set():
             self.received_any = False
@@ -195,6 +266,7 @@ class UpstreamClient:
             except Exception as exc:  # the network or the server: all mean reconnect
                 if not self.stopped.is_set():  # stop() closing the socket under us is no loss
                     self._log_loss(exc, attempt)
+            self._drain()
             try:
                 self._close()
             except Exception:
@@ -240,37 +312,86 @@ class UpstreamClient:
         if events:
             self._send(frames.SUBSCRIBE, events)
         ws.settimeout(min(1, self.silence_limit / 4))
-        last_frame = last_ping = self.clock()
+        self.last_frame = last_ping = self.clock()
+        intake = self._intake()
         while not self.stopped.is_set():
-            refused = None
-            try:
-                opcode, payload = ws.recv_data()
-            except websocket.WebSocketTimeoutException:
-                opcode, payload = None, None
-            except MessageTooLarge as exc:
-                opcode, payload, refused = None, None, exc
+            if intake is not None and len(intake):
+                # Frames wait to be applied. Every frame that has arrived is read first, so that
+                # a BetStop among them goes ahead of the rest; then a few milliseconds of
+                # applying; then the rest of the worker.
+                self._read_arrived(ws)
+                self._apply(intake)
+                self.turn()
+            else:
+                self._read(ws)  # waits for the next frame, up to the socket's timeout
             now = self.clock()
-            if opcode == websocket.ABNF.OPCODE_CLOSE:
-                raise ConnectionError(f"upstream closed the connection: {close_reason(payload)}")
-            if opcode is not None or refused is not None:
-                self.received_any, last_frame = True, now
-            if refused is not None:
-                self.on_refused("frame_too_large", refused)
-            elif opcode is not None:
-                # Invalid UTF-8 becomes a frame the relay counts as bad JSON, not a reconnect.
-                text = opcode == websocket.ABNF.OPCODE_TEXT
-                self._deliver(payload.decode("utf-8", "replace") if text else payload)
-            if now - last_frame > self.silence_limit:
+            if now - self.last_frame > self.silence_limit:
                 raise TimeoutError(f"no frame for {self.silence_limit} s")
             if now - last_ping >= self.ping_every:
                 self._send(frames.PING, "ping")
                 last_ping = now
 
+    def _intake(self):
+        # A handler that queues (feed/intake.py) is given every frame that has arrived before it
+        # applies any; a plain one each frame as it is read.
+        return self.on_frame if hasattr(self.on_frame, "advance") else None
+
+    def _read(self, ws):
+        """Read one frame and pass it on; the socket's timeout passing is no frame."""
+        refused = None
+        try:
+            # A socket read ahead (BoundedWebSocket) may hold the frame whole already.
+            whole = ws.recv_whole() if hasattr(ws, "recv_whole") else None
+            opcode, payload = ws.recv_data() if whole is None else whole
+        except websocket.WebSocketTimeoutException:
+            opcode, payload = None, None
+        except MessageTooLarge as exc:
+            opcode, payload, refused = None, None, exc
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            raise ConnectionError(f"upstream closed the connection: {close_reason(payload)}")
+        if opcode is not None or refused is not None:
+            self.received_any, self.last_frame = True, self.clock()
+        if refused is not None:
+            self.on_refused("frame_too_large", refused)
+        elif opcode is not None:
+            # Invalid UTF-8 becomes a frame the relay counts as bad JSON, not a reconnect.
+            text = opcode == websocket.ABNF.OPCODE_TEXT
+            self._deliver(payload.decode("utf-8", "replace") if text else payload)
+
+    def _read_arrived(self, ws):
+        """Read every frame that has arrived, letting the rest of the worker in now and then."""
+        started = time.monotonic()
+        intake = self._intake()
+        while not self.stopped.is_set() and not intake.full and ws.arrived():
+            self._read(ws)
+            if time.monotonic() - started >= READ_FOR:
+                self.turn()  # each read finds data waiting, so none of them would yield
+                started = time.monotonic()
+
+    def _apply(self, intake):
+        try:
+            intake.advance(APPLY_FOR)
+        except Exception:  # it promises not to raise; if it does, the frames behind go on
+            self.handler_errors += 1
+            if self.handler_errors == 1:
+                log.exception("the frame handler failed; frames go on being read")
+
+    def _drain(self):
+        """Apply the frames read before the connection ended: they came before the gap."""
+        intake = self._intake()
+        while intake is not None and len(intake) and not self.stopped.is_set():
+            self._apply(intake)
+            self.turn()
+
     def _deliver(self, raw):
         # The handler promises not to raise; if it breaks that promise, the frame is lost, not
         # the connection and the frames behind it.
         try:
-            self.on_frame(raw)
+            intake = self._intake()
+            if intake is not None:
+                intake.add(raw)
+            else:
+                self.on_frame(raw)
         except Exception:
             self.handler_errors += 1
             if self.handler_errors == 1:

@@ -8,7 +8,7 @@ type, or None when it cannot be read; what None then means is the caller's rule.
 import math
 
 MAX_DIGITS = 19  # digits of a signed 64-bit integer; no field of the feed is longer
-_INT_LIMIT = 2**63  # and its range, what every database column takes
+INT_LIMIT = 2**63  # and its range, what every database column takes
 MAX_NUMBER_TEXT = 40  # longer numeric text is not a number any field carries
 
 # Epoch timestamps by magnitude: seconds below 1e11 (until the year 5138), milliseconds below
@@ -24,9 +24,9 @@ _FALSE = {"0", "false", "no", "inactive", "off"}
 def integer(value):
     """An int from an int, an integral float or decimal text; None for anything else."""
     if type(value) is int:  # the common case first; bool is an int but no number
-        return value if -_INT_LIMIT < value < _INT_LIMIT else None
+        return value if -INT_LIMIT < value < INT_LIMIT else None
     if isinstance(value, float):
-        whole = math.isfinite(value) and value.is_integer() and -_INT_LIMIT < value < _INT_LIMIT
+        whole = math.isfinite(value) and value.is_integer() and -INT_LIMIT < value < INT_LIMIT
         return int(value) if whole else None
     if isinstance(value, str):
         read = number(value.strip())
@@ -39,7 +39,7 @@ def number(value):
     if type(value) is float:
         return value if math.isfinite(value) else None
     if type(value) is int:
-        return value if -_INT_LIMIT < value < _INT_LIMIT else None
+        return value if -INT_LIMIT < value < INT_LIMIT else None
     if isinstance(value, str) and len(value) <= MAX_NUMBER_TEXT:
         text = value.strip()
         digits = text[1:] if text[:1] in "+-" else text

@@ -149,6 +149,10 @@ def test_hostile_feed_loses_no_good_bet_stop_and_never_reconnects(upstream, data
         assert board.errors == []
         assert [s for s in board.bet_stops() if s in sent] == sent
         assert upstream.accepted == 1 and len(upstream.connections) == 1  # never a reconnect
+        # The good BetStops went ahead of the frames before them: those are applied after.
+        wait_until(
+            lambda: status(address)["counts"].get("unknown_cmd") == 20, what="every frame applied"
+        )
         counts = status(address)["counts"]
         assert counts["frame_too_large"] == 2
         assert counts["unknown_cmd"] == 20

@@ -323,3 +323,38 @@ def test_one_setting_bounds_a_frame_at_the_socket_and_at_the_relay(app):
     runtime.relay.receive(frames.encode_text(frames.BET_STOP, stop | {"pad": "x" * 5000}, 100))
     assert runtime.relay.counts["too_large"] == 1
     assert not runtime.state.lines_by_event and not runtime.relay.bet_stops
+
+
+def many_lines(count, ts):
+    markets = [old_market(18, f"total={i}.5", 1, [outcome("12", 1.9)]) for i in range(count)]
+    return odds_old(markets, EVENT, LIVE, ts)
+
+
+def test_the_client_lets_the_worker_run_between_slices_of_a_large_odds_change(
+    feed, upstream, monkeypatch
+):
+    monkeypatch.setattr("feed.upstream.client.APPLY_FOR", 0)  # a step a turn: each slice
+    upstream.wait_connected()
+    upstream.alive()
+    wait_until(lambda: all(verdict(feed).values()), what="the feed up")
+    feed.relay.receive.slice_lines = 10
+    seen = []  # the relay's sequence number at each turn of the loop the client gives
+    feed.client.turn = lambda give_way=0.0: seen.append(feed.relay.seq)
+    start = feed.relay.seq
+    upstream.send_frame(frames.ODDS_CHANGE, many_lines(100, 1000))
+    wait_until(lambda: feed.relay.seq >= start + 10, what="ten slices")
+    assert set(range(start + 1, start + 10)) <= set(seen)
+
+
+def test_a_bet_stop_behind_a_large_odds_change_goes_out_before_its_last_slice(feed, upstream):
+    upstream.wait_connected()
+    upstream.alive()
+    wait_until(lambda: all(verdict(feed).values()), what="the feed up")
+    feed.relay.receive.slice_lines = 1
+    start = feed.relay.seq
+    upstream.send_frame(frames.ODDS_CHANGE, many_lines(300, 1000))
+    upstream.send_frame(frames.BET_STOP, bet_stop(EVENT, "all", LIVE, 2000))
+    wait_until(lambda: feed.relay.seq >= start + 301, what="the slices and the BetStop")
+    assert feed.relay.counts["bet_stops_ahead"] == 1
+    lines = [line for key, line in feed.state.lines.items() if key[0] == EVENT]
+    assert len(lines) == 300 and {line.status for line in lines} == {"suspended"}

@@ -13,7 +13,8 @@ FEED_STAGES = {
     "feed.upstream": set(),
     "feed.market": {"feed.upstream"},
     "feed.board": {"feed.upstream", "feed.market"},
-    "feed.relay": {"feed.upstream", "feed.market", "feed.board"},
+    "feed.intake": {"feed.upstream", "feed.market"},
+    "feed.relay": {"feed.upstream", "feed.market", "feed.board", "feed.intake"},
     "feed.store": {"feed.upstream", "feed.market"},
     "feed.bus": {"feed.upstream", "feed.market", "feed.board"},
 }
