@@ -1,7 +1,6 @@
 """The relay's endpoints: the browsers' websocket and the BetStop log."""
 
 import logging
-import ssl
 
 from flask import Blueprint, abort, current_app, render_template, request
 from flask_sock import Sock
@@ -43,7 +42,7 @@ def stream(ws):
     with source.subscribe(after=seq) as subscription:
         ping_every = current_app.config["BOARD_PING_SECONDS"]
         board = BoardSocket(ws, ping_every, NUDGE_EVERY, subscription.wake, guard=guard)
-        if not (isinstance(ws.sock, ssl.SSLSocket) or hasattr(ws.sock, "_sslobj")):
+        if board.plain:
             subscription.write_now = board.write_now  # while this handler waits in take()
         board.start_reading()
         try:
