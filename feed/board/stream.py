@@ -207,7 +207,8 @@ class BoardSocket:
         self.allowance, self.refilled = INPUT_ALLOWANCE, clock()
         self.reading = False  # the reader runs
         self.unwatch = None  # stops the watcher reading for us under gevent
-        # The socket's timeout bounds our writes and the reader's reads alike. A live board
+        # The socket's timeout bounds our writes and a reading thread's reads alike (under
+        # gevent a board silent that long misses a ping's answer first: keep_alive). A live board
         # answers every ping, and a ping goes out at most `late_by` seconds after it is due
         # (when the handler is next woken), so a live board's side is never silent longer.
         self.sock.settimeout(2 * ping_every + late_by)
@@ -374,7 +375,14 @@ class BoardSocket:
             return
         except OSError:  # reset, or closed under us
             data = b""
-        if not self.stopped and not self._received(data):
+        if self.stopped:
+            return
+        try:
+            reading = self._received(data)
+        except Exception:  # on the hub, an error would come back at every read: end the board
+            self._gone()
+            reading = False
+        if not reading:
             self._unwatched()
 
     def _unwatched(self):

@@ -49,8 +49,10 @@ def stream(ws):
             board.send(SNAPSHOT_FRAME.of(snapshot))
             # answer() last: nothing yields between its look at the reader's news and take().
             while not subscription.dropped and board.keep_alive() and board.answer():
-                if subscription.behind and not catch_up(source, subscription, board):
-                    break
+                if subscription.behind:
+                    if not catch_up(source, subscription, board):
+                        break
+                    continue  # the snapshot's write yields: answer() again before take()
                 out = [message_frame(s, text) for s, text in subscription.take()]
                 if out:
                     board.send(b"".join(out))
