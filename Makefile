@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run run-deployed test lint bench bench-wallet bench-wallet-hostile bench-board bench-board-idle bench-relay bench-soak bench-snapshot bench-burst
+.PHONY: run run-deployed test lint bench bench-wallet bench-wallet-hostile bench-board bench-board-idle bench-relay bench-soak bench-snapshot bench-burst bench-stop-burst
 
 run: $(VENV)/.run
 	$(VENV)/bin/flask --app app db upgrade
@@ -50,6 +50,10 @@ bench-soak: $(VENV)/.dev
 # Boards that never read, on a large snapshot: what they cost the worker's memory.
 bench-snapshot: $(VENV)/.dev
 	$(PY) -m bench.snapshot
+
+# A burst of 10,000 BetStops to 20 boards: none dropped, each current (python -m bench.stop_burst --help).
+bench-stop-burst: $(VENV)/.dev
+	$(PY) -m bench.stop_burst $(STOP_BURST_ARGS)
 
 bench-board: $(VENV)/.dev
 	bin/chromium

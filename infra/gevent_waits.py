@@ -70,6 +70,21 @@ def cooperative():
     return monkey is not None and monkey.is_module_patched("threading")
 
 
+def watch_readable(fileno, callback):
+    """Under gevent, have its hub call `callback()` whenever `fileno` has something to read, with
+    no greenlet parked on it; return a function that stops that. None without gevent.
+
+    The callback runs on the hub: it must not wait (read without blocking, set events)."""
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is None or not monkey.is_module_patched("socket"):
+        return None
+    import gevent
+
+    watcher = gevent.get_hub().loop.io(fileno, 1)  # libev's event mask: 1 is read
+    watcher.start(callback)
+    return watcher.close
+
+
 def loop_turn():
     """A function `turn(give_way)` that first waits, up to `give_way` seconds, while urgent()
     work is in progress, then one turn of gevent's event loop, in which it polls its sockets and

@@ -61,6 +61,10 @@ BOARDS_CUT_OFF = Counter(
     "Board sockets the server closed: fell behind, silent, session ended; by reason.",
     ["reason"],
 )
+BOARDS_CAUGHT_UP = Counter(
+    "dashboard_boards_caught_up_total",
+    "Boards that fell a whole backlog behind and were sent the board as it is now, in band.",
+)
 BACKLOG = Gauge(
     "dashboard_relay_backlog_messages",
     "Relay messages the furthest-behind board of a worker has not taken yet.",
@@ -165,6 +169,10 @@ def board_closed():
 
 def board_cut_off(reason):
     BOARDS_CUT_OFF.labels(reason=reason).inc()
+
+
+def board_caught_up():
+    BOARDS_CAUGHT_UP.inc()
 
 
 def relay_backlog(messages):

@@ -1,7 +1,9 @@
 """What a trader's board reads, rebuilt from the relay's messages as static/board/ builds it.
 
 A board takes a snapshot, then every message in sequence order; a number missed and it is out of
-sync, when nothing on it reads bettable until a fresh snapshot. A line's own status comes from
+sync, when nothing on it reads bettable until a fresh snapshot. A snapshot in the stream (a web
+worker resyncing, a board brought current after falling behind) replaces the whole board, and
+the board goes on from its number. A line's own status comes from
 the newest message carrying it, the feed's health from the newest health message, and a line
 reads bettable only when it is active, the socket is connected, each of its products is up and
 its event is not cancelled.
@@ -20,7 +22,10 @@ class BoardView:
     """One board: built from a snapshot's text, then `apply` each message's text in turn."""
 
     def __init__(self, snapshot_text):
-        snapshot = json.loads(snapshot_text)
+        self.snapshots = 0  # those taken in the stream, after the first
+        self._repaint(json.loads(snapshot_text))
+
+    def _repaint(self, snapshot):
         self.seq = snapshot["seq"]
         self.synced = True
         self.health = snapshot.get("health")
@@ -30,6 +35,10 @@ class BoardView:
     def apply(self, text):
         """One relay message; a gap in the numbers leaves the board out of sync."""
         message = json.loads(text)
+        if message.get("type") == "snapshot":
+            self.snapshots += 1
+            self._repaint(message)
+            return
         if not self.synced:
             return
         if message.get("seq") != self.seq + 1:

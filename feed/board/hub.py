@@ -10,9 +10,15 @@ Each browser's bounded queue is a window on one shared backlog: a subscription i
 its handler has read. Publishing is an append and a wake-up of the hub's waker, whatever the
 number of browsers; the waker wakes the handlers group by group, letting the rest of the worker
 in between groups; a handler woken once takes everything it has not sent yet, so a burst goes
-out in few writes; a browser that falls a whole backlog behind is dropped rather than waited
-for. The backlog is bounded by bytes as well as by count, so a few large messages cannot hold
-the worker's memory: it always keeps the newest message, however large.
+out in few writes. The backlog is bounded by bytes as well as by count, so a few large messages
+cannot hold the worker's memory: it always keeps the newest message, however large.
+
+A browser that falls a whole backlog behind is neither waited for nor dropped: its subscription
+says so (`behind`), its handler sends it the board as it is now (a snapshot, which holds the
+latest state of every line whatever it missed) and `resume`s it from the snapshot's seq. The
+backlog is shared by boards at every position, so it cannot be rewritten for one of them; the
+snapshot is the one coalesced form right for all of them, and the board already takes it in
+band (static/board/connection.js) with no reconnect and no gap in its numbers.
 
 Under gevent the waker does not even wake a handler that is idle in take(): it writes the new
 messages to that board's socket itself, through the subscription's `write_now`, and wakes the
@@ -32,7 +38,7 @@ from ops import metrics
 
 log = logging.getLogger(__name__)
 
-BACKLOG = 2048  # messages a browser may fall behind before it is dropped (references, not copies)
+BACKLOG = 2048  # messages a browser may fall behind before it is brought current (references)
 BACKLOG_BYTES = 32 * 1024 * 1024  # and bytes of them: BOARD_BACKLOG_BYTES's default
 GROUP_SIZE = 16  # subscribers woken by one event; the worker polls its sockets between groups
 SLICE = 0.005  # seconds the publisher may run before it lets the rest of the worker in
@@ -62,7 +68,7 @@ class Subscription:
     def __init__(self, hub, group, after):
         self.hub, self.group = hub, group
         self.after = after  # seq of the last message taken
-        self.lost = False
+        self.behind = False  # fell further behind than the backlog reaches: bring it current
         self.published = None  # monotonic time the oldest message of the last take() arrived
         self.idle = False  # its handler waits in take()
         # Set by the handler to let the hub write for it while it is idle: write_now(messages,
@@ -72,7 +78,8 @@ class Subscription:
 
     @property
     def dropped(self):
-        return self.lost or self.hub.closed
+        """The hub is closed: the handler is to close its board."""
+        return self.hub.closed
 
     def wake(self):
         """Wake this subscription's handler (and its group's) if it is waiting in take()."""
@@ -82,11 +89,11 @@ class Subscription:
         """Every (seq, text) not taken yet, oldest first; [] when woken or timed out with none.
 
         It waits for the next publish, nudge or close. A browser that has fallen further behind
-        than the backlog reaches is marked dropped and gets nothing.
+        than the backlog reaches is marked `behind` and gets nothing until it is resumed.
         """
         arrived = self.group.arrived  # looked at before the backlog, so no publish is missed
         taken, self.published = self.hub.since(self.after)
-        if taken == [] and not self.dropped:
+        if taken == [] and not self.dropped and not self.behind:
             self.idle = True
             try:
                 arrived.wait(timeout)
@@ -94,11 +101,20 @@ class Subscription:
                 self.idle = False
             taken, self.published = self.hub.since(self.after)
         if taken is None:
-            self.lost = True
+            self.behind = True
             return []
         if taken:
             self.after = taken[-1][0]
         return taken
+
+    def resume(self, after):
+        """Go on from seq `after` (that of the snapshot the board was just sent); False when the
+        backlog no longer holds everything after it."""
+        with self.hub.lock:
+            if self.hub.evicted > after:
+                return False
+            self.after, self.behind = after, False
+            return True
 
 
 class LocalHub:
@@ -255,7 +271,7 @@ class LocalHub:
             if after not in looked:
                 looked[after] = self.since(after)
             taken, published = looked[after]
-            if taken is None:  # fell a backlog behind: its handler drops the board
+            if taken is None:  # fell a backlog behind: its handler brings the board current
                 settled = False
             elif taken:
                 self.written_for += 1

@@ -13,7 +13,8 @@ froze the whole worker. So it gets no thread (BOARD_SOCKET_OPTIONS), and BoardSo
 instead: it parses what a board sends, keeps none of it, yields after every read, and leaves
 every write to the handler: pongs (for the latest ping), close replies, and its own closes. A
 board has nothing to say but pongs, its own pings and a close; one that sends more than its
-allowance is closed with 1008.
+allowance is closed with 1008. Under gevent no greenlet waits to read each board: gevent's hub
+calls the reader when a board has sent something, one read each time.
 
 A board that neither takes a write nor says anything (a pong) for two ping periods, plus however
 late a ping may go out, is cut off: otherwise a client that stops reading would hold its handler
@@ -30,11 +31,13 @@ import collections
 import contextlib
 import os
 import socket
+import ssl
 import threading
 import time
 
 from wsproto.frame_protocol import CloseReason, FrameProtocol, Opcode, ParseFailed
 
+from infra.gevent_waits import watch_readable
 from ops import metrics
 
 SERVER = FrameProtocol(client=False, extensions=[])  # control frames hold no state: one for all
@@ -183,6 +186,9 @@ class BoardSocket:
         self, ws, ping_every, late_by=0, wake=lambda: None, clock=time.monotonic, guard=UNGUARDED
     ):
         self.ws, self.sock = ws, ws.sock
+        # simple-websocket's protocol object (wsproto's, with h11's handshake state) served the
+        # upgrade; every frame after it is ours, both ways. Let it go: ~3 KB an idle board.
+        ws.ws = None
         self.guard = guard
         # What write_now() left for the handler's next write to send first: (frames, bytes of
         # them written already), the frames shared with every board (no copy per board), and
@@ -200,7 +206,9 @@ class BoardSocket:
         self.protocol = FrameProtocol(client=False, extensions=[])  # what the board sends
         self.allowance, self.refilled = INPUT_ALLOWANCE, clock()
         self.reading = False  # the reader runs
-        # The socket's timeout bounds our writes and the reader's reads alike. A live board
+        self.unwatch = None  # stops the watcher reading for us under gevent
+        # The socket's timeout bounds our writes and a reading thread's reads alike (under
+        # gevent a board silent that long misses a ping's answer first: keep_alive). A live board
         # answers every ping, and a ping goes out at most `late_by` seconds after it is due
         # (when the handler is next woken), so a live board's side is never silent longer.
         self.sock.settimeout(2 * ping_every + late_by)
@@ -209,16 +217,28 @@ class BoardSocket:
     def connected(self):
         return self.ws.connected and not self.gone
 
+    @property
+    def plain(self):
+        """Whether the socket carries the frames as they are (not TLS): the hub may write them
+        to it, and gevent's hub may read it, by its file descriptor."""
+        return not (isinstance(self.sock, ssl.SSLSocket) or hasattr(self.sock, "_sslobj"))
+
     def start_reading(self):
-        # A bare thread (a bare greenlet under gevent): a Thread object and its Event and locks
-        # would cost every idle board over 2 KB more.
         self.reading = True
-        _thread.start_new_thread(self._read, ())
+        # Under gevent, the hub calls the reader whenever the board has sent something: no
+        # greenlet waits in recv() for each board (its stack and itself were ~11 KB of every
+        # idle board's 38). Elsewhere, and over TLS, a bare thread (a bare greenlet): a Thread
+        # object and its Event and locks would cost every idle board over 2 KB more.
+        if self.plain:
+            self.unwatch = watch_readable(self.sock.fileno(), self._readable)
+        if self.unwatch is None:
+            _thread.start_new_thread(self._read, ())
 
     def stop_reading(self):
         """Let the reader go (it may be waiting for the board): the handler is done."""
         if not self.stopped:
             self.stopped = True
+            self._unwatched()
             with contextlib.suppress(OSError):
                 self.sock.shutdown(socket.SHUT_RD)
 
@@ -336,36 +356,69 @@ class BoardSocket:
 
     def _read_until_done(self):
         try:
-            while self.closing is None:
-                data = self.sock.recv(RECEIVE_BYTES)
-                if not data:
-                    break
-                if not self._spend(len(data)):
-                    return
-                self.protocol.receive_bytes(data)
-                for frame in self.protocol.received_frames():
-                    if not self._spend(FRAME_COST):
-                        return
-                    if frame.opcode is Opcode.PING:
-                        self.owed_pong = frame.payload  # only the latest is answered (RFC 6455)
-                        self.wake()
-                    elif frame.opcode is Opcode.PONG:
-                        self.pong_received = True
-                    elif frame.opcode is Opcode.CLOSE:
-                        self._close_with(frame.payload[0])  # the board's code, echoed
-                        return
-                    # Text and binary: a board has nothing to tell us; nothing is kept.
+            while self._received(self.sock.recv(RECEIVE_BYTES)):
                 # While a board keeps sending, recv() never waits, so never lets the rest of a
                 # gevent worker run: yield after each read.
                 time.sleep(0)
+        except TimeoutError:  # silent for longer than the socket's timeout
+            self.cut_off = "silent"
+            self._gone()
+        except OSError:  # reset
+            self._gone()
+
+    def _readable(self):
+        # Called by gevent's hub, once per turn of its loop at most: one read, never a wait.
+        # A board that stays silent is found by its unanswered ping (keep_alive) instead.
+        try:
+            data = os.read(self.sock.fileno(), RECEIVE_BYTES)
+        except BlockingIOError:
+            return
+        except OSError:  # reset, or closed under us
+            data = b""
+        if self.stopped:
+            return
+        try:
+            reading = self._received(data)
+        except Exception:  # on the hub, an error would come back at every read: end the board
+            self._gone()
+            reading = False
+        if not reading:
+            self._unwatched()
+
+    def _unwatched(self):
+        if self.unwatch is not None:
+            self.unwatch, unwatch = None, self.unwatch
+            unwatch()
+            self.reading = False
+
+    def _received(self, data):
+        """Take what the board sent; False once there is nothing more to read from it."""
+        if not data:
+            self._gone()
+            return False
+        if not self._spend(len(data)):
+            return False
+        try:
+            self.protocol.receive_bytes(data)
+            for frame in self.protocol.received_frames():
+                if not self._spend(FRAME_COST):
+                    return False
+                if frame.opcode is Opcode.PING:
+                    self.owed_pong = frame.payload  # only the latest is answered (RFC 6455)
+                    self.wake()
+                elif frame.opcode is Opcode.PONG:
+                    self.pong_received = True
+                elif frame.opcode is Opcode.CLOSE:
+                    self._close_with(frame.payload[0])  # the board's code, echoed
+                    return False
+                # Text and binary: a board has nothing to tell us; nothing is kept.
         except ParseFailed as exc:
             self.cut_off = "malformed"
             self._close_with(exc.code, "malformed frame")
-            return
-        except TimeoutError:  # silent for longer than the socket's timeout
-            self.cut_off = "silent"
-        except OSError:  # reset
-            pass
+            return False
+        return True
+
+    def _gone(self):
         self.gone = True
         self.wake()
 

@@ -1,7 +1,6 @@
 """The relay's endpoints: the browsers' websocket and the BetStop log."""
 
 import logging
-import ssl
 
 from flask import Blueprint, abort, current_app, render_template, request
 from flask_sock import Sock
@@ -43,22 +42,25 @@ def stream(ws):
     with source.subscribe(after=seq) as subscription:
         ping_every = current_app.config["BOARD_PING_SECONDS"]
         board = BoardSocket(ws, ping_every, NUDGE_EVERY, subscription.wake, guard=guard)
-        if not (isinstance(ws.sock, ssl.SSLSocket) or hasattr(ws.sock, "_sslobj")):
+        if board.plain:
             subscription.write_now = board.write_now  # while this handler waits in take()
         board.start_reading()
         try:
             board.send(SNAPSHOT_FRAME.of(snapshot))
             # answer() last: nothing yields between its look at the reader's news and take().
             while not subscription.dropped and board.keep_alive() and board.answer():
-                # Older messages than the snapshot's seq are already in it.
-                out = [message_frame(s, text) for s, text in subscription.take() if s > seq]
+                if subscription.behind:
+                    if not catch_up(source, subscription, board):
+                        break
+                    continue  # the snapshot's write yields: answer() again before take()
+                out = [message_frame(s, text) for s, text in subscription.take()]
                 if out:
                     board.send(b"".join(out))
                     metrics.sent_to_board(subscription.published)
             if source.closing and board.connected:
                 board.close(1001, "going away")  # this process stops: the board tries another
-            elif subscription.dropped and board.connected:
-                log.info("dropping a board socket that fell behind")
+            elif subscription.behind and board.connected:
+                log.info("dropping a board socket that fell behind with no board to catch up on")
                 board.cut_off = "fell behind"
                 board.close(1013, "fell behind; reconnect and resync")
         except OSError:
@@ -68,6 +70,20 @@ def stream(ws):
             board.stop_reading()
             if board.cut_off:
                 metrics.board_cut_off(board.cut_off)
+
+
+def catch_up(source, subscription, board):
+    """Bring a board that fell a whole backlog behind current: send it the board as it is now,
+    in band, and go on from there. False when there is none to go on from (a web worker whose
+    checkpoint is older than its backlog): the board is then closed, to resync on its own."""
+    seq, snapshot = source.snapshot()
+    if seq is None or not subscription.resume(seq):
+        return False
+    # The latest state of every line, whatever the board missed: it repaints from it and goes
+    # on from its seq, as from a web worker's resync (static/board/connection.js).
+    board.send(SNAPSHOT_FRAME.of(snapshot))
+    metrics.board_caught_up()
+    return True
 
 
 @bp.get("/")

@@ -84,12 +84,15 @@ class Mirror:
     # What the views use ----------------------------------------------------------------------
 
     def snapshot(self):
-        """(position, text) a new board starts from; the hub holds everything after it."""
+        """(position, text) a board starts from, or catches up on; the hub holds everything
+        after it. (None, text) when there is no such board: the position is then the hub's
+        latest, and the text a board with everything down."""
         entry = self.entry
         if entry is None or self.hub.evicted > entry[0]:
             # Not synced yet, or the checkpoint is older than the hub's backlog: everything
-            # down, until the next sync.
-            return self.position, self._placeholder()
+            # down, until the next sync. A new board goes on from the latest message; one that
+            # fell behind cannot be caught up on it (views.catch_up) and resyncs.
+            return None, self._placeholder()
         return entry
 
     def subscribe(self, after):

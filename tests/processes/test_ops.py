@@ -258,6 +258,7 @@ def test_metrics_parse_and_name_what_on_call_needs(client):
         "dashboard_feed_up",
         "dashboard_boards_connected",
         "dashboard_boards_cut_off",
+        "dashboard_boards_caught_up",
         "dashboard_relay_backlog_messages",
         "dashboard_db_write_behind_lag_seconds",
         "dashboard_db_set_aside_rows",

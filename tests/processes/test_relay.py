@@ -50,14 +50,20 @@ def new_hub():
         hub.close()
 
 
-def test_hub_drops_a_subscriber_that_falls_a_backlog_behind(new_hub):
+def test_a_subscriber_that_falls_a_backlog_behind_is_told_and_resumes_from_a_snapshot(new_hub):
     hub = new_hub(backlog=3)
     with hub.subscribe() as slow, hub.subscribe() as fast:
         for seq in range(1, 5):
             hub.publish(seq, f"m{seq}")
             assert fast.take(timeout=0) == [(seq, f"m{seq}")]
-        assert not slow.dropped
-        assert slow.take(timeout=0) == [] and slow.dropped and not fast.dropped
+        assert not slow.behind
+        assert slow.take(timeout=0) == [] and slow.behind and not fast.behind
+        assert slow.take(timeout=0) == []  # nothing more until it is brought current
+        assert not slow.dropped  # not closed: its handler sends it the board as it is now
+        assert not slow.resume(0)  # the backlog no longer holds what follows 0
+        assert slow.resume(3) and not slow.behind  # a snapshot as of 3: it goes on from there
+        hub.publish(5, "m5")
+        assert slow.take(timeout=0) == [(4, "m4"), (5, "m5")]
 
 
 def test_a_subscriber_takes_everything_it_missed_in_one_go(new_hub):
@@ -436,7 +442,7 @@ def test_the_backlog_is_bounded_by_bytes_as_well_as_by_count(new_hub):
             hub.publish(seq, "abcd")
             assert fast.take(timeout=0) == [(seq, "abcd")]
         assert hub.bytes == 8 and [seq for seq, _ in hub.messages] == [2, 3]
-        assert slow.take(timeout=0) == [] and slow.dropped  # message 1 is gone
+        assert slow.take(timeout=0) == [] and slow.behind  # message 1 is gone
         hub.publish(4, "x" * 50)  # larger than the whole bound: kept alone, so it can be sent
         assert fast.take(timeout=0) == [(4, "x" * 50)]
         assert hub.bytes == 50 and len(hub.messages) == 1

@@ -96,6 +96,34 @@ def test_the_leaders_board_then_its_messages_in_order(bus, running):
     assert mirror.status()["link"] == "up"
 
 
+def test_a_board_behind_the_backlog_catches_up_on_a_checkpoint_the_backlog_still_follows(bus):
+    hub = LocalHub(backlog=4)
+    mirror = Mirror(bus, hub, silence=1.0)
+    mirror.start()
+    try:
+        wait_until(lambda: bus.listeners, what="the mirror listening")
+        epoch, _ = lead(bus, "a")
+        with hub.subscribe(after=0) as behind:
+            for seq in range(1, 11):
+                bus.publish(epoch, [(seq, message(seq))])
+            wait_until(lambda: mirror.seq == 10, what="every message passed")
+            assert behind.take(timeout=0) == [] and behind.behind
+            # Its checkpoint is older than the backlog: no board to go on from, only one with
+            # everything down, and the board behind resyncs on its own.
+            position, text = mirror.snapshot()
+            assert position is None and json.loads(text)["lines"] == []
+            bus.checkpoint(epoch, 10, board("b", 10))
+            wait_until(lambda: mirror.snapshot()[0] is not None, what="the new checkpoint taken")
+            position, text = mirror.snapshot()
+            assert json.loads(text)["name"] == "b" and behind.resume(position)
+            bus.publish(epoch, [(11, message(11))])
+            wait_until(lambda: mirror.seq == 11, what="the next message passed")
+            assert [json.loads(t)["seq"] for _, t in behind.take(timeout=0)] == [11]
+    finally:
+        mirror.stop()
+        hub.close()
+
+
 def test_a_lost_message_is_filled_from_the_log_without_a_new_snapshot(bus, running):
     _, boards = running
     epoch, _ = lead(bus, "a")
