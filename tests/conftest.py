@@ -5,6 +5,7 @@ import os
 import shutil
 import threading
 import time
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -20,7 +21,23 @@ pytest_plugins = ["tests.wallet.fixtures"]
 # servers and commands, browser/ drives Chromium. The last two are slow by their nature.
 SLOW_KINDS = {"processes", "browser"}
 
-POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+SHARED_POSTGRES_URL = os.environ.get(
+    "TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+# Under pytest-xdist, the worker running these tests ("gw0", "gw1", ...); None in one process.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+
+
+def of_this_worker(url):
+    """The database of this worker on the server of `url`: `<name>_<worker>` under pytest-xdist
+    (each worker empties and migrates its own), `url` itself in one process."""
+    if WORKER is None:
+        return url
+    parts = urlsplit(url)
+    return parts._replace(path=f"{parts.path.rstrip('/')}_{WORKER}").geturl()
+
+
+POSTGRES_URL = of_this_worker(SHARED_POSTGRES_URL)
 # The app refuses to start on a database URL without a SECRET_KEY of its own; the servers and
 # commands the tests start inherit this one.
 os.environ.setdefault("SECRET_KEY", "tests-" + os.urandom(16).hex())
@@ -48,21 +65,43 @@ def base_config(database_url):
     }
 
 
+def psycopg(url):
+    return url.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
 def postgres_url():
-    """The psycopg URL of the test PostgreSQL, or skip (fail under CI) when it is unreachable."""
-    url = POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1)
-    engine = sa.create_engine(url)
+    """The psycopg URL of the test PostgreSQL (this worker's database, created on the server of
+    TEST_DATABASE_URL if missing), or skip (fail under CI) when it is unreachable."""
+    url = psycopg(POSTGRES_URL)
     try:
-        with engine.connect():
-            pass
+        if url != psycopg(SHARED_POSTGRES_URL):
+            create_database(psycopg(SHARED_POSTGRES_URL), urlsplit(url).path.lstrip("/"))
+        engine = sa.create_engine(url)
+        try:
+            with engine.connect():
+                pass
+        finally:
+            engine.dispose()
     except sa.exc.OperationalError as exc:
         message = f"needs PostgreSQL at {POSTGRES_URL} (set TEST_DATABASE_URL): {exc.orig}"
         if os.environ.get("CI"):
             pytest.fail("CI must run the PostgreSQL tests; " + message)
         pytest.skip(message)
+    return url
+
+
+def create_database(server_url, name):
+    """Create database `name` on the server of `server_url`, unless it exists."""
+    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            found = connection.exec_driver_sql(
+                "SELECT 1 FROM pg_database WHERE datname = %(name)s", {"name": name}
+            ).first()
+            if found is None:
+                connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
     finally:
         engine.dispose()
-    return url
 
 
 @pytest.fixture(scope="session")
