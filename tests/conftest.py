@@ -137,10 +137,24 @@ def sqlite_url(sqlite_template, tmp_path):
 
 
 def truncate_all(url):
+    """Empty every table and start every id sequence again.
+
+    Only what the last test touched: a TRUNCATE gives each table a new file (~0.1 s for all of
+    them, hundreds of times a run), while finding the tables that hold rows and the sequences
+    that were read is one round trip each."""
     engine = sa.create_engine(url)
     with engine.begin() as connection:
-        tables = ", ".join(t.name for t in db.metadata.sorted_tables)
-        connection.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        names = [table.name for table in db.metadata.sorted_tables]
+        holding = " UNION ALL ".join(f"(SELECT '{name}' FROM {name} LIMIT 1)" for name in names)
+        written = [name for (name,) in connection.exec_driver_sql(holding)]
+        if written:
+            connection.exec_driver_sql(f"TRUNCATE {', '.join(written)} CASCADE")
+        read = connection.exec_driver_sql(
+            "SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename) FROM pg_sequences"
+            " WHERE last_value IS NOT NULL"
+        )
+        for (sequence,) in read.all():
+            connection.exec_driver_sql(f"ALTER SEQUENCE {sequence} RESTART")
     engine.dispose()
 
 
