@@ -225,6 +225,8 @@ def close_app(app):
 @pytest.fixture
 def app(database_url, app_config):
     app = create_app(base_config(database_url) | app_config)
+    if database_url.startswith("sqlite"):
+        without_fsync(app)
     yield app
     close_app(app)
 
@@ -243,13 +245,18 @@ def sqlite_database_url(sqlite_template, tmp_path):
 NO_FSYNC_PRAGMA = "PRAGMA synchronous=OFF"
 
 
+def without_fsync(app):
+    """Commit on the app's SQLite file without an fsync: nothing a test in this process writes
+    need survive a power cut, and an fsync a commit doubles what a commit takes."""
+    with app.app_context():
+        sa.event.listen(db.engine, "connect", lambda dbapi, _: dbapi.execute(NO_FSYNC_PRAGMA))
+
+
 @pytest.fixture
 def feed_app(sqlite_database_url):
     """The app on SQLite, its feed driven by the test alone: no upstream, nothing started."""
     app = create_app(base_config(sqlite_database_url) | {"FEED_URL": ""})
-    with app.app_context():
-        # Nothing these tests write need survive a power cut: commits without an fsync.
-        sa.event.listen(db.engine, "connect", lambda dbapi, _: dbapi.execute(NO_FSYNC_PRAGMA))
+    without_fsync(app)
     yield app
     close_app(app)
 
