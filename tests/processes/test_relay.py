@@ -301,7 +301,8 @@ def test_a_snapshot_larger_than_the_socket_buffers_reaches_a_slow_reader_whole(
         upstream.alive()  # odds open lines only while their products are up
         for odds in big_board():
             upstream.send_frame(frames.ODDS_CHANGE, odds, 1000)
-        wait_until(lambda: len(receive_snapshot(address)["lines"]) == 400 * 40 * 2)
+        # MBs of odds to apply: what the test starts from, however busy the machine is.
+        wait_until(lambda: len(receive_snapshot(address)["lines"]) == 400 * 40 * 2, timeout=60)
         ws = websocket.create_connection(
             f"ws://{address}/ws", timeout=10, sockopt=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)]
         )
@@ -326,7 +327,8 @@ def test_a_board_that_stops_reading_is_cut_off_after_two_ping_periods(
         upstream.alive()  # odds open lines only while their products are up
         for odds in big_board():
             upstream.send_frame(frames.ODDS_CHANGE, odds, 1000)
-        wait_until(lambda: len(receive_snapshot(address)["lines"]) == 400 * 40 * 2)
+        # MBs of odds to apply: what the test starts from, however busy the machine is.
+        wait_until(lambda: len(receive_snapshot(address)["lines"]) == 400 * 40 * 2, timeout=60)
         stuck = raw_board(address, receive_buffer=4096)
         # From here it reads nothing: the snapshot (MBs) fills every buffer on the way and the
         # server's write takes nothing more. Two ping periods later the handler lets go.
