@@ -2,6 +2,9 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
+# The suite's parallel workers: most of its time is waits on real servers and clocks, which
+# overlap; each worker has its own PostgreSQL database (tests/conftest.py).
+TEST_WORKERS ?= 2
 
 .PHONY: run run-deployed test lint bench bench-wallet bench-wallet-hostile bench-board bench-board-idle bench-relay bench-soak bench-snapshot bench-burst bench-stop-burst
 
@@ -20,7 +23,7 @@ test: $(VENV)/.dev
 	bin/axe
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	CI=$${CI:-} $(PY) -m pytest
+	CI=$${CI:-} $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check --fix .

@@ -255,8 +255,11 @@ def from_environment(environ=None, instance_path="instance"):
         "FEED_CLOSED_GRACE_SECONDS": float(environ.get("FEED_CLOSED_GRACE_SECONDS", "600")),
         "FEED_RETENTION_DAYS": float(environ.get("FEED_RETENTION_DAYS", "30")),
         # Seconds between the server's pings to each board: inside any router's idle timeout.
-        # A board that neither answers nor takes a write for two of them (plus 5 s) is closed.
+        # A board that neither answers nor takes a write for two of them (plus a nudge) is closed.
         "BOARD_PING_SECONDS": float(environ.get("BOARD_PING_SECONDS", "25")),
+        # Seconds between the hub's wake-ups of idle board handlers, to ping or to notice a
+        # closed socket or an ended session: a wait per handler would cost every message.
+        "BOARD_NUDGE_SECONDS": above_zero(environ, "BOARD_NUDGE_SECONDS", 5),
         # Board login and on-call
         "BOARD_LOGIN": flag(environ, "BOARD_LOGIN", default=True),
         "BOARD_ORIGINS": csv(environ, "BOARD_ORIGINS"),

@@ -23,7 +23,10 @@ class FeedRuntime:
 
     def __init__(self, app):
         self.config = app.config
-        self.hub = LocalHub(backlog_bytes=app.config["BOARD_BACKLOG_BYTES"])
+        self.hub = LocalHub(
+            backlog_bytes=app.config["BOARD_BACKLOG_BYTES"],
+            nudge_every=app.config["BOARD_NUDGE_SECONDS"],
+        )
         self.consumer = None
         self.mirror = None
         if app.config["REDIS_URL"]:

@@ -68,7 +68,9 @@ class Upstream:
         data = messages.alive(offset=offset, subscribed=None, now_s=now, last_alive_time=now)
         self.send_frame(frames.ALIVE, data)
 
-    def wait_connected(self, count=1, timeout=10):
+    # A wait for what a test starts from, not a measure: a server booting beside other tests'
+    # workers on a busy machine may take many seconds to connect.
+    def wait_connected(self, count=1, timeout=30):
         wait_until(lambda: len(self.connections) >= count, timeout, "the client to connect")
 
     def _handle(self, connection):

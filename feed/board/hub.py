@@ -42,7 +42,7 @@ BACKLOG = 2048  # messages a browser may fall behind before it is brought curren
 BACKLOG_BYTES = 32 * 1024 * 1024  # and bytes of them: BOARD_BACKLOG_BYTES's default
 GROUP_SIZE = 16  # subscribers woken by one event; the worker polls its sockets between groups
 SLICE = 0.005  # seconds the publisher may run before it lets the rest of the worker in
-NUDGE_EVERY = 5  # seconds between wake-ups of idle handlers, to ping or to notice a closed socket
+NUDGE_EVERY = 5  # seconds between wake-ups of idle handlers: BOARD_NUDGE_SECONDS's default
 GIVE_WAY = 0.01  # seconds a fan-out may wait for money in flight, beyond its own running time
 
 
@@ -120,10 +120,11 @@ class Subscription:
 class LocalHub:
     """An in-process hub: one backlog, and the subscribers' wake-up groups."""
 
-    def __init__(self, backlog=BACKLOG, backlog_bytes=BACKLOG_BYTES):
+    def __init__(self, backlog=BACKLOG, backlog_bytes=BACKLOG_BYTES, nudge_every=NUDGE_EVERY):
         self.messages = collections.deque()
         self.arrivals = collections.deque()  # monotonic time each of `messages` was published
         self.backlog, self.backlog_bytes = backlog, backlog_bytes
+        self.nudge_every = nudge_every  # seconds: BOARD_NUDGE_SECONDS
         self.bytes = 0  # of the messages in the backlog (the relay's are ASCII: chars are bytes)
         self.evicted = 0  # seq of the newest message pushed out of the backlog
         self.groups = []
@@ -213,7 +214,7 @@ class LocalHub:
         # Handlers wait without timers (thousands of them would cost every message); this one
         # loop wakes them after publishes, and all of them now and then to ping or to notice a
         # closed socket, whether or not the feed is running.
-        nudge_at = time.monotonic() + NUDGE_EVERY
+        nudge_at = time.monotonic() + self.nudge_every
         failing = False
         turn = loop_turn()  # this thread runs once the worker has patched the process
         writes = cooperative()  # only then can it write for an idle handler: see _write_for
@@ -223,7 +224,7 @@ class LocalHub:
             try:
                 nudging = time.monotonic() >= nudge_at
                 if nudging:  # every handler wakes, to ping or to notice a closed socket
-                    nudge_at = time.monotonic() + NUDGE_EVERY
+                    nudge_at = time.monotonic() + self.nudge_every
                     metrics.relay_backlog(self.behind())
                     failing = False
                 self._wake_groups(turn, writes and not nudging)

@@ -7,7 +7,6 @@ from flask_sock import Sock
 
 from database.fitting import Unstorable
 from feed.board import modules as board_modules
-from feed.board.hub import NUDGE_EVERY
 from feed.board.stream import UNGUARDED, BoardSocket, SharedFrame, message_frame
 from infra.board_guard import GUARD
 from ops import metrics
@@ -36,12 +35,13 @@ def stream(ws):
     seq, snapshot = source.snapshot()
     # Woken by a message, by the hub's nudge every few seconds (no timer per wait, as there
     # would be thousands of them), or by the board's reader when there is a pong or a close to
-    # write. Idle handlers ping when nudged: up to NUDGE_EVERY seconds after it is due, and ask
+    # write. Idle handlers ping when nudged: up to BOARD_NUDGE_SECONDS after it is due, and ask
     # the board's guard (the login's, when it is on) whether it may still be written.
     guard = request.environ.get(GUARD, UNGUARDED)
     with source.subscribe(after=seq) as subscription:
         ping_every = current_app.config["BOARD_PING_SECONDS"]
-        board = BoardSocket(ws, ping_every, NUDGE_EVERY, subscription.wake, guard=guard)
+        nudge_every = current_app.config["BOARD_NUDGE_SECONDS"]
+        board = BoardSocket(ws, ping_every, nudge_every, subscription.wake, guard=guard)
         if board.plain:
             subscription.write_now = board.write_now  # while this handler waits in take()
         board.start_reading()

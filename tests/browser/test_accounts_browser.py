@@ -24,7 +24,11 @@ def server(sqlite_database_url):
         users.add("alice", PASSWORD)
         db.engine.dispose()
     with gunicorn(
-        sqlite_database_url, BOARD_LOGIN="on", FEED_ENABLED="0", BOARD_PING_SECONDS="1"
+        sqlite_database_url,
+        BOARD_LOGIN="on",
+        FEED_ENABLED="0",
+        BOARD_PING_SECONDS="1",
+        BOARD_NUDGE_SECONDS="1",
     ) as address:
         yield f"http://{address}"
 

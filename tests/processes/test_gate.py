@@ -16,7 +16,6 @@ import websocket
 from accounts.gate import EPOCHS_FRESH_S
 from app import create_app
 from database import db
-from feed.board.hub import NUDGE_EVERY
 from feed.upstream import frames
 from tests.conftest import base_config
 from tests.feed_messages import bet_stop, event_id
@@ -89,11 +88,16 @@ def first_message(ws):
     return opcode, frame.data
 
 
+NUDGE_S = 1  # the hub's nudge on these servers: the production default is 5 s
+# A ping every second and a nudge every NUDGE_S: a quiet board's handler wakes within seconds.
+QUICK_BOARDS = {"BOARD_PING_SECONDS": "1", "BOARD_NUDGE_SECONDS": str(NUDGE_S)}
+
+
 @pytest.fixture
 def board_server(sqlite_database_url):
     add_account(sqlite_database_url)
     with gunicorn(
-        sqlite_database_url, BOARD_LOGIN="on", FEED_ENABLED="0", BOARD_PING_SECONDS="1"
+        sqlite_database_url, BOARD_LOGIN="on", FEED_ENABLED="0", **QUICK_BOARDS
     ) as address:
         yield address
 
@@ -139,9 +143,7 @@ def test_with_the_login_off_another_origin_is_still_refused(sqlite_database_url)
 @pytest.mark.slow
 def test_a_board_whose_session_ends_is_told_4401(database_url):
     add_account(database_url)
-    with gunicorn(
-        database_url, BOARD_LOGIN="on", FEED_ENABLED="0", BOARD_PING_SECONDS="1"
-    ) as address:
+    with gunicorn(database_url, BOARD_LOGIN="on", FEED_ENABLED="0", **QUICK_BOARDS) as address:
         http = logged_in(address)
         ws = open_board(address, http)
         assert first_message(ws)[0] == websocket.ABNF.OPCODE_TEXT
@@ -161,7 +163,7 @@ def test_a_board_of_a_disabled_account_is_told_4401(sqlite_database_url):
 
     add_account(sqlite_database_url)
     with gunicorn(
-        sqlite_database_url, BOARD_LOGIN="on", FEED_ENABLED="0", BOARD_PING_SECONDS="1"
+        sqlite_database_url, BOARD_LOGIN="on", FEED_ENABLED="0", **QUICK_BOARDS
     ) as address:
         ws = open_board(address, logged_in(address))
         assert first_message(ws)[0] == websocket.ABNF.OPCODE_TEXT
@@ -309,15 +311,20 @@ def test_a_board_fed_messages_gets_none_after_its_session_ends_and_4401_within_a
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["logout", "disable"])
 def test_a_board_with_nothing_to_send_is_told_4401_at_the_hubs_next_nudge(sqlite_database_url, how):
-    # No feed and no ping due: nothing but the hub's nudge wakes the handler, every NUDGE_EVERY
+    # No feed and no ping due: nothing but the hub's nudge wakes the handler, every NUDGE_S
     # seconds, which sees the end in a view of the accounts at most EPOCHS_FRESH_S old.
     add_account(sqlite_database_url)
-    with gunicorn(sqlite_database_url, BOARD_LOGIN="on", FEED_ENABLED="0") as address:
+    with gunicorn(
+        sqlite_database_url,
+        BOARD_LOGIN="on",
+        FEED_ENABLED="0",
+        BOARD_NUDGE_SECONDS=str(NUDGE_S),
+    ) as address:
         http = logged_in(address)
         received = Received(open_board(address, http))
         ended = end_session(how, address, http, sqlite_database_url)
-        received.until_closed(NUDGE_EVERY + EPOCHS_FRESH_S + 2)
+        received.until_closed(NUDGE_S + EPOCHS_FRESH_S + 2)
     arrived, opcode, data = received.frames[-1]
     assert opcode == websocket.ABNF.OPCODE_CLOSE
     assert int.from_bytes(data[:2], "big") == SESSION_ENDED
-    assert arrived - ended <= NUDGE_EVERY + EPOCHS_FRESH_S + NUDGE_LATE
+    assert arrived - ended <= NUDGE_S + EPOCHS_FRESH_S + NUDGE_LATE

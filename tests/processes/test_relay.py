@@ -96,9 +96,8 @@ def test_take_waits_for_a_publish_a_nudge_or_a_close(new_hub):
         assert taken == [] and browser.dropped
 
 
-def test_the_hub_wakes_idle_handlers_by_itself(monkeypatch, new_hub):
-    monkeypatch.setattr(feed.board.hub, "NUDGE_EVERY", 0.1)
-    hub = new_hub()
+def test_the_hub_wakes_idle_handlers_by_itself(new_hub):
+    hub = new_hub(nudge_every=0.1)
     with hub.subscribe() as browser:
         woken = threading.Event()
         threading.Thread(target=lambda: (browser.take(), woken.set()), daemon=True).start()
@@ -112,9 +111,8 @@ def test_the_hub_keeps_waking_boards_when_its_own_bookkeeping_fails(monkeypatch,
     def broken(behind):
         raise OSError("metrics directory gone")
 
-    monkeypatch.setattr(feed.board.hub, "NUDGE_EVERY", 0.05)
     monkeypatch.setattr(feed.board.hub.metrics, "relay_backlog", broken)
-    hub = new_hub()
+    hub = new_hub(nudge_every=0.05)
     with hub.subscribe() as browser:
         time.sleep(0.3)  # the waker has nudged, and failed, several times
         threading.Timer(0.1, hub.publish, (1, "m1")).start()
@@ -309,7 +307,8 @@ def test_a_snapshot_larger_than_the_socket_buffers_reaches_a_slow_reader_whole(
         upstream.alive()  # odds open lines only while their products are up
         for odds in big_board():
             upstream.send_frame(frames.ODDS_CHANGE, odds, 1000)
-        wait_until(lambda: len(receive_snapshot(address)["lines"]) == 400 * 40 * 2)
+        # MBs of odds to apply: what the test starts from, however busy the machine is.
+        wait_until(lambda: len(receive_snapshot(address)["lines"]) == 400 * 40 * 2, timeout=60)
         ws = websocket.create_connection(
             f"ws://{address}/ws", timeout=10, sockopt=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)]
         )
@@ -328,12 +327,14 @@ def test_a_snapshot_larger_than_the_socket_buffers_reaches_a_slow_reader_whole(
 def test_a_board_that_stops_reading_is_cut_off_after_two_ping_periods(
     upstream, sqlite_database_url
 ):
-    with gunicorn(sqlite_database_url, FEED_URL=upstream.url, BOARD_PING_SECONDS="1") as address:
+    settings = {"BOARD_PING_SECONDS": "1", "BOARD_NUDGE_SECONDS": "0.5"}
+    with gunicorn(sqlite_database_url, FEED_URL=upstream.url, **settings) as address:
         upstream.wait_connected()
         upstream.alive()  # odds open lines only while their products are up
         for odds in big_board():
             upstream.send_frame(frames.ODDS_CHANGE, odds, 1000)
-        wait_until(lambda: len(receive_snapshot(address)["lines"]) == 400 * 40 * 2)
+        # MBs of odds to apply: what the test starts from, however busy the machine is.
+        wait_until(lambda: len(receive_snapshot(address)["lines"]) == 400 * 40 * 2, timeout=60)
         stuck = raw_board(address, receive_buffer=4096)
         # From here it reads nothing: the snapshot (MBs) fills every buffer on the way and the
         # server's write takes nothing more. Two ping periods later the handler lets go.
@@ -344,11 +345,14 @@ def test_a_board_that_stops_reading_is_cut_off_after_two_ping_periods(
 
 
 def test_an_idle_board_that_answers_pings_stays_connected(sqlite_database_url):
-    # No feed, so nothing wakes the handler but the hub's nudge: pings go out up to 5 s late.
-    with gunicorn(sqlite_database_url, FEED_ENABLED="0", BOARD_PING_SECONDS="1") as address:
+    # No feed, so nothing wakes the handler but the hub's nudge: pings go out up to a nudge
+    # late, and a board silent for two pings and a nudge (2.5 s here) would be cut off.
+    with gunicorn(
+        sqlite_database_url, FEED_ENABLED="0", BOARD_PING_SECONDS="1", BOARD_NUDGE_SECONDS="0.5"
+    ) as address:
         ws = websocket.create_connection(f"ws://{address}/ws", timeout=10)
         assert receive(ws)["type"] == "snapshot"
-        pings, until = 0, time.monotonic() + 12
+        pings, until = 0, time.monotonic() + 6
         while time.monotonic() < until:
             opcode, _ = ws.recv_data(control_frame=True)  # answers each ping with a pong
             pings += opcode == websocket.ABNF.OPCODE_PING

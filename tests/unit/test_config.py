@@ -1,5 +1,7 @@
 """Settings read from the environment."""
 
+import pytest
+
 import config
 
 
@@ -30,6 +32,15 @@ def test_flags_read_the_usual_spellings():
 def test_boards_are_pinged_every_25_s_unless_told_otherwise():
     assert config.from_environment({})["BOARD_PING_SECONDS"] == 25
     assert config.from_environment({"BOARD_PING_SECONDS": "0.5"})["BOARD_PING_SECONDS"] == 0.5
+
+
+def test_the_hubs_nudge_is_5_s_unless_set_above_zero():
+    assert config.from_environment({})["BOARD_NUDGE_SECONDS"] == 5
+    given = config.from_environment({"BOARD_NUDGE_SECONDS": "0.5"})
+    assert given["BOARD_NUDGE_SECONDS"] == 0.5
+    for value in ("0", "-1", "nan", "soon"):
+        with pytest.raises(config.SettingError, match=f"BOARD_NUDGE_SECONDS must be .*'{value}'"):
+            config.from_environment({"BOARD_NUDGE_SECONDS": value})
 
 
 def test_every_database_wait_is_bounded_by_a_setting():
