@@ -96,6 +96,9 @@ def test_a_burst_of_10000_bet_stops_drops_no_board_and_each_ends_in_the_feeds_st
                 board.close()
 
 
+TOTALS = range(1, 17)  # lines of each odds change: 3,000 of them make ~20 MB of messages
+
+
 def test_a_board_brought_current_shows_the_latest_state_of_every_line_it_missed(
     upstream, sqlite_database_url
 ):
@@ -106,13 +109,24 @@ def test_a_board_brought_current_shows_the_latest_state_of_every_line_it_missed(
         upstream.alive()
         stalled = ReadingBoard(address, receive_buffer=4096)
         try:
-            # The same two lines again and again, well past the backlog's bytes: each state but
-            # the last is one the board must never end on.
+            # The same lines again and again, well past the backlog's bytes and past what the
+            # sockets' buffers hold (a few MB on loopback): each state but the last is one the
+            # board must never end on.
             for number in range(3000):
                 price = 1.01 + number / 1000
-                lines = [line(f"total={t}.5", outcomes=[outcome("12", price)]) for t in (1, 2)]
+                lines = [line(f"total={t}.5", outcomes=[outcome("12", price)]) for t in TOTALS]
                 change = odds([market(18, *lines)], event, stamp=2000 + number)
                 upstream.send_frame(frames.ODDS_CHANGE, change, 2000 + number)
+            last = 1.01 + 2999 / 1000
+
+            def priced():
+                prices = [
+                    line["outcomes"]["12"]["odds"] for line in receive_snapshot(address)["lines"]
+                ]
+                return prices and set(prices) == {last}
+
+            # Then the BetStop, once the odds are in (one sent with them would go ahead of them).
+            wait_until(priced, timeout=60, what="the last odds applied")
             upstream.send_frame(frames.BET_STOP, bet_stop(event, "all", None, 9000), 9000)
             wait_until(
                 lambda: receive_snapshot(address)["bet_stops"],
@@ -128,7 +142,7 @@ def test_a_board_brought_current_shows_the_latest_state_of_every_line_it_missed(
             for t in (1, 2):
                 shown = stalled.view.line(event, 18, f"total={t}.5")
                 assert shown["status"] == "suspended"  # the BetStop's effect, never missed
-                assert shown["outcomes"]["12"]["odds"] == 1.01 + 2999 / 1000
+                assert shown["outcomes"]["12"]["odds"] == last
             # The stream goes on from the snapshot's number, with no gap.
             upstream.send_frame(frames.BET_STOP, bet_stop(event, "all", None, 9001), 9001)
             wait_until(lambda: stalled.view.seq > feed["seq"], timeout=30)

@@ -47,6 +47,10 @@ def value(samples, name, **labels):
     return samples.get((name, tuple(sorted(labels.items()))), 0)
 
 
+def shown(samples, name, **labels):
+    return (name, tuple(sorted(labels.items()))) in samples
+
+
 def odds(timestamp, price=2.0, markets=1):
     """Odds for markets 1 to `markets`, each one line of outcome "1" at `price`."""
     return odds_of(range(1, markets + 1), stamp=timestamp, outcomes=[outcome("1", price)])
@@ -307,10 +311,21 @@ def test_deployed_every_web_worker_shows_the_feed_process_metrics(
             upstream.alive()
             return scrape(address)
 
+        def shows_its_metrics(samples):
+            # What every worker must show of the feed process, whatever the moment: its counts,
+            # and its gauges (whose values a loaded machine may move, as the lag).
+            return (
+                value(samples, "dashboard_feed_frames_total", cmd="odds_change") == 5
+                and value(samples, "dashboard_feed_frames_total", cmd="bet_stop") == 1
+                and value(samples, "dashboard_feed_upstream_delay_seconds_count") >= 5
+                and shown(samples, "dashboard_feed_up", product="1")
+                and shown(samples, "dashboard_db_write_behind_lag_seconds")
+            )
+
         # The consumer reports every couple of seconds; whichever worker answers shows it.
         wait_until(lambda: shows_the_consumer(scrape_alive()), timeout=20, what="its report")
-        for _ in range(6):
-            assert shows_the_consumer(scrape_alive())
+        for _ in range(6):  # each scrape is answered by either worker
+            assert shows_its_metrics(scrape_alive())
         with urllib.request.urlopen(f"http://{address}/feed/status", timeout=10) as answer:
             consumers = json.load(answer)["consumers"]
         assert consumers and all("metrics" not in c for c in consumers)  # for /metrics only
