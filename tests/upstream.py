@@ -50,8 +50,10 @@ class Upstream:
         self.connections.clear()
 
     def drop(self):
-        """Close every connection (1000, as a server ending a session does); keep serving."""
+        """Close every connection (1000, as a server ending a session does); keep serving.
+        What the test sends from then on goes to later connections only."""
         for connection in list(self.connections):
+            self.connections.discard(connection)
             connection.close()
 
     def send(self, raw):
