@@ -32,6 +32,7 @@ from feed.market import published as board_published
 from feed.store.write_behind import FeedStore
 from feed.term import Term
 from feed.upstream.client import backoff_delay
+from infra.clock import wall_ms
 from ops import metrics
 
 log = logging.getLogger(__name__)
@@ -42,10 +43,6 @@ DOING_MEANWHILE = {
 }
 RESTORE_RETRY_CAP_S = 30  # the longest wait between tries to load the last known board
 RESTORE_WAIT_S = 2.0  # how long a start waits for it before it connects without it
-
-
-def wall_ms():
-    return int(time.time() * 1000)
 
 
 def identity():

@@ -27,6 +27,7 @@ import time
 from feed.bus.transport import CHECKPOINT, HEARTBEAT, MESSAGE, BusError
 from feed.market.model import PRODUCTS
 from feed.upstream.client import backoff_delay
+from infra.clock import wall_ms
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +48,6 @@ def link_down_health(since=None):
         "reason": LINK_DOWN,
         "products": {str(p): dict(product) for p in PRODUCTS},
     }
-
-
-def wall_ms():
-    return int(time.time() * 1000)
 
 
 def dumps(message):

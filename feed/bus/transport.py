@@ -26,6 +26,7 @@ import threading
 import time
 from typing import NamedTuple
 
+from infra.clock import wall_ms
 from infra.redis_client import redis_client
 
 MESSAGE, CHECKPOINT, HEARTBEAT = "m", "c", "h"
@@ -63,10 +64,6 @@ class Snapshot(NamedTuple):
     seq: int  # the checkpoint's seq
     text: str | None  # the relay's snapshot as of `seq`; None when there is no checkpoint yet
     messages: list  # Envelopes published since the checkpoint, in order
-
-
-def wall_ms():
-    return int(time.time() * 1000)
 
 
 # In-process ---------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from feed.store.statements import (
     write_rows,
 )
 from infra import gevent_waits
+from infra.clock import wall_ms
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,6 @@ PRUNE_EVERY_MS = 3_600_000
 PRUNE_FIRST_MS = 60_000  # after start: a process starting among others has other work first
 STALLED_MS = 10_000  # a flush under way for longer: the database reads "stalled" in the status
 STOP_WAIT_S = 15  # on shutdown, how long a write under way may take before the last flush
-
-
-def wall_ms():
-    return int(time.time() * 1000)
 
 
 def _stamp(ms):
