@@ -160,9 +160,9 @@ def test_frames_are_counted_by_the_name_of_a_known_cmd_and_every_other_cmd_as_on
 
 def test_metrics_show_the_database_writers_lag_and_the_rows_it_set_aside(app, client):
     store = app.extensions["feed"].store
-    started = store.clock()
     store.changed([line_json(market_id=1), line_json(event_id="e" * 65)], None)
-    store.clock = lambda: started + 7_000  # the writer has not written for 7 s
+    queued = store.clock()  # at or after the rows were queued
+    store.clock = lambda: queued + 7_000  # the writer has not written for 7 s
     samples = scrape_client(client)
     assert value(samples, "dashboard_db_write_behind_lag_seconds") >= 7
     assert value(samples, "dashboard_db_set_aside_rows") == 0
