@@ -1,7 +1,9 @@
 """Random interleavings of the five callbacks checked against a pure-Python model of the rules.
 
 Hypothesis chooses the callbacks, repeats and reorderings over a handful of txIds and users; after
-every step each answer's code and balance must equal the model's, and the ledger must audit clean.
+every step each answer's code and balance must equal the model's; at the end of every history the
+ledger must audit clean. The ledger only grows, so a problem a step leaves is still there at the end,
+where the audit's eight queries cost once instead of at every step.
 """
 
 import shutil
@@ -177,15 +179,17 @@ class WalletMachine(RuleBasedStateMachine):
         self.call("event_settle", event_settle_body(*payouts), expected)
 
     @invariant()
-    def balances_match_the_model_and_the_ledger_audits_clean(self):
+    def balances_match_the_model(self):
         for user in USERS:
             expected = self.model.accounts.get(user)
             assert credits(self.app, user) == (None if expected is None else tuple(expected))
-        assert audit(self.app) == []
 
     def teardown(self):
-        with self.app.app_context():
-            db.engine.dispose()
+        try:
+            assert audit(self.app) == []
+        finally:
+            with self.app.app_context():
+                db.engine.dispose()
 
 
 MACHINE_SETTINGS = settings(
