@@ -1,9 +1,9 @@
 """Random interleavings of the five callbacks checked against a pure-Python model of the rules.
 
 Hypothesis chooses the callbacks, repeats and reorderings over a handful of txIds and users; after
-every step each answer's code and balance must equal the model's; at the end of every history the
-ledger must audit clean. The ledger only grows, so a problem a step leaves is still there at the end,
-where the audit's eight queries cost once instead of at every step.
+every step each answer's code and balance must equal the model's; at the end of every history
+the ledger must audit clean. The ledger only grows, so a problem a step leaves is still there at
+the end, where the audit's eight queries cost once instead of at every step.
 """
 
 import shutil
