@@ -311,11 +311,20 @@ def browser():
         pytest.fail(f"the browser left {len(left)} thread(s) running: {described(left)}")
 
 
+def kind_of(item):
+    """The folder under tests/ of `item`'s module: what kind of test it is."""
+    return item.path.relative_to(item.config.rootpath / "tests").parts[0]
+
+
 def pytest_collection_modifyitems(items):
-    """Mark every test of processes/ and browser/ slow, and those of browser/ browser too."""
+    """Mark every test of processes/ and browser/ slow, and those of browser/ browser too; run
+    them first. Parallel workers take modules in this order, so the long ones start at once and
+    the many short in-process ones fill the gaps at the end, instead of one long module being
+    the last thing a run waits for."""
     for item in items:
-        kind = item.path.relative_to(item.config.rootpath / "tests").parts[0]
+        kind = kind_of(item)
         if kind in SLOW_KINDS:
             item.add_marker(pytest.mark.slow)
         if kind == "browser":
             item.add_marker(pytest.mark.browser)
+    items.sort(key=lambda item: kind_of(item) not in SLOW_KINDS)  # stable: modules stay whole
