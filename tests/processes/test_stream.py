@@ -565,7 +565,7 @@ def test_messages_to_a_board_slow_to_read_arrive_whole_and_in_order_with_pongs_b
                     changed |= {line["event_id"] for line in message.get("lines", [])}
                 elif opcode is Opcode.PONG:
                     pongs.append(payload)
-            time.sleep(0.002)
+            time.sleep(0.0005)
         assert pongs == sorted(set(pongs), key=pinged.index)  # each once, in order
 
 
