@@ -163,10 +163,14 @@ def test_an_upstream_outage_end_to_end_banner_log_and_title(browser, upstream, s
 
 
 def hms(page, ms):
-    """`ms` on the page's own 24-hour clock, as the board writes a time of today."""
+    """`ms` on the page's own 24-hour clock, as the board writes it: a time of today as it is,
+    one of another day (just after midnight) with its day and month."""
     return page.evaluate(
-        "ms => new Intl.DateTimeFormat(undefined, {hour: '2-digit', minute: '2-digit',"
-        " second: '2-digit', hourCycle: 'h23'}).format(new Date(ms))",
+        "ms => { const date = new Date(ms);"
+        " const today = new Date().toDateString() === date.toDateString();"
+        " return new Intl.DateTimeFormat(undefined, {hour: '2-digit', minute: '2-digit',"
+        " second: '2-digit', hourCycle: 'h23', ...(today ? {} : {day: 'numeric', month: 'short'})"
+        "}).format(date); }",
         ms,
     )
 
