@@ -81,8 +81,9 @@ def decode(raw, max_size=MAX_SIZE):
 
 def decode_in_steps(raw, max_size=MAX_SIZE):
     """decode(), in steps: yields None after each (parsing, then checking what was parsed a
-    slice at a time), and the Frame last. A 2.5 MB frame takes about 15 ms to parse, then a few
-    a step: whoever decodes it can let the rest of the process run in between."""
+    slice at a time; the same again for `data` encoded twice), and the Frame last. A 2.5 MB
+    frame takes about 15 ms to parse, then a few a step: whoever decodes it can let the rest of
+    the process run in between."""
     if len(raw) > max_size:
         raise FrameError("too_large", f"{len(raw)} over {max_size}")
     binary = isinstance(raw, bytes | bytearray)
@@ -101,18 +102,14 @@ def decode_in_steps(raw, max_size=MAX_SIZE):
     else:
         text = raw
     try:
-        parsed = _parse(text)
-        yield None
-        plain = False
-        if type(parsed) in (dict, list):
-            plain = yield from _plain_in_steps(parsed, MAX_DEPTH, WALK_STEP)
-        message = _load(text, parsed, plain)
+        message = yield from _load_in_steps(text)
     except FrameError as exc:
         if not binary or exc.kind != "bad_json":
             raise
         raise FrameError("bad_binary_body", str(exc)) from None
     if binary:
-        yield Frame(cmd, fields.timestamp_ms(time), _data(message))
+        data = yield from _data_in_steps(message)
+        yield Frame(cmd, fields.timestamp_ms(time), data)
         return
     if not isinstance(message, dict):
         raise FrameError("not_an_object", type(message).__name__)
@@ -120,7 +117,8 @@ def decode_in_steps(raw, max_size=MAX_SIZE):
     if cmd is None or not 0 <= cmd <= MAX_CMD:
         raise FrameError("bad_cmd", repr(message.get("cmd"))[:40])
     # A time that cannot be read is left out, not a reason to drop the frame: `data` has its own.
-    yield Frame(cmd, fields.timestamp_ms(message.get("time")), _data(message.get("data")))
+    data = yield from _data_in_steps(message.get("data"))
+    yield Frame(cmd, fields.timestamp_ms(message.get("time")), data)
 
 
 def may_be_bet_stop(raw):
@@ -131,11 +129,12 @@ def may_be_bet_stop(raw):
     return len(raw) >= HEADER.size and HEADER.unpack_from(raw)[0] == BET_STOP
 
 
-def _data(data):
-    """`data` as sent, or the object it holds when it was encoded twice (a JSON string)."""
+def _data_in_steps(data):
+    """`data` as sent, or the object it holds when it was encoded twice (a JSON string), parsed
+    in steps as the frame is (`yield from`)."""
     if isinstance(data, str) and data.lstrip().startswith("{"):
         try:
-            inner = _load(data)
+            inner = yield from _load_in_steps(data)
         except FrameError as exc:
             if exc.kind != "bad_json":
                 raise
@@ -143,6 +142,17 @@ def _data(data):
         if isinstance(inner, dict):
             return inner
     return data
+
+
+def _load_in_steps(text):
+    """_load(text) in steps (`yield from`): parsing, then the walk over what was parsed, a few
+    milliseconds a step."""
+    parsed = _parse(text)
+    yield None
+    plain = False
+    if type(parsed) in (dict, list):
+        plain = yield from _plain_in_steps(parsed, MAX_DEPTH, WALK_STEP)
+    return _load(text, parsed, plain)
 
 
 def _parse(text):

@@ -274,6 +274,17 @@ def test_a_large_frame_is_decoded_in_steps(monkeypatch):
     assert steps[-1] == frames.decode(raw)
 
 
+def test_data_encoded_twice_is_decoded_in_steps_too(monkeypatch):
+    raw = bursts.huge_odds_change(bursts.event_id(0), 2_000, 1_764_843_686_186)
+    data = json.loads(raw)["data"]
+    twice = json.dumps({"cmd": frames.ODDS_CHANGE, "time": 5, "data": json.dumps(data)})
+    monkeypatch.setattr(frames, "WALK_STEP", 1_000)
+    steps = list(frames.decode_in_steps(twice))
+    # The frame's parse and walk (one short string), then the data's: about 22 steps of 1,000.
+    assert len(steps) - 1 > 20
+    assert steps[-1] == frames.Frame(frames.ODDS_CHANGE, 5, data)
+
+
 @settings(max_examples=500, deadline=None)
 @given(text=st.one_of(json_texts, nested()), step=st.integers(1, 10))
 def test_the_walk_in_steps_comes_to_the_walk_at_once_verdict(text, step):
