@@ -27,7 +27,7 @@ HEADER = struct.Struct("<IQ")
 MAX_SIZE = 4 * 1024 * 1024
 MAX_DEPTH = 32  # nesting of arrays and objects; an odds change needs 7
 MAX_CMD = 2**32 - 1  # what the binary header can carry
-# Values a step of the walk over a parsed frame looks at (_plain_in_steps): a few milliseconds.
+# Values a step of a walk over a parsed frame looks at (_walk): a few milliseconds.
 WALK_STEP = 40_000
 
 # Client commands
@@ -102,7 +102,7 @@ def decode_in_steps(raw, max_size=MAX_SIZE):
     else:
         text = raw
     try:
-        message = yield from _load_in_steps(text)
+        message = yield from _load_in_steps(text, WALK_STEP)
     except FrameError as exc:
         if not binary or exc.kind != "bad_json":
             raise
@@ -134,7 +134,7 @@ def _data_in_steps(data):
     in steps as the frame is (`yield from`)."""
     if isinstance(data, str) and data.lstrip().startswith("{"):
         try:
-            inner = yield from _load_in_steps(data)
+            inner = yield from _load_in_steps(data, WALK_STEP)
         except FrameError as exc:
             if exc.kind != "bad_json":
                 raise
@@ -142,17 +142,6 @@ def _data_in_steps(data):
         if isinstance(inner, dict):
             return inner
     return data
-
-
-def _load_in_steps(text):
-    """_load(text) in steps (`yield from`): parsing, then the walk over what was parsed, a few
-    milliseconds a step."""
-    parsed = _parse(text)
-    yield None
-    plain = False
-    if type(parsed) in (dict, list):
-        plain = yield from _plain_in_steps(parsed, MAX_DEPTH, WALK_STEP)
-    return _load(text, parsed, plain)
 
 
 def _parse(text):
@@ -172,19 +161,22 @@ def _parse(text):
         return None
 
 
-def _load(text, parsed=None, plain=None):
-    """Parse JSON text nested at most MAX_DEPTH deep, with non-finite numbers kept as text.
+def _load(text):
+    """_load_in_steps(text), at once."""
+    return _finished(_load_in_steps(text, None))
 
-    `parsed`, _parse(text), is taken as it is when a walk (`plain`, _plain's verdict on it)
-    finds in it nothing the hooks below would have read otherwise (a non-finite float, an
-    integer out of range) and no nesting too deep; else, or when it did not parse, the text is
-    parsed again with the hooks.
+
+def _load_in_steps(text, step):
+    """Parse JSON text nested at most MAX_DEPTH deep, with non-finite numbers kept as text, in
+    steps (`yield from`), each walk over a parsed value `step` values at a time (None: at once).
+
+    orjson's reading (_parse) is taken as it is when a walk finds in it nothing the hooks below
+    would have read otherwise (a non-finite float, an integer out of range) and no nesting too
+    deep; else, or when it did not parse, the text is parsed again with the hooks.
     """
-    if parsed is None:
-        parsed = _parse(text)
-    if plain is None:
-        plain = type(parsed) in (dict, list) and _plain(parsed, MAX_DEPTH)
-    if plain:
+    parsed = _parse(text)
+    yield None
+    if type(parsed) in (dict, list) and (yield from _walk(parsed, MAX_DEPTH, step, numbers=True)):
         return parsed
     try:
         value = json.loads(
@@ -195,31 +187,34 @@ def _load(text, parsed=None, plain=None):
         raise FrameError("too_deep", f"nesting beyond {MAX_DEPTH}") from None
     except ValueError as exc:
         raise FrameError("bad_json", str(exc)[:200]) from None
+    yield None
     # What got past the guard may still be hundreds deep, too deep for what follows (encoding
     # it again for the browsers recurses too): bound it here. Fewer brackets cannot nest deeper.
-    if text.count("[") + text.count("{") > MAX_DEPTH and not _nested_within(value, MAX_DEPTH):
+    deep = text.count("[") + text.count("{") > MAX_DEPTH
+    if deep and not (yield from _walk(value, MAX_DEPTH, step, numbers=False)):
         raise FrameError("too_deep", f"nesting beyond {MAX_DEPTH}")
     return value
 
 
 def _plain(value, limit):
     """Whether no array or object in `value` (an array or an object) lies deeper than `limit`,
-    and every number in it is within fields.integer's range: what the hooks keep as parsed."""
-    walk = _plain_in_steps(value, limit, step=None)
-    while True:
-        try:
-            next(walk)
-        except StopIteration as done:
-            return done.value
-
-
-def _plain_in_steps(value, limit, step):
-    """_plain(), yielding None after each `step` or so values looked at (None: never); returns
-    its verdict (`yield from`). An array or object larger than `step` is looked at in pieces.
+    and every number in it is within fields.integer's range: what the hooks keep as parsed.
 
     A float out of that range is not plain either, finite or not: orjson reads an integer beyond
     64 bits as one, where the hooks keep its text (a float literal as large is parsed again, to
     the same float)."""
+    return _finished(_walk(value, limit, None, numbers=True))
+
+
+def _nested_within(value, limit):
+    """Whether no array or object in `value` lies deeper than `limit` (the outermost is 1)."""
+    return _finished(_walk(value, limit, None, numbers=False))
+
+
+def _walk(value, limit, step, numbers):
+    """_plain() (`numbers`) or _nested_within(), yielding None after each `step` or so values
+    looked at (None: never); returns the verdict (`yield from`). An array or object larger
+    than `step` is looked at in pieces."""
     low, high = -fields.INT_LIMIT, fields.INT_LIMIT
     stack = [(value, 1)]
     left = step
@@ -233,12 +228,18 @@ def _plain_in_steps(value, limit, step):
             children = list(children)
             stack += [(children[at : at + step], depth) for at in range(0, len(children), step)]
             continue
-        for child in children:
-            kind = type(child)
-            if kind is dict or kind is list:
-                stack.append((child, depth + 1))
-            elif (kind is float or kind is int) and not low < child < high:  # NaN too
-                return False
+        if numbers:
+            for child in children:
+                kind = type(child)
+                if kind is dict or kind is list:
+                    stack.append((child, depth + 1))
+                elif (kind is float or kind is int) and not low < child < high:  # NaN too
+                    return False
+        else:
+            for child in children:
+                kind = type(child)
+                if kind is dict or kind is list:
+                    stack.append((child, depth + 1))
         if step is not None:
             left -= len(children) + 1
             if left <= 0:
@@ -247,17 +248,13 @@ def _plain_in_steps(value, limit, step):
     return True
 
 
-def _nested_within(value, limit):
-    """Whether no array or object in `value` lies deeper than `limit` (the outermost is 1)."""
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return False
-        for child in node.values() if type(node) is dict else node:
-            if type(child) is dict or type(child) is list:
-                stack.append((child, depth + 1))
-    return True
+def _finished(steps):
+    """What a generator of steps returns, its steps run at once."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
 
 
 def _as_text(literal):

@@ -42,6 +42,18 @@ def stdlib_plain(value, limit):
     return True
 
 
+def stdlib_nested_within(value, limit):
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return False
+        for child in node.values() if type(node) is dict else node:
+            if type(child) is dict or type(child) is list:
+                stack.append((child, depth + 1))
+    return True
+
+
 def stdlib_load(text):
     parsed = stdlib_parse(text)
     if type(parsed) in (dict, list) and stdlib_plain(parsed, frames.MAX_DEPTH):
@@ -58,7 +70,7 @@ def stdlib_load(text):
     except ValueError as exc:
         raise FrameError("bad_json", str(exc)[:200]) from None
     depth = frames.MAX_DEPTH
-    if text.count("[") + text.count("{") > depth and not frames._nested_within(value, depth):
+    if text.count("[") + text.count("{") > depth and not stdlib_nested_within(value, depth):
         raise FrameError("too_deep", f"nesting beyond {depth}")
     return value
 
@@ -285,37 +297,40 @@ def test_data_encoded_twice_is_decoded_in_steps_too(monkeypatch):
     assert steps[-1] == frames.Frame(frames.ODDS_CHANGE, 5, data)
 
 
+def test_a_large_frame_parsed_again_with_the_hooks_is_checked_in_steps_too(monkeypatch):
+    raw = bursts.huge_odds_change(bursts.event_id(0), 2_000, 1_764_843_686_186)
+    text = raw.replace('"odds":', '"odds":NaN,"was":', 1)
+    monkeypatch.setattr(frames, "WALK_STEP", 1_000)
+    steps = list(frames.decode_in_steps(text))
+    # orjson refuses it at once; the hooked parse is one step, its walk for nesting about 22.
+    assert len(steps) - 1 > 20
+    assert steps[-1] == frames.decode(text)
+    assert steps[-1].data["odds_markets"][0]["outcomes"][0]["odds"] == "NaN"
+
+
 @settings(max_examples=500, deadline=None)
-@given(text=st.one_of(json_texts, nested()), step=st.integers(1, 10))
-def test_the_walk_in_steps_comes_to_the_walk_at_once_verdict(text, step):
+@given(text=st.one_of(json_texts, nested()), step=st.integers(1, 10), numbers=st.booleans())
+def test_the_walk_in_steps_comes_to_the_walk_at_once_verdict(text, step, numbers):
     value = frames._parse(text)
     if type(value) not in (dict, list):
+        value = stdlib_parse(text)  # the hooked parse's values are walked too, for nesting
+    if type(value) not in (dict, list):
         return
-    walk, steps = frames._plain_in_steps(value, frames.MAX_DEPTH, step), 0
-    while True:
-        try:
-            next(walk)
-            steps += 1
-        except StopIteration as done:
-            verdict = done.value
-            break
-    assert verdict == frames._plain(value, frames.MAX_DEPTH)
+    verdict = frames._finished(frames._walk(value, frames.MAX_DEPTH, step, numbers))
+    at_once = (frames._plain if numbers else frames._nested_within)(value, frames.MAX_DEPTH)
+    assert verdict == at_once
+    if not numbers:
+        assert at_once == stdlib_nested_within(value, frames.MAX_DEPTH)
 
 
 def test_an_array_larger_than_a_step_is_looked_at_in_pieces():
     value = [2**63] + [1] * 10_000  # the pieces are looked at last first
-    walk = frames._plain_in_steps(value, frames.MAX_DEPTH, 1_000)
-    assert sum(1 for _ in walk_steps(walk)) >= 9
+    for numbers in (True, False):
+        steps = list(frames._walk(value, frames.MAX_DEPTH, 1_000, numbers))
+        assert len(steps) >= 9
     assert frames._plain([1] * 10_000, frames.MAX_DEPTH)
     assert not frames._plain(value, frames.MAX_DEPTH)
-
-
-def walk_steps(walk):
-    while True:
-        try:
-            yield next(walk)
-        except StopIteration:
-            return
+    assert frames._nested_within(value, frames.MAX_DEPTH)
 
 
 @pytest.mark.parametrize(
