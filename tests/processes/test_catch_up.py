@@ -79,7 +79,9 @@ def test_a_burst_of_10000_bet_stops_drops_no_board_and_each_ends_in_the_feeds_st
                 stop = bet_stop(event_id(number % 40), "all", None, 2000 + number)
                 upstream.send_frame(frames.BET_STOP, stop, 2000 + number)
             wait_until(
-                lambda: receive_snapshot(address)["bet_stops"][-1]["sent_at"] == 11_999,
+                lambda: (
+                    [e["sent_at"] for e in receive_snapshot(address)["bet_stops"][-1:]] == [11_999]
+                ),
                 timeout=120,
                 what="the last BetStop applied",
             )
