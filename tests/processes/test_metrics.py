@@ -64,10 +64,8 @@ def next_of_type(ws, kind):
 
 @pytest.mark.slow
 def test_board_delay_backlog_and_cut_offs_move_with_real_boards(upstream, sqlite_database_url):
-    # The backlog gauge is refreshed at each of the hub's nudges: every half second here. Pings
-    # 3 s apart: the stuck board below lives over 6 s, long enough to be seen behind on a loaded
-    # machine before it is cut off as silent.
-    settings = {"BOARD_PING_SECONDS": "3", "BOARD_NUDGE_SECONDS": "0.5"}
+    # The backlog gauge is refreshed at each of the hub's nudges: every half second here.
+    settings = {"BOARD_PING_SECONDS": "1", "BOARD_NUDGE_SECONDS": "0.5"}
     with gunicorn(sqlite_database_url, FEED_URL=upstream.url, **settings) as address:
         upstream.wait_connected()
         board = websocket.create_connection(f"ws://{address}/ws", timeout=10)
