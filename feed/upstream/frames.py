@@ -151,7 +151,7 @@ def _parse(text):
 
     Where orjson reads a text at all, it reads it as the standard library does, but for numbers
     the hooks below keep as text: it refuses NaN, Infinity and floats that overflow, and reads
-    an integer beyond 64 bits as a float, which _plain sends to the hooked parse. It also
+    an integer beyond 64 bits as a float, which _walk sends to the hooked parse. It also
     refuses lone surrogates (the standard library keeps them), and nesting beyond 1,024: those
     are the hooked parse's to read, or refuse, as before.
     """
@@ -159,11 +159,6 @@ def _parse(text):
         return orjson.loads(text)
     except (ValueError, RecursionError):
         return None
-
-
-def _load(text):
-    """_load_in_steps(text), at once."""
-    return _finished(_load_in_steps(text, None))
 
 
 def _load_in_steps(text, step):
@@ -196,25 +191,15 @@ def _load_in_steps(text, step):
     return value
 
 
-def _plain(value, limit):
-    """Whether no array or object in `value` (an array or an object) lies deeper than `limit`,
-    and every number in it is within fields.integer's range: what the hooks keep as parsed.
-
-    A float out of that range is not plain either, finite or not: orjson reads an integer beyond
-    64 bits as one, where the hooks keep its text (a float literal as large is parsed again, to
-    the same float)."""
-    return _finished(_walk(value, limit, None, numbers=True))
-
-
-def _nested_within(value, limit):
-    """Whether no array or object in `value` lies deeper than `limit` (the outermost is 1)."""
-    return _finished(_walk(value, limit, None, numbers=False))
-
-
 def _walk(value, limit, step, numbers):
-    """_plain() (`numbers`) or _nested_within(), yielding None after each `step` or so values
-    looked at (None: never); returns the verdict (`yield from`). An array or object larger
-    than `step` is looked at in pieces."""
+    """Whether no array or object in `value` (an array or an object) lies deeper than `limit`,
+    and with `numbers` every number in it is within fields.integer's range: what the hooks keep
+    as parsed. A float out of that range is not plain either, finite or not: orjson reads an
+    integer beyond 64 bits as one, where the hooks keep its text (a float literal as large is
+    parsed again, to the same float).
+
+    Yields None after each `step` or so values looked at (None: never) and returns the verdict
+    (`yield from`). An array or object larger than `step` is looked at in pieces."""
     low, high = -fields.INT_LIMIT, fields.INT_LIMIT
     stack = [(value, 1)]
     left = step
@@ -246,15 +231,6 @@ def _walk(value, limit, step, numbers):
                 left = step
                 yield None
     return True
-
-
-def _finished(steps):
-    """What a generator of steps returns, its steps run at once."""
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            return done.value
 
 
 def _as_text(literal):

@@ -17,6 +17,25 @@ from feed.upstream.frames import FrameError
 # it a non-finite float, an integer out of range or nesting too deep, or when it did not parse.
 
 
+def finished(steps):
+    """What a generator of steps returns, its steps run at once."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def load(text):
+    """frames' parse of `text`, its steps run at once."""
+    return finished(frames._load_in_steps(text, None))
+
+
+def walked(value, numbers):
+    """frames' walk of `value` at once: plain (`numbers`), or nested within MAX_DEPTH."""
+    return finished(frames._walk(value, frames.MAX_DEPTH, None, numbers))
+
+
 def stdlib_parse(text):
     try:
         return json.loads(text)
@@ -88,15 +107,15 @@ def exact(value):
     return (kind.__name__, value)
 
 
-def outcome(load, text):
+def outcome(read, text):
     try:
-        return ("value", exact(load(text)))
+        return ("value", exact(read(text)))
     except FrameError as exc:
         return ("refused", exc.kind, str(exc))
 
 
 def assert_read_as_before(text):
-    assert outcome(frames._load, text) == outcome(stdlib_load, text)
+    assert outcome(load, text) == outcome(stdlib_load, text)
 
 
 # JSON texts, as an upstream may write them: numbers of every size and form, the constants JSON
@@ -254,7 +273,7 @@ def test_deep_nesting_reads_as_with_the_standard_library_alone(depth):
 def test_a_large_odds_change_reads_as_with_the_standard_library_alone():
     raw = bursts.huge_odds_change(bursts.event_id(0), 20_000, 1_764_843_686_186)
     # As text: every type, key order and float told apart, without a walk of 20,000 lines.
-    assert json.dumps(frames._load(raw)) == json.dumps(stdlib_load(raw))
+    assert json.dumps(load(raw)) == json.dumps(stdlib_load(raw))
     assert json.dumps(frames.decode(raw).data) == json.dumps(json.loads(raw)["data"])
 
 
@@ -316,8 +335,8 @@ def test_the_walk_in_steps_comes_to_the_walk_at_once_verdict(text, step, numbers
         value = stdlib_parse(text)  # the hooked parse's values are walked too, for nesting
     if type(value) not in (dict, list):
         return
-    verdict = frames._finished(frames._walk(value, frames.MAX_DEPTH, step, numbers))
-    at_once = (frames._plain if numbers else frames._nested_within)(value, frames.MAX_DEPTH)
+    verdict = finished(frames._walk(value, frames.MAX_DEPTH, step, numbers))
+    at_once = walked(value, numbers)
     assert verdict == at_once
     if not numbers:
         assert at_once == stdlib_nested_within(value, frames.MAX_DEPTH)
@@ -328,9 +347,9 @@ def test_an_array_larger_than_a_step_is_looked_at_in_pieces():
     for numbers in (True, False):
         steps = list(frames._walk(value, frames.MAX_DEPTH, 1_000, numbers))
         assert len(steps) >= 9
-    assert frames._plain([1] * 10_000, frames.MAX_DEPTH)
-    assert not frames._plain(value, frames.MAX_DEPTH)
-    assert frames._nested_within(value, frames.MAX_DEPTH)
+    assert walked([1] * 10_000, numbers=True)
+    assert not walked(value, numbers=True)
+    assert walked(value, numbers=False)
 
 
 @pytest.mark.parametrize(
