@@ -110,9 +110,10 @@ def odds(
     send(runtime, frames.ODDS_CHANGE, message, received)
 
 
-def bet_stop(runtime, ts=None, groups="all", product=None):
+def bet_stop(runtime, ts=None, groups="all", product=None, received=None):
     stamp = now_ms() if ts is None else ts
-    send(runtime, frames.BET_STOP, messages.bet_stop(EVENT, groups, product, stamp, None))
+    message = messages.bet_stop(EVENT, groups, product, stamp, None)
+    send(runtime, frames.BET_STOP, message, received)
 
 
 def connecting_board(runtime):
@@ -258,8 +259,9 @@ def test_a_restart_restores_every_line_suspended_and_the_stops_as_they_were_read
     from tests.conftest import base_config, close_app
 
     connected(runtime)
-    odds(runtime, ts=now_ms() - 1000)
-    bet_stop(runtime, groups=["all"])  # a list: the log must keep its meaning, not its text
+    stopped = now_ms()
+    odds(runtime, ts=stopped - 1000)
+    bet_stop(runtime, ts=stopped, groups=["all"])  # a list: the log must keep its meaning
     runtime.store.flush()
     restarted = create_app(base_config(app.config["SQLALCHEMY_DATABASE_URI"]))
     again = restarted.extensions["feed"]
@@ -268,7 +270,8 @@ def test_a_restart_restores_every_line_suspended_and_the_stops_as_they_were_read
         connected(again)
         reader = connecting_board(again)
         assert reader.lines[(EVENT, 1, "")]["status"] == "suspended"
-        odds(again, ts=now_ms() - 500)  # older than the restored stop: cannot reopen
+        # Older than the restored stop, however long the restart took: cannot reopen.
+        odds(again, ts=stopped - 500)
         assert not connecting_board(again).reads_bettable(1)
         assert again.store.recent_bet_stops(1)[0]["groups"] == "all"
     finally:
@@ -311,6 +314,8 @@ def test_health_reaches_the_boards_at_least_every_five_seconds_whatever_the_feed
 def test_odds_stamped_ahead_of_their_receipt_do_not_lift_a_stop_they_arrive_with(runtime, board):
     odds(runtime)
     at = now_ms()
-    bet_stop(runtime, ts=at)
+    # Both received in the same millisecond, whatever our clock does meanwhile: odds received
+    # later, and stamped later once bounded by their receipt, would be the upstream's reopening.
+    bet_stop(runtime, ts=at, received=at)
     odds(runtime, ts=at + 1000, received=at)  # a second ahead, within the clocks' drift
     assert not board.reads_bettable(1)
