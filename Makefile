@@ -24,7 +24,9 @@ test: $(VENV)/.dev
 	bin/axe
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	CI=$${CI:-} $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+	# Bytecode is cached for the run even where the environment says not to: ~150 processes
+	# start from the same modules, and every worker imports every test module.
+	CI=$${CI:-} PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check --fix .
