@@ -45,8 +45,10 @@ bench-wallet-hostile: $(VENV)/.dev
 bench-relay: $(VENV)/.dev
 	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(PY) -m bench.relay
 
-# A BetStop behind a backlog and behind a huge frame, against one alone (BURST_ARGS: --help).
+# A BetStop behind a backlog and behind a huge frame, against one alone (BURST_ARGS: --help;
+# "--shape deployed" for the feed process and two workers over Redis, as below).
 bench-burst: $(VENV)/.dev
+	bin/services
 	$(PY) -m bench.burst $(BURST_ARGS)
 
 # Ten minutes by default; SOAK_ARGS="--minutes 1" for a short run (python -m bench.soak --help).
@@ -55,10 +57,12 @@ bench-soak: $(VENV)/.dev
 
 # Boards that never read, on a large snapshot: what they cost the worker's memory.
 bench-snapshot: $(VENV)/.dev
-	$(PY) -m bench.snapshot
+	bin/services
+	$(PY) -m bench.snapshot $(SNAPSHOT_ARGS)
 
 # A burst of 10,000 BetStops to 20 boards: none dropped, each current (python -m bench.stop_burst --help).
 bench-stop-burst: $(VENV)/.dev
+	bin/services
 	$(PY) -m bench.stop_burst $(STOP_BURST_ARGS)
 
 bench-board: $(VENV)/.dev

@@ -1,11 +1,13 @@
 """Benchmark the relay under bursts: how soon a BetStop reaches every board, and how long the
 worker goes without answering /health.
 
-    make bench-burst     (or: python -m bench.burst [--boards 20] [--case backlog] [--root DIR])
+    make bench-burst     (or: python -m bench.burst [--boards 20] [--case backlog] [--root DIR]
+                          [--shape deployed])
 
 A local upstream (the real protocol) feeds the relay, run as in production (gunicorn + gevent,
-one worker, SQLite); bare clients (bench/crowd.py) hold the boards, and a prober asks /health every
-20 ms throughout. Each case is measured in the same run, in turn, on the same server:
+one worker, SQLite; or `--shape deployed`: the feed process publishing through Redis to two
+workers, bench/shapes.py); bare clients (bench/crowd.py) hold the boards, and a prober asks
+/health every 20 ms throughout. Each case is measured in the same run, in turn, on the same server:
 
 - `alone`: a BetStop on a quiet feed, the baseline;
 - `backlog`: 10,000 odds changes (three lines each, on the board's events) and a BetStop behind
@@ -30,8 +32,6 @@ import json
 import multiprocessing
 import os
 import platform
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -41,10 +41,11 @@ from pathlib import Path
 from websockets.asyncio.server import broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
-from bench import bursts, crowd
-from bench.relay import ask, ceiling, cpu_seconds, serving_pids, wait_for
-from bench.wallet import answers_health, free_port, prepare
+from bench import bursts, crowd, shapes
+from bench.relay import ask, ceiling, cpu_seconds, wait_for
+from bench.wallet import free_port, prepare
 from feed.simulator.server import answer_commands
+from tests.upstream import text_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = 40  # on the board
@@ -92,18 +93,6 @@ class Upstream:
         for feed in self.feeds:
             feed.transport.write(data)
         return stamp
-
-
-def text_frame(payload):
-    """A server's (unmasked) websocket text frame."""
-    length = len(payload)
-    if length < 126:
-        head = bytes([0x81, length])
-    elif length < 1 << 16:
-        head = bytes([0x81, 126]) + length.to_bytes(2, "big")
-    else:
-        head = bytes([0x81, 127]) + length.to_bytes(8, "big")
-    return head + payload
 
 
 class Prober:
@@ -214,27 +203,6 @@ def receipt(port, key):
     return next((e["received_at"] for e in entries if e.get("sent_at") == key), None)
 
 
-def start_server(root, port, upstream_url, database):
-    env = prepare(database) | {
-        "PORT": str(port),
-        "FEED_URL": upstream_url,
-        "FEED_ENABLED": "1",
-        "WEB_CONCURRENCY": "1",
-    }
-    env.pop("REDIS_URL", None)
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--log-level",
-        "warning",
-        "-b",
-        f"127.0.0.1:{port}",
-        "app:create_app()",
-    ]
-    return subprocess.Popen(command, cwd=root, env=env)
-
-
 async def main(args):
     with tempfile.TemporaryDirectory() as tmp:
         print(f"# /health ceiling: {await ceiling(tmp):.0f} requests/s", flush=True)
@@ -246,7 +214,8 @@ async def main(args):
         with tempfile.TemporaryDirectory() as tmp:
             port = free_port()
             url = f"ws://127.0.0.1:{upstream_port}/ws"
-            server = start_server(args.root, port, url, f"sqlite:///{tmp}/burst.sqlite")
+            env = prepare(f"sqlite:///{tmp}/burst.sqlite") | {"FEED_URL": url}
+            server = shapes.start(args.shape, args.root, port, env)
             context = multiprocessing.get_context("spawn")
             mine, theirs = context.Pipe()
             client = context.Process(target=crowd.serve, args=(theirs,), daemon=True)
@@ -254,14 +223,14 @@ async def main(args):
             pipes = [mine]
             try:
                 await wait_for(lambda: upstream.feeds, 60, "the relay to connect upstream")
-                await wait_for(lambda: answers_health(port), 30, "the relay to answer")
+                await wait_for(server.ready, 60, "the relay to answer")
                 await asyncio.sleep(1)
                 mine.send(("connect", port, "/ws", False, args.boards))
                 joined = await asyncio.get_running_loop().run_in_executor(None, mine.recv)
                 if joined < args.boards:
                     raise RuntimeError(f"only {joined} of {args.boards} boards got in")
                 await asyncio.sleep(2)
-                pids = serving_pids(server)
+                pids = server.pids()
                 for repeat in range(args.repeat):
                     for name in args.cases:
                         result = await run_case(
@@ -273,8 +242,7 @@ async def main(args):
             finally:
                 await ask(pipes, "close")
                 client.join(timeout=5)
-                server.terminate()
-                server.wait(timeout=30)
+                server.stop()
         alives.cancel()
     return results
 
@@ -326,13 +294,17 @@ def cli():
     parser.add_argument("--lines", type=int, default=20_000, help="lines of `huge`'s frame")
     parser.add_argument("--timeout", type=float, default=120, help="seconds a case may take")
     parser.add_argument("--root", type=Path, default=ROOT, help="the checkout to serve")
+    parser.add_argument(
+        "--shape", choices=shapes.SHAPES, default="embedded", help="the app's shape"
+    )
     args = parser.parse_args()
     args.cases = args.case or ["alone", "backlog", "huge"]
     load = os.getloadavg()
     print(
         f"# burst benchmark {datetime.now(UTC):%Y-%m-%d %H:%M} on {platform.node()}: "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, {args.boards} boards, "
-        f"{EVENTS} events, serving {args.root}; load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+        f"{EVENTS} events, serving {args.root} {args.shape};"
+        f" load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
     print(HEADER, flush=True)
     results = asyncio.run(main(args))

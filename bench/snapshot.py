@@ -1,10 +1,12 @@
 """What boards that never read cost the worker: RSS with `--boards` of them on a large snapshot.
 
-`python -m bench.snapshot [--boards 50] [--events 400]`: the single-process server (gunicorn +
-gevent, SQLite) is fed `--events` events of 40 two-line markets (about 10 MB of snapshot at 400),
-then `--boards` sockets complete the /ws upgrade with a 4 KB receive buffer and read nothing.
-Prints the worker's RSS before and after, and the snapshot's size: a snapshot framed once for all
-of them costs about one copy, one framed per board costs one copy each.
+`python -m bench.snapshot [--boards 50] [--events 400] [--shape deployed]`: the server
+(gunicorn + gevent, SQLite, one worker; or deployed: the feed process and two workers,
+bench/shapes.py) is fed `--events` events of 40 two-line markets (about 10 MB of snapshot at
+400), then `--boards` sockets complete the /ws upgrade with a 4 KB receive buffer and read
+nothing. Prints the workers' RSS before and after, and the snapshot's size: a snapshot framed
+once for all of a worker's boards costs about one copy a worker, one framed per board costs one
+copy each.
 """
 
 import argparse
@@ -16,70 +18,76 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import shapes
+from bench.wallet import free_port
 from feed.upstream import frames
 from tests.feed_messages import big_board
-from tests.servers import ROOT, gunicorn, raw_board, receive_snapshot
+from tests.servers import ROOT, raw_board, receive_snapshot
 from tests.upstream import Upstream, wait_until
 
 SETTINGS = {"WALLET_OPEN": "1", "SECRET_KEY": "bench-" + "x" * 58, "BOARD_LOGIN": "off"}
 
 
-def worker_rss_mb(server_pid):
-    """The resident memory of the server's worker (the child of gunicorn's master), in MB."""
-    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
-    worker = int(children[0]) if children else server_pid
-    for line in Path(f"/proc/{worker}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+def workers_rss_mb(server):
+    """The resident memory of the server's web workers together (the feed process holds no
+    board), in MB."""
+    total = 0
+    for pid in shapes.worker_pids(server.processes[0]):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--boards", type=int, default=50)
     parser.add_argument("--events", type=int, default=400)
+    parser.add_argument(
+        "--shape", choices=shapes.SHAPES, default="embedded", help="the app's shape"
+    )
     options = parser.parse_args()
-    os.environ.update(SETTINGS)
-    database = Path(tempfile.mkdtemp()) / "bench.sqlite"
+    database = f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.sqlite'}"
+    env = os.environ | SETTINGS | {"DATABASE_URL": database}
+    migrate = env | {"FEED_ENABLED": "0"}
+    migrate.pop("REDIS_URL", None)
     subprocess.run(
         [sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"],
         cwd=ROOT,
-        env=os.environ | {"DATABASE_URL": f"sqlite:///{database}", "FEED_ENABLED": "0"},
+        env=migrate,
         check=True,
         capture_output=True,
     )
     upstream = Upstream().start()
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    server = shapes.start(options.shape, ROOT, port, env | {"FEED_URL": upstream.url})
     try:
-        with gunicorn(f"sqlite:///{database}", FEED_URL=upstream.url) as address:
-            upstream.wait_connected(timeout=60)
-            upstream.alive()
-            for odds in big_board(events=options.events):
-                upstream.send_frame(frames.ODDS_CHANGE, odds, 1000)
-            lines = options.events * 40 * 2
+        wait_until(server.ready, timeout=60)
+        upstream.wait_connected(timeout=60)
+        upstream.alive()
+        for odds in big_board(events=options.events):
+            upstream.send_frame(frames.ODDS_CHANGE, odds, 1000)
+        lines = options.events * 40 * 2
+        # Deployed, each worker must have the whole board: ask until several answers agree.
+        for _ in range(4):
             wait_until(lambda: len(receive_snapshot(address)["lines"]) == lines, timeout=120)
-            size = len(json.dumps(receive_snapshot(address)))
-            pid = server_pid(address)
-            time.sleep(2)
-            before = worker_rss_mb(pid)
-            boards = [raw_board(address, receive_buffer=4096) for _ in range(options.boards)]
-            time.sleep(5)  # every handler has begun its write and waits on a full socket
-            after = worker_rss_mb(pid)
-            for board in boards:
-                board.close()
+        size = len(json.dumps(receive_snapshot(address)))
+        time.sleep(2)
+        before = workers_rss_mb(server)
+        boards = [raw_board(address, receive_buffer=4096) for _ in range(options.boards)]
+        time.sleep(5)  # every handler has begun its write and waits on a full socket
+        after = workers_rss_mb(server)
+        for board in boards:
+            board.close()
     finally:
+        server.stop()
         upstream.stop()
     print(
-        f"snapshot {size / 1e6:.1f} MB; {options.boards} boards that never read: worker RSS"
-        f" {before:.0f} MB -> {after:.0f} MB (+{after - before:.0f} MB,"
+        f"{options.shape}: snapshot {size / 1e6:.1f} MB; {options.boards} boards that never read:"
+        f" workers' RSS {before:.0f} MB -> {after:.0f} MB (+{after - before:.0f} MB,"
         f" {(after - before) / options.boards:.1f} MB a board)"
     )
-
-
-def server_pid(address):
-    """gunicorn's master listening at `address`."""
-    port = address.rsplit(":", 1)[1]
-    out = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True)
-    return int(out.stdout.split("pid=")[1].split(",")[0])
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """Benchmark a burst of BetStops reaching boards: none dropped, each current, at what cost.
 
     make bench-stop-burst     (or: python -m bench.stop_burst [--boards 20] [--burst 10000]
-                               [--root DIR ...])
+                               [--root DIR ...] [--shape deployed])
 
-The relay as one process (gunicorn + gevent, one worker, SQLite) is fed by a local upstream
+The relay as one process (gunicorn + gevent, one worker, SQLite; or `--shape deployed`: the feed
+process publishing through Redis to two workers, bench/shapes.py) is fed by a local upstream
 speaking the feed's protocol (40 events, bench.relay's), with `--boards` websocket clients in
 another process (bench.boards) that keep every message, parse each as it arrives as a browser
 does (`--no-decode`: they only keep it), and are read as a trader's board only afterwards. For
@@ -44,24 +45,23 @@ import websocket
 from websockets.asyncio.server import serve
 
 from bench import boards as board_clients
-from bench.relay import Upstream, ceiling, cpu_seconds, serving_pids, wait_for
-from bench.wallet import answers_health, free_port
+from bench import shapes
+from bench.relay import Upstream, ceiling, cpu_seconds, wait_for
+from bench.wallet import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = {"SECRET_KEY": "bench-" + "x" * 58, "BOARD_LOGIN": "off", "WALLET_OPEN": "1"}
 SETTINGS |= {"FEED_ENABLED": "1"}
 
 
-def start_server(root, port, upstream_url, database_url):
-    """gunicorn + gevent, one worker, serving the app of checkout `root`."""
-    env = os.environ | SETTINGS | {"DATABASE_URL": database_url, "PORT": str(port)}
-    env |= {"FEED_URL": upstream_url, "WEB_CONCURRENCY": "1"}
-    env.pop("REDIS_URL", None)
+def start_server(shape, root, port, upstream_url, database_url):
+    """The app of checkout `root` in `shape` (bench/shapes.py), its database migrated."""
+    env = os.environ | SETTINGS | {"DATABASE_URL": database_url, "FEED_URL": upstream_url}
     flask = [sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"]
     migrate = env | {"FEED_ENABLED": "0"}
+    migrate.pop("REDIS_URL", None)
     subprocess.run(flask, cwd=root, env=migrate, check=True, capture_output=True)
-    command = [sys.executable, "-m", "gunicorn", "--log-level", "warning", "app:create_app()"]
-    return subprocess.Popen(command, cwd=root, env=env)
+    return shapes.start(shape, root, port, env)
 
 
 def feed_snapshot(port):
@@ -119,16 +119,16 @@ async def alone(upstream, pipe, count):
 async def run_case(name, root, args, upstream, tmp):
     port = free_port()
     url = f"ws://127.0.0.1:{args.upstream_port}/ws"
-    server = start_server(root, port, url, f"sqlite:///{tmp}/{name}.sqlite")
+    server = start_server(args.shape, root, port, url, f"sqlite:///{tmp}/{name}.sqlite")
     context = multiprocessing.get_context("spawn")
     pipe, theirs = context.Pipe()
     clients = context.Process(target=board_clients.serve, args=(theirs,), daemon=True)
     clients.start()
     result = {"code": name}
     try:
-        await wait_for(lambda: answers_health(port) and upstream.feeds, 60, f"{name} to start")
+        await wait_for(lambda: server.ready() and upstream.feeds, 60, f"{name} to start")
         await asyncio.sleep(2)
-        worker = serving_pids(server)[0]
+        pids = server.pids()
         await ask(pipe, "connect", port, args.boards, args.decode, args.receive_buffer)
         await asyncio.sleep(2)
         await ask(pipe, "forget")
@@ -138,7 +138,7 @@ async def run_case(name, root, args, upstream, tmp):
 
         await ask(pipe, "forget")
         load = os.getloadavg()[0]
-        cpu, client_cpu = cpu_seconds(worker), cpu_seconds(clients.pid)
+        cpu, client_cpu = sum(map(cpu_seconds, pids)), cpu_seconds(clients.pid)
         probe = HealthProbe(port)
         if args.stall:
             await ask(pipe, "stall", args.stall)
@@ -154,7 +154,7 @@ async def run_case(name, root, args, upstream, tmp):
                 break
         await asyncio.sleep(1)  # what is still on its way: a board brought current gets it
         result["health_max_ms"] = probe.stop()
-        result["server_cpu_ms"] = (cpu_seconds(worker) - cpu) * 1000
+        result["server_cpu_ms"] = (sum(map(cpu_seconds, pids)) - cpu) * 1000
         result["client_cpu_ms"] = (cpu_seconds(clients.pid) - client_cpu) * 1000
         result["load"] = (load, os.getloadavg()[0])
         feed = feed_snapshot(port)
@@ -173,8 +173,7 @@ async def run_case(name, root, args, upstream, tmp):
     finally:
         await ask(pipe, "close")
         clients.join(timeout=10)
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
     return result
 
 
@@ -241,13 +240,17 @@ def cli():
     parser.add_argument(
         "--root", action="append", default=[], help="also serve this checkout's app (repeatable)"
     )
+    parser.add_argument(
+        "--shape", choices=shapes.SHAPES, default="embedded", help="the app's shape"
+    )
     args = parser.parse_args()
     args.upstream_port = free_port()
     print(
         f"# BetStop burst benchmark {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()}: "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, 40 events, "
         f"{args.boards} boards{'' if args.decode else ' (not decoding)'}, a burst of {args.burst}, "
-        f"boards stalled {args.stall} s, SO_RCVBUF {args.receive_buffer or 'default'}"
+        f"boards stalled {args.stall} s, SO_RCVBUF {args.receive_buffer or 'default'}, "
+        f"{args.shape}"
     )
     print(HEADER, flush=True)
     asyncio.run(main(args))

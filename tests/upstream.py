@@ -60,6 +60,13 @@ class Upstream:
         for connection in list(self.connections):
             connection.send(raw)
 
+    def send_at_once(self, raws):
+        """Hand every text frame to each connection's socket in one write, so that all of them
+        are on their way together: a burst, as an upstream catching up sends one."""
+        data = b"".join(text_frame(raw.encode()) for raw in raws)
+        for connection in list(self.connections):
+            connection.socket.sendall(data)
+
     def send_frame(self, cmd, data, time_ms=None, binary=False):
         time_ms = time_ms if time_ms is not None else int(time.time() * 1000)
         encode = frames.encode_binary if binary else frames.encode_text
@@ -92,6 +99,18 @@ class Upstream:
             self.errors.append(exc)
         finally:
             self.connections.discard(connection)
+
+
+def text_frame(payload):
+    """A server's (unmasked) websocket text frame of `payload` (bytes)."""
+    length = len(payload)
+    if length < 126:
+        head = bytes([0x81, length])
+    elif length < 1 << 16:
+        head = bytes([0x81, 126]) + length.to_bytes(2, "big")
+    else:
+        head = bytes([0x81, 127]) + length.to_bytes(8, "big")
+    return head + payload
 
 
 def wait_until(predicate, timeout=10, what="the condition"):
