@@ -60,13 +60,6 @@ class Upstream:
         for connection in list(self.connections):
             connection.send(raw)
 
-    def send_at_once(self, raws):
-        """Hand every text frame to each connection's socket in one write, so that all of them
-        are on their way together: a burst, as an upstream catching up sends one."""
-        data = b"".join(text_frame(raw.encode()) for raw in raws)
-        for connection in list(self.connections):
-            connection.socket.sendall(data)
-
     def send_frame(self, cmd, data, time_ms=None, binary=False):
         time_ms = time_ms if time_ms is not None else int(time.time() * 1000)
         encode = frames.encode_binary if binary else frames.encode_text
