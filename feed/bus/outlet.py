@@ -15,6 +15,9 @@ HEARTBEAT_EVERY_S = 0.25  # the web workers count the link down after a second w
 CHECKPOINT_EVERY = 500  # messages; well inside the hub's backlog, which new boards replay
 CHECKPOINT_MIN_BYTES = 1 << 20  # and no later than when the log outweighs the snapshot
 QUEUE_LIMIT = 10_000  # messages waiting for the bus; past it they are dropped and boards resync
+# Messages a publish carries at most: each is heard by the web workers once it has all gone,
+# so a burst goes in pieces, each heard at once, never a silence they read as the link down.
+PUBLISH_PIECE = 200
 
 
 class BusOutlet:
@@ -126,9 +129,11 @@ class BusOutlet:
                 self._checkpoint_now()
                 batch = [m for m in batch if m[0] > self.published]
                 continue
-            # Up to the next gap; and a due checkpoint goes right after the message it was taken at.
+            # Up to the next gap, a piece at most; and a due checkpoint goes right after the
+            # message it was taken at.
             first = batch[0][0]
             cut = next((i for i, m in enumerate(batch) if m[0] != first + i), len(batch))
+            cut = min(cut, PUBLISH_PIECE)
             if self.due is not None:
                 cut = min(cut, next((i for i, m in enumerate(batch) if m[0] > self.due[0]), cut))
             chunk, batch = batch[:cut], batch[cut:]

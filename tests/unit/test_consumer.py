@@ -89,6 +89,29 @@ def test_a_number_the_relay_skipped_is_followed_by_a_fresh_checkpoint(leading):
     assert [m.seq for m in snapshot.messages] == expected  # a reader can start from it
 
 
+def test_a_burst_goes_on_the_bus_in_pieces_each_heard_at_once(leading, monkeypatch):
+    # One call for thousands of messages is heard only once it has all gone: a web worker
+    # waiting for it reads the link down. Each piece is delivered as soon as it is published.
+    bus, relay, outlet, listener, _ = leading
+    wait_until(lambda: bus.snapshot().text == "board@0", what="the first checkpoint")
+    sizes = []
+    publish = bus.publish
+
+    def counted(epoch, messages):
+        sizes.append(len(messages))
+        return publish(epoch, messages)
+
+    monkeypatch.setattr(bus, "publish", counted)
+    with outlet.ready:  # the whole burst is queued before the outlet looks
+        for seq in range(1, 3001):
+            relay.seq = seq
+            outlet.queue.append((seq, f"m{seq}", 0.0))
+        outlet.ready.notify()
+    kinds = heard(listener, 3000)
+    assert [seq for kind, seq in kinds if kind == MESSAGE] == list(range(1, 3001))
+    assert sizes and max(sizes) <= feed.bus.outlet.PUBLISH_PIECE < 3000
+
+
 def test_a_refused_epoch_stops_the_outlet_and_wakes_the_lease(leading):
     bus, relay, outlet, listener, fenced = leading
     wait_until(lambda: bus.snapshot().text == "board@0", what="the first checkpoint")
