@@ -5,6 +5,7 @@ import asyncio
 import json
 import logging
 import signal
+import sys
 import threading
 import time
 from urllib.parse import urlsplit
@@ -24,6 +25,7 @@ bp.cli.help = bp.cli.short_help = (
     "Consume the upstream feed; simulate it, record it, replay it; prune its tables."
 )
 POSITIVE = click.FloatRange(min=0, min_open=True)
+SWITCH_INTERVAL_S = 0.0005  # how often the feed process's threads hand the interpreter over
 
 
 def tcp_port(context, param, value):
@@ -50,6 +52,12 @@ def consume():
         )
     if not config["FEED_URL"]:
         log.warning("no FEED_URL: leading publishes the last known board, suspended")
+    # The client's thread applies a burst of frames in CPU-bound steps while the outlet's thread
+    # publishes them: each of the outlet's many socket calls to Redis waits for the interpreter
+    # lock, which the other thread gives up only every switch interval (5 ms by default). A
+    # burst's publishing then stalls for up to a second, and the web workers read that silence
+    # as the link down. Handing the lock over ten times as often keeps that under 0.1 s.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     consumer = Consumer(current_app._get_current_object(), bus=RedisBus.from_config(config))
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
