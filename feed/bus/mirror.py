@@ -28,6 +28,7 @@ from feed.bus.transport import CHECKPOINT, HEARTBEAT, MESSAGE, BusError
 from feed.market.model import PRODUCTS
 from feed.upstream.client import backoff_delay
 from infra.clock import wall_ms
+from infra.gevent_waits import loop_turn
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ LINK_DOWN = "relay link down"
 SILENCE_S = 1.0  # the leader heartbeats four times a second: boards learn of its death within 1 s
 RECONNECT_CAP_S = 2  # few web workers reconnect: a short cap brings boards back soon
 POLL_S = 0.1  # how often the follower looks at the clock while nothing arrives
+SLICE_S = 0.005  # seconds the follower passes messages on before it lets the worker's loop in
 
 
 def link_down_health(since=None):
@@ -57,8 +59,11 @@ def dumps(message):
 class Mirror:
     """Follows the bus and fans out through `hub`; what the views ask for a board."""
 
-    def __init__(self, bus, hub, clock=time.monotonic, silence=SILENCE_S):
+    def __init__(self, bus, hub, clock=time.monotonic, silence=SILENCE_S, turn=None):
         self.bus, self.hub, self.clock, self.silence = bus, hub, clock, silence
+        # One turn of the worker's loop (gevent_waits.loop_turn), looked up once run() starts in
+        # the patched worker; a test may give its own.
+        self.turn = turn
         self.lock = threading.Lock()
         self.position = 0  # of the last entry this mirror gave the hub
         self.entry = None  # (position, text): the snapshot a new board starts from
@@ -129,6 +134,8 @@ class Mirror:
 
     def run(self):
         """Follow the bus until stop(); reconnect with backoff and jitter; never raise."""
+        if self.turn is None:
+            self.turn = loop_turn()
         attempt = 0
         while not self.stopped.is_set():
             try:
@@ -148,16 +155,23 @@ class Mirror:
         # Nothing is passed on before the leader is heard (its heartbeat comes every second): the
         # board in Redis may be a dead leader's, and its health would read as up.
         synced = False
-        self.heard = self.clock()
+        self.heard = turned = self.clock()
         while not self.stopped.is_set():
             envelope = listener.next(timeout=POLL_S)
             now = self.clock()
-            if envelope is None:
+            if envelope is None:  # it waited: the rest of the worker ran meanwhile
+                turned = now
                 if now - self.heard > self.silence:
                     self._link_down("no heartbeat from the feed process")
                     synced = False
                 continue
             self.heard = now
+            if now - turned >= SLICE_S:
+                # While the bus has more, reading it never waits: under gevent, nothing else of
+                # the worker (/health, the wallet, the boards' handlers) would run until a
+                # whole burst has passed. One turn of the loop every few milliseconds.
+                self.turn()
+                turned = self.clock()
             if synced and envelope.epoch < self.epoch:
                 continue  # a stale leader: Redis refuses its writes; this is belt and braces
             if not synced or envelope.epoch > self.epoch:

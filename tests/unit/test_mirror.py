@@ -139,6 +139,27 @@ def test_a_board_behind_the_backlog_catches_up_on_a_checkpoint_the_backlog_still
         hub.close()
 
 
+def test_passing_a_burst_lets_the_rest_of_the_worker_in_every_few_milliseconds(bus):
+    # Under gevent the follower never waits while the bus has more for it: without a turn of
+    # the worker's loop now and then, /health and the boards' handlers wait for the whole burst.
+    ticks, turns = iter(range(10**6)), []
+    hub = LocalHub()
+    mirror = Mirror(bus, hub, clock=lambda: next(ticks) / 1000, turn=lambda: turns.append(1))
+    mirror.start()
+    try:
+        wait_until(lambda: bus.listeners, what="the mirror listening")
+        epoch, _ = lead(bus, "a")
+        wait_until(lambda: mirror.status()["link"] == "up", what="the leader followed")
+        turns.clear()
+        bus.publish(epoch, [(seq, message(seq)) for seq in range(1, 101)])
+        wait_until(lambda: mirror.seq == 100, what="the burst passed")
+        # A millisecond a look at the clock: a turn at least every SLICE_S (5 ms) of passing.
+        assert len(turns) >= 100 // 10
+    finally:
+        mirror.stop()
+        hub.close()
+
+
 def test_a_lost_message_is_filled_from_the_log_without_a_new_snapshot(bus, running):
     _, boards = running
     epoch, _ = lead(bus, "a")
