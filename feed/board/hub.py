@@ -127,10 +127,6 @@ class LocalHub:
         self.nudge_every = nudge_every  # seconds: BOARD_NUDGE_SECONDS
         self.bytes = 0  # of the messages in the backlog (the relay's are ASCII: chars are bytes)
         self.evicted = 0  # seq of the newest message pushed out of the backlog
-        # The seq of the board a web worker's boards are brought current on (its mirror's
-        # checkpoint; None: a board built on demand, as the relay's, is always current): what
-        # follows it is let go for bytes only, never for count, so that board stays usable.
-        self.pinned = None
         self.groups = []
         self.subscriptions = set()
         self.closed = False
@@ -150,11 +146,7 @@ class LocalHub:
             self.arrivals.append(time.monotonic())
             self.bytes += len(text)
             while len(self.messages) > 1 and (
-                self.bytes > self.backlog_bytes
-                or (
-                    len(self.messages) > self.backlog
-                    and (self.pinned is None or self.messages[0][0] <= self.pinned)
-                )
+                len(self.messages) > self.backlog or self.bytes > self.backlog_bytes
             ):
                 self.evicted, old = self.messages.popleft()
                 self.arrivals.popleft()

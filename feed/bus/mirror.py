@@ -215,7 +215,7 @@ class Mirror:
             )
             if not seamless:
                 self.position += 1
-                self._take_board(self.position, snapshot.text)
+                self.entry = (self.position, snapshot.text)
                 self.epoch, self.seq = snapshot.epoch, snapshot.seq
                 self.offset = self.position - self.seq
                 self.start_seq = snapshot.seq
@@ -257,14 +257,6 @@ class Mirror:
             notice = {"type": "health", "seq": self.seq + 1, "health": health, "outages": []}
         self.hub.publish(self.position, dumps(notice))
 
-    def _take_board(self, position, text):
-        # Under the lock. A leader's checkpoints come every few hundred messages it publishes,
-        # but one taken while it is far behind its relay (a burst) comes thousands later: the
-        # hub keeps what follows this board until the next, within its bytes, so that a board
-        # that falls behind meanwhile is brought current rather than dropped.
-        self.entry = (position, text)
-        self.hub.pinned = position
-
     def _placeholder(self):
         board = {
             "type": "snapshot",
@@ -296,7 +288,7 @@ class Mirror:
                     and snapshot.epoch == self.epoch
                     and self.start_seq <= snapshot.seq <= self.seq
                 ):
-                    self._take_board(snapshot.seq + self.offset, snapshot.text)
+                    self.entry = (snapshot.seq + self.offset, snapshot.text)
         except BusError:
             pass  # the follower notices the link by itself
         finally:
