@@ -64,6 +64,7 @@ class Mirror:
         # One turn of the worker's loop (gevent_waits.loop_turn), looked up once run() starts in
         # the patched worker; a test may give its own.
         self.turn = turn
+        self.turned = clock()  # when the loop last ran while this follower passed messages on
         self.lock = threading.Lock()
         self.position = 0  # of the last entry this mirror gave the hub
         self.entry = None  # (position, text): the snapshot a new board starts from
@@ -80,6 +81,10 @@ class Mirror:
         self.resyncs = 0
         self.wanted_checkpoint = None  # seq of a checkpoint to start new boards from, once passed
         self.fetching = False
+        # (epoch, seq, text) of a checkpoint fetched before this worker passed its seq: a worker
+        # behind its leader by more than a checkpoint's interval fetches nothing else. Taken once
+        # passed, where its place in the hub is known.
+        self.ahead = None
         self.stopped = threading.Event()
         self.thread = None
 
@@ -155,23 +160,17 @@ class Mirror:
         # Nothing is passed on before the leader is heard (its heartbeat comes every second): the
         # board in Redis may be a dead leader's, and its health would read as up.
         synced = False
-        self.heard = turned = self.clock()
+        self.heard = self.turned = self.clock()
         while not self.stopped.is_set():
             envelope = listener.next(timeout=POLL_S)
             now = self.clock()
             if envelope is None:  # it waited: the rest of the worker ran meanwhile
-                turned = now
+                self.turned = now
                 if now - self.heard > self.silence:
                     self._link_down("no heartbeat from the feed process")
                     synced = False
                 continue
             self.heard = now
-            if now - turned >= SLICE_S:
-                # While the bus has more, reading it never waits: under gevent, nothing else of
-                # the worker (/health, the wallet, the boards' handlers) would run until a
-                # whole burst has passed. One turn of the loop every few milliseconds.
-                self.turn()
-                turned = self.clock()
             if synced and envelope.epoch < self.epoch:
                 continue  # a stale leader: Redis refuses its writes; this is belt and braces
             if not synced or envelope.epoch > self.epoch:
@@ -219,6 +218,7 @@ class Mirror:
                 self.epoch, self.seq = snapshot.epoch, snapshot.seq
                 self.offset = self.position - self.seq
                 self.start_seq = snapshot.seq
+                self.ahead = None  # of the stretch before: this one starts from a board of its own
                 self.resyncs += 1
             self.diverged = False
             self.link, self.reason = "up", None
@@ -238,6 +238,18 @@ class Mirror:
         self.seq = envelope.seq
         self.hub.publish(self.position, envelope.text)
         self.delay_ms = wall_ms() - envelope.sent
+        if self.clock() - self.turned >= SLICE_S:
+            # While the bus (or the log a resync replays) has more, passing it on never waits:
+            # under gevent, nothing else of the worker (/health, the wallet, the boards'
+            # handlers) would run until a whole burst has passed. A turn of the loop every 5 ms.
+            self.turn()
+            self.turned = self.clock()
+        if self.ahead is not None and self.ahead[1] <= self.seq:
+            with self.lock:
+                epoch, seq, text = self.ahead
+                self.ahead = None
+                if self._follows(epoch, seq):
+                    self.entry = (seq + self.offset, text)
 
     def _link_down(self, reason):
         with self.lock:
@@ -282,14 +294,17 @@ class Mirror:
         try:
             snapshot = self.bus.snapshot()
             with self.lock:
-                if (
-                    snapshot.text is not None
-                    and not self.diverged
-                    and snapshot.epoch == self.epoch
-                    and self.start_seq <= snapshot.seq <= self.seq
-                ):
-                    self.entry = (snapshot.seq + self.offset, snapshot.text)
+                if snapshot.text is not None and self._follows(snapshot.epoch, snapshot.seq):
+                    if snapshot.seq <= self.seq:
+                        self.entry = (snapshot.seq + self.offset, snapshot.text)
+                    else:  # the leader is further on: taken once this worker gets there
+                        self.ahead = (snapshot.epoch, snapshot.seq, snapshot.text)
         except BusError:
             pass  # the follower notices the link by itself
         finally:
             self.fetching = False
+
+    def _follows(self, epoch, seq):
+        """Under the lock: whether a checkpoint at `seq` of `epoch` belongs to the unbroken
+        stretch this worker follows."""
+        return not self.diverged and epoch == self.epoch and self.start_seq <= seq
