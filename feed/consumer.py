@@ -301,3 +301,6 @@ class _Discard:
 
     def publish(self, seq, text):
         pass
+
+    def wait_sent(self, seq, timeout):
+        return True

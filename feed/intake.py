@@ -31,6 +31,8 @@ from feed.upstream import fields, frames
 
 AHEAD_FRAMES = 20_000  # frames read ahead at most: past either bound the rest waits upstream
 AHEAD_BYTES = 32 * 1024 * 1024  # and bytes of them (characters of text frames)
+STOPS_SENT_S = 0.05  # how long BetStops gone ahead may hold the rest until they have left
+
 # A frame larger than this is not looked at as a BetStop before its turn: decoding it whole
 # would hold the worker, and no BetStop is anywhere near as large.
 BET_STOP_BYTES = 64 * 1024
@@ -92,7 +94,11 @@ class Intake:
         until = self.clock() + budget
         while self.waiting:
             if self._stops_first():
-                break  # out to the boards before anything else is applied
+                # Out to the boards before anything else is applied: in the feed process the
+                # outlet sends them from a thread of its own, which the next frame's parse and
+                # rules would otherwise keep from the interpreter lock.
+                self.relay.wait_sent(STOPS_SENT_S)
+                break
             self._next()
             if self.clock() >= until:
                 break

@@ -364,6 +364,12 @@ class Relay:
             self._publish_health(self.clock())
             self.board.refresh()
 
+    def wait_sent(self, timeout):
+        """Wait until every message published so far has left this process, `timeout` seconds
+        at most (the hub says how: at once where it writes to the boards on the worker's next
+        turn; the feed process's outlet sends to the bus from a thread of its own)."""
+        return self.hub.wait_sent(self.seq, timeout)
+
     def snapshot(self):
         """(seq, text) of the whole board as of message `seq`.
 

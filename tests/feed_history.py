@@ -48,6 +48,9 @@ class CapturedHub:
         self.published.append((seq, text))
         self.since.append(text)
 
+    def wait_sent(self, seq, timeout):
+        return True
+
     def board(self):
         """What a standby reads back from the bus."""
         return published.read(self.checkpoint, self.since)

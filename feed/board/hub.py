@@ -1,6 +1,7 @@
 """Moves serialised relay messages from the feed to every browser socket of this process.
 
-The interface is `publish(seq, text)`, `subscribe(after)`, `nudge()` and `close()`, and a
+The interface is `publish(seq, text)`, `wait_sent(seq, timeout)`, `subscribe(after)`, `nudge()`
+and `close()`, and a
 subscription's `take()`, `dropped`, `wake()` and `write_now`. It is fed by the relay in the same
 process, or by the mirror of a web worker that follows the feed process over the bus (feed/bus.py,
 feed/mirror.py): moving messages between processes is the bus's job, fanning them out to sockets
@@ -158,6 +159,10 @@ class LocalHub:
         if time.monotonic() - self.slice_started > SLICE:
             time.sleep(0)
             self.slice_started = time.monotonic()
+
+    def wait_sent(self, seq, timeout):
+        """Nothing to wait for: the waker writes what is published on the worker's next turn."""
+        return True
 
     def since(self, after):
         """(messages published after seq `after`, oldest first, or None if some have been

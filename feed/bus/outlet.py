@@ -33,6 +33,7 @@ class BusOutlet:
         self.relay = None
         self.queue = collections.deque()
         self.ready = threading.Condition()
+        self.sent = threading.Condition()  # notified as `published` moves on
         self.stopped = threading.Event()
         self.fenced = False
         self.published = None  # seq of the last message on the bus (None: nothing yet)
@@ -59,6 +60,18 @@ class BusOutlet:
                 self.broken = True
             self.queue.append((seq, text, time.monotonic()))
             self.ready.notify()
+
+    def wait_sent(self, seq, timeout):
+        """Wait until message `seq` is on the bus, `timeout` seconds at most; False if it is not
+        (the bus away, fenced, or too slow: the relay goes on all the same)."""
+        deadline = time.monotonic() + timeout
+        with self.sent:
+            while (self.published or 0) < seq:
+                left = deadline - time.monotonic()
+                if left <= 0 or self.fenced or self.broken or self.stopped.is_set():
+                    return False
+                self.sent.wait(left)
+        return True
 
     def restart(self, epoch):
         """A new epoch for the same leader (Redis lost the lease): checkpoint before anything."""
@@ -117,7 +130,9 @@ class BusOutlet:
             # Whatever is older than the checkpoint is in it: never publish it after.
             while self.queue and self.queue[0][0] <= seq:
                 self.queue.popleft()
-        self.published, self.due = seq, None
+        with self.sent:
+            self.published, self.due = seq, None
+            self.sent.notify_all()
         self._counted_checkpoint(text)
 
     def _send(self, batch):
@@ -139,7 +154,9 @@ class BusOutlet:
             chunk, batch = batch[:cut], batch[cut:]
             if chunk:
                 self._check(self.bus.publish(self.epoch, chunk))
-                self.published = chunk[-1][0]
+                with self.sent:
+                    self.published = chunk[-1][0]
+                    self.sent.notify_all()
                 self.last_sent = time.monotonic()
                 self.since_checkpoint += len(chunk)
                 self.bytes_since += sum(len(text) for _, text in chunk)

@@ -112,6 +112,17 @@ def test_a_burst_goes_on_the_bus_in_pieces_each_heard_at_once(leading, monkeypat
     assert sizes and max(sizes) <= feed.bus.outlet.PUBLISH_PIECE < 3000
 
 
+def test_the_relay_can_wait_for_a_message_to_be_on_the_bus_but_never_for_long(leading):
+    bus, relay, outlet, listener, _ = leading
+    wait_until(lambda: bus.snapshot().text == "board@0", what="the first checkpoint")
+    emit(relay, outlet, 1)
+    assert outlet.wait_sent(1, timeout=5)
+    assert heard(listener, 2)[-1] == (MESSAGE, 1)
+    away = BusOutlet(MemoryBus(), 1, threading.Event())  # never started: nothing leaves
+    away.publish(1, "m1")
+    assert not away.wait_sent(1, timeout=0.05)
+
+
 def test_a_refused_epoch_stops_the_outlet_and_wakes_the_lease(leading):
     bus, relay, outlet, listener, fenced = leading
     wait_until(lambda: bus.snapshot().text == "board@0", what="the first checkpoint")

@@ -113,6 +113,35 @@ def test_a_bet_stop_behind_queued_odds_goes_out_first():
     assert ours.counts["bet_stops_ahead"] == 1
 
 
+class OutletHub(CapturedHub):
+    """A hub that, like the feed process's outlet onto the bus, sends from a thread of its own:
+    it records each wait for what was published to have left, and how far it had got."""
+
+    def __init__(self):
+        super().__init__()
+        self.waits = []
+
+    def wait_sent(self, seq, timeout):
+        self.waits.append((seq, len(self.published)))
+        return True
+
+
+def test_a_bet_stop_gone_ahead_leaves_the_process_before_anything_else_is_applied():
+    # The feed process applies a burst on one thread and publishes on another, which needs
+    # the interpreter lock for each call to Redis: a large frame's parse, right behind the
+    # BetStop, held its publishing back for 35-200 ms.
+    ours = relay()
+    ours.hub = hub = OutletHub()
+    for _ in range(3):
+        ours.receive.add(odds(NOW - 5, 1, 18, event=OTHER))
+    ours.receive.add(bet_stop(NOW))
+    ours.receive.advance(0)
+    stop_seq = next(seq for seq, text in hub.published if '"bet_stop"' in text)
+    assert hub.waits == [(stop_seq, len(hub.published))]  # waited for, nothing applied since
+    drain(ours)
+    assert len(hub.waits) == 1  # once, for the BetStops gone ahead, not for every frame
+
+
 @pytest.mark.parametrize("odds_stamp", [NOW - 5, NOW, NOW + 5], ids=["before", "same", "after"])
 @pytest.mark.parametrize("product", [LIVE, None])
 def test_odds_queued_before_a_bet_stop_never_reopen_what_it_stopped(odds_stamp, product):
