@@ -244,6 +244,9 @@ def from_environment(environ=None, instance_path="instance"):
         "REDIS_CA_CERTS": environ.get("REDIS_CA_CERTS", "").strip(),
         # A consumer that stops renewing its lease is replaced after this many seconds.
         "FEED_LEASE_SECONDS": float(environ.get("FEED_LEASE_SECONDS", "5")),
+        # A product with no alive for this long is down (its lines read suspended); the boards
+        # learn it from the health they are sent.
+        "FEED_ALIVE_TIMEOUT_SECONDS": above_zero(environ, "FEED_ALIVE_TIMEOUT_SECONDS", 20),
         # The feed's write-behind: how often, how many rows a transaction, how many BetStops
         # may wait for a database that is away. A killed worker loses at most what waits.
         "FEED_FLUSH_SECONDS": float(environ.get("FEED_FLUSH_SECONDS", "1")),

@@ -84,7 +84,7 @@ class Relay:
         self.verdict = health.verdict(at)
         # Products are down from the start until the feed says otherwise: a start-up outage, kept
         # for the boards' logs only if the feed takes longer than a running feed may (Outages).
-        self.outages = Outages()
+        self.outages = Outages(startup_grace_ms=health.alive_timeout_ms)
         self.outages.update(
             self.verdict, lambda product: health.why_down(product, at), now, startup=True
         )

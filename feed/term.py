@@ -25,7 +25,7 @@ class Term:
     def __init__(self, app, store, outlet, clock, elapsed=monotonic_ms):
         config = app.config
         self.state = MarketState(MarketDescriptions.load(config["FEED_MARKETS_FILE"] or None))
-        self.health = FeedHealth()
+        self.health = FeedHealth(int(config["FEED_ALIVE_TIMEOUT_SECONDS"] * 1000))
         max_frame_bytes = config["FEED_MAX_FRAME_BYTES"]
         self.relay = Relay(
             self.state, self.health, outlet, store, clock, max_frame_bytes, elapsed=elapsed

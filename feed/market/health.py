@@ -7,7 +7,7 @@ from feed.market.model import PRODUCTS
 from feed.upstream import fields
 
 PRODUCT_NAMES = {1: "live", 3: "prematch"}
-ALIVE_TIMEOUT_MS = 20_000  # no alive for 20 s: the feed is down
+ALIVE_TIMEOUT_MS = 20_000  # no alive for 20 s: down (FEED_ALIVE_TIMEOUT_SECONDS's default)
 MAX_OFFSET_S = 20  # an alive whose offset_time exceeds 20 s: the odds source is down
 OUTAGES_KEPT = 50  # ended outages remembered for the boards, besides those still going on
 
@@ -15,7 +15,8 @@ OUTAGES_KEPT = 50  # ended outages remembered for the boards, besides those stil
 class FeedHealth:
     """Tracks what makes each product's odds trustworthy; the clock is passed in."""
 
-    def __init__(self):
+    def __init__(self, alive_timeout_ms=ALIVE_TIMEOUT_MS):
+        self.alive_timeout_ms = alive_timeout_ms  # no alive for this long: the product is down
         self.connected = False
         self.was_connected = False
         self.last_alive = dict.fromkeys(
@@ -65,7 +66,7 @@ class FeedHealth:
         return (
             self.connected
             and last is not None
-            and now_ms - last <= ALIVE_TIMEOUT_MS
+            and now_ms - last <= self.alive_timeout_ms
             and self.offset[product] <= MAX_OFFSET_S
             and self.late[product] <= MAX_OFFSET_S
             and self.subscribed[product]
@@ -80,8 +81,8 @@ class FeedHealth:
         if self.last_alive[product] is None:
             # "no alive yet" after a reconnect read as if alives had never come.
             return "no alive since the reconnect" if product in self.alived else "no alive yet"
-        if now_ms - self.last_alive[product] > ALIVE_TIMEOUT_MS:
-            return f"no alive for {ALIVE_TIMEOUT_MS // 1000} s"
+        if now_ms - self.last_alive[product] > self.alive_timeout_ms:
+            return f"no alive for {self.alive_timeout_ms / 1000:g} s"
         if not self.subscribed[product]:
             return "the upstream lost the subscription"
         if self.late[product] > MAX_OFFSET_S:
@@ -113,7 +114,13 @@ class FeedHealth:
                 if since is not None:
                     info["down_since"] = since
             products[str(product)] = info
-        return {"connected": self.connected, "products": products}
+        # The timeout goes with it: a board shows a product late at half of it, and tells a
+        # start-up from an outage by it, with the server's setting rather than a copy.
+        return {
+            "connected": self.connected,
+            "products": products,
+            "alive_timeout_ms": self.alive_timeout_ms,
+        }
 
     def verdict(self, now_ms):
         """Just the up/down of each product: what changes the board when it changes."""

@@ -4,7 +4,7 @@
 import {
   clock, duration, groupWords, lineCount, PRODUCTS, reasonWords, span, specText, withEntities,
 } from "./words.js";
-import { $, board, el, lineKey, productUp, setText, STARTUP_GRACE_MS } from "./state.js";
+import { $, aliveTimeoutMs, board, el, lineKey, productUp, setText } from "./state.js";
 import { dirtyEvents, scheduleStopOrder } from "./finding.js";
 
 const MAX_LOG = 50;
@@ -211,7 +211,7 @@ export function logOutage(outage, live) {
   const key = `${product}\u0000${since}`;
   // A start-up (the server's process has just started) that the feed ends within the grace lost
   // nothing: it is an outage on the banner while it lasts, and an entry only past the grace.
-  const quiet = Boolean(outage.startup) && (until || Date.now()) - since <= STARTUP_GRACE_MS;
+  const quiet = Boolean(outage.startup) && (until || Date.now()) - since <= aliveTimeoutMs();
   let li = board.outageItems.get(key);
   if (!li) {
     li = outageItem(product, since);

@@ -2,10 +2,8 @@
 // bar.
 
 import { clock, duration, PRODUCTS } from "./words.js";
-import { $, board, productUp, setData, setText } from "./state.js";
+import { $, aliveTimeoutMs, board, productUp, setData, setText } from "./state.js";
 import { scheduleCount } from "./finding.js";
-
-const LATE_MS = 10000; // no alive for this long: the product is late (amber), before down at 20 s
 
 export function paintBanner() {
   const banner = $("feed-banner");
@@ -35,8 +33,8 @@ function healthReasons() {
 }
 
 // Each product up, late or down, and the age of its last alive, by this page's clock between
-// health messages: up (green) turns late (amber) after LATE_MS without an alive, before the
-// server calls it down at 20 s.
+// health messages: up (green) turns late (amber) after half the server's alive timeout without
+// an alive, before the server calls it down at the whole of it.
 export function paintAliveAges() {
   const health = board.health;
   const banner = $("feed-banner");
@@ -46,7 +44,7 @@ export function paintAliveAges() {
     const age = info && info.alive_age_ms !== null && info.alive_age_ms !== undefined
       ? info.alive_age_ms + (Date.now() - board.healthAt) : null;
     const ok = board.synced && productUp(Number(chip.dataset.product));
-    const slow = ok && age !== null && age > LATE_MS;
+    const slow = ok && age !== null && age > aliveTimeoutMs() / 2;
     late = late || slow;
     setData(chip, "up", String(ok));
     setData(chip, "late", String(slow));

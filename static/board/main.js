@@ -8,7 +8,7 @@
 // go one way only, from a job to those listed before it: words and state; finding; alerts and
 // the banner; rendering; connection and resync; keys and preferences.
 
-import { $, board, STARTUP_GRACE_MS } from "./state.js";
+import { $, aliveTimeoutMs, board } from "./state.js";
 import { holdBoard, order } from "./finding.js";
 import { holdLog, insertLog, releaseLog, sweep } from "./alerts.js";
 import { paintAliveAges, paintBanner, paintOutageBanner } from "./banner.js";
@@ -27,7 +27,7 @@ function tick() {
   paintAliveAges();
   paintOutageBanner(now);
   for (const outage of Object.values(board.outages)) {
-    if (outage && "quiet" in outage.li.dataset && now - outage.since > STARTUP_GRACE_MS) {
+    if (outage && "quiet" in outage.li.dataset && now - outage.since > aliveTimeoutMs()) {
       delete outage.li.dataset.quiet;
       insertLog(outage.li, outage.since, true);
     }

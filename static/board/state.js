@@ -3,7 +3,7 @@
 
 export const STOPPED = new Set(["suspended", "handed_over"]);
 export const CLOSED = new Set(["deactivated", "settled", "cancelled"]);
-export const STARTUP_GRACE_MS = 20000; // a server start-up shorter than this is no outage (feed/health.py)
+const ALIVE_TIMEOUT_MS = 20000; // FEED_ALIVE_TIMEOUT_SECONDS's default, for a server that sends none
 export const CANCELLED_FIXTURE = new Set(["cancelled", "70", "90"]); // cancelled, abandoned
 // The relay's reason for lines it suspended after a product was down (feed/relay.py FEED_GAP):
 // not a BetStop; they wait for odds sent after the feed came back.
@@ -56,6 +56,14 @@ export const stored = (name, fallback) => {
 export const store = (name, value) => {
   try { localStorage.setItem(`board.${name}`, value); } catch { /* private mode: not kept */ }
 };
+
+// How long without an alive before the server calls a product down: sent with its health
+// (FEED_ALIVE_TIMEOUT_SECONDS). A product is late at half of it, and a server start-up shorter
+// than it is no outage.
+export function aliveTimeoutMs() {
+  const sent = board.health ? Number(board.health.alive_timeout_ms) : 0;
+  return sent > 0 ? sent : ALIVE_TIMEOUT_MS;
+}
 
 export function setData(node, key, value) {
   if (node.dataset[key] !== value) node.dataset[key] = value;

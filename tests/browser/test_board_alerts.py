@@ -360,6 +360,22 @@ def chip(page, product):
     return page.locator(f'#feed-banner .product[data-product="{product}"]')
 
 
+def test_a_product_is_late_at_half_the_servers_alive_timeout(page, played):
+    # The server's FEED_ALIVE_TIMEOUT_SECONDS comes with its health: 4 s, so late past 2 s.
+    late = {"up": True, "alive_age_ms": 2_500, "offset_s": 0}
+    health = {"connected": True, "products": {"1": late, "3": UP}, "alive_timeout_ms": 4_000}
+    played.health(health)
+    # Within 3 s: by the page's own clock, the age would pass the default's 10 s after 7.5 s.
+    late_chip = '#feed-banner .product[data-product="1"][data-late="true"]'
+    page.wait_for_selector(late_chip, timeout=3000)
+    assert chip(page, 3).get_attribute("data-late") == "false"
+    # Without it, a server's default (20 s): the same age is not late.
+    played.health({"connected": True, "products": {"1": late, "3": UP}})
+    page.wait_for_selector(
+        '#feed-banner .product[data-product="1"][data-late="false"]', timeout=3000
+    )
+
+
 def test_a_product_whose_alive_is_late_turns_amber_before_it_is_down(page, played):
     late = {"up": True, "alive_age_ms": 9_000, "offset_s": 0}
     played.health({"connected": True, "products": {"1": late, "3": UP}})

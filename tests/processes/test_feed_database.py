@@ -117,7 +117,9 @@ def test_a_sqlite_write_lock_held_by_another_process_freezes_nothing(upstream, s
 def test_boards_hear_the_feed_go_down_while_a_write_waits_for_a_lock(
     upstream, postgres_database_url
 ):
-    with gunicorn(postgres_database_url, FEED_URL=upstream.url) as address:
+    # No alive for 5 s and the feed is down (20 s by default): a wait, not a measure.
+    settings = {"FEED_URL": upstream.url, "FEED_ALIVE_TIMEOUT_SECONDS": "5"}
+    with gunicorn(postgres_database_url, **settings) as address:
         healthy_board_with_odds(upstream, address, postgres_database_url)
         with board(address, timeout=60) as ws:
             url = postgres_database_url.replace("postgresql+psycopg://", "postgresql://")
@@ -126,7 +128,7 @@ def test_boards_hear_the_feed_go_down_while_a_write_waits_for_a_lock(
                 stop = bet_stop(EVENT, "all", None, 2000, None)
                 upstream.send_frame(frames.BET_STOP, stop, 2000)
                 next_message(ws, lambda m: m["type"] == "bet_stop", time.monotonic() + 10)
-                # No alive from now on: after 20 s the feed is down, whatever the store is doing.
+                # No alive from now on: after 5 s the feed is down, whatever the store is doing.
                 down = next_message(
                     ws,
                     lambda m: m["type"] == "health" and not m["health"]["products"]["1"]["up"],

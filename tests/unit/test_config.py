@@ -43,6 +43,16 @@ def test_the_hubs_nudge_is_5_s_unless_set_above_zero():
             config.from_environment({"BOARD_NUDGE_SECONDS": value})
 
 
+def test_a_product_is_down_after_20_s_without_an_alive_unless_set_above_zero():
+    assert config.from_environment({})["FEED_ALIVE_TIMEOUT_SECONDS"] == 20
+    given = config.from_environment({"FEED_ALIVE_TIMEOUT_SECONDS": "3"})
+    assert given["FEED_ALIVE_TIMEOUT_SECONDS"] == 3
+    for value in ("0", "-1", "nan", "soon"):
+        refused = f"FEED_ALIVE_TIMEOUT_SECONDS must .*'{value}'"
+        with pytest.raises(config.SettingError, match=refused):
+            config.from_environment({"FEED_ALIVE_TIMEOUT_SECONDS": value})
+
+
 def test_every_database_wait_is_bounded_by_a_setting():
     defaults = config.from_environment({})
     assert defaults["SQLALCHEMY_ENGINE_OPTIONS"]["pool_timeout"] == 2

@@ -25,6 +25,17 @@ def test_no_alive_for_20_seconds_is_down():
     assert health.verdict(1_020_001) == {1: False, 3: False}
 
 
+def test_the_alive_timeout_is_a_setting_and_goes_to_the_boards_with_the_health():
+    health = FeedHealth(alive_timeout_ms=3000)
+    health.socket(True)
+    health.alive({}, 1_000_000)
+    assert health.verdict(1_003_000) == {1: True, 3: True}
+    assert health.verdict(1_003_001) == {1: False, 3: False}
+    report = health.report(1_003_001)
+    assert report["alive_timeout_ms"] == 3000
+    assert report["products"]["1"]["reason"] == "no alive for 3 s"
+
+
 def test_offset_over_20_seconds_means_the_source_is_down():
     health = healthy()
     health.alive({"offset_time": 21}, 1_000_500)
