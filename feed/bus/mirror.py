@@ -171,6 +171,7 @@ class Mirror:
                     synced = False
                 continue
             self.heard = now
+            self._turn_when_due()  # for the envelopes skipped below too
             if synced and envelope.epoch < self.epoch:
                 continue  # a stale leader: Redis refuses its writes; this is belt and braces
             if not synced or envelope.epoch > self.epoch:
@@ -238,18 +239,23 @@ class Mirror:
         self.seq = envelope.seq
         self.hub.publish(self.position, envelope.text)
         self.delay_ms = wall_ms() - envelope.sent
-        if self.clock() - self.turned >= SLICE_S:
-            # While the bus (or the log a resync replays) has more, passing it on never waits:
-            # under gevent, nothing else of the worker (/health, the wallet, the boards'
-            # handlers) would run until a whole burst has passed. A turn of the loop every 5 ms.
-            self.turn()
-            self.turned = self.clock()
+        self._turn_when_due()
         if self.ahead is not None and self.ahead[1] <= self.seq:
             with self.lock:
-                epoch, seq, text = self.ahead
-                self.ahead = None
-                if self._follows(epoch, seq):
-                    self.entry = (seq + self.offset, text)
+                ahead = self.ahead
+                if ahead is not None and ahead[1] <= self.seq:
+                    self.ahead = None
+                    epoch, seq, text = ahead
+                    if self._follows(epoch, seq):
+                        self.entry = (seq + self.offset, text)
+
+    def _turn_when_due(self):
+        # While the bus (or the log a resync replays) has more, reading and passing it on never
+        # waits: under gevent, nothing else of the worker (/health, the wallet, the boards'
+        # handlers) would run until a whole burst has passed. A turn of the loop every 5 ms.
+        if self.clock() - self.turned >= SLICE_S:
+            self.turn()
+            self.turned = self.clock()
 
     def _link_down(self, reason):
         with self.lock:
@@ -297,7 +303,10 @@ class Mirror:
                 if snapshot.text is not None and self._follows(snapshot.epoch, snapshot.seq):
                     if snapshot.seq <= self.seq:
                         self.entry = (snapshot.seq + self.offset, snapshot.text)
-                    else:  # the leader is further on: taken once this worker gets there
+                    elif self.ahead is None or not self._follows(*self.ahead[:2]):
+                        # The leader is further on: taken once this worker gets there. One
+                        # already waiting is kept: a worker more than two checkpoints behind
+                        # would otherwise swap each for a later one and never reach any.
                         self.ahead = (snapshot.epoch, snapshot.seq, snapshot.text)
         except BusError:
             pass  # the follower notices the link by itself

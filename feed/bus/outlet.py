@@ -71,7 +71,7 @@ class BusOutlet:
                 if left <= 0 or self.fenced or self.broken or self.stopped.is_set():
                     return False
                 self.sent.wait(left)
-        return True
+        return not self.fenced  # a refused publish moves `published` on all the same
 
     def restart(self, epoch):
         """A new epoch for the same leader (Redis lost the lease): checkpoint before anything."""
@@ -87,6 +87,7 @@ class BusOutlet:
         self.stopped.set()
         with self.ready:
             self.ready.notify()
+        self._wake_waiters()
 
     def lag(self):
         queue = self.queue
@@ -119,6 +120,7 @@ class BusOutlet:
                 if not self.broken:
                     log.warning("publishing to the bus failed (%s): dropping until it is back", exc)
                 self.broken = True
+                self._wake_waiters()
                 attempt += 1
                 self.stopped.wait(backoff_delay(attempt, cap=2))
 
@@ -177,9 +179,15 @@ class BusOutlet:
     def _counted_checkpoint(self, text):
         self.since_checkpoint, self.bytes_since, self.checkpoint_bytes = 0, 0, len(text)
 
+    def _wake_waiters(self):
+        # wait_sent() gives up at once on a bus that is broken, fenced or stopped.
+        with self.sent:
+            self.sent.notify_all()
+
     def _check(self, accepted):
         if not accepted:
             # Redis holds another epoch: another leader, or a Redis that lost our lease.
             log.warning("the bus refused epoch %s: publishing stops", self.epoch)
             self.fenced = True
             self.fenced_event.set()
+            self._wake_waiters()

@@ -1,6 +1,7 @@
 """The consumer's publisher to the bus, and what a new leader does to the lines it restores."""
 
 import threading
+import time
 
 import pytest
 
@@ -121,6 +122,13 @@ def test_the_relay_can_wait_for_a_message_to_be_on_the_bus_but_never_for_long(le
     away = BusOutlet(MemoryBus(), 1, threading.Event())  # never started: nothing leaves
     away.publish(1, "m1")
     assert not away.wait_sent(1, timeout=0.05)
+    away.broken = False  # as if it had checkpointed; then it stops while the relay waits
+    stopping = threading.Timer(0.05, away.stop)
+    stopping.start()
+    started = time.monotonic()
+    assert not away.wait_sent(1, timeout=30)
+    assert time.monotonic() - started < 10  # woken by the stop, not by the timeout
+    stopping.join()
 
 
 def test_a_refused_epoch_stops_the_outlet_and_wakes_the_lease(leading):

@@ -197,6 +197,79 @@ def test_a_worker_behind_its_leader_takes_the_checkpoint_it_fetched_once_it_gets
         hub.close()
 
 
+class LaggingBus(MemoryBus):
+    """Delivers every envelope in order, once released: a subscriber that stays behind."""
+
+    def __init__(self):
+        super().__init__()
+        self.holding, self.held = False, []
+
+    def _deliver(self, envelope):
+        if self.holding:
+            self.held.append(envelope)
+        else:
+            super()._deliver(envelope)
+
+    def release_through(self, seq):
+        while self.held and self.held[0].seq <= seq:
+            super()._deliver(self.held.pop(0))
+
+
+@pytest.mark.parametrize("lag", [15, 45], ids=["one-and-a-half-intervals", "four-and-a-half"])
+def test_a_worker_lagging_by_several_checkpoints_keeps_a_board_to_start_from(lag):
+    # A checkpoint every 10 messages, a backlog of 60, the worker `lag` messages behind its
+    # leader all along: each fetch finds a later checkpoint than the worker has reached.
+    bus, hub = LaggingBus(), LocalHub(backlog=60)
+    mirror = Mirror(bus, hub, silence=30.0)
+    mirror.start()
+    try:
+        wait_until(lambda: bus.listeners, what="the mirror listening")
+        epoch, _ = lead(bus, "at 0")
+        wait_until(lambda: mirror.status()["link"] == "up", what="the leader followed")
+        bus.holding = True
+        placeholders = 0
+        for seq in range(1, 201):
+            bus.publish(epoch, [(seq, message(seq))])
+            if seq % 10 == 0:
+                bus.checkpoint(epoch, seq, board(f"at {seq}", seq))
+            if seq > lag:
+                bus.release_through(seq - lag)
+                wait_until(lambda s=seq - lag: mirror.seq == s, what="the worker caught up")
+                wait_until(lambda: not mirror.fetching, what="the fetch done")
+                placeholders += mirror.snapshot()[0] is None
+        assert placeholders == 0  # a new board always had a checkpoint the backlog follows
+    finally:
+        mirror.stop()
+        hub.close()
+
+
+def test_envelopes_skipped_after_a_resync_let_the_rest_of_the_worker_in_too():
+    # A worker far behind resyncs to its leader's latest board; what was still on its way for
+    # it is skipped, envelope by envelope, and that must turn the loop as passing them does.
+    ticks, turns = iter(range(10**6)), []
+    bus, hub = LaggingBus(), LocalHub()
+    mirror = Mirror(bus, hub, clock=lambda: next(ticks) / 1000, turn=lambda: turns.append(1))
+    mirror.start()
+    try:
+        wait_until(lambda: bus.listeners, what="the mirror listening")
+        epoch, _ = lead(bus, "a")
+        wait_until(lambda: mirror.status()["link"] == "up", what="the leader followed")
+        bus.holding = True  # what the leader publishes now is still on its way
+        for seq in range(1, 301):
+            bus.publish(epoch, [(seq, message(seq))])
+        bus.checkpoint(epoch, 300, board("at 300", 300))
+        bus.holding = False
+        bus.heartbeat(epoch, 300)  # ahead of what the worker has: it resyncs to the board at 300
+        wait_until(lambda: mirror.seq == 300, what="resynced")
+        turns.clear()
+        bus.release_through(300)
+        wait_until(lambda: all(not listener.queue for listener in bus.listeners), what="read")
+        assert len(turns) >= 300 // 10  # a turn every few envelopes skipped
+    finally:
+        mirror.stop()
+        hub.close()
+
+
 def test_a_lost_message_is_filled_from_the_log_without_a_new_snapshot(bus, running):
     _, boards = running
     epoch, _ = lead(bus, "a")
