@@ -28,7 +28,6 @@ production: the figures are a floor.
 
 import argparse
 import asyncio
-import json
 import multiprocessing
 import os
 import platform
@@ -36,7 +35,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,8 +42,9 @@ from pathlib import Path
 from websockets.asyncio.server import broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
-from bench import crowd
+from bench import crowd, shapes
 from bench.load import closed_loop, open_loop, percentile
+from bench.shapes import REDIS, forget_redis, worker_pids
 from bench.wallet import POSTGRES, answers_health, bets, free_port, fresh_postgres, ok, prepare
 from feed.simulator.server import answer_commands
 from feed.simulator.world import Simulator
@@ -54,8 +53,8 @@ from tests.wallet.calls import cancel_bet_body
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT_PROCESSES = 1
-REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 WALLET_SERVERS = ("relay", "deployed")  # the servers that also answer the wallet
+SHAPES = {"relay": "embedded", "deployed": "deployed"}  # the app's shape each of them is
 
 
 class Upstream:
@@ -117,17 +116,13 @@ def start(kind, port, upstream_url, database_url, prefix):
         "-b",
         f"127.0.0.1:{port}",
     ]
+    if kind in WALLET_SERVERS:  # the app itself, in either of its shapes (bench/shapes.py)
+        env = prepare(database_url) | {"FEED_URL": upstream_url}
+        served = shapes.start(SHAPES[kind], ROOT, port, env, prefix)
+        return served.processes, "/ws", False
     env = os.environ | {"PORT": str(port)}
     extra = []
-    if kind in WALLET_SERVERS:
-        env = prepare(database_url) | env | {"FEED_URL": upstream_url, "FEED_ENABLED": "1"}
-        env |= {"WEB_CONCURRENCY": "1"}
-        if kind == "deployed":
-            env |= {"REDIS_URL": REDIS, "REDIS_PREFIX": prefix, "WEB_CONCURRENCY": "2"}
-            feed = [sys.executable, "-m", "flask", "--app", "app", "feed", "consume"]
-            extra.append(subprocess.Popen(feed, cwd=ROOT, env=env))
-        command, path, socketio = [*gunicorn, "app:create_app()"], "/ws", False
-    elif kind == "socketio-redis":
+    if kind == "socketio-redis":
         app = f"bench.peers:socketio_app(None, {REDIS!r}, {prefix!r})"
         command = [*gunicorn, "-w", "2", "-c", "python:bench.peers", app]
         emit = [sys.executable, "-m", "bench.peers", "emit", upstream_url, REDIS, prefix]
@@ -146,34 +141,6 @@ def start(kind, port, upstream_url, database_url, prefix):
         path, socketio = "/", False
     server = subprocess.Popen(command, cwd=ROOT, env=env)
     return [server, *extra], path, socketio
-
-
-def serving_pids(server):
-    """gunicorn's workers (the master's children), or the server itself."""
-    try:
-        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
-    except OSError:
-        children = []
-    return [int(child) for child in children] or [server.pid]
-
-
-def forget_redis(prefix):
-    import redis
-
-    client = redis.Redis.from_url(REDIS)
-    keys = list(client.scan_iter(match=f"{prefix}:*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
-
-
-def relay_linked(port):
-    """Whether every worker of a deployed server follows the feed process."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/feed/status", timeout=5) as r:
-            return json.load(r).get("link") == "up"
-    except OSError:
-        return False
 
 
 def rss_kb(pid):
@@ -257,7 +224,7 @@ async def run_case(kind, clients, args, upstream, tmp):
             loop = asyncio.get_running_loop()
             linked = 0
             while linked < 10:  # asked of whichever worker answers: ten in a row say up
-                up = await loop.run_in_executor(None, relay_linked, port)
+                up = await loop.run_in_executor(None, shapes.linked, port)
                 linked = linked + 1 if up else 0
         pending = []
         if kind in WALLET_SERVERS:  # bets to cancel, placed before the fan-out
@@ -273,7 +240,7 @@ async def run_case(kind, clients, args, upstream, tmp):
             alone = await open_loop("127.0.0.1", port, idle, args.cancel_rate, 64, ok)
             result["cancel_alone_p99_ms"] = alone["p99_ms"]
             pending = pending[:count]
-        pids = serving_pids(server)
+        pids = worker_pids(server)
         before = sum(rss_kb(pid) for pid in pids)
         share = [clients // len(pipes) + (i < clients % len(pipes)) for i in range(len(pipes))]
         loop = asyncio.get_running_loop()

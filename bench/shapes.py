@@ -59,13 +59,14 @@ class Server:
             forget_redis(self.prefix)
 
 
-def start(shape, root, port, env):
-    """Start `shape` on `port`, serving checkout `root` with the settings `env`."""
+def start(shape, root, port, env, prefix=None):
+    """Start `shape` on `port`, serving checkout `root` with the settings `env`; deployed, under
+    Redis keys named `prefix` (by default, a new one the server removes when it stops)."""
     env = env | {"PORT": str(port), "FEED_ENABLED": "1", "WEB_CONCURRENCY": "1"}
     env.pop("REDIS_URL", None)
-    processes, prefix = [], None
+    processes = []
     if shape == "deployed":
-        prefix = f"bench-{uuid.uuid4().hex[:8]}"
+        prefix = prefix or f"bench-{uuid.uuid4().hex[:8]}"
         env |= {"REDIS_URL": REDIS, "REDIS_PREFIX": prefix, "WEB_CONCURRENCY": "2"}
     gunicorn = [sys.executable, "-m", "gunicorn", "--log-level", "warning"]
     gunicorn += ["-b", f"127.0.0.1:{port}", "app:create_app()"]
@@ -73,7 +74,7 @@ def start(shape, root, port, env):
     if shape == "deployed":
         feed = [sys.executable, "-m", "flask", "--app", "app", "feed", "consume"]
         processes.append(subprocess.Popen(feed, cwd=root, env=env))
-    return Server(shape, port, processes, prefix)
+    return Server(shape, port, processes, prefix if shape == "deployed" else None)
 
 
 def worker_pids(master):

@@ -37,7 +37,8 @@ from websockets.exceptions import ConnectionClosed
 
 from bench import crowd
 from bench.load import percentile
-from bench.relay import cpu_seconds, rss_kb, serving_pids
+from bench.relay import cpu_seconds, rss_kb
+from bench.shapes import worker_pids
 from bench.wallet import POSTGRES, free_port, fresh_postgres
 from feed.simulator.server import answer_commands
 from feed.upstream import frames
@@ -319,7 +320,7 @@ async def soak(args, tmp):
         try:
             while not upstream.clients:
                 await asyncio.sleep(0.2)
-            pid = serving_pids(server)[0]
+            pid = worker_pids(server)[0]
             pipe.send(("connect", port, "/ws", False, args.boards))
             joined = await loop.run_in_executor(None, pipe.recv)
             print(f"# {joined} boards in", flush=True)
