@@ -145,60 +145,9 @@ def test_passing_a_burst_lets_the_rest_of_the_worker_in_every_few_milliseconds(b
         hub.close()
 
 
-class SlowBus(MemoryBus):
-    """Holds back what follows seq `hold_after` on its way to listeners, as a subscriber that
-    reads slower than the leader publishes is behind it; Redis's keys are the leader's."""
-
-    def __init__(self):
-        super().__init__()
-        self.hold_after, self.held = None, []
-
-    def _deliver(self, envelope):
-        if self.hold_after is not None and envelope.seq > self.hold_after:
-            self.held.append(envelope)
-        else:
-            super()._deliver(envelope)
-
-    def release(self, kind):
-        for envelope in [e for e in self.held if e.kind == kind]:
-            super()._deliver(envelope)
-
-
-def test_a_worker_behind_its_leader_takes_the_checkpoint_it_fetched_once_it_gets_there():
-    # Behind the leader by more than a checkpoint's interval, each checkpoint a worker fetches
-    # when its notice comes is already a later one: kept until the worker has passed its seq,
-    # not let go, or the worker's board would age out of its backlog for as long as it lags.
-    bus = SlowBus()
-    hub = LocalHub()
-    mirror = Mirror(bus, hub, silence=30.0)
-    mirror.start()
-    try:
-        wait_until(lambda: bus.listeners, what="the mirror listening")
-        epoch, _ = lead(bus, "a")
-        wait_until(lambda: mirror.status()["link"] == "up", what="the leader followed")
-        bus.hold_after = 30
-        for seq in range(1, 41):
-            bus.publish(epoch, [(seq, message(seq))])
-            if seq in (20, 30, 40):
-                bus.checkpoint(epoch, seq, board(f"at {seq}", seq))
-        wait_until(lambda: mirror.seq == 30, what="what was heard passed")
-        wait_until(lambda: not mirror.fetching, what="the fetch done")
-        bus.release(MESSAGE)  # the messages up to 40 arrive; the notice of 40 is still on its way
-        wait_until(lambda: mirror.seq == 40, what="the rest passed")
-        wait_until(
-            lambda: json.loads(mirror.snapshot()[1]).get("name") == "at 40",
-            what="the checkpoint at 40 taken",
-        )
-        position, _ = mirror.snapshot()
-        with hub.subscribe(after=position) as board_after:
-            assert board_after.take(timeout=0) == []  # nothing after it: it is the latest
-    finally:
-        mirror.stop()
-        hub.close()
-
-
 class LaggingBus(MemoryBus):
-    """Delivers every envelope in order, once released: a subscriber that stays behind."""
+    """Holds back what is published while `holding` on its way to listeners, as a subscriber
+    that reads slower than its leader publishes is behind it; Redis's keys are the leader's."""
 
     def __init__(self):
         super().__init__()
@@ -210,9 +159,49 @@ class LaggingBus(MemoryBus):
         else:
             super()._deliver(envelope)
 
-    def release_through(self, seq):
-        while self.held and self.held[0].seq <= seq:
-            super()._deliver(self.held.pop(0))
+    def release_through(self, seq, kind=None):
+        """Deliver, in order, what is held up to `seq` (of `kind` only, if given)."""
+        kept = []
+        for envelope in self.held:
+            if envelope.seq <= seq and kind in (None, envelope.kind):
+                super()._deliver(envelope)
+            else:
+                kept.append(envelope)
+        self.held = kept
+
+
+def test_a_worker_behind_its_leader_takes_the_checkpoint_it_fetched_once_it_gets_there():
+    # Behind the leader by more than a checkpoint's interval, each checkpoint a worker fetches
+    # when its notice comes is already a later one: kept until the worker has passed its seq,
+    # not let go, or the worker's board would age out of its backlog for as long as it lags.
+    bus = LaggingBus()
+    hub = LocalHub()
+    mirror = Mirror(bus, hub, silence=30.0)
+    mirror.start()
+    try:
+        wait_until(lambda: bus.listeners, what="the mirror listening")
+        epoch, _ = lead(bus, "a")
+        wait_until(lambda: mirror.status()["link"] == "up", what="the leader followed")
+        for seq in range(1, 41):
+            bus.holding = seq > 30
+            bus.publish(epoch, [(seq, message(seq))])
+            if seq in (20, 30, 40):
+                bus.checkpoint(epoch, seq, board(f"at {seq}", seq))
+        wait_until(lambda: mirror.seq == 30, what="what was heard passed")
+        wait_until(lambda: not mirror.fetching, what="the fetch done")
+        bus.holding = False
+        bus.release_through(40, MESSAGE)  # the messages arrive; the notice of 40 is on its way
+        wait_until(lambda: mirror.seq == 40, what="the rest passed")
+        wait_until(
+            lambda: json.loads(mirror.snapshot()[1]).get("name") == "at 40",
+            what="the checkpoint at 40 taken",
+        )
+        position, _ = mirror.snapshot()
+        with hub.subscribe(after=position) as board_after:
+            assert board_after.take(timeout=0) == []  # nothing after it: it is the latest
+    finally:
+        mirror.stop()
+        hub.close()
 
 
 @pytest.mark.parametrize("lag", [15, 45], ids=["one-and-a-half-intervals", "four-and-a-half"])
