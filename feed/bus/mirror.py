@@ -228,6 +228,7 @@ class Mirror:
         for message in messages:
             if message.seq > self.seq:
                 self._pass(message)
+                self._turn_when_due()
         if self.resyncs != resyncs:
             log.info("relay resynced at epoch %s seq %s", self.epoch, self.seq)
         return True
@@ -239,7 +240,6 @@ class Mirror:
         self.seq = envelope.seq
         self.hub.publish(self.position, envelope.text)
         self.delay_ms = wall_ms() - envelope.sent
-        self._turn_when_due()
         if self.ahead is not None and self.ahead[1] <= self.seq:
             with self.lock:
                 ahead = self.ahead
@@ -250,9 +250,10 @@ class Mirror:
                         self.entry = (seq + self.offset, text)
 
     def _turn_when_due(self):
-        # While the bus (or the log a resync replays) has more, reading and passing it on never
-        # waits: under gevent, nothing else of the worker (/health, the wallet, the boards'
-        # handlers) would run until a whole burst has passed. A turn of the loop every 5 ms.
+        # Once per envelope read, and per message a resync replays from the log. While there
+        # is more, reading and passing it on never waits: under gevent, nothing else of the
+        # worker (/health, the wallet, the boards' handlers) would run until a whole burst has
+        # passed. A turn of the loop every 5 ms.
         if self.clock() - self.turned >= SLICE_S:
             self.turn()
             self.turned = self.clock()
