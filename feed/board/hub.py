@@ -1,11 +1,10 @@
 """Moves serialised relay messages from the feed to every browser socket of this process.
 
 The interface is `publish(seq, text)`, `wait_sent(seq, timeout)`, `subscribe(after)`, `nudge()`
-and `close()`, and a
-subscription's `take()`, `dropped`, `wake()` and `write_now`. It is fed by the relay in the same
-process, or by the mirror of a web worker that follows the feed process over the bus (feed/bus.py,
-feed/mirror.py): moving messages between processes is the bus's job, fanning them out to sockets
-is this one's.
+and `close()`, and a subscription's `take()`, `dropped`, `wake()` and `write_now`. It is fed by
+the relay in the same process, or by the mirror of a web worker that follows the feed process
+over the bus (feed/bus/): moving messages between processes is the bus's job, fanning them out
+to sockets is this one's.
 
 Each browser's bounded queue is a window on one shared backlog: a subscription is just how far
 its handler has read. Publishing is an append and a wake-up of the hub's waker, whatever the

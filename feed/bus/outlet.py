@@ -132,9 +132,8 @@ class BusOutlet:
             # Whatever is older than the checkpoint is in it: never publish it after.
             while self.queue and self.queue[0][0] <= seq:
                 self.queue.popleft()
-        with self.sent:
-            self.published, self.due = seq, None
-            self.sent.notify_all()
+        self.due = None
+        self._published_to(seq)
         self._counted_checkpoint(text)
 
     def _send(self, batch):
@@ -156,9 +155,7 @@ class BusOutlet:
             chunk, batch = batch[:cut], batch[cut:]
             if chunk:
                 self._check(self.bus.publish(self.epoch, chunk))
-                with self.sent:
-                    self.published = chunk[-1][0]
-                    self.sent.notify_all()
+                self._published_to(chunk[-1][0])
                 self.last_sent = time.monotonic()
                 self.since_checkpoint += len(chunk)
                 self.bytes_since += sum(len(text) for _, text in chunk)
@@ -178,6 +175,11 @@ class BusOutlet:
 
     def _counted_checkpoint(self, text):
         self.since_checkpoint, self.bytes_since, self.checkpoint_bytes = 0, 0, len(text)
+
+    def _published_to(self, seq):
+        with self.sent:
+            self.published = seq
+            self.sent.notify_all()
 
     def _wake_waiters(self):
         # wait_sent() gives up at once on a bus that is broken, fenced or stopped.
