@@ -169,6 +169,17 @@ def receive_snapshot(address):
         ws.close()
 
 
+def wait_for_lines(address, count, timeout=60):
+    """Wait until a board connecting to the server at `address` gets `count` lines.
+
+    A snapshot of many lines is MBs to serialise and parse: it is asked for four times a
+    second, so that reading it leaves the CPU to the server applying what it waits for."""
+    deadline = time.monotonic() + timeout
+    while len(receive_snapshot(address)["lines"]) != count:
+        assert time.monotonic() < deadline, f"no snapshot of {count} lines in {timeout} s"
+        time.sleep(0.25)
+
+
 def boards(address):
     """How many boards the server at `address` says are connected."""
     with urllib.request.urlopen(f"http://{address}/feed/status", timeout=10) as answer:

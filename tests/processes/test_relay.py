@@ -30,7 +30,14 @@ from tests.feed_messages import (
     odds,
     outcome,
 )
-from tests.servers import boards, gunicorn, python_output, raw_board, receive_snapshot
+from tests.servers import (
+    boards,
+    gunicorn,
+    python_output,
+    raw_board,
+    receive_snapshot,
+    wait_for_lines,
+)
 from tests.upstream import wait_until
 
 ODDS = odds([market(1), market(166, line("total=9.5", outcomes=[outcome("12", 1.8)]))], stamp=1000)
@@ -308,7 +315,7 @@ def test_a_snapshot_larger_than_the_socket_buffers_reaches_a_slow_reader_whole(
         for odds in big_board():
             upstream.send_frame(frames.ODDS_CHANGE, odds, 1000)
         # MBs of odds to apply: what the test starts from, however busy the machine is.
-        wait_until(lambda: len(receive_snapshot(address)["lines"]) == 400 * 40 * 2, timeout=60)
+        wait_for_lines(address, 400 * 40 * 2)
         ws = websocket.create_connection(
             f"ws://{address}/ws", timeout=10, sockopt=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)]
         )
@@ -334,7 +341,7 @@ def test_a_board_that_stops_reading_is_cut_off_after_two_ping_periods(
         for odds in big_board():
             upstream.send_frame(frames.ODDS_CHANGE, odds, 1000)
         # MBs of odds to apply: what the test starts from, however busy the machine is.
-        wait_until(lambda: len(receive_snapshot(address)["lines"]) == 400 * 40 * 2, timeout=60)
+        wait_for_lines(address, 400 * 40 * 2)
         stuck = raw_board(address, receive_buffer=4096)
         # From here it reads nothing: the snapshot (MBs) fills every buffer on the way and the
         # server's write takes nothing more. Two ping periods later the handler lets go.

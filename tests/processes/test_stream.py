@@ -27,7 +27,7 @@ from feed.board.stream import (
 )
 from feed.upstream import frames
 from tests.feed_messages import bet_stop, big_board, event_id
-from tests.servers import boards, gunicorn, receive_snapshot
+from tests.servers import boards, gunicorn, wait_for_lines
 from tests.upstream import wait_until
 
 
@@ -517,7 +517,7 @@ def test_pings_during_a_multi_mb_snapshot_are_answered_outside_its_frame(
         for odds in big_board():
             upstream.send_frame(frames.ODDS_CHANGE, odds, 1000)
         # MBs of odds to apply: what the test starts from, however busy the machine is.
-        wait_until(lambda: len(receive_snapshot(address)["lines"]) == 400 * 40 * 2, timeout=60)
+        wait_for_lines(address, 400 * 40 * 2)
         board = raw_board(address, receive_buffer=4096)
         texts, pongs, pinged = [], [], []
         deadline = time.monotonic() + 60
@@ -526,12 +526,12 @@ def test_pings_during_a_multi_mb_snapshot_are_answered_outside_its_frame(
             if len(pinged) < 40:  # while the snapshot is being written, a ping per small read
                 pinged.append(f"p{len(pinged)}".encode())
                 board.sock.sendall(board.writer.ping(pinged[-1]))
+                time.sleep(0.002)  # the server's write finds the socket full
             for opcode, payload in board.frames(size=8192):  # parsing fails on a cut frame
                 if opcode is Opcode.TEXT:
                     texts.append(json.loads(payload))
                 elif opcode is Opcode.PONG:
                     pongs.append(payload)
-            time.sleep(0.002)
         assert texts[0]["type"] == "snapshot" and len(texts[0]["lines"]) == 400 * 40 * 2
         assert set(pongs) <= set(pinged)
 
