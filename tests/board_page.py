@@ -204,8 +204,9 @@ def snapshot(events, lines, bet_stops=(), health=HEALTHY, seq=1):
     }
 
 
-def open_played(browser, address, played, viewport=(1280, 800), **context):
-    """A new page (in its own context: its own storage unless one is given) on a played /ws."""
+def open_played(browser, address, played, viewport=(1280, 800), clock=False, **context):
+    """A new page (in its own context: its own storage unless one is given) on a played /ws;
+    with `clock`, on Playwright's clock, which runs as time does until the test moves it."""
     if "storage_state" not in context:
         context.setdefault("locale", "en-GB")
         context.setdefault("timezone_id", "Europe/Berlin")
@@ -214,6 +215,8 @@ def open_played(browser, address, played, viewport=(1280, 800), **context):
     context.setdefault("bypass_csp", True)
     ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, **context)
     page = ctx.new_page()
+    if clock:
+        page.clock.install()
     page.route_web_socket("**/ws", played.serve)
     page.goto(f"http://{address}/")
     page.wait_for_function("window.marketBoard && marketBoard.synced && marketBoard.pending === 0")

@@ -1,8 +1,6 @@
 """A board that holds still: drawn once in its final order, a log and an order that do not move
 under the trader's pointer."""
 
-import time
-
 import pytest
 
 from tests.board_page import (
@@ -134,7 +132,7 @@ def test_the_log_can_hide_bet_stops_that_stopped_no_line_and_remembers_it(browse
 
 def test_bet_stops_do_not_move_the_card_under_the_pointer(browser, address):
     played = logged_board()
-    page = open_played(browser, address, played, viewport=(1280, 1400))
+    page = open_played(browser, address, played, viewport=(1280, 1400), clock=True)
     page.select_option("#sort", "bet-stop")
     card = page.locator('.event[data-event-id="sr:match:3"]')
     box = card.bounding_box()
@@ -156,14 +154,17 @@ def test_bet_stops_do_not_move_the_card_under_the_pointer(browser, address):
     ids = page.locator("#events .event").evaluate_all("es => es.map(e => e.dataset.eventId)")
     assert ids[:4] == ["sr:match:2", "sr:match:6", "sr:match:1", "sr:match:0"]
     # By itself at most every 10 s: a BetStop a second does not reshuffle the top every second.
-    sorted_at = time.monotonic()
+    # The page's clock stops here, and the test moves it on to either side of the 10 s.
+    sorted_at = page.evaluate("marketBoard.orderedAt")
     played.bet_stop("sr:match:5", [line("sr:match:5", 1)])
     page.wait_for_selector("#sort-now[data-due]")
-    page.wait_for_timeout(1000)
+    now = page.evaluate("Date.now()")
+    page.clock.pause_at((now + 1) / 1000)  # Unix time in seconds
+    page.clock.run_for(sorted_at + 9_500 - now)
     first = "document.querySelector('#events .event').dataset.eventId"
     assert page.evaluate(first) == "sr:match:2"
-    page.wait_for_function(f"{first} === 'sr:match:5'", timeout=15_000)
-    assert time.monotonic() - sorted_at >= 9.5
+    page.clock.run_for(1_000)
+    assert page.evaluate(first) == "sr:match:5"
     page.context.close()
 
 
