@@ -174,6 +174,11 @@ def test_the_hub_wait_is_installed_only_where_gevent_has_patched(patch, installe
     assert printed == f"{installed}\n"
 
 
+def test_a_worker_that_has_not_loaded_psycopg_is_not_made_to():
+    # A worker on SQLite: importing psycopg to install a wait it never makes costs every start.
+    assert python_output("hub_wait_installed", "sqlite") == "False\n"
+
+
 @pytest.mark.postgres
 def test_a_statement_running_past_its_limit_is_cancelled_as_busy(postgres_database_url):
     app = create_app(base_config(postgres_database_url) | {"DATABASE_STATEMENT_TIMEOUT": 0.2})

@@ -1,13 +1,21 @@
 """Whether gevent_waits.install() puts the hub wait in psycopg's place: prints True or False. Run
 with `patched` it installs after gevent's patch_all, as a gevent worker's setup does; with `plain`
-in a process gevent has not patched."""
+in a process gevent has not patched. With `sqlite`, patched, in a process that has not loaded
+psycopg (as a worker on SQLite has not): prints whether psycopg is loaded after the install."""
 
 import sys
 
-if sys.argv[1] == "patched":
+if sys.argv[1] in ("patched", "sqlite"):
     from gevent import monkey
 
     monkey.patch_all()
+
+if sys.argv[1] == "sqlite":
+    from infra import gevent_waits
+
+    gevent_waits.install()
+    print("psycopg" in sys.modules)
+    sys.exit(0)
 
 import psycopg.waiting
 
