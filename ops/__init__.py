@@ -43,7 +43,6 @@ def init_app(app):
     with app.app_context():
         if isinstance(db.engine.pool, sa.pool.QueuePool):
             metrics.watch_pool(db.engine.pool)
-        url = db.engine.url.render_as_string(hide_password=True)
         # A server (not a command, which may be `db upgrade` itself) starts only on a database
         # that serves this code: else one sentence, not a traceback per request.
         if not app.testing and click.get_current_context(silent=True) is None:
@@ -52,7 +51,7 @@ def init_app(app):
                 log.warning("starting without the database: %s", problem)
             elif problem:
                 refuse_to_start(problem)
-    commands.explain_failures(app.cli, url)
+    commands.explain_failures(app.cli)
 
 
 def serve_metrics():

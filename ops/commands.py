@@ -11,6 +11,8 @@ import functools
 import click
 import sqlalchemy as sa
 
+from database import db
+
 NOT_MIGRATED = "the database has no tables yet: run `flask --app app db upgrade` first"
 UNDEFINED_TABLE = "42P01"
 
@@ -32,7 +34,7 @@ def explain(exc, database_url):
     return None
 
 
-def explained(callback, database_url):
+def explained(callback):
     @functools.wraps(callback)
     def run(*args, **kwargs):
         try:
@@ -40,7 +42,7 @@ def explained(callback, database_url):
         except click.ClickException:
             raise
         except Exception as exc:
-            sentence = explain(exc, database_url)
+            sentence = explain(exc, _database_url())
             if sentence is None:
                 raise
             raise click.ClickException(sentence) from None
@@ -48,11 +50,17 @@ def explained(callback, database_url):
     return run
 
 
-def explain_failures(group, database_url):
+def _database_url():
+    # Read as the command fails, in its app: the commands are shared by every app of a process,
+    # and wrapped once.
+    return db.engine.url.render_as_string(hide_password=True)
+
+
+def explain_failures(group):
     """Wrap every command under `group` (recursively) so that expected failures read well."""
     for command in group.commands.values():
         if isinstance(command, click.Group):
-            explain_failures(command, database_url)
+            explain_failures(command)
         elif command.callback is not None and not getattr(command.callback, "explained", False):
-            command.callback = explained(command.callback, database_url)
+            command.callback = explained(command.callback)
             command.callback.explained = True
