@@ -196,6 +196,7 @@ def test_under_gunicorn_ready_keeps_a_stopped_redis_s_address_from_strangers(
     with own_redis(tmp_path) as server:
         settings = {"FEED_ENABLED": "0", "PROXY_HOPS": "1", "METRICS_TOKEN": "s3cret-token"}
         with gunicorn(sqlite_database_url, REDIS_URL=server.url, **settings) as address:
+            wait_answering(address)  # a request that waits for a booting worker may be cut
             assert requests.get(f"http://{address}/ready", headers=STRANGER, timeout=30).ok
             server.stop()
             answer = requests.get(f"http://{address}/ready", headers=STRANGER, timeout=10)
