@@ -8,6 +8,7 @@ Other modules report through the small functions below, never through the metric
 """
 
 import functools
+import glob
 import hmac
 import ipaddress
 import itertools
@@ -254,9 +255,9 @@ def exposition(vitals):
     stand in for this process's feed-side ones.
     """
     registry = CollectorRegistry()
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if path := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         local = CollectorRegistry()
-        multiprocess.MultiProcessCollector(local)
+        _WorkersFiles(local, path)
     else:
         # One process: nothing else reads its vitals (a worker does, gunicorn.conf.py).
         show_worker_vitals(worker_vitals())
@@ -274,6 +275,28 @@ def feed_side_text():
     registry = CollectorRegistry()
     registry.register(_Families(REGISTRY.collect, keep=FEED_SIDE))
     return generate_latest(registry).decode()
+
+
+class _WorkersFiles(multiprocess.MultiProcessCollector):
+    """Every worker's file added up, but for a file of 0 bytes.
+
+    prometheus_client creates a worker's file before it sizes it: a scrape in that moment, or
+    after a worker was killed in it (which leaves the file so for good), would fail whole, every
+    other worker's values with it (prometheus/client_python#1199). Such a file holds nothing."""
+
+    def __init__(self, registry, path):
+        super().__init__(registry, path)
+        self.path = path
+
+    def collect(self):
+        return self.merge([f for f in glob.glob(os.path.join(self.path, "*.db")) if _sized(f)])
+
+
+def _sized(path):
+    try:
+        return os.path.getsize(path) > 0
+    except FileNotFoundError:  # a dead worker's live gauges, removed meanwhile
+        return False
 
 
 class _Families:
