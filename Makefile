@@ -25,8 +25,10 @@ test: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	# Bytecode is cached for the run even where the environment says not to: ~150 processes
-	# start from the same modules, and every worker imports every test module.
-	CI=$${CI:-} PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+	# start from the same modules, and every worker imports every test module. The workers
+	# take whole files in the order tests/conftest.py puts them (long ones first), not
+	# pytest-xdist's (the files with the most tests first).
+	CI=$${CI:-} PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check --fix .

@@ -1,6 +1,7 @@
 """Shared fixtures: the app on SQLite and PostgreSQL, its client, and database helpers; and a
 check that every test ends every thread it starts."""
 
+import collections
 import os
 import shutil
 import tempfile
@@ -11,6 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 from flask_migrate import upgrade
+from hypothesis.internal.detection import is_hypothesis_test
 
 from app import create_app
 from database import db
@@ -318,13 +320,28 @@ def kind_of(item):
 
 def pytest_collection_modifyitems(items):
     """Mark every test of processes/ and browser/ slow, and those of browser/ browser too; run
-    them first. Parallel workers take modules in this order, so the long ones start at once and
-    the many short in-process ones fill the gaps at the end, instead of one long module being
-    the last thing a run waits for."""
+    them first, then the in-process modules marked slow or drawing examples with Hypothesis
+    (hundreds each), then the others, the largest first. Parallel workers take modules in
+    this order (`make test` asks pytest-xdist to keep it), so the long ones start at once and
+    the many short ones fill the gaps at the end, instead of one long module being the last
+    thing a run waits for."""
+    sizes = collections.Counter(item.path for item in items)
+    long = {
+        item.path
+        for item in items
+        if item.get_closest_marker("slow") or is_hypothesis_test(getattr(item, "obj", None))
+    }
     for item in items:
         kind = kind_of(item)
         if kind in SLOW_KINDS:
             item.add_marker(pytest.mark.slow)
         if kind == "browser":
             item.add_marker(pytest.mark.browser)
-    items.sort(key=lambda item: kind_of(item) not in SLOW_KINDS)  # stable: modules stay whole
+
+    def order(item):
+        slow = kind_of(item) in SLOW_KINDS
+        if slow:
+            return (0, 0)
+        return (1 if item.path in long else 2, -sizes[item.path])
+
+    items.sort(key=order)  # stable: modules stay whole, in their own order
