@@ -32,6 +32,7 @@ def page(browser, upstream, sqlite_database_url):
             viewport={"width": 1280, "height": 800},
             bypass_csp=True,
         )
+        page.clock.install()  # runs as time does, until a test moves it on
         page.goto(f"http://{address}/")
         page.wait_for_selector(f'.line[data-event-id="{EVENT}"][data-status="active"]')
         yield page
@@ -133,7 +134,8 @@ def test_odds_flashes_run_no_animation_and_are_taken_off_by_one_timer(page, upst
     cell = f'.line[data-event-id="{EVENT}"][data-market-id="1"] [data-outcome-id="1"]'
     page.wait_for_selector(f"{cell}.flash-up")
     assert page.evaluate("document.getAnimations().length") == 0
-    page.wait_for_selector(f"{cell}:not(.flash-up)", timeout=6000)
+    page.clock.run_for(3_600)  # the flash's 2.5 s, and the clock's tick that takes it off
+    assert page.locator(f"{cell}.flash-up").count() == 0
     upstream.send_frame(frames.ODDS_CHANGE, match_odds(4000, price=2.1))
     page.wait_for_selector(f"{cell}.flash-down")
     assert page.evaluate("document.getAnimations().length") == 0

@@ -95,6 +95,7 @@ def test_make_run_deployed_outlives_its_leader_and_stops_the_redis_it_started(
         "PORT": str(web_port),
         "SIMULATOR_PORT": str(free_port()),
         "BOARD_LOGIN": "off",  # /feed/status without a login
+        "FEED_LEASE_SECONDS": "2",  # the takeover this script lives through, sooner
     }
     for name in ("REDIS_URL", "REDIS_PREFIX", "FEED_URL"):
         env.pop(name, None)
