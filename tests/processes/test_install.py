@@ -26,10 +26,12 @@ ANSWERS = {"web": "/health", "feed": "upstream"}
 
 @pytest.fixture(scope="module")
 def fresh_venv(tmp_path_factory):
-    """A new virtualenv holding requirements.txt and nothing else; its bin directory."""
+    """A new virtualenv holding requirements.txt and nothing else; its bin directory.
+
+    Not even pip (nor the setuptools it brings): this environment's pip installs into it."""
     venv = tmp_path_factory.mktemp("fresh") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q"]
     subprocess.run([*pip, "-r", str(ROOT / "requirements.txt")], check=True)
     return venv / "bin"
 
