@@ -174,6 +174,12 @@ def test_the_hub_wait_is_installed_only_where_gevent_has_patched(patch, installe
     assert printed == f"{installed}\n"
 
 
+@pytest.mark.postgres
+def test_a_worker_on_postgresql_waits_on_the_hub(postgres_database_url):
+    # The app's engine has loaded psycopg by the time the worker's setup installs the wait.
+    assert python_output("hub_wait_installed", "app", postgres_database_url) == "True\n"
+
+
 def test_a_worker_that_has_not_loaded_psycopg_is_not_made_to():
     # A worker on SQLite: importing psycopg to install a wait it never makes costs every start.
     assert python_output("hub_wait_installed", "sqlite") == "False\n"

@@ -39,6 +39,8 @@ def flask_command(*args, env, stdin=None):
     """`flask --app app ARGS` with exactly the settings `env`. An exception the CLI did not turn
     into a sentence is a traceback on standard error, as it would be from a shell."""
     settings = {name: None for name in os.environ} | env
+    # Flask's CLI marks the environment as run from it; the runner restores only what it set.
+    settings.setdefault("FLASK_RUN_FROM_CLI", None)
     previous = signal.signal(signal.SIGALRM, timed_out)
     signal.alarm(COMMAND_TIMEOUT_S)
     try:
@@ -49,7 +51,7 @@ def flask_command(*args, env, stdin=None):
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
     stderr = result.stderr
-    if result.exc_info and not isinstance(result.exception, SystemExit):
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
         stderr += "".join(traceback.format_exception(*result.exc_info))
     return Completed(result.exit_code, result.stdout, stderr)
 
@@ -196,3 +198,10 @@ def test_a_production_database_starts_with_either_gate(migrated, gate):
     env = migrated | {"WALLET_OPEN": ""} | gate
     result = flask_command("wallet", "audit", env=env)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_command_leaves_this_process_as_it_found_it(migrated):
+    before = dict(os.environ)
+    completed = flask_command("users", "list", env=migrated)
+    assert completed.returncode == 0 and "Traceback" not in completed.stderr
+    assert dict(os.environ) == before
