@@ -124,9 +124,10 @@ def test_a_board_behind_the_backlog_catches_up_on_a_checkpoint_the_backlog_still
         hub.close()
 
 
-def test_passing_a_burst_lets_the_rest_of_the_worker_in_every_few_milliseconds(bus):
-    # Under gevent the follower never waits while the bus has more for it: without a turn of
-    # the worker's loop now and then, /health and the boards' handlers wait for the whole burst.
+@contextlib.contextmanager
+def turning_mirror(bus):
+    """A mirror following leader "a" on `bus`, its clock a millisecond further at each look;
+    yield (mirror, the leader's epoch, the turns of the worker's loop it has taken)."""
     ticks, turns = iter(range(10**6)), []
     hub = LocalHub()
     mirror = Mirror(bus, hub, clock=lambda: next(ticks) / 1000, turn=lambda: turns.append(1))
@@ -135,14 +136,21 @@ def test_passing_a_burst_lets_the_rest_of_the_worker_in_every_few_milliseconds(b
         wait_until(lambda: bus.listeners, what="the mirror listening")
         epoch, _ = lead(bus, "a")
         wait_until(lambda: mirror.status()["link"] == "up", what="the leader followed")
+        yield mirror, epoch, turns
+    finally:
+        mirror.stop()
+        hub.close()
+
+
+def test_passing_a_burst_lets_the_rest_of_the_worker_in_every_few_milliseconds(bus):
+    # Under gevent the follower never waits while the bus has more for it: without a turn of
+    # the worker's loop now and then, /health and the boards' handlers wait for the whole burst.
+    with turning_mirror(bus) as (mirror, epoch, turns):
         turns.clear()
         bus.publish(epoch, [(seq, message(seq)) for seq in range(1, 101)])
         wait_until(lambda: mirror.seq == 100, what="the burst passed")
         # A millisecond a look at the clock: a turn at least every SLICE_S (5 ms) of passing.
         assert len(turns) >= 100 // 10
-    finally:
-        mirror.stop()
-        hub.close()
 
 
 class LaggingBus(MemoryBus):
@@ -235,14 +243,8 @@ def test_a_worker_lagging_by_several_checkpoints_keeps_a_board_to_start_from(lag
 def test_envelopes_skipped_after_a_resync_let_the_rest_of_the_worker_in_too():
     # A worker far behind resyncs to its leader's latest board; what was still on its way for
     # it is skipped, envelope by envelope, and that must turn the loop as passing them does.
-    ticks, turns = iter(range(10**6)), []
-    bus, hub = LaggingBus(), LocalHub()
-    mirror = Mirror(bus, hub, clock=lambda: next(ticks) / 1000, turn=lambda: turns.append(1))
-    mirror.start()
-    try:
-        wait_until(lambda: bus.listeners, what="the mirror listening")
-        epoch, _ = lead(bus, "a")
-        wait_until(lambda: mirror.status()["link"] == "up", what="the leader followed")
+    bus = LaggingBus()
+    with turning_mirror(bus) as (mirror, epoch, turns):
         bus.holding = True  # what the leader publishes now is still on its way
         for seq in range(1, 301):
             bus.publish(epoch, [(seq, message(seq))])
@@ -254,9 +256,6 @@ def test_envelopes_skipped_after_a_resync_let_the_rest_of_the_worker_in_too():
         bus.release_through(300)
         wait_until(lambda: all(not listener.queue for listener in bus.listeners), what="read")
         assert len(turns) >= 300 // 10  # a turn every few envelopes skipped
-    finally:
-        mirror.stop()
-        hub.close()
 
 
 def test_a_lost_message_is_filled_from_the_log_without_a_new_snapshot(bus, running):
