@@ -125,27 +125,34 @@ def test_a_board_behind_the_backlog_catches_up_on_a_checkpoint_the_backlog_still
 
 
 @contextlib.contextmanager
-def turning_mirror(bus):
-    """A mirror following leader "a" on `bus`, its clock a millisecond further at each look;
-    yield (mirror, the leader's epoch, the turns of the worker's loop it has taken)."""
-    ticks, turns = iter(range(10**6)), []
-    hub = LocalHub()
-    mirror = Mirror(bus, hub, clock=lambda: next(ticks) / 1000, turn=lambda: turns.append(1))
+def following(bus, hub=None, leader="a", **settings):
+    """A mirror of `bus` into `hub` (a new LocalHub by default) following a leader whose first
+    checkpoint is the board `leader`; yield (mirror, the leader's epoch). Both stop after."""
+    hub = hub or LocalHub()
+    mirror = Mirror(bus, hub, **settings)
     mirror.start()
     try:
         wait_until(lambda: bus.listeners, what="the mirror listening")
-        epoch, _ = lead(bus, "a")
+        epoch, _ = lead(bus, leader)
         wait_until(lambda: mirror.status()["link"] == "up", what="the leader followed")
-        yield mirror, epoch, turns
+        yield mirror, epoch
     finally:
         mirror.stop()
         hub.close()
 
 
+def turning():
+    """A mirror's settings for a clock a millisecond further at each look and a turn of the
+    worker's loop that is counted; and the list of those turns."""
+    ticks, turns = iter(range(10**6)), []
+    return {"clock": lambda: next(ticks) / 1000, "turn": lambda: turns.append(1)}, turns
+
+
 def test_passing_a_burst_lets_the_rest_of_the_worker_in_every_few_milliseconds(bus):
     # Under gevent the follower never waits while the bus has more for it: without a turn of
     # the worker's loop now and then, /health and the boards' handlers wait for the whole burst.
-    with turning_mirror(bus) as (mirror, epoch, turns):
+    settings, turns = turning()
+    with following(bus, **settings) as (mirror, epoch):
         turns.clear()
         bus.publish(epoch, [(seq, message(seq)) for seq in range(1, 101)])
         wait_until(lambda: mirror.seq == 100, what="the burst passed")
@@ -182,14 +189,8 @@ def test_a_worker_behind_its_leader_takes_the_checkpoint_it_fetched_once_it_gets
     # Behind the leader by more than a checkpoint's interval, each checkpoint a worker fetches
     # when its notice comes is already a later one: kept until the worker has passed its seq,
     # not let go, or the worker's board would age out of its backlog for as long as it lags.
-    bus = LaggingBus()
-    hub = LocalHub()
-    mirror = Mirror(bus, hub, silence=30.0)
-    mirror.start()
-    try:
-        wait_until(lambda: bus.listeners, what="the mirror listening")
-        epoch, _ = lead(bus, "a")
-        wait_until(lambda: mirror.status()["link"] == "up", what="the leader followed")
+    bus, hub = LaggingBus(), LocalHub()
+    with following(bus, hub, silence=30.0) as (mirror, epoch):
         for seq in range(1, 41):
             bus.holding = seq > 30
             bus.publish(epoch, [(seq, message(seq))])
@@ -207,9 +208,6 @@ def test_a_worker_behind_its_leader_takes_the_checkpoint_it_fetched_once_it_gets
         position, _ = mirror.snapshot()
         with hub.subscribe(after=position) as board_after:
             assert board_after.take(timeout=0) == []  # nothing after it: it is the latest
-    finally:
-        mirror.stop()
-        hub.close()
 
 
 @pytest.mark.parametrize("lag", [15, 45], ids=["one-and-a-half-intervals", "four-and-a-half"])
@@ -217,12 +215,7 @@ def test_a_worker_lagging_by_several_checkpoints_keeps_a_board_to_start_from(lag
     # A checkpoint every 10 messages, a backlog of 60, the worker `lag` messages behind its
     # leader all along: each fetch finds a later checkpoint than the worker has reached.
     bus, hub = LaggingBus(), LocalHub(backlog=60)
-    mirror = Mirror(bus, hub, silence=30.0)
-    mirror.start()
-    try:
-        wait_until(lambda: bus.listeners, what="the mirror listening")
-        epoch, _ = lead(bus, "at 0")
-        wait_until(lambda: mirror.status()["link"] == "up", what="the leader followed")
+    with following(bus, hub, leader="at 0", silence=30.0) as (mirror, epoch):
         bus.holding = True
         placeholders = 0
         for seq in range(1, 201):
@@ -235,16 +228,13 @@ def test_a_worker_lagging_by_several_checkpoints_keeps_a_board_to_start_from(lag
                 wait_until(lambda: not mirror.fetching, what="the fetch done")
                 placeholders += mirror.snapshot()[0] is None
         assert placeholders == 0  # a new board always had a checkpoint the backlog follows
-    finally:
-        mirror.stop()
-        hub.close()
 
 
 def test_envelopes_skipped_after_a_resync_let_the_rest_of_the_worker_in_too():
     # A worker far behind resyncs to its leader's latest board; what was still on its way for
     # it is skipped, envelope by envelope, and that must turn the loop as passing them does.
-    bus = LaggingBus()
-    with turning_mirror(bus) as (mirror, epoch, turns):
+    bus, (settings, turns) = LaggingBus(), turning()
+    with following(bus, **settings) as (mirror, epoch):
         bus.holding = True  # what the leader publishes now is still on its way
         for seq in range(1, 301):
             bus.publish(epoch, [(seq, message(seq))])
